@@ -1,0 +1,481 @@
+//! The command line: argv → `Command`, and the help text of every command.
+//!
+//! Parsing validates and builds; it touches no socket and no file.
+
+use lexopt::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::protocol::Verb;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StartOpts {
+    pub targets: Vec<String>,
+    pub name: Option<String>,
+    pub interpreter: Option<String>,
+    pub interpreter_args: Vec<String>,
+    /// Everything after `--`.
+    pub args: Vec<String>,
+    pub cwd: Option<String>,
+    pub force: bool,
+    pub no_autorestart: bool,
+    pub max_restarts: Option<u32>,
+    pub min_uptime: Option<u64>,
+    pub restart_delay: Option<u64>,
+    pub exp_backoff_restart_delay: Option<u64>,
+    pub kill_timeout: Option<u64>,
+    pub kill_signal: Option<i32>,
+    pub stop_exit_codes: Vec<i32>,
+    pub namespace: Option<String>,
+    pub out_file: Option<String>,
+    pub error_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Daemon { spawned: bool },
+    Start(StartOpts),
+    Act { verb: Verb, targets: Vec<String> },
+    List { json: bool },
+    Jlist,
+    Ping,
+    Kill,
+    Version,
+    Help(Option<String>),
+}
+
+/// One entry of `ward help`.
+pub struct Doc {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub usage: &'static str,
+    pub summary: &'static str,
+    pub details: &'static str,
+}
+
+pub const DOCS: &[Doc] = &[
+    Doc {
+        name: "start",
+        aliases: &[],
+        usage: "ward start <script|name|id>... [options] [-- args...]",
+        summary: "register and run an app, or start a registered one",
+        details: "\
+A script is run with the interpreter of its extension (.js/.mjs/.cjs node, .py python,
+.sh bash, .rb ruby, .php php, .pl perl, .coffee coffee); any other file runs itself, and a
+bare word is looked up in PATH. The app runs in the current folder with the current
+environment. A name or id that is already registered is started (or restarted).
+
+Options:
+  -n, --name NAME                  app name (default: the file name without extension)
+      --interpreter PATH           interpreter to run the script with; `none` runs it directly
+      --interpreter-args \"ARGS\"    arguments for the interpreter (also --node-args)
+      --cwd DIR                    folder to run in (default: the current one)
+  -f, --force                      start the script even if it already runs
+      --no-autorestart             do not restart the app when it exits
+      --max-restarts N             unstable restarts in a row before `errored` (default 16)
+      --min-uptime MS              a run shorter than this is unstable (default 1000)
+      --restart-delay MS           wait before each restart (default 0)
+      --exp-backoff-restart-delay MS
+                                   grow the restart delay by 1.5x up to 15 s on each crash
+  -k, --kill-timeout MS            time between the stop signal and SIGKILL (default 1600)
+      --kill-signal SIGNAL         stop signal sent to the process group (default SIGINT)
+      --stop-exit-codes CODE...    exit codes after which the app is not restarted
+      --namespace NS               namespace of the app (default `default`)
+  -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
+  -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
+  -- ARGS...                       arguments passed to the script",
+    },
+    Doc {
+        name: "stop",
+        aliases: &[],
+        usage: "ward stop <name|id|namespace|all|/regex/>...",
+        summary: "stop apps and keep them in the list",
+        details: "\
+Sends the app's stop signal (SIGINT unless --kill-signal) to its whole process group,
+then SIGKILL after its kill timeout. Returns once every app has stopped.",
+    },
+    Doc {
+        name: "restart",
+        aliases: &[],
+        usage: "ward restart <name|id|namespace|all|/regex/>...",
+        summary: "stop and start apps again; the restart count goes up",
+        details: "A stopped or errored app is started.",
+    },
+    Doc {
+        name: "reload",
+        aliases: &[],
+        usage: "ward reload <name|id|namespace|all|/regex/>...",
+        summary: "same as restart (as pm2 does outside cluster mode)",
+        details: "",
+    },
+    Doc {
+        name: "delete",
+        aliases: &["del"],
+        usage: "ward delete <name|id|namespace|all|/regex/>...",
+        summary: "stop apps and remove them from the list",
+        details: "Their log files are kept.",
+    },
+    Doc {
+        name: "list",
+        aliases: &["ls", "l", "ps", "status"],
+        usage: "ward list [--json]",
+        summary: "show the table of apps",
+        details: "\
+Columns: id, name, mode, pid, uptime, restarts (↺), status, cpu, memory (of the app's
+whole process group), user, watching. Colours only on a terminal, never with NO_COLOR.
+
+Options:
+      --json                       print the table as JSON (same as `ward jlist`)",
+    },
+    Doc {
+        name: "jlist",
+        aliases: &[],
+        usage: "ward jlist",
+        summary: "print the table as JSON, in pm2's shape",
+        details: "An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}}.",
+    },
+    Doc {
+        name: "ping",
+        aliases: &[],
+        usage: "ward ping",
+        summary: "start the daemon if needed and check that it answers",
+        details: "",
+    },
+    Doc {
+        name: "kill",
+        aliases: &[],
+        usage: "ward kill",
+        summary: "stop every app, then the daemon",
+        details: "The list is cleared; the next daemon starts empty.",
+    },
+    Doc {
+        name: "daemon",
+        aliases: &[],
+        usage: "ward daemon",
+        summary: "run the daemon in the foreground",
+        details: "\
+Clients start it on their own when none answers; run it by hand to watch its log on the
+terminal. SIGTERM, SIGINT or SIGQUIT stop every app and end it.",
+    },
+    Doc {
+        name: "help",
+        aliases: &[],
+        usage: "ward help [command]",
+        summary: "show help for ward or for one command",
+        details: "",
+    },
+];
+
+pub fn find_doc(cmd: &str) -> Option<&'static Doc> {
+    DOCS.iter()
+        .find(|d| d.name == cmd || d.aliases.contains(&cmd))
+}
+
+pub fn help(cmd: Option<&str>) -> Result<String> {
+    match cmd {
+        None => {
+            let mut s = format!(
+                "ward {} — keeps programs running (a process manager with pm2's commands)\n\n\
+                 Usage: ward <command> [options]\n\nCommands:\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            for d in DOCS {
+                let mut name = d.name.to_string();
+                if !d.aliases.is_empty() {
+                    name = format!("{} ({})", name, d.aliases.join(", "));
+                }
+                s.push_str(&format!("  {name:<32} {}\n", d.summary));
+            }
+            s.push_str(
+                "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
+                 Options: -h, --help (also after a command); -v, --version.\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR.\n\
+                 `ward help <command>` tells more; `man ward` tells all.\n",
+            );
+            Ok(s)
+        }
+        Some(c) => match find_doc(c) {
+            Some(d) => {
+                let mut s = format!("Usage: {}\n\n{}.\n", d.usage, capitalize(d.summary));
+                if !d.aliases.is_empty() {
+                    s.push_str(&format!("Aliases: {}\n", d.aliases.join(", ")));
+                }
+                if !d.details.is_empty() {
+                    s.push('\n');
+                    s.push_str(d.details);
+                    s.push('\n');
+                }
+                Ok(s)
+            }
+            None => Err(Error::new(format!(
+                "unknown command {c:?}; `ward help` lists them"
+            ))),
+        },
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
+    // Everything after the first `--` goes to the script, untouched.
+    let (args, tail) = match args.iter().position(|a| a == "--") {
+        Some(i) => {
+            let tail: Vec<String> = args[i + 1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            (args[..i].to_vec(), Some(tail))
+        }
+        None => (args, None),
+    };
+    let mut p = lexopt::Parser::from_args(args);
+    let cmd = loop {
+        match p.next()? {
+            Some(Short('v') | Long("version")) => return Ok(Command::Version),
+            Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
+            Some(Value(v)) => break v.string()?,
+            Some(arg) => return Err(arg.unexpected().into()),
+            None => {
+                return Err(Error::new(
+                    "no command given; `ward help` lists the commands",
+                ));
+            }
+        }
+    };
+    if tail.is_some() && cmd != "start" {
+        return Err(Error::new(format!(
+            "`--` (arguments for the script) only goes with start, not {cmd}"
+        )));
+    }
+    let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
+    let command = match canonical {
+        "start" => parse_start(&mut p, tail.unwrap_or_default())?,
+        "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
+        "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
+        "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
+        "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
+        "list" => {
+            let mut json = false;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Long("json") => json = true,
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::List { json }
+        }
+        "jlist" | "ping" | "kill" => {
+            if let Some(arg) = p.next()? {
+                return match arg {
+                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
+                    _ => Err(arg.unexpected().into()),
+                };
+            }
+            match canonical {
+                "jlist" => Command::Jlist,
+                "ping" => Command::Ping,
+                _ => Command::Kill,
+            }
+        }
+        "daemon" => {
+            let mut spawned = false;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Long("spawned") => spawned = true,
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::Daemon { spawned }
+        }
+        "help" => {
+            let topic = match p.next()? {
+                Some(Value(v)) => Some(v.string()?),
+                Some(arg) => return Err(arg.unexpected().into()),
+                None => None,
+            };
+            if let Some(t) = &topic {
+                find_doc(t).ok_or_else(|| {
+                    Error::new(format!("unknown command {t:?}; `ward help` lists them"))
+                })?;
+            }
+            Command::Help(topic)
+        }
+        _ => {
+            return Err(Error::new(format!(
+                "unknown command {cmd:?}; `ward help` lists the commands"
+            )));
+        }
+    };
+    Ok(command)
+}
+
+fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
+    let mut targets = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Value(v) => targets.push(v.string()?),
+            Short('h') | Long("help") => return Ok(Command::Help(Some(cmd.into()))),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if targets.is_empty() {
+        return Err(Error::new(format!(
+            "{cmd} needs a target: a name, an id, a namespace, all, or /regex/"
+        )));
+    }
+    Ok(Command::Act { verb, targets })
+}
+
+fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
+    let v = p.value()?.string()?;
+    v.parse::<T>().map_err(|_| {
+        Error::new(format!(
+            "invalid value {v:?} for {flag}: expected a whole number, 0 or more"
+        ))
+    })
+}
+
+fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
+    let mut o = StartOpts {
+        args,
+        ..StartOpts::default()
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('n') | Long("name") => o.name = Some(p.value()?.string()?),
+            Long("interpreter") => o.interpreter = Some(p.value()?.string()?),
+            Long("interpreter-args") | Long("node-args") => {
+                o.interpreter_args = p
+                    .value()?
+                    .string()?
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect()
+            }
+            Long("cwd") => o.cwd = Some(p.value()?.string()?),
+            Short('f') | Long("force") => o.force = true,
+            Long("no-autorestart") => o.no_autorestart = true,
+            Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),
+            Long("min-uptime") => o.min_uptime = Some(number(p, "--min-uptime")?),
+            Long("restart-delay") => o.restart_delay = Some(number(p, "--restart-delay")?),
+            Long("exp-backoff-restart-delay") => {
+                o.exp_backoff_restart_delay = Some(number(p, "--exp-backoff-restart-delay")?)
+            }
+            Short('k') | Long("kill-timeout") => {
+                o.kill_timeout = Some(number(p, "--kill-timeout")?)
+            }
+            Long("kill-signal") => {
+                o.kill_signal = Some(crate::config::parse_signal(&p.value()?.string()?)?)
+            }
+            Long("stop-exit-codes") => {
+                // Variadic as in pm2: the numbers that follow; a word ends the list.
+                let mut any = false;
+                for v in p.values()? {
+                    let v = v.string()?;
+                    for part in v.split(',').filter(|s| !s.is_empty()) {
+                        match part.parse::<i32>() {
+                            Ok(c) => {
+                                o.stop_exit_codes.push(c);
+                                any = true;
+                            }
+                            Err(_) if any => o.targets.push(part.to_string()),
+                            Err(_) => {
+                                return Err(Error::new(format!(
+                                    "invalid exit code {part:?} for --stop-exit-codes"
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+            Long("namespace") => o.namespace = Some(p.value()?.string()?),
+            Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
+            Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
+            Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
+            Value(v) => o.targets.push(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if o.targets.is_empty() {
+        return Err(Error::new(
+            "start needs a script, a name or an id (ecosystem files are not supported yet)",
+        ));
+    }
+    if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
+        return Err(Error::new(
+            "--name and `-- args` apply to one script; start several scripts one by one",
+        ));
+    }
+    Ok(Command::Start(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Command> {
+        parse(s.split_whitespace().map(Into::into).collect())
+    }
+
+    #[test]
+    fn start_with_args_after_dashes() {
+        let c = parse_str("start ./server -n api -- --port 8080").unwrap();
+        let Command::Start(o) = c else { panic!() };
+        assert_eq!(o.targets, vec!["./server"]);
+        assert_eq!(o.name.as_deref(), Some("api"));
+        assert_eq!(o.args, vec!["--port", "8080"]);
+    }
+
+    #[test]
+    fn stop_exit_codes_are_variadic() {
+        let Command::Start(o) = parse_str("start --stop-exit-codes 0 3 app.js").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.stop_exit_codes, vec![0, 3]);
+        assert_eq!(o.targets, vec!["app.js"]);
+    }
+
+    #[test]
+    fn aliases_and_targets() {
+        assert_eq!(parse_str("ls").unwrap(), Command::List { json: false });
+        assert_eq!(parse_str("status").unwrap(), Command::List { json: false });
+        assert_eq!(
+            parse_str("del a 3 /x/").unwrap(),
+            Command::Act {
+                verb: Verb::Delete,
+                targets: vec!["a".into(), "3".into(), "/x/".into()]
+            }
+        );
+        assert!(parse_str("stop").is_err());
+        assert!(parse_str("frobnicate").is_err());
+        assert!(parse_str("start app.js --bogus").is_err());
+        assert!(parse_str("start app.js --max-restarts -1").is_err());
+        assert!(parse_str("start app.js --kill-signal SIGNOPE").is_err());
+        assert_eq!(parse_str("--version").unwrap(), Command::Version);
+        assert_eq!(
+            parse_str("help start").unwrap(),
+            Command::Help(Some("start".into()))
+        );
+        assert_eq!(
+            parse_str("stop --help").unwrap(),
+            Command::Help(Some("stop".into()))
+        );
+    }
+
+    #[test]
+    fn every_command_has_help() {
+        assert!(help(None).unwrap().contains("start"));
+        for d in DOCS {
+            assert!(help(Some(d.name)).unwrap().contains(d.usage));
+        }
+        assert!(help(Some("nope")).is_err());
+    }
+}

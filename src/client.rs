@@ -1,0 +1,394 @@
+//! The client: builds a request, starts the daemon when none answers, waits for the reply
+//! and prints it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cli::{Command, StartOpts};
+use crate::config::{self, AppSpec};
+use crate::error::{Error, Result, os};
+use crate::home::Home;
+use crate::protocol::{self, Reassembly, Reply, Request, StartItem};
+use crate::render;
+use crate::sock;
+
+/// How long a client waits for the daemon it started to answer.
+const STARTUP: Duration = Duration::from_secs(10);
+
+pub fn run(cmd: Command, home: &Home) -> Result<i32> {
+    match cmd {
+        Command::Ping => {
+            let reply = request(home, &Request::Ping, Duration::from_secs(30), true)?;
+            match reply {
+                Reply::Pong { .. } => {
+                    out("pong\n");
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::List { json } => list(home, json),
+        Command::Jlist => list(home, true),
+        Command::Start(opts) => {
+            let items = start_items(&opts)?;
+            let reply = request(
+                home,
+                &Request::Start { items },
+                Duration::from_secs(600),
+                true,
+            )?;
+            done(home, reply)
+        }
+        Command::Act { verb, targets } => {
+            let reply = request(
+                home,
+                &Request::Act { verb, targets },
+                Duration::from_secs(600),
+                true,
+            )?;
+            done(home, reply)
+        }
+        Command::Kill => kill(home),
+        Command::Version | Command::Help(_) | Command::Daemon { .. } => {
+            Err(Error::new("internal: not a client command"))
+        }
+    }
+}
+
+fn unexpected(r: Reply) -> Result<i32> {
+    match r {
+        Reply::Error { message } => Err(Error::new(message)),
+        other => Err(Error::new(format!(
+            "the daemon answered something unexpected: {other:?}"
+        ))),
+    }
+}
+
+/// Writes to stdout; a closed stdout (`ward ls | head`) ends the program quietly.
+pub fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+fn style() -> render::Style {
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    render::Style {
+        color: tty && !no_color,
+        width: if tty { terminal_width() } else { None },
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    let ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, nix::pty::Winsize);
+    let mut ws = ws;
+    // SAFETY: TIOCGWINSZ fills a winsize struct that we own.
+    #[allow(unsafe_code)]
+    let r = unsafe { tiocgwinsz(1, &mut ws) };
+    match r {
+        Ok(_) if ws.ws_col > 0 => Some(ws.ws_col as usize),
+        _ => None,
+    }
+}
+
+fn list(home: &Home, json: bool) -> Result<i32> {
+    let reply = request(
+        home,
+        &Request::List { env: json },
+        Duration::from_secs(30),
+        true,
+    )?;
+    let Reply::List { apps } = reply else {
+        return unexpected(reply);
+    };
+    if json {
+        let mut s = render::jlist(
+            &apps,
+            &home.root.to_string_lossy(),
+            &crate::sys::user_name(),
+        );
+        s.push('\n');
+        out(&s);
+    } else {
+        out(&render::table(
+            &apps,
+            crate::sys::wall_ms(),
+            &crate::sys::user_name(),
+            &style(),
+        ));
+    }
+    Ok(0)
+}
+
+fn done(_home: &Home, reply: Reply) -> Result<i32> {
+    let Reply::Done { notes, apps } = reply else {
+        return unexpected(reply);
+    };
+    let mut s = String::new();
+    for n in notes {
+        s.push_str("[ward] ");
+        s.push_str(&n);
+        s.push('\n');
+    }
+    s.push_str(&render::table(
+        &apps,
+        crate::sys::wall_ms(),
+        &crate::sys::user_name(),
+        &style(),
+    ));
+    out(&s);
+    Ok(0)
+}
+
+fn kill(home: &Home) -> Result<i32> {
+    let pid = match request(home, &Request::Ping, Duration::from_secs(10), false) {
+        Ok(Reply::Pong { pid, .. }) => pid,
+        Ok(other) => return unexpected(other),
+        Err(_) if !daemon_answers(home) => {
+            out("[ward] no daemon is running\n");
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
+    let reply = request(home, &Request::Kill, Duration::from_secs(600), false)?;
+    let Reply::Killed = reply else {
+        return unexpected(reply);
+    };
+    // Return only once the daemon is gone, so that `ward kill && ward start` starts afresh.
+    let until = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out("[ward] every app stopped; daemon killed\n");
+    Ok(0)
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie counts as gone: it is only waiting for its parent.
+    match crate::proc::read_stat(pid) {
+        Some(st) => st.state != 'Z',
+        None => false,
+    }
+}
+
+fn daemon_answers(home: &Home) -> bool {
+    matches!(
+        request(home, &Request::Ping, Duration::from_secs(2), false),
+        Ok(Reply::Pong { .. })
+    )
+}
+
+fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
+    let here =
+        std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))?;
+    let cwd = match &o.cwd {
+        Some(c) => here.join(c),
+        None => here,
+    };
+    if let Some(n) = &o.name {
+        config::check_name(n)?;
+    }
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let path_var = env.get("PATH").map(String::as_str);
+    let mut items = Vec::new();
+    for target in &o.targets {
+        let (spec, spec_error) =
+            match config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var) {
+                Ok((script, interpreter)) => {
+                    let d = AppSpec::default();
+                    let spec = AppSpec {
+                        name: o
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| config::default_name(target)),
+                        script,
+                        args: o.args.clone(),
+                        interpreter,
+                        interpreter_args: o.interpreter_args.clone(),
+                        cwd: cwd.to_string_lossy().into_owned(),
+                        env: env.clone(),
+                        namespace: o.namespace.clone().unwrap_or(d.namespace),
+                        autorestart: !o.no_autorestart,
+                        max_restarts: o.max_restarts.unwrap_or(d.max_restarts),
+                        min_uptime: o.min_uptime.unwrap_or(d.min_uptime),
+                        restart_delay: o.restart_delay.unwrap_or(d.restart_delay),
+                        exp_backoff_restart_delay: o
+                            .exp_backoff_restart_delay
+                            .unwrap_or(d.exp_backoff_restart_delay),
+                        kill_timeout: o.kill_timeout.unwrap_or(d.kill_timeout),
+                        kill_signal: o.kill_signal.unwrap_or(d.kill_signal),
+                        stop_exit_codes: o.stop_exit_codes.clone(),
+                        out_file: o
+                            .out_file
+                            .as_ref()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        error_file: o
+                            .error_file
+                            .as_ref()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    };
+                    (Some(spec), None)
+                }
+                Err(e) => (None, Some(e.to_string())),
+            };
+        items.push(StartItem {
+            target: target.clone(),
+            spec,
+            spec_error,
+            force: o.force,
+        });
+    }
+    Ok(items)
+}
+
+/// Sends one request and waits for its whole reply, starting the daemon if `autostart` and
+/// none answers.
+pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Reply> {
+    let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
+    let client = sock::Client::new()?;
+    let id = request_id();
+    let frames = protocol::frames(id, &body, protocol::FRAME);
+    let sockpath = home.socket();
+    if let Err(e) = send_all(&client, &sockpath, &frames) {
+        let absent = matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        );
+        if !absent || !autostart {
+            return Err(Error::unable(
+                format_args!("reach the daemon at {}", sockpath.display()),
+                os(&e),
+            ));
+        }
+        start_daemon(home)?;
+        send_all(&client, &sockpath, &frames).map_err(|e| {
+            Error::unable(
+                format_args!("reach the daemon at {}", sockpath.display()),
+                os(&e),
+            )
+        })?;
+    }
+    wait_reply(&client, home, id, timeout)
+}
+
+fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
+    for f in frames {
+        client.send(to, f)?;
+    }
+    Ok(())
+}
+
+fn request_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ ((std::process::id() as u64) << 32)
+}
+
+fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; protocol::HEADER + protocol::FRAME + 1024];
+    let mut reasm: Reassembly<()> = Reassembly::default();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(format!(
+                "the daemon did not answer within {} s (see {})",
+                timeout.as_secs(),
+                home.daemon_log().display()
+            )));
+        }
+        let n = match client.recv(&mut buf, left.min(Duration::from_secs(1))) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if !home.socket().exists() {
+                    return Err(Error::new(format!(
+                        "the daemon went away before answering (see {})",
+                        home.daemon_log().display()
+                    )));
+                }
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::unable("read the daemon's reply", os(&e))),
+        };
+        let d = &buf[..n];
+        let Ok(h) = protocol::header(d) else { continue };
+        if h.id != id && h.id != 0 {
+            continue; // a late reply to an earlier request
+        }
+        match reasm.feed(&(), d, 0) {
+            Ok(Some((_, body))) => {
+                return serde_json::from_slice(&body)
+                    .map_err(|e| Error::unable("read the daemon's reply", e));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Error::unable("read the daemon's reply", e)),
+        }
+    }
+}
+
+/// Starts a daemon detached from this terminal and waits until it answers.
+fn start_daemon(home: &Home) -> Result<()> {
+    home.create()?;
+    let exe = std::env::current_exe().map_err(|e| Error::unable("find the ward binary", os(&e)))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.daemon_log())
+        .map_err(|e| Error::unable(format_args!("open {}", home.daemon_log().display()), os(&e)))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::unable("open the daemon log", os(&e)))?;
+    std::process::Command::new(exe)
+        .arg("daemon")
+        .arg("--spawned")
+        .env("WARD_HOME", &home.root)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(|e| Error::unable("start the daemon", os(&e)))?;
+    let until = Instant::now() + STARTUP;
+    while Instant::now() < until {
+        if home.socket().exists() && daemon_answers_quickly(home) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Err(Error::new(format!(
+        "the daemon did not start within {} s (see {})",
+        STARTUP.as_secs(),
+        home.daemon_log().display()
+    )))
+}
+
+fn daemon_answers_quickly(home: &Home) -> bool {
+    matches!(
+        request(home, &Request::Ping, Duration::from_millis(500), false),
+        Ok(Reply::Pong { .. })
+    )
+}

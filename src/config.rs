@@ -1,0 +1,313 @@
+//! What an app is: `AppSpec`, its defaults (pm2's), interpreters by extension, and the
+//! resolution of a `start` argument into a spec.
+//!
+//! Pure but for looking at the file system (does the script exist, is it executable, where
+//! is it in PATH); it spawns nothing.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// pm2's defaults (`constants.js`, `schema.json`).
+pub const KILL_TIMEOUT_MS: u64 = 1600;
+pub const MIN_UPTIME_MS: u64 = 1000;
+pub const MAX_RESTARTS: u32 = 16;
+
+/// Everything the user asked for about one app. Runtime facts live in `lifecycle::Run`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct AppSpec {
+    pub name: String,
+    /// Absolute path of the script or program.
+    pub script: String,
+    pub args: Vec<String>,
+    /// `None` runs the script itself (pm2's `exec_interpreter: "none"`).
+    pub interpreter: Option<String>,
+    pub interpreter_args: Vec<String>,
+    pub cwd: String,
+    /// The complete environment the app runs with (client's environment at start + `env`).
+    pub env: BTreeMap<String, String>,
+    pub namespace: String,
+    pub autorestart: bool,
+    pub max_restarts: u32,
+    pub min_uptime: u64,
+    pub restart_delay: u64,
+    pub exp_backoff_restart_delay: u64,
+    pub kill_timeout: u64,
+    /// Signal number sent to the process group on stop.
+    pub kill_signal: i32,
+    pub stop_exit_codes: Vec<i32>,
+    /// Log paths; empty means the default under `$WARD_HOME/logs`, filled in by the daemon.
+    pub out_file: String,
+    pub error_file: String,
+}
+
+impl Default for AppSpec {
+    fn default() -> AppSpec {
+        AppSpec {
+            name: String::new(),
+            script: String::new(),
+            args: Vec::new(),
+            interpreter: None,
+            interpreter_args: Vec::new(),
+            cwd: String::new(),
+            env: BTreeMap::new(),
+            namespace: "default".into(),
+            autorestart: true,
+            max_restarts: MAX_RESTARTS,
+            min_uptime: MIN_UPTIME_MS,
+            restart_delay: 0,
+            exp_backoff_restart_delay: 0,
+            kill_timeout: KILL_TIMEOUT_MS,
+            kill_signal: libc::SIGINT,
+            stop_exit_codes: Vec::new(),
+            out_file: String::new(),
+            error_file: String::new(),
+        }
+    }
+}
+
+impl AppSpec {
+    /// What pm2 reports as `exec_interpreter`.
+    pub fn interpreter_name(&self) -> &str {
+        self.interpreter.as_deref().unwrap_or("none")
+    }
+}
+
+/// pm2's table (`lib/API/interpreter.json`), with `.py` falling back to python3.
+pub fn interpreter_for(script: &str, path_var: Option<&str>) -> Option<String> {
+    let ext = Path::new(script).extension()?.to_str()?;
+    let name = match ext {
+        "sh" => "bash",
+        "py" => {
+            if find_in_path("python", path_var).is_some() {
+                "python"
+            } else {
+                "python3"
+            }
+        }
+        "rb" => "ruby",
+        "coffee" => "coffee",
+        "php" => "php",
+        "pl" => "perl",
+        "js" | "mjs" | "cjs" => "node",
+        "ls" => "lsc",
+        "ts" | "tsx" => "bun",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+/// pm2's `renderApplicationName`: the file name without its extension.
+pub fn default_name(script: &str) -> String {
+    let p = Path::new(script);
+    let stem = p.file_stem().or(p.file_name()).and_then(|s| s.to_str());
+    stem.unwrap_or(script).to_string()
+}
+
+/// A name is used in log file names and as a target: it must not escape the logs folder nor
+/// be mistaken for an id or for `all`.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('/') {
+        Some("it contains '/'")
+    } else if name.contains('\0') {
+        Some("it contains a NUL byte")
+    } else if name == "." || name == ".." {
+        Some("it is a relative folder name")
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Some("it is all digits and would be taken for an id")
+    } else if name == "all" {
+        Some("'all' names every app")
+    } else if name.starts_with('-') {
+        Some("it starts with '-' and would be taken for an option")
+    } else if name.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => Err(Error::new(format!("invalid app name {name:?}: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// pm2 sanitises a name for its log file names with `/[^a-zA-Z0-9.-]/ → -`.
+pub fn log_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+pub fn find_in_path(word: &str, path_var: Option<&str>) -> Option<PathBuf> {
+    let path_var = path_var?;
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let cand = Path::new(dir).join(word);
+        if is_executable_file(&cand) {
+            return Some(cand);
+        }
+    }
+    None
+}
+
+pub fn is_executable_file(p: &Path) -> bool {
+    match std::fs::metadata(p) {
+        Ok(m) => m.is_file() && m.permissions().mode() & 0o111 != 0,
+        Err(_) => false,
+    }
+}
+
+/// Turns the word given to `start` into the program to run.
+/// Returns (absolute script path, interpreter) or why it cannot be run.
+pub fn resolve_script(
+    word: &str,
+    cwd: &Path,
+    interpreter: Option<&str>,
+    path_var: Option<&str>,
+) -> Result<(String, Option<String>)> {
+    let candidate = if Path::new(word).is_absolute() {
+        PathBuf::from(word)
+    } else {
+        cwd.join(word)
+    };
+    let explicit = match interpreter {
+        Some("none") => Some(None),
+        Some(i) => Some(Some(i.to_string())),
+        None => None,
+    };
+    match std::fs::metadata(&candidate) {
+        Ok(m) if m.is_dir() => Err(Error::new(format!(
+            "script not found: {} is a folder",
+            candidate.display()
+        ))),
+        Ok(m) => {
+            let script = normalize(&candidate);
+            let interp = match explicit {
+                Some(i) => i,
+                None => interpreter_for(word, path_var),
+            };
+            if interp.is_none() && m.permissions().mode() & 0o111 == 0 {
+                return Err(Error::new(format!(
+                    "script not executable: {} (no interpreter is known for it; make it \
+                     executable or pass --interpreter)",
+                    script
+                )));
+            }
+            Ok((script, interp))
+        }
+        Err(_) if !word.contains('/') => match find_in_path(word, path_var) {
+            Some(found) => {
+                let interp = explicit.unwrap_or(None);
+                Ok((found.to_string_lossy().into_owned(), interp))
+            }
+            None => Err(Error::new(format!(
+                "script not found: {} (not a file, and no program of that name in PATH)",
+                candidate.display()
+            ))),
+        },
+        Err(e) => Err(Error::new(format!(
+            "script not found: {}: {}",
+            candidate.display(),
+            crate::error::os(&e)
+        ))),
+    }
+}
+
+/// Removes `.` and `..` components without touching the file system (symlinks stay as named).
+fn normalize(p: &Path) -> String {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
+/// Parses a signal name or number: `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if nix::sys::signal::Signal::try_from(n).is_ok() {
+            return Ok(n);
+        }
+    }
+    let upper = s.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| {
+            Error::new(format!(
+                "unknown signal {s:?} (try SIGTERM, SIGINT, SIGUSR2, …)"
+            ))
+        })
+}
+
+pub fn signal_name(n: i32) -> String {
+    match nix::sys::signal::Signal::try_from(n) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(default_name("/srv/app/api.js"), "api");
+        assert_eq!(default_name("worker.py"), "worker");
+        assert_eq!(default_name("server"), "server");
+        assert!(check_name("api").is_ok());
+        assert!(check_name("../x").is_err());
+        assert!(check_name("/").is_err());
+        assert!(check_name("a\0b").is_err());
+        assert!(check_name("..").is_err());
+        assert!(check_name("42").is_err());
+        assert!(check_name("all").is_err());
+        assert!(check_name("").is_err());
+        assert_eq!(log_stem("my app@1"), "my-app-1");
+    }
+
+    #[test]
+    fn interpreters() {
+        assert_eq!(interpreter_for("a.sh", None).as_deref(), Some("bash"));
+        assert_eq!(interpreter_for("a.py", None).as_deref(), Some("python3"));
+        assert_eq!(interpreter_for("a.js", None).as_deref(), Some("node"));
+        assert_eq!(interpreter_for("a.mjs", None).as_deref(), Some("node"));
+        assert_eq!(interpreter_for("a.rb", None).as_deref(), Some("ruby"));
+        assert_eq!(interpreter_for("a.pl", None).as_deref(), Some("perl"));
+        assert_eq!(interpreter_for("a.php", None).as_deref(), Some("php"));
+        assert_eq!(interpreter_for("a.coffee", None).as_deref(), Some("coffee"));
+        assert_eq!(interpreter_for("server", None), None);
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("term").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert_eq!(signal_name(libc::SIGINT), "SIGINT");
+    }
+}

@@ -1,0 +1,1035 @@
+//! The daemon: one thread, one epoll loop. It turns fds and timers into lifecycle events
+//! and carries out the actions it gets back; decisions belong to lifecycle.rs.
+//!
+//! The loop waits on the control socket, the signal pipes (SIGCHLD, SIGTERM/SIGINT/SIGQUIT,
+//! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
+//! infinite when none is armed: an idle daemon makes no wake-ups.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::socket::UnixAddr;
+use serde::Serialize;
+
+use crate::config::AppSpec;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::lifecycle::{Event, Run, Status};
+use crate::logs::{self, Sink};
+use crate::proc;
+use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
+use crate::sock::Server;
+use crate::spawn;
+use crate::store;
+use crate::sys;
+use crate::table::{App, Table};
+
+const TOK_SOCK: u64 = 0;
+const TOK_CHLD: u64 = 1;
+const TOK_TERM: u64 = 2;
+const TOK_HUP: u64 = 3;
+const TOK_FIRST_PIPE: u64 = 16;
+
+/// Bytes read from one pipe per loop turn before the others get their turn.
+const PIPE_TURN: usize = 1 << 20;
+/// Datagrams taken from the control socket per loop turn.
+const SOCK_TURN: usize = 256;
+/// A reply that a client does not take for this long is dropped.
+const OUTBOX_PATIENCE_MS: u64 = 5_000;
+const OUTBOX_RETRY_MS: u64 = 2;
+const PARTIAL_PATIENCE_MS: u64 = 10_000;
+
+struct Pipe {
+    fd: OwnedFd,
+    app: u32,
+    err: bool,
+}
+
+struct Io {
+    out: Sink,
+    err: Sink,
+}
+
+struct Pending {
+    to: UnixAddr,
+    id: u64,
+    waits: Vec<u32>,
+    notes: Vec<String>,
+    kill: bool,
+}
+
+struct Outgoing {
+    to: UnixAddr,
+    datagram: Vec<u8>,
+}
+
+pub struct Daemon {
+    home: Home,
+    epoll: Epoll,
+    server: Server,
+    sig_chld: UnixStream,
+    sig_term: UnixStream,
+    sig_hup: UnixStream,
+    table: Table,
+    /// (deadline, app id) for every app whose `run.deadline` is set.
+    timers: BTreeSet<(u64, u32)>,
+    /// Live main pid → app id.
+    pids: HashMap<u32, u32>,
+    /// App id → process group of its current or last process.
+    groups: HashMap<u32, u32>,
+    pipes: HashMap<u64, Pipe>,
+    next_token: u64,
+    io: HashMap<u32, Io>,
+    /// One read buffer serves every pipe.
+    buf: Vec<u8>,
+    dgram: Vec<u8>,
+    reasm: Reassembly<UnixAddr>,
+    outbox: VecDeque<Outgoing>,
+    outbox_progress: u64,
+    pending: Vec<Pending>,
+    cpu_prev: HashMap<u32, (u32, u64, u64)>,
+    dirty: bool,
+    state_failing: bool,
+    exiting: bool,
+    child_nofile: Option<(u64, u64)>,
+    uid: u32,
+    clk_tck: u64,
+}
+
+fn log(msg: impl std::fmt::Display) {
+    eprintln!("{} {msg}", sys::local_timestamp());
+}
+
+/// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
+/// started it: it leaves the client's session.
+pub fn run(home: Home, spawned: bool) -> Result<()> {
+    home.create()?;
+    let lock = File::create(home.lock_file())
+        .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?;
+    let _lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((_, Errno::EWOULDBLOCK)) => {
+            // Another daemon serves this home; a client raced us to start it.
+            return Ok(());
+        }
+        Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
+    };
+    if spawned {
+        let _ = nix::unistd::setsid();
+    }
+    let mut d = Daemon::new(home)?;
+    d.restore();
+    d.run_loop();
+    d.shutdown();
+    Ok(())
+}
+
+fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
+    let (read, write) = UnixStream::pair().map_err(|e| Error::unable("create a signal pipe", e))?;
+    read.set_nonblocking(true)
+        .map_err(|e| Error::unable("create a signal pipe", e))?;
+    for &sig in signals {
+        let w = write
+            .try_clone()
+            .map_err(|e| Error::unable("create a signal pipe", e))?;
+        signal_hook::low_level::pipe::register(sig, w)
+            .map_err(|e| Error::unable(format_args!("catch signal {sig}"), e))?;
+    }
+    Ok(read)
+}
+
+impl Daemon {
+    fn new(home: Home) -> Result<Daemon> {
+        let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
+        if !sys::become_subreaper() {
+            log("cannot become a child subreaper; orphaned grandchildren go to init");
+        }
+        let child_nofile = match sys::raise_nofile() {
+            Some((before, now)) => {
+                if now < 4096 {
+                    log(format_args!(
+                        "the file limit is {now}: at two pipes per app, about {} apps fit",
+                        now.saturating_sub(64) / 2
+                    ));
+                }
+                Some(before)
+            }
+            None => None,
+        };
+        let server = Server::bind(&home.socket())?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| Error::unable("create an epoll instance", e.desc()))?;
+        let sig_chld = signal_pipe(&[libc::SIGCHLD])?;
+        let sig_term = signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])?;
+        let sig_hup = signal_pipe(&[libc::SIGHUP])?;
+        let add = |fd: std::os::fd::BorrowedFd, tok| {
+            epoll
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, tok))
+                .map_err(|e| Error::unable("watch a descriptor", e.desc()))
+        };
+        add(server.as_fd(), TOK_SOCK)?;
+        add(sig_chld.as_fd(), TOK_CHLD)?;
+        add(sig_term.as_fd(), TOK_TERM)?;
+        add(sig_hup.as_fd(), TOK_HUP)?;
+        log(format_args!(
+            "ward {} daemon started, pid {}, home {}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            home.root.display()
+        ));
+        Ok(Daemon {
+            home,
+            epoll,
+            server,
+            sig_chld,
+            sig_term,
+            sig_hup,
+            table: Table::default(),
+            timers: BTreeSet::new(),
+            pids: HashMap::new(),
+            groups: HashMap::new(),
+            pipes: HashMap::new(),
+            next_token: TOK_FIRST_PIPE,
+            io: HashMap::new(),
+            buf: vec![0; 64 * 1024],
+            dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
+            reasm: Reassembly::default(),
+            outbox: VecDeque::new(),
+            outbox_progress: 0,
+            pending: Vec::new(),
+            cpu_prev: HashMap::new(),
+            dirty: false,
+            state_failing: false,
+            exiting: false,
+            child_nofile,
+            uid: sys::uid(),
+            clk_tck: proc::clock_ticks(),
+        })
+    }
+
+    /// Takes back the table a previous daemon left in state.json (it died without `kill`).
+    fn restore(&mut self) {
+        let state = match store::load_state(&self.home.state()) {
+            Ok(s) => s,
+            Err(e) => {
+                log(format_args!("{e}; starting with an empty table"));
+                let bad = self.home.state().with_extension("json.bad");
+                let _ = std::fs::rename(self.home.state(), bad);
+                return;
+            }
+        };
+        if state.apps.is_empty() {
+            return;
+        }
+        log(format_args!(
+            "restoring {} apps from {}",
+            state.apps.len(),
+            self.home.state().display()
+        ));
+        let mut wanted = Vec::new();
+        let mut apps = state.apps;
+        for app in &mut apps {
+            let was = app.run.status;
+            // A process of the previous daemon has lost the reader of its output; stop it
+            // (after checking that its pid still names it) and start it afresh.
+            if let Some(pid) = app.run.pid.take() {
+                if proc::read_stat(pid).is_some_and(|st| st.start == app.run.pid_start) {
+                    let _ = sys::kill_group(pid, libc::SIGKILL);
+                }
+            }
+            app.run.deadline = None;
+            let then = app.run.then;
+            app.run.status = Status::Stopped;
+            app.run.then = crate::lifecycle::Then::Rest;
+            let up = match was {
+                Status::Online | Status::Launching | Status::WaitingRestart => true,
+                Status::Stopping => then == crate::lifecycle::Then::Start,
+                Status::Stopped | Status::Errored | Status::OneLaunch => false,
+            };
+            if up {
+                wanted.push(app.id);
+            }
+        }
+        self.table = Table::from_apps(apps, state.next_id);
+        for id in self.table.ids() {
+            self.open_logs(id);
+        }
+        for id in wanted {
+            self.apply(id, Event::Start);
+        }
+        self.dirty = true;
+    }
+
+    fn run_loop(&mut self) {
+        let mut events = vec![EpollEvent::empty(); 256];
+        loop {
+            let timeout = self.timeout();
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    log(format_args!("epoll_wait failed: {}", e.desc()));
+                    0
+                }
+            };
+            for ev in &events[..n] {
+                match ev.data() {
+                    TOK_SOCK => self.on_socket(),
+                    TOK_CHLD => {
+                        drain(&self.sig_chld);
+                        self.on_sigchld();
+                    }
+                    TOK_TERM => {
+                        drain(&self.sig_term);
+                        if !self.exiting {
+                            log("terminating signal received: stopping every app");
+                            self.begin_kill(None);
+                        }
+                    }
+                    TOK_HUP => drain(&self.sig_hup),
+                    tok => self.on_pipe(tok),
+                }
+            }
+            self.fire_timers();
+            self.answer_pending();
+            self.flush_outbox();
+            if self.dirty && !self.exiting {
+                self.save();
+            }
+            if self.exiting && self.pending.is_empty() && self.table.is_empty() {
+                // Let the last reply out, within reason.
+                let until = sys::mono_ms() + 1000;
+                while !self.outbox.is_empty() && sys::mono_ms() < until {
+                    self.flush_outbox();
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                return;
+            }
+        }
+    }
+
+    fn timeout(&self) -> EpollTimeout {
+        let now = sys::mono_ms();
+        let mut next: Option<u64> = self.timers.first().map(|&(d, _)| d);
+        if !self.outbox.is_empty() {
+            next = Some(next.map_or(now + OUTBOX_RETRY_MS, |d| d.min(now + OUTBOX_RETRY_MS)));
+        }
+        if !self.reasm.is_empty() {
+            let at = now + PARTIAL_PATIENCE_MS;
+            next = Some(next.map_or(at, |d| d.min(at)));
+        }
+        match next {
+            None => EpollTimeout::NONE,
+            Some(at) => {
+                let ms = at.saturating_sub(now).min(60_000) as u16;
+                EpollTimeout::from(ms)
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let _ = std::fs::remove_file(self.home.state());
+        let _ = std::fs::remove_file(self.home.socket());
+        let _ = std::fs::remove_file(self.home.pid_file());
+        log("daemon exited");
+    }
+
+    fn save(&mut self) {
+        #[derive(Serialize)]
+        struct StateRef<'a> {
+            next_id: u32,
+            apps: Vec<&'a App>,
+        }
+        let state = StateRef {
+            next_id: self.table.next_id(),
+            apps: self.table.iter().collect(),
+        };
+        let res = serde_json::to_vec(&state)
+            .map_err(|e| Error::unable("encode the state", e))
+            .and_then(|b| store::write_atomic(&self.home.state(), &b));
+        match res {
+            Ok(()) => {
+                self.dirty = false;
+                if self.state_failing {
+                    log("state.json is written again");
+                    self.state_failing = false;
+                }
+            }
+            Err(e) => {
+                // Keep `dirty`: the next turn tries again.
+                if !self.state_failing {
+                    log(format_args!("{e}"));
+                    self.state_failing = true;
+                }
+            }
+        }
+    }
+
+    // ---- events ----------------------------------------------------------------------
+
+    /// Feeds one event to an app's lifecycle and carries out what it asks for.
+    fn apply(&mut self, id: u32, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let now = sys::mono_ms();
+            let Some(app) = self.table.get_mut(id) else {
+                return;
+            };
+            let before = app.run.deadline;
+            let actions = app.run.handle(&app.spec, now, event);
+            let after = app.run.deadline;
+            if before != after {
+                if let Some(d) = before {
+                    self.timers.remove(&(d, id));
+                }
+                if let Some(d) = after {
+                    self.timers.insert((d, id));
+                }
+            }
+            self.dirty = true;
+            for action in actions {
+                use crate::lifecycle::Action;
+                match action {
+                    Action::Spawn => queue.push_back(self.spawn(id)),
+                    Action::Signal(sig) => {
+                        if let Some(&pgid) = self.groups.get(&id) {
+                            if let Err(e) = sys::kill_group(pgid, sig) {
+                                log(format_args!(
+                                    "unable to signal process group {pgid}: {}",
+                                    e.desc()
+                                ));
+                            }
+                        }
+                    }
+                    Action::Arm(_) | Action::Disarm => {} // mirrored from `run.deadline`
+                    Action::Remove => {
+                        self.remove(id);
+                        return;
+                    }
+                    Action::Log(line) => log(line),
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, id: u32) -> Event {
+        let Some(app) = self.table.get(id) else {
+            return Event::SpawnFailed("the app is gone".into());
+        };
+        let extra = [
+            ("pm_id", id.to_string()),
+            ("name", app.spec.name.clone()),
+            ("namespace", app.spec.namespace.clone()),
+            ("NODE_APP_INSTANCE", "0".to_string()),
+            ("WARD_HOME", self.home.root.to_string_lossy().into_owned()),
+        ];
+        match spawn::spawn(&app.spec, &extra, self.child_nofile) {
+            Ok(s) => {
+                let name = app.spec.name.clone();
+                self.pids.insert(s.pid, id);
+                self.groups.insert(id, s.pid);
+                let start = proc::read_stat(s.pid).map(|st| st.start).unwrap_or(0);
+                if let Some(app) = self.table.get_mut(id) {
+                    app.run.pid_start = start;
+                }
+                self.cpu_prev.remove(&id);
+                self.watch_pipe(s.stdout, id, false);
+                self.watch_pipe(s.stderr, id, true);
+                log(format_args!("started {name} (id {id}), pid {}", s.pid));
+                Event::Spawned {
+                    pid: s.pid,
+                    wall: sys::wall_ms(),
+                }
+            }
+            Err(why) => Event::SpawnFailed(why),
+        }
+    }
+
+    fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool) {
+        if let Err(e) = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        ) {
+            log(format_args!(
+                "unable to make a pipe non-blocking: {}",
+                e.desc()
+            ));
+        }
+        let tok = self.next_token;
+        self.next_token += 1;
+        if let Err(e) = self
+            .epoll
+            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok))
+        {
+            log(format_args!("unable to watch an output pipe: {}", e.desc()));
+            return;
+        }
+        self.pipes.insert(tok, Pipe { fd, app, err });
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(app) = self.table.remove(id) {
+            log(format_args!("deleted {} (id {id})", app.spec.name));
+        }
+        if let Some(d) = self.timers.iter().find(|&&(_, i)| i == id).copied() {
+            self.timers.remove(&d);
+        }
+        self.groups.remove(&id);
+        self.io.remove(&id);
+        self.cpu_prev.remove(&id);
+        // Pipes still held open by leftovers of a deleted app have nowhere to go.
+        let toks: Vec<u64> = self
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.app == id)
+            .map(|(&t, _)| t)
+            .collect();
+        for t in toks {
+            self.close_pipe(t);
+        }
+        self.dirty = true;
+    }
+
+    fn close_pipe(&mut self, tok: u64) {
+        if let Some(p) = self.pipes.remove(&tok) {
+            let _ = self.epoll.delete(p.fd.as_fd());
+        }
+    }
+
+    fn on_sigchld(&mut self) {
+        while let Some((pid, exit)) = sys::reap() {
+            if let Some(id) = self.pids.remove(&pid) {
+                self.apply(
+                    id,
+                    Event::Exited {
+                        exit,
+                        wall: sys::wall_ms(),
+                    },
+                );
+            }
+            // Other pids are grandchildren that came to us as subreaper: reaped, done.
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = sys::mono_ms();
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, id));
+            if let Some(app) = self.table.get_mut(id) {
+                if app.run.deadline == Some(at) {
+                    app.run.deadline = None;
+                    self.apply(id, Event::Deadline);
+                }
+            }
+        }
+        if !self.reasm.is_empty() {
+            self.reasm.expire(now.saturating_sub(PARTIAL_PATIENCE_MS));
+        }
+    }
+
+    fn on_pipe(&mut self, tok: u64) {
+        let Some(pipe) = self.pipes.get(&tok) else {
+            return;
+        };
+        let (app, err) = (pipe.app, pipe.err);
+        let mut taken = 0;
+        let mut eof = false;
+        while taken < PIPE_TURN {
+            let n = match nix::unistd::read(pipe.fd.as_raw_fd(), &mut self.buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            };
+            taken += n;
+            if let Some(io) = self.io.get_mut(&app) {
+                let sink = if err { &mut io.err } else { &mut io.out };
+                if let Some(msg) = sink.write(&self.buf[..n]) {
+                    log(msg);
+                }
+            }
+        }
+        if eof {
+            self.close_pipe(tok);
+        }
+    }
+
+    // ---- requests ----------------------------------------------------------------------
+
+    fn on_socket(&mut self) {
+        for _ in 0..SOCK_TURN {
+            let d = match self.server.recv(&mut self.dgram) {
+                Ok(Some(d)) => d,
+                Ok(None) => return,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    log(format_args!("control socket: {}", e.desc()));
+                    return;
+                }
+            };
+            let Some(from) = d.from else {
+                continue; // nobody to answer, nobody to act for
+            };
+            if from.path().is_none() && from.as_abstract().is_none() {
+                continue;
+            }
+            match d.uid {
+                Some(uid) if uid == self.uid || uid == 0 => {}
+                _ => {
+                    self.reply_raw(
+                        &from,
+                        0,
+                        &Reply::Error {
+                            message: "permission denied: this daemon serves its own user only"
+                                .into(),
+                        },
+                    );
+                    continue;
+                }
+            }
+            if d.truncated {
+                self.reply_raw(
+                    &from,
+                    0,
+                    &Reply::Error {
+                        message: "datagram too large".into(),
+                    },
+                );
+                continue;
+            }
+            let now = sys::mono_ms();
+            let msg = match self.reasm.feed(&from, &self.dgram[..d.len], now) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.reply_raw(
+                        &from,
+                        0,
+                        &Reply::Error {
+                            message: format!("bad request: {e}"),
+                        },
+                    );
+                    continue;
+                }
+            };
+            let (id, body) = msg;
+            match serde_json::from_slice::<Request>(&body) {
+                Ok(req) => self.on_request(from, id, req),
+                Err(e) => self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Error {
+                        message: format!("bad request: {e}"),
+                    },
+                ),
+            }
+        }
+    }
+
+    fn on_request(&mut self, from: UnixAddr, id: u64, req: Request) {
+        if self.exiting && !matches!(req, Request::Ping | Request::List { .. }) {
+            self.reply_raw(
+                &from,
+                id,
+                &Reply::Error {
+                    message: "the daemon is shutting down".into(),
+                },
+            );
+            return;
+        }
+        match req {
+            Request::Ping => self.reply_raw(
+                &from,
+                id,
+                &Reply::Pong {
+                    pid: std::process::id(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+            ),
+            Request::List { env } => {
+                let apps = self.views(env);
+                self.reply_raw(&from, id, &Reply::List { apps });
+            }
+            Request::Start { items } => self.on_start(from, id, items),
+            Request::Act { verb, targets } => self.on_act(from, id, verb, targets),
+            Request::Kill => self.begin_kill(Some((from, id))),
+        }
+    }
+
+    fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
+        let ids = match self.table.resolve_all(&targets) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Error {
+                        message: e.to_string(),
+                    },
+                );
+                return;
+            }
+        };
+        let mut notes = Vec::new();
+        for &app in &ids {
+            if let Some(a) = self.table.get(app) {
+                notes.push(format!("[{}]({app}) ✓", a.spec.name));
+            }
+            let event = match verb {
+                Verb::Stop => Event::Stop,
+                Verb::Restart | Verb::Reload => Event::Restart,
+                Verb::Delete => Event::Delete,
+            };
+            self.apply(app, event);
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits: ids,
+            notes,
+            kill: false,
+        });
+    }
+
+    fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
+        enum Plan {
+            Existing(Vec<u32>),
+            New(Box<AppSpec>),
+        }
+        // Decide everything first: one bad item fails the request before anything runs.
+        let mut plans = Vec::new();
+        for item in items {
+            let plan = match self.plan_start(&item) {
+                Ok(Some(ids)) => Plan::Existing(ids),
+                Ok(None) => match item.spec {
+                    Some(spec) => {
+                        if let Err(e) = crate::config::check_name(&spec.name) {
+                            return self.reply_raw(
+                                &from,
+                                id,
+                                &Reply::Error {
+                                    message: e.to_string(),
+                                },
+                            );
+                        }
+                        Plan::New(Box::new(spec))
+                    }
+                    None => {
+                        let message = item
+                            .spec_error
+                            .unwrap_or_else(|| format!("no app or script named {}", item.target));
+                        return self.reply_raw(&from, id, &Reply::Error { message });
+                    }
+                },
+                Err(message) => return self.reply_raw(&from, id, &Reply::Error { message }),
+            };
+            plans.push(plan);
+        }
+        let mut waits = Vec::new();
+        let mut notes = Vec::new();
+        let mut failures = Vec::new();
+        for plan in plans {
+            match plan {
+                Plan::Existing(ids) => {
+                    for app in ids {
+                        let running = self
+                            .table
+                            .get(app)
+                            .is_some_and(|a| a.run.status.is_running());
+                        let name = self.table.get(app).map(|a| a.spec.name.clone());
+                        notes.push(format!(
+                            "[{}]({app}) {}",
+                            name.unwrap_or_default(),
+                            if running {
+                                "restarted ✓"
+                            } else {
+                                "started ✓"
+                            }
+                        ));
+                        self.apply(
+                            app,
+                            if running {
+                                Event::Restart
+                            } else {
+                                Event::Start
+                            },
+                        );
+                        waits.push(app);
+                    }
+                }
+                Plan::New(mut spec) => {
+                    let (out, err) = logs::default_paths(&self.home.logs(), &spec.name);
+                    if spec.out_file.is_empty() {
+                        spec.out_file = out.to_string_lossy().into_owned();
+                    }
+                    if spec.error_file.is_empty() {
+                        spec.error_file = err.to_string_lossy().into_owned();
+                    }
+                    let name = spec.name.clone();
+                    let app = self.table.add(*spec, Run::new(sys::wall_ms()));
+                    self.open_logs(app);
+                    self.apply(app, Event::Start);
+                    let failed = self
+                        .table
+                        .get(app)
+                        .filter(|a| a.run.status == Status::Errored)
+                        .and_then(|a| a.run.last_error.clone());
+                    match failed {
+                        Some(why) => {
+                            // A new app that cannot even start is not kept.
+                            self.remove(app);
+                            failures.push(format!("unable to start {name}: {why}"));
+                        }
+                        None => {
+                            notes.push(format!("[{name}]({app}) started ✓"));
+                            waits.push(app);
+                        }
+                    }
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return self.reply_raw(
+                &from,
+                id,
+                &Reply::Error {
+                    message: failures.join("\n"),
+                },
+            );
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
+    }
+
+    /// pm2's order: an id, then a name (for a word that looks like no file), then the same
+    /// script under the same name. `Ok(None)`: register a new app.
+    fn plan_start(&self, item: &StartItem) -> std::result::Result<Option<Vec<u32>>, String> {
+        let t = item.target.as_str();
+        if let Ok(n) = t.parse::<u32>() {
+            if self.table.get(n).is_some() {
+                return Ok(Some(vec![n]));
+            }
+        }
+        let looks_like_file = t.contains('/') || std::path::Path::new(t).extension().is_some();
+        if !looks_like_file && !item.force {
+            if let Ok(ids) = self.table.resolve(t) {
+                return Ok(Some(ids));
+            }
+        }
+        let Some(spec) = &item.spec else {
+            return Ok(None);
+        };
+        if item.force {
+            return Ok(None);
+        }
+        let same: Vec<&App> = self
+            .table
+            .iter()
+            .filter(|a| a.spec.script == spec.script && a.spec.name == spec.name)
+            .collect();
+        if same.is_empty() {
+            return Ok(None);
+        }
+        if same.iter().any(|a| a.run.status.is_running()) {
+            return Err(format!(
+                "script already launched as {} (id {}); add -f to start another copy",
+                spec.name, same[0].id
+            ));
+        }
+        Ok(Some(same.iter().map(|a| a.id).collect()))
+    }
+
+    fn open_logs(&mut self, id: u32) {
+        let Some(app) = self.table.get(id) else {
+            return;
+        };
+        let (def_out, def_err) = logs::default_paths(&self.home.logs(), &app.spec.name);
+        let pick = |p: &str, d: std::path::PathBuf| {
+            if p.is_empty() {
+                d
+            } else {
+                std::path::PathBuf::from(p)
+            }
+        };
+        let (out, n1) = Sink::open(&pick(&app.spec.out_file, def_out));
+        let (err, n2) = Sink::open(&pick(&app.spec.error_file, def_err));
+        for n in [n1, n2].into_iter().flatten() {
+            log(n);
+        }
+        self.io.insert(id, Io { out, err });
+    }
+
+    fn begin_kill(&mut self, to: Option<(UnixAddr, u64)>) {
+        self.exiting = true;
+        let ids = self.table.ids();
+        for &app in &ids {
+            self.apply(app, Event::Delete);
+        }
+        if let Some((to, id)) = to {
+            self.pending.push(Pending {
+                to,
+                id,
+                waits: ids,
+                notes: Vec::new(),
+                kill: true,
+            });
+        }
+    }
+
+    fn answer_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        let table = &self.table;
+        self.pending.retain_mut(|p| {
+            p.waits
+                .retain(|&id| table.get(id).is_some_and(|a| !a.run.settled()));
+            if p.waits.is_empty() {
+                ready.push((p.to.clone(), p.id, std::mem::take(&mut p.notes), p.kill));
+                false
+            } else {
+                true
+            }
+        });
+        for (to, id, notes, kill) in ready {
+            let reply = if kill {
+                Reply::Killed
+            } else {
+                Reply::Done {
+                    notes,
+                    apps: self.views(false),
+                }
+            };
+            self.reply_raw(&to, id, &reply);
+        }
+    }
+
+    /// The table with live CPU and memory, one pass over /proc for all apps.
+    fn views(&mut self, with_env: bool) -> Vec<AppView> {
+        let wanted: HashMap<u32, ()> = self
+            .table
+            .iter()
+            .filter(|a| a.run.pid.is_some())
+            .filter_map(|a| self.groups.get(&a.id).map(|&g| (g, ())))
+            .collect();
+        let usage = proc::usage_by_group(&wanted);
+        let now = sys::mono_ms();
+        let mut out = Vec::with_capacity(self.table.len());
+        for app in self.table.iter() {
+            let mut view = AppView {
+                app: if with_env {
+                    app.clone()
+                } else {
+                    App {
+                        id: app.id,
+                        spec: AppSpec {
+                            env: Default::default(),
+                            ..app.spec.clone()
+                        },
+                        run: app.run.clone(),
+                    }
+                },
+                cpu: 0.0,
+                memory: 0,
+            };
+            if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
+                if let Some(u) = usage.get(g) {
+                    view.memory = u.rss;
+                    let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
+                        Some(&(p, t, at)) if p == pid => (t, at),
+                        _ => (0, app.run.started_mono),
+                    };
+                    let dt = now.saturating_sub(since_ms).max(1) as f64 / 1000.0;
+                    let dticks = u.ticks.saturating_sub(since_ticks) as f64;
+                    view.cpu = (dticks / self.clk_tck as f64 / dt * 100.0).max(0.0);
+                    view.cpu = (view.cpu * 10.0).round() / 10.0;
+                    self.cpu_prev.insert(app.id, (pid, u.ticks, now));
+                }
+            }
+            out.push(view);
+        }
+        out
+    }
+
+    // ---- replies ----------------------------------------------------------------------
+
+    fn reply_raw(&mut self, to: &UnixAddr, id: u64, reply: &Reply) {
+        let body = match serde_json::to_vec(reply) {
+            Ok(b) => b,
+            Err(e) => {
+                log(format_args!("unable to encode a reply: {e}"));
+                return;
+            }
+        };
+        if self.outbox.is_empty() {
+            self.outbox_progress = sys::mono_ms();
+        }
+        for d in protocol::frames(id, &body, protocol::FRAME) {
+            self.outbox.push_back(Outgoing {
+                to: to.clone(),
+                datagram: d,
+            });
+        }
+        self.flush_outbox();
+    }
+
+    /// Sends what is queued without waiting; a client whose queue is full gets the rest on
+    /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
+    fn flush_outbox(&mut self) {
+        while let Some(o) = self.outbox.front() {
+            match self.server.send(&o.to, &o.datagram) {
+                Ok(()) => {
+                    self.outbox.pop_front();
+                    self.outbox_progress = sys::mono_ms();
+                }
+                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
+                    if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
+                        let gone = o.to.clone();
+                        log("a client took no reply for 5 s: dropping it");
+                        self.outbox.retain(|x| x.to != gone);
+                        self.outbox_progress = sys::mono_ms();
+                        continue;
+                    }
+                    return;
+                }
+                Err(Errno::EINTR) => {}
+                Err(_) => {
+                    // The client is gone: drop everything queued for it.
+                    let gone = o.to.clone();
+                    self.outbox.retain(|x| x.to != gone);
+                }
+            }
+        }
+    }
+}
+
+fn drain(s: &UnixStream) {
+    let mut buf = [0u8; 64];
+    let mut r = s;
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}

@@ -1,0 +1,824 @@
+//! One app's lifecycle: start, stop escalation, restart, backoff, errored.
+//!
+//! Pure: no syscalls, no clock, no files. The daemon turns fds and timers into `Event`s,
+//! calls `Run::handle` with the monotonic time in milliseconds, and carries out the `Action`s
+//! it gets back (feeding the outcome of a `Spawn` back in as `Spawned` or `SpawnFailed`).
+//! `Run` keeps what the user wants (`then`, the intent after a stop) apart from what is
+//! (`status`), as runit's `want`/`state` do.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppSpec;
+
+/// pm2's cap on the exponential backoff delay, and the uptime after which it resets.
+pub const BACKOFF_CAP_MS: u64 = 15_000;
+pub const BACKOFF_RESET_MS: u64 = 30_000;
+/// How many exits `describe` remembers per app.
+pub const EXITS_KEPT: usize = 10;
+
+/// pm2's process states; their spellings live in `as_str`.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    #[serde(rename = "launching")]
+    Launching,
+    #[serde(rename = "online")]
+    Online,
+    #[serde(rename = "stopping")]
+    Stopping,
+    #[serde(rename = "stopped")]
+    Stopped,
+    #[serde(rename = "errored")]
+    Errored,
+    #[serde(rename = "waiting restart")]
+    WaitingRestart,
+    #[serde(rename = "one-launch-status")]
+    OneLaunch,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Launching => "launching",
+            Status::Online => "online",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::Errored => "errored",
+            Status::WaitingRestart => "waiting restart",
+            Status::OneLaunch => "one-launch-status",
+        }
+    }
+
+    /// A process of the app exists (or is being started).
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Launching | Status::Online | Status::Stopping)
+    }
+}
+
+/// What the user wants once the current stop completes.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Then {
+    Rest,
+    Start,
+    Delete,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Why an app stopped or restarted; shown by `describe` and logged.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Crashed,
+    Exited,
+    Restart,
+    Stop,
+    Delete,
+    SpawnFailed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Crashed => "crashed",
+            Reason::Exited => "exited",
+            Reason::Restart => "manual restart",
+            Reason::Stop => "stop",
+            Reason::Delete => "delete",
+            Reason::SpawnFailed => "spawn failed",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ExitRecord {
+    /// Wall-clock time of the exit, ms since the epoch.
+    pub at: u64,
+    pub exit: Exit,
+    pub uptime: u64,
+    pub reason: Reason,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    /// The user wants it up (`start` of a registered app).
+    Start,
+    Stop,
+    Restart,
+    Delete,
+    Spawned {
+        pid: u32,
+        wall: u64,
+    },
+    SpawnFailed(String),
+    Exited {
+        exit: Exit,
+        wall: u64,
+    },
+    /// The deadline armed by the last `Arm` has passed.
+    Deadline,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Spawn,
+    /// Send this signal to the app's whole process group.
+    Signal(i32),
+    Arm(u64),
+    Disarm,
+    /// Remove the app from the table.
+    Remove,
+    /// A line for the daemon's log.
+    Log(String),
+}
+
+/// What is, for one app.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct Run {
+    pub status: Status,
+    pub then: Then,
+    pub pid: Option<u32>,
+    /// The pid's start time (field 22 of /proc/PID/stat), so a recycled pid is never taken
+    /// for the app.
+    pub pid_start: u64,
+    /// pm2's `restart_time`.
+    pub restarts: u32,
+    /// pm2's `unstable_restarts`: restarts after less than `min_uptime`, in total.
+    pub unstable_restarts: u32,
+    /// Unstable restarts in a row; reaching `max_restarts` gives `errored`.
+    pub unstable_streak: u32,
+    /// Monotonic ms at the last spawn.
+    pub started_mono: u64,
+    /// Wall-clock ms at the last spawn (pm2's `pm_uptime`).
+    pub pm_uptime: u64,
+    /// Wall-clock ms at registration (pm2's `created_at`).
+    pub created_at: u64,
+    pub deadline: Option<u64>,
+    /// The current exponential backoff delay, 0 when none is in force.
+    pub backoff: u64,
+    pub exits: VecDeque<ExitRecord>,
+    pub last_error: Option<String>,
+}
+
+impl Default for Run {
+    fn default() -> Run {
+        Run {
+            status: Status::Stopped,
+            then: Then::Rest,
+            pid: None,
+            pid_start: 0,
+            restarts: 0,
+            unstable_restarts: 0,
+            unstable_streak: 0,
+            started_mono: 0,
+            pm_uptime: 0,
+            created_at: 0,
+            deadline: None,
+            backoff: 0,
+            exits: VecDeque::new(),
+            last_error: None,
+        }
+    }
+}
+
+impl Run {
+    pub fn new(created_at: u64) -> Run {
+        Run {
+            created_at,
+            ..Run::default()
+        }
+    }
+
+    /// A request waiting on this app can be answered.
+    pub fn settled(&self) -> bool {
+        !matches!(self.status, Status::Launching | Status::Stopping) && self.then == Then::Rest
+    }
+
+    pub fn handle(&mut self, spec: &AppSpec, now: u64, event: Event) -> Vec<Action> {
+        use Status::*;
+        match (self.status, event) {
+            (Stopped | Errored | OneLaunch, Event::Start) => {
+                self.unstable_streak = 0;
+                self.spawn()
+            }
+            (WaitingRestart, Event::Start) => {
+                let mut a = self.disarm();
+                a.extend(self.spawn());
+                a
+            }
+            (Launching | Online, Event::Start) => vec![],
+            (Stopping, Event::Start) => {
+                if self.then != Then::Delete {
+                    self.then = Then::Start;
+                }
+                vec![]
+            }
+
+            (Launching | Online, Event::Stop) => self.begin_stop(spec, now, Then::Rest),
+            (Stopping, Event::Stop) => {
+                if self.then == Then::Start {
+                    self.then = Then::Rest;
+                }
+                vec![]
+            }
+            (WaitingRestart, Event::Stop) => {
+                self.status = Stopped;
+                self.disarm()
+            }
+            (Stopped | Errored | OneLaunch, Event::Stop) => vec![],
+
+            (Launching | Online, Event::Restart) => {
+                self.restarts += 1;
+                self.begin_stop(spec, now, Then::Start)
+            }
+            (Stopping, Event::Restart) => {
+                if self.then != Then::Delete {
+                    self.then = Then::Start;
+                }
+                vec![]
+            }
+            (WaitingRestart, Event::Restart) => {
+                self.restarts += 1;
+                self.unstable_streak = 0;
+                let mut a = self.disarm();
+                a.extend(self.spawn());
+                a
+            }
+            (Stopped | Errored | OneLaunch, Event::Restart) => {
+                self.restarts += 1;
+                self.unstable_streak = 0;
+                self.spawn()
+            }
+
+            (Launching | Online, Event::Delete) => self.begin_stop(spec, now, Then::Delete),
+            (Stopping, Event::Delete) => {
+                self.then = Then::Delete;
+                vec![]
+            }
+            (WaitingRestart, Event::Delete) => {
+                let mut a = self.disarm();
+                a.push(Action::Remove);
+                a
+            }
+            (Stopped | Errored | OneLaunch, Event::Delete) => vec![Action::Remove],
+
+            (Launching, Event::Spawned { pid, wall }) => {
+                self.status = Online;
+                self.pid = Some(pid);
+                self.pm_uptime = wall;
+                self.started_mono = now;
+                self.last_error = None;
+                vec![]
+            }
+            (Launching, Event::SpawnFailed(why)) => {
+                self.status = Errored;
+                self.pid = None;
+                let line = format!("unable to start {}: {why}", spec.name);
+                self.last_error = Some(why);
+                vec![Action::Log(line)]
+            }
+
+            (Launching | Online, Event::Exited { exit, wall }) => {
+                self.on_exit(spec, now, exit, wall)
+            }
+            (Stopping, Event::Exited { exit, wall }) => {
+                let reason = match self.then {
+                    Then::Rest => Reason::Stop,
+                    Then::Start => Reason::Restart,
+                    Then::Delete => Reason::Delete,
+                };
+                self.record(now, exit, wall, reason);
+                self.pid = None;
+                // What is left of the group had the stop signal already; the app's main
+                // process is gone, so nothing of it may linger.
+                let mut a = vec![Action::Signal(libc::SIGKILL)];
+                a.extend(self.disarm());
+                match std::mem::replace(&mut self.then, Then::Rest) {
+                    Then::Rest => self.status = Stopped,
+                    Then::Start => {
+                        self.unstable_streak = 0;
+                        a.extend(self.spawn());
+                    }
+                    Then::Delete => {
+                        self.status = Stopped;
+                        a.push(Action::Remove);
+                    }
+                }
+                a
+            }
+
+            (Stopping, Event::Deadline) => {
+                self.deadline = None;
+                vec![
+                    Action::Log(format!(
+                        "{} did not stop within {} ms: sending SIGKILL to its process group",
+                        spec.name, spec.kill_timeout
+                    )),
+                    Action::Signal(libc::SIGKILL),
+                ]
+            }
+            (WaitingRestart, Event::Deadline) => {
+                self.deadline = None;
+                self.spawn()
+            }
+
+            // Stale or impossible pairs: a deadline that was disarmed in the same turn, an
+            // exit or spawn report for a state that has no process. Nothing to do.
+            (Launching | Online | Stopped | Errored | OneLaunch, Event::Deadline)
+            | (Stopped | Errored | OneLaunch | WaitingRestart, Event::Exited { .. })
+            | (
+                Online | Stopping | Stopped | Errored | OneLaunch | WaitingRestart,
+                Event::Spawned { .. } | Event::SpawnFailed(_),
+            ) => vec![],
+        }
+    }
+
+    fn spawn(&mut self) -> Vec<Action> {
+        self.status = Status::Launching;
+        self.then = Then::Rest;
+        vec![Action::Spawn]
+    }
+
+    fn disarm(&mut self) -> Vec<Action> {
+        match self.deadline.take() {
+            Some(_) => vec![Action::Disarm],
+            None => vec![],
+        }
+    }
+
+    fn arm(&mut self, at: u64) -> Action {
+        self.deadline = Some(at);
+        Action::Arm(at)
+    }
+
+    fn begin_stop(&mut self, spec: &AppSpec, now: u64, then: Then) -> Vec<Action> {
+        self.status = Status::Stopping;
+        self.then = then;
+        // SIGCONT after the stop signal, so an app that was SIGSTOPped still stops.
+        vec![
+            Action::Signal(spec.kill_signal),
+            Action::Signal(libc::SIGCONT),
+            self.arm(now + spec.kill_timeout),
+        ]
+    }
+
+    fn record(&mut self, now: u64, exit: Exit, wall: u64, reason: Reason) {
+        if self.exits.len() == EXITS_KEPT {
+            self.exits.pop_front();
+        }
+        self.exits.push_back(ExitRecord {
+            at: wall,
+            exit,
+            uptime: now.saturating_sub(self.started_mono),
+            reason,
+        });
+    }
+
+    /// pm2 calls a restart unstable when the app lived less than `min_uptime`; after
+    /// `max_restarts` unstable restarts in a row it gives up and shows `errored`.
+    fn on_exit(&mut self, spec: &AppSpec, now: u64, exit: Exit, wall: u64) -> Vec<Action> {
+        let uptime = now.saturating_sub(self.started_mono);
+        self.pid = None;
+        let clean = exit == Exit::Code(0);
+        let reason = if clean {
+            Reason::Exited
+        } else {
+            Reason::Crashed
+        };
+        self.record(now, exit, wall, reason);
+        let how = describe_exit(exit);
+        let mut a = vec![Action::Signal(libc::SIGKILL)];
+
+        let stop_code = matches!(exit, Exit::Code(c) if spec.stop_exit_codes.contains(&c));
+        if !spec.autorestart || stop_code {
+            self.status = Status::Stopped;
+            let why = if stop_code {
+                "its exit code is in stop_exit_codes"
+            } else {
+                "autorestart is off"
+            };
+            a.push(Action::Log(format!(
+                "{} {how}; not restarted: {why}",
+                spec.name
+            )));
+            return a;
+        }
+
+        if uptime < spec.min_uptime {
+            self.unstable_restarts += 1;
+            self.unstable_streak += 1;
+        } else {
+            self.unstable_streak = 0;
+        }
+        if self.unstable_streak > spec.max_restarts
+            || (spec.max_restarts == 0 && self.unstable_streak > 0)
+        {
+            self.status = Status::Errored;
+            self.unstable_streak = 0;
+            a.push(Action::Log(format!(
+                "{} {how} after {uptime} ms; it restarted {} times in a row in less than \
+                 min_uptime ({} ms): errored, no more restarts",
+                spec.name, spec.max_restarts, spec.min_uptime
+            )));
+            return a;
+        }
+
+        let delay = if spec.exp_backoff_restart_delay > 0 {
+            if uptime >= BACKOFF_RESET_MS {
+                self.backoff = 0;
+            }
+            self.backoff = if self.backoff == 0 {
+                spec.exp_backoff_restart_delay
+            } else {
+                (self.backoff.saturating_mul(3) / 2).min(BACKOFF_CAP_MS)
+            };
+            self.backoff
+        } else {
+            spec.restart_delay
+        };
+        self.restarts += 1;
+        if delay == 0 {
+            a.push(Action::Log(format!(
+                "{} {how} after {uptime} ms: restarting",
+                spec.name
+            )));
+            a.extend(self.spawn());
+        } else {
+            self.status = Status::WaitingRestart;
+            a.push(Action::Log(format!(
+                "{} {how} after {uptime} ms: restarting in {delay} ms",
+                spec.name
+            )));
+            a.push(self.arm(now + delay));
+        }
+        a
+    }
+}
+
+pub fn describe_exit(exit: Exit) -> String {
+    match exit {
+        Exit::Code(c) => format!("exited with code {c}"),
+        Exit::Signal(s) => format!("was killed by {}", crate::config::signal_name(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> AppSpec {
+        AppSpec {
+            name: "api".into(),
+            ..AppSpec::default()
+        }
+    }
+
+    fn ms(n: u64) -> u64 {
+        n
+    }
+
+    fn started(s: &AppSpec, at: u64) -> Run {
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(s, at, Event::Start), vec![Action::Spawn]);
+        assert_eq!(r.status, Status::Launching);
+        r.handle(s, at, Event::Spawned { pid: 100, wall: 5 });
+        assert_eq!(r.status, Status::Online);
+        r
+    }
+
+    fn no_logs(a: Vec<Action>) -> Vec<Action> {
+        a.into_iter()
+            .filter(|a| !matches!(a, Action::Log(_)))
+            .collect()
+    }
+
+    #[test]
+    fn crash_restarts_at_once() {
+        let s = spec();
+        let mut r = started(&s, ms(0));
+        let a = r.handle(
+            &s,
+            ms(5000),
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: 9,
+            },
+        );
+        assert_eq!(
+            no_logs(a),
+            vec![Action::Signal(libc::SIGKILL), Action::Spawn]
+        );
+        assert_eq!(r.restarts, 1);
+        assert_eq!(r.unstable_restarts, 0);
+        assert_eq!(r.exits.back().unwrap().reason, Reason::Crashed);
+    }
+
+    #[test]
+    fn quick_exits_end_errored() {
+        let s = spec();
+        let mut r = started(&s, ms(0));
+        let mut t = 0;
+        for i in 0..=s.max_restarts {
+            t += 50;
+            let a = r.handle(
+                &s,
+                t,
+                Event::Exited {
+                    exit: Exit::Code(1),
+                    wall: t,
+                },
+            );
+            if i < s.max_restarts {
+                assert!(a.contains(&Action::Spawn), "restart {i}: {a:?}");
+                r.handle(
+                    &s,
+                    t,
+                    Event::Spawned {
+                        pid: 200 + i,
+                        wall: t,
+                    },
+                );
+            } else {
+                assert!(!a.contains(&Action::Spawn));
+            }
+        }
+        assert_eq!(r.status, Status::Errored);
+        assert_eq!(r.unstable_restarts, s.max_restarts + 1);
+        // A restart by hand brings it back.
+        assert_eq!(r.handle(&s, t, Event::Restart), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn stable_run_resets_the_streak() {
+        let s = AppSpec {
+            max_restarts: 2,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let mut t = 0;
+        for round in 0..5 {
+            t += 10;
+            r.handle(
+                &s,
+                t,
+                Event::Exited {
+                    exit: Exit::Code(1),
+                    wall: t,
+                },
+            );
+            r.handle(&s, t, Event::Spawned { pid: 1, wall: t });
+            t += 10;
+            r.handle(
+                &s,
+                t,
+                Event::Exited {
+                    exit: Exit::Code(1),
+                    wall: t,
+                },
+            );
+            r.handle(&s, t, Event::Spawned { pid: 1, wall: t });
+            // Then a long, stable run.
+            t += 5000;
+            let a = r.handle(
+                &s,
+                t,
+                Event::Exited {
+                    exit: Exit::Code(1),
+                    wall: t,
+                },
+            );
+            assert!(a.contains(&Action::Spawn), "round {round}");
+            r.handle(&s, t, Event::Spawned { pid: 1, wall: t });
+        }
+        assert_eq!(r.status, Status::Online);
+    }
+
+    #[test]
+    fn no_autorestart_stays_stopped() {
+        let s = AppSpec {
+            autorestart: false,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = r.handle(
+            &s,
+            10,
+            Event::Exited {
+                exit: Exit::Code(0),
+                wall: 1,
+            },
+        );
+        assert!(!a.contains(&Action::Spawn));
+        assert_eq!(r.status, Status::Stopped);
+    }
+
+    #[test]
+    fn stop_exit_codes() {
+        let s = AppSpec {
+            stop_exit_codes: vec![0, 3],
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        r.handle(
+            &s,
+            5000,
+            Event::Exited {
+                exit: Exit::Code(3),
+                wall: 1,
+            },
+        );
+        assert_eq!(r.status, Status::Stopped);
+        r.handle(&s, 6000, Event::Start);
+        r.handle(&s, 6000, Event::Spawned { pid: 1, wall: 1 });
+        let a = r.handle(
+            &s,
+            9000,
+            Event::Exited {
+                exit: Exit::Code(2),
+                wall: 1,
+            },
+        );
+        assert!(a.contains(&Action::Spawn));
+    }
+
+    #[test]
+    fn restart_delay_waits() {
+        let s = AppSpec {
+            restart_delay: 500,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = no_logs(r.handle(
+            &s,
+            2000,
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: 1,
+            },
+        ));
+        assert_eq!(a, vec![Action::Signal(libc::SIGKILL), Action::Arm(2500)]);
+        assert_eq!(r.status, Status::WaitingRestart);
+        assert_eq!(r.handle(&s, 2500, Event::Deadline), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_resets() {
+        let s = AppSpec {
+            exp_backoff_restart_delay: 100,
+            max_restarts: 1000,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let mut t = 0;
+        let mut delays = vec![];
+        for _ in 0..12 {
+            t += 10;
+            for a in r.handle(
+                &s,
+                t,
+                Event::Exited {
+                    exit: Exit::Code(1),
+                    wall: t,
+                },
+            ) {
+                if let Action::Arm(at) = a {
+                    delays.push(at - t);
+                    t = at;
+                }
+            }
+            assert_eq!(r.status, Status::WaitingRestart);
+            r.handle(&s, t, Event::Deadline);
+            r.handle(&s, t, Event::Spawned { pid: 1, wall: t });
+        }
+        assert_eq!(&delays[..4], &[100, 150, 225, 337]);
+        assert_eq!(*delays.last().unwrap(), BACKOFF_CAP_MS);
+        // Up for longer than the reset time: back to the first delay.
+        t += BACKOFF_RESET_MS;
+        let a = r.handle(
+            &s,
+            t,
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: t,
+            },
+        );
+        assert!(a.contains(&Action::Arm(t + 100)), "{a:?}");
+    }
+
+    #[test]
+    fn stop_escalates_to_sigkill() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 100, Event::Stop);
+        assert_eq!(
+            a,
+            vec![
+                Action::Signal(libc::SIGINT),
+                Action::Signal(libc::SIGCONT),
+                Action::Arm(100 + s.kill_timeout)
+            ]
+        );
+        assert_eq!(r.status, Status::Stopping);
+        assert!(!r.settled());
+        let a = no_logs(r.handle(&s, 1700, Event::Deadline));
+        assert_eq!(a, vec![Action::Signal(libc::SIGKILL)]);
+        let a = r.handle(
+            &s,
+            1701,
+            Event::Exited {
+                exit: Exit::Signal(9),
+                wall: 1,
+            },
+        );
+        assert_eq!(a, vec![Action::Signal(libc::SIGKILL)]);
+        assert_eq!(r.status, Status::Stopped);
+        assert!(r.settled());
+        assert_eq!(r.exits.back().unwrap().reason, Reason::Stop);
+    }
+
+    #[test]
+    fn restart_stops_then_spawns() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        r.handle(&s, 10, Event::Restart);
+        assert_eq!(r.restarts, 1);
+        let a = r.handle(
+            &s,
+            20,
+            Event::Exited {
+                exit: Exit::Signal(2),
+                wall: 1,
+            },
+        );
+        assert_eq!(
+            a,
+            vec![Action::Signal(libc::SIGKILL), Action::Disarm, Action::Spawn]
+        );
+        assert_eq!(r.status, Status::Launching);
+    }
+
+    #[test]
+    fn delete_while_running_removes_after_exit() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        r.handle(&s, 10, Event::Delete);
+        let a = r.handle(
+            &s,
+            20,
+            Event::Exited {
+                exit: Exit::Code(0),
+                wall: 1,
+            },
+        );
+        assert!(a.contains(&Action::Remove));
+    }
+
+    #[test]
+    fn stop_while_waiting_cancels_the_restart() {
+        let s = AppSpec {
+            restart_delay: 1000,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        r.handle(
+            &s,
+            5000,
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: 1,
+            },
+        );
+        assert_eq!(r.handle(&s, 5100, Event::Stop), vec![Action::Disarm]);
+        assert_eq!(r.status, Status::Stopped);
+        assert_eq!(r.handle(&s, 6000, Event::Deadline), vec![]);
+    }
+
+    #[test]
+    fn spawn_failure_is_errored_with_the_reason() {
+        let s = spec();
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(
+            &s,
+            0,
+            Event::SpawnFailed("No such file or directory".into()),
+        );
+        assert_eq!(r.status, Status::Errored);
+        assert_eq!(r.last_error.as_deref(), Some("No such file or directory"));
+    }
+
+    #[test]
+    fn status_spellings() {
+        assert_eq!(Status::WaitingRestart.as_str(), "waiting restart");
+        assert_eq!(
+            serde_json::to_string(&Status::WaitingRestart).unwrap(),
+            "\"waiting restart\""
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! /proc parsers (pure, tested on text) and the readers that feed them.
+//!
+//! CPU and memory are counted per process group: an app runs in a group of its own, so its
+//! workers and their children are counted with it.
+
+use std::collections::HashMap;
+
+/// The fields of /proc/PID/stat that ward uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: u32,
+    pub state: char,
+    pub ppid: u32,
+    pub pgrp: u32,
+    /// utime + stime, in clock ticks.
+    pub ticks: u64,
+    /// Field 22: clock ticks after boot when the process started.
+    pub start: u64,
+    /// Resident pages.
+    pub rss_pages: u64,
+}
+
+/// Parses one /proc/PID/stat line. The command name may hold spaces and parentheses, so
+/// the fields are read after its last `)`.
+pub fn parse_stat(s: &str) -> Option<Stat> {
+    let open = s.find('(')?;
+    let close = s.rfind(')')?;
+    let pid = s[..open].trim().parse().ok()?;
+    let f: Vec<&str> = s.get(close + 1..)?.split_ascii_whitespace().collect();
+    let num = |i: usize| -> Option<u64> { f.get(i)?.parse().ok() };
+    Some(Stat {
+        pid,
+        state: f.first()?.chars().next()?,
+        ppid: num(1)? as u32,
+        pgrp: num(2)? as u32,
+        ticks: num(11)? + num(12)?,
+        start: num(19)?,
+        rss_pages: num(21)?,
+    })
+}
+
+pub fn read_stat(pid: u32) -> Option<Stat> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&s)
+}
+
+/// CPU ticks and resident bytes summed over a process group.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub ticks: u64,
+    pub rss: u64,
+}
+
+/// One pass over /proc, summing usage for the process groups in `wanted`.
+/// Cost: one read per process on the machine, whatever the number of apps.
+pub fn usage_by_group(wanted: &HashMap<u32, ()>) -> HashMap<u32, Usage> {
+    let mut out: HashMap<u32, Usage> = HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return out;
+    }
+    let page = page_size();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let mut buf = String::with_capacity(512);
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        buf.clear();
+        if read_into(&format!("/proc/{pid}/stat"), &mut buf).is_err() {
+            continue;
+        }
+        let Some(st) = parse_stat(&buf) else { continue };
+        if st.state == 'Z' || !wanted.contains_key(&st.pgrp) {
+            continue;
+        }
+        let u = out.entry(st.pgrp).or_default();
+        u.ticks += st.ticks;
+        u.rss += st.rss_pages * page;
+    }
+    out
+}
+
+fn read_into(path: &str, buf: &mut String) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open(path)?.read_to_string(buf).map(|_| ())
+}
+
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map(|v| v as u64)
+        .unwrap_or(4096)
+}
+
+pub fn clock_ticks() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map(|v| v as u64)
+        .unwrap_or(100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_names() {
+        let line = "4242 (my (weird) app) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    150 25 0 0 20 0 1 0 987654 12345678 321 18446744073709551615 \
+                    1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.pid, 4242);
+        assert_eq!(st.state, 'S');
+        assert_eq!(st.ppid, 1);
+        assert_eq!(st.pgrp, 4242);
+        assert_eq!(st.ticks, 175);
+        assert_eq!(st.start, 987654);
+        assert_eq!(st.rss_pages, 321);
+    }
+
+    #[test]
+    fn rejects_truncated() {
+        assert_eq!(parse_stat("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn reads_itself() {
+        let me = std::process::id();
+        let st = read_stat(me).unwrap();
+        assert_eq!(st.pid, me);
+        assert!(st.rss_pages > 0);
+    }
+}

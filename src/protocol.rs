@@ -1,0 +1,262 @@
+//! Requests, replies, and the framing that carries them in datagrams of any total size.
+//!
+//! Every datagram starts with a 16-byte header: request id (u64), sequence number (u32) and
+//! count (u32), little-endian; the payloads of one id, in order, make one JSON document.
+//! No sockets here.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppSpec;
+use crate::error::{Error, Result};
+use crate::table::App;
+
+pub const HEADER: usize = 16;
+/// Payload per datagram. The kernel queues at most `net.unix.max_dgram_qlen` datagrams
+/// (often 10) per receiver; larger frames mean fewer of them.
+pub const FRAME: usize = 128 * 1024;
+/// A request may not exceed this once reassembled (a start of 10,000 apps fits).
+pub const MAX_MESSAGE: usize = 512 * 1024 * 1024;
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verb {
+    Stop,
+    Restart,
+    Reload,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Stop => "stop",
+            Verb::Restart => "restart",
+            Verb::Reload => "reload",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// One argument of `start`: an app to (re)start by name or id, or a new script.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct StartItem {
+    /// The word as typed: a name, an id, or a script.
+    pub target: String,
+    /// The app to register when `target` names no app; `None` when it could not be built.
+    pub spec: Option<AppSpec>,
+    /// Why `spec` could not be built (script not found, …), reported when nothing matches.
+    pub spec_error: Option<String>,
+    pub force: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "req", rename_all = "snake_case")]
+pub enum Request {
+    Ping,
+    /// The table; `env` includes each app's environment (for `jlist`).
+    List {
+        env: bool,
+    },
+    Start {
+        items: Vec<StartItem>,
+    },
+    Act {
+        verb: Verb,
+        targets: Vec<String>,
+    },
+    /// Stop every app, answer, and exit.
+    Kill,
+}
+
+/// An app as the client shows it: the table entry plus live figures from /proc.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct AppView {
+    #[serde(flatten)]
+    pub app: App,
+    /// CPU % over the interval since the previous sample.
+    pub cpu: f64,
+    /// RSS in bytes of the app's whole process group.
+    pub memory: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Pong {
+        pid: u32,
+        version: String,
+    },
+    Error {
+        message: String,
+    },
+    List {
+        apps: Vec<AppView>,
+    },
+    /// A request that acted on apps: what happened to each, then the table.
+    Done {
+        notes: Vec<String>,
+        apps: Vec<AppView>,
+    },
+    Killed,
+}
+
+/// Splits a message into datagrams of at most `HEADER + frame` bytes.
+pub fn frames(id: u64, payload: &[u8], frame: usize) -> Vec<Vec<u8>> {
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![payload]
+    } else {
+        payload.chunks(frame).collect()
+    };
+    let count = chunks.len() as u32;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(seq, chunk)| {
+            let mut d = Vec::with_capacity(HEADER + chunk.len());
+            d.extend_from_slice(&id.to_le_bytes());
+            d.extend_from_slice(&(seq as u32).to_le_bytes());
+            d.extend_from_slice(&count.to_le_bytes());
+            d.extend_from_slice(chunk);
+            d
+        })
+        .collect()
+}
+
+pub struct Header {
+    pub id: u64,
+    pub seq: u32,
+    pub count: u32,
+}
+
+pub fn header(d: &[u8]) -> Result<Header> {
+    if d.len() < HEADER {
+        return Err(Error::new("datagram shorter than its header"));
+    }
+    let id = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
+    let seq = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
+    let count = u32::from_le_bytes(d[12..16].try_into().unwrap_or_default());
+    if count == 0 || seq >= count {
+        return Err(Error::new("datagram header out of range"));
+    }
+    if (count as usize).saturating_mul(FRAME) > MAX_MESSAGE.saturating_add(FRAME) {
+        return Err(Error::new("message too large"));
+    }
+    Ok(Header { id, seq, count })
+}
+
+/// Puts messages back together, per sender and id. Frames of one sender arrive in order
+/// (UNIX datagram sockets neither lose nor reorder), so a frame out of sequence means a
+/// sender that restarted its message: the old one is dropped.
+pub struct Reassembly<K> {
+    partial: HashMap<(K, u64), (u32, Vec<u8>, u64)>,
+}
+
+impl<K> Default for Reassembly<K> {
+    fn default() -> Self {
+        Reassembly {
+            partial: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Reassembly<K> {
+    /// Feeds one datagram; returns the whole message when this was its last frame.
+    /// `now` (ms) stamps partial messages so that `expire` can drop abandoned ones.
+    pub fn feed(&mut self, from: &K, d: &[u8], now: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        let h = header(d)?;
+        let body = &d[HEADER..];
+        if h.count == 1 {
+            return Ok(Some((h.id, body.to_vec())));
+        }
+        let key = (from.clone(), h.id);
+        if h.seq == 0 {
+            let mut buf = Vec::with_capacity(body.len() * 2);
+            buf.extend_from_slice(body);
+            self.partial.insert(key, (1, buf, now));
+            return Ok(None);
+        }
+        let Some((next, buf, stamp)) = self.partial.get_mut(&key) else {
+            return Err(Error::new("frame of an unknown message"));
+        };
+        if *next != h.seq {
+            self.partial.remove(&key);
+            return Err(Error::new("frame out of sequence"));
+        }
+        if buf.len() + body.len() > MAX_MESSAGE {
+            self.partial.remove(&key);
+            return Err(Error::new("message too large"));
+        }
+        buf.extend_from_slice(body);
+        *next += 1;
+        *stamp = now;
+        if *next == h.count {
+            let (_, buf, _) = self.partial.remove(&key).unwrap_or_default();
+            return Ok(Some((h.id, buf)));
+        }
+        Ok(None)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.partial.is_empty()
+    }
+
+    /// Drops partial messages untouched since `before`.
+    pub fn expire(&mut self, before: u64) {
+        self.partial.retain(|_, (_, _, stamp)| *stamp >= before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_in_many_frames() {
+        let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let ds = frames(7, &payload, 1000);
+        assert_eq!(ds.len(), 10);
+        let mut r = Reassembly::default();
+        let mut got = None;
+        for d in &ds {
+            got = r.feed(&1u8, d, 0).unwrap();
+        }
+        assert_eq!(got, Some((7, payload)));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn empty_and_single() {
+        let mut r = Reassembly::default();
+        let ds = frames(1, b"", 10);
+        assert_eq!(r.feed(&0u8, &ds[0], 0).unwrap(), Some((1, vec![])));
+        let ds = frames(2, b"{}", 10);
+        assert_eq!(r.feed(&0u8, &ds[0], 0).unwrap(), Some((2, b"{}".to_vec())));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let mut r: Reassembly<u8> = Reassembly::default();
+        assert!(r.feed(&0, b"short", 0).is_err());
+        let mut d = frames(1, b"abc", 10).remove(0);
+        d[12] = 0; // count 0
+        assert!(r.feed(&0, &d, 0).is_err());
+        let ds = frames(3, &[0u8; 100], 10);
+        assert!(r.feed(&0, &ds[5], 0).is_err()); // middle frame of an unknown message
+        r.feed(&0, &ds[0], 0).unwrap();
+        assert!(r.feed(&0, &ds[2], 0).is_err()); // skipped frame
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn expire_drops_abandoned() {
+        let mut r = Reassembly::default();
+        let ds = frames(3, &[0u8; 100], 10);
+        r.feed(&0u8, &ds[0], 5).unwrap();
+        r.expire(3);
+        assert!(!r.is_empty());
+        r.expire(10);
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,345 @@
+//! Text and JSON the client prints: the `ls` table, pm2-shaped `jlist`, units.
+//!
+//! Pure: apps in, strings out. No I/O, no clock (the caller passes `now`).
+
+use serde_json::{Map, Value, json};
+
+use crate::lifecycle::Status;
+use crate::protocol::AppView;
+
+/// pm2's `timeSince`: 5s, 3m, 2h, 4D, 1M, 2Y.
+pub fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        86_400..=2_591_999 => format!("{}D", s / 86_400),
+        2_592_000..=31_535_999 => format!("{}M", s / 2_592_000),
+        _ => format!("{}Y", s / 31_536_000),
+    }
+}
+
+/// pm2's `bytesToSize(n, 1)`: 0b, 812kb, 40.2mb, 1.3gb.
+pub fn bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K {
+        format!("{n}b")
+    } else if f < K * K {
+        format!("{:.1}kb", f / K)
+    } else if f < K * K * K {
+        format!("{:.1}mb", f / K / K)
+    } else {
+        format!("{:.1}gb", f / K / K / K)
+    }
+}
+
+pub struct Style {
+    pub color: bool,
+    /// Terminal width, when known.
+    pub width: Option<usize>,
+}
+
+fn paint(style: &Style, code: &str, s: &str) -> String {
+    if style.color {
+        format!("\x1b[{code}m{s}\x1b[39m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn status_color(s: Status) -> &'static str {
+    match s {
+        Status::Online => "32",
+        Status::Stopping | Status::Launching | Status::WaitingRestart => "33",
+        Status::Stopped | Status::Errored => "31",
+        Status::OneLaunch => "36",
+    }
+}
+
+/// The width a string takes on a terminal (every char one column; the table uses no wide
+/// characters of its own).
+fn cols(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Cuts `s` to `max` columns with an ellipsis.
+pub fn fit(s: &str, max: usize) -> String {
+    if cols(s) <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The `ls` table, in pm2's layout.
+pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> String {
+    let show_ns = apps.iter().any(|a| a.app.spec.namespace != "default");
+    let mut head: Vec<&str> = vec!["id", "name"];
+    if show_ns {
+        head.push("namespace");
+    }
+    head.extend([
+        "mode", "pid", "uptime", "↺", "status", "cpu", "mem", "user", "watching",
+    ]);
+    let name_col = 1;
+
+    let mut rows: Vec<Vec<(String, Option<&'static str>)>> = Vec::with_capacity(apps.len());
+    for v in apps {
+        let a = &v.app;
+        let running = a.run.pid.is_some() && a.run.status == Status::Online;
+        let mut r: Vec<(String, Option<&'static str>)> =
+            vec![(a.id.to_string(), None), (a.spec.name.clone(), None)];
+        if show_ns {
+            r.push((a.spec.namespace.clone(), None));
+        }
+        r.push(("fork".into(), None));
+        r.push((a.run.pid.map_or("0".into(), |p| p.to_string()), None));
+        r.push((
+            if running {
+                uptime(now_wall.saturating_sub(a.run.pm_uptime))
+            } else {
+                "0".into()
+            },
+            None,
+        ));
+        r.push((a.run.restarts.to_string(), None));
+        r.push((
+            a.run.status.as_str().to_string(),
+            Some(status_color(a.run.status)),
+        ));
+        r.push((format!("{}%", fmt_cpu(v.cpu)), None));
+        r.push((bytes(v.memory), None));
+        r.push((user.to_string(), None));
+        r.push(("disabled".into(), None));
+        rows.push(r);
+    }
+
+    let mut widths: Vec<usize> = head.iter().map(|h| cols(h)).collect();
+    for r in &rows {
+        for (i, (s, _)) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cols(s));
+        }
+    }
+    // Fit the terminal: the name column gives way first, down to 8 columns.
+    if let Some(term) = style.width {
+        let total: usize = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+        if total > term {
+            let over = total - term;
+            widths[name_col] = widths[name_col].saturating_sub(over).max(8);
+        }
+    }
+
+    let line = |l: &str, m: &str, r: &str| {
+        let mut s = String::from(l);
+        for (i, w) in widths.iter().enumerate() {
+            s.push_str(&"─".repeat(w + 2));
+            s.push_str(if i + 1 == widths.len() { r } else { m });
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line("┌", "┬", "┐");
+    out.push('│');
+    for (i, h) in head.iter().enumerate() {
+        let cell = format!(" {:<w$} ", h, w = widths[i]);
+        out.push_str(&paint(style, "1;36", &cell));
+        out.push('│');
+    }
+    out.push('\n');
+    out.push_str(&line("├", "┼", "┤"));
+    for r in rows {
+        out.push('│');
+        for (i, (s, color)) in r.into_iter().enumerate() {
+            let s = fit(&s, widths[i]);
+            let pad = widths[i] - cols(&s);
+            let text = match color {
+                Some(c) => paint(style, c, &s),
+                None if i == name_col => paint(style, "1", &s),
+                None => s,
+            };
+            out.push(' ');
+            out.push_str(&text);
+            out.push_str(&" ".repeat(pad + 1));
+            out.push('│');
+        }
+        out.push('\n');
+    }
+    out.push_str(&line("└", "┴", "┘"));
+    out
+}
+
+fn fmt_cpu(c: f64) -> String {
+    if c.fract() == 0.0 {
+        format!("{}", c as u64)
+    } else {
+        format!("{c:.1}")
+    }
+}
+
+/// One app as pm2's `jlist` shows it (`ActionMethods.js getMonitorData`).
+pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
+    let a = &v.app;
+    let s = &a.spec;
+    let r = &a.run;
+    let mut env = Map::new();
+    let mut pm2_env = Map::new();
+    for (k, val) in &s.env {
+        env.insert(k.clone(), Value::String(val.clone()));
+        pm2_env.insert(k.clone(), Value::String(val.clone()));
+    }
+    let fixed = json!({
+        "name": s.name,
+        "namespace": s.namespace,
+        "pm_id": a.id,
+        "status": r.status.as_str(),
+        "restart_time": r.restarts,
+        "unstable_restarts": r.unstable_restarts,
+        "pm_uptime": r.pm_uptime,
+        "created_at": r.created_at,
+        "pm_exec_path": s.script,
+        "pm_cwd": s.cwd,
+        "exec_interpreter": s.interpreter_name(),
+        "interpreter": s.interpreter_name(),
+        "node_args": s.interpreter_args,
+        "args": s.args,
+        "pm_out_log_path": s.out_file,
+        "pm_err_log_path": s.error_file,
+        "pm_pid_path": format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id),
+        "exec_mode": "fork_mode",
+        "instances": 1,
+        "instance_var": "NODE_APP_INSTANCE",
+        "NODE_APP_INSTANCE": 0,
+        "merge_logs": true,
+        "autorestart": s.autorestart,
+        "autostart": true,
+        "max_restarts": s.max_restarts,
+        "min_uptime": s.min_uptime,
+        "kill_timeout": s.kill_timeout,
+        "restart_delay": s.restart_delay,
+        "exp_backoff_restart_delay": s.exp_backoff_restart_delay,
+        "stop_exit_codes": s.stop_exit_codes,
+        "treekill": true,
+        "watch": false,
+        "username": user,
+        "version": "N/A",
+        "vizion": false,
+        "env": Value::Object(env),
+    });
+    if let Value::Object(m) = fixed {
+        pm2_env.extend(m);
+    }
+    json!({
+        "pid": r.pid.unwrap_or(0),
+        "name": s.name,
+        "pm2_env": Value::Object(pm2_env),
+        "pm_id": a.id,
+        "monit": { "memory": v.memory, "cpu": v.cpu },
+    })
+}
+
+pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
+    let list: Vec<Value> = apps.iter().map(|v| jlist_entry(v, home, user)).collect();
+    serde_json::to_string(&Value::Array(list)).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AppSpec;
+    use crate::lifecycle::Run;
+    use crate::table::App;
+
+    fn view(id: u32, name: &str, status: Status, pid: Option<u32>) -> AppView {
+        let run = Run {
+            status,
+            pid,
+            pm_uptime: 1_000,
+            restarts: 3,
+            ..Run::new(0)
+        };
+        AppView {
+            app: App {
+                id,
+                spec: AppSpec {
+                    name: name.into(),
+                    script: "/srv/app.js".into(),
+                    ..AppSpec::default()
+                },
+                run,
+            },
+            cpu: 1.5,
+            memory: 42 * 1024 * 1024,
+        }
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(uptime(0), "0s");
+        assert_eq!(uptime(59_999), "59s");
+        assert_eq!(uptime(61_000), "1m");
+        assert_eq!(uptime(7_200_000), "2h");
+        assert_eq!(uptime(3 * 86_400_000), "3D");
+        assert_eq!(bytes(512), "512b");
+        assert_eq!(bytes(2048), "2.0kb");
+        assert_eq!(bytes(42 * 1024 * 1024), "42.0mb");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0gb");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
+
+    #[test]
+    fn table_golden() {
+        let apps = vec![
+            view(0, "api", Status::Online, Some(4242)),
+            view(1, "worker", Status::Stopped, None),
+        ];
+        let style = Style {
+            color: false,
+            width: None,
+        };
+        let got = table(&apps, 6_000, "root", &style);
+        let want = "\
+┌────┬────────┬──────┬──────┬────────┬───┬─────────┬──────┬────────┬──────┬──────────┐
+│ id │ name   │ mode │ pid  │ uptime │ ↺ │ status  │ cpu  │ mem    │ user │ watching │
+├────┼────────┼──────┼──────┼────────┼───┼─────────┼──────┼────────┼──────┼──────────┤
+│ 0  │ api    │ fork │ 4242 │ 5s     │ 3 │ online  │ 1.5% │ 42.0mb │ root │ disabled │
+│ 1  │ worker │ fork │ 0    │ 0      │ 3 │ stopped │ 1.5% │ 42.0mb │ root │ disabled │
+└────┴────────┴──────┴──────┴────────┴───┴─────────┴──────┴────────┴──────┴──────────┘
+";
+        assert_eq!(got, want, "\ngot:\n{got}\nwant:\n{want}");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_the_terminal() {
+        let long = "x".repeat(200);
+        let apps = vec![view(0, &long, Status::Online, Some(1))];
+        let style = Style {
+            color: false,
+            width: Some(100),
+        };
+        let got = table(&apps, 0, "root", &style);
+        for line in got.lines() {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+        assert!(got.contains('…'));
+    }
+
+    #[test]
+    fn jlist_has_pm2_fields() {
+        let v = view(0, "api", Status::Online, Some(7));
+        let j = jlist_entry(&v, "/h", "root");
+        assert_eq!(j["pid"], 7);
+        assert_eq!(j["pm_id"], 0);
+        assert_eq!(j["pm2_env"]["status"], "online");
+        assert_eq!(j["pm2_env"]["restart_time"], 3);
+        assert_eq!(j["pm2_env"]["pm_exec_path"], "/srv/app.js");
+        assert_eq!(j["pm2_env"]["exec_mode"], "fork_mode");
+        assert_eq!(j["monit"]["memory"], 42 * 1024 * 1024);
+    }
+}

@@ -1,0 +1,123 @@
+//! The control socket: a UNIX datagram socket, and the credentials of whoever writes to it.
+//!
+//! The daemon side is non-blocking and never waits on a client; the client side binds an
+//! abstract address of its own so the daemon can answer. No JSON here.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, sockopt,
+};
+
+use crate::error::{Error, Result};
+
+pub struct Server {
+    fd: OwnedFd,
+}
+
+pub struct Datagram {
+    pub len: usize,
+    pub from: Option<UnixAddr>,
+    pub uid: Option<u32>,
+    pub truncated: bool,
+}
+
+impl Server {
+    pub fn bind(path: &Path) -> Result<Server> {
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::unable("create the control socket", e.desc()))?;
+        socket::setsockopt(&fd, sockopt::PassCred, &true)
+            .map_err(|e| Error::unable("enable SO_PASSCRED", e.desc()))?;
+        // Large replies go out in big frames; the kernel caps this at wmem_max.
+        let _ = socket::setsockopt(&fd, sockopt::SndBuf, &(4 << 20));
+        let _ = std::fs::remove_file(path);
+        let addr = UnixAddr::new(path)
+            .map_err(|e| Error::unable(format_args!("use {}", path.display()), e.desc()))?;
+        socket::bind(fd.as_raw_fd(), &addr)
+            .map_err(|e| Error::unable(format_args!("bind {}", path.display()), e.desc()))?;
+        Ok(Server { fd })
+    }
+
+    /// Receives one datagram; `Ok(None)` when none is waiting.
+    pub fn recv(&self, buf: &mut [u8]) -> std::result::Result<Option<Datagram>, Errno> {
+        let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = match socket::recvmsg::<UnixAddr>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut uid = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmCredentials(cred) = c {
+                    uid = Some(cred.uid());
+                }
+            }
+        }
+        Ok(Some(Datagram {
+            len: msg.bytes,
+            from: msg.address,
+            uid,
+            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+        }))
+    }
+
+    /// Sends without waiting: `EAGAIN` when the client's queue is full.
+    pub fn send(&self, to: &UnixAddr, d: &[u8]) -> std::result::Result<(), Errno> {
+        socket::sendto(self.fd.as_raw_fd(), d, to, MsgFlags::MSG_DONTWAIT).map(|_| ())
+    }
+}
+
+impl AsFd for Server {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The client's end: an abstract address unique to this process.
+pub struct Client {
+    sock: UnixDatagram,
+}
+
+impl Client {
+    pub fn new() -> Result<Client> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("ward-client-{}-{nanos}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes())
+            .map_err(|e| Error::unable("name the client socket", crate::error::os(&e)))?;
+        let sock = UnixDatagram::bind_addr(&addr)
+            .map_err(|e| Error::unable("bind the client socket", crate::error::os(&e)))?;
+        Ok(Client { sock })
+    }
+
+    pub fn send(&self, to: &Path, d: &[u8]) -> std::io::Result<()> {
+        self.sock.send_to(d, to).map(|_| ())
+    }
+
+    /// Waits up to `timeout` for one datagram.
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        self.sock
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        self.sock.recv(buf)
+    }
+}

@@ -1,0 +1,131 @@
+//! Starting an app: its command line, environment, process group, and output pipes.
+//!
+//! std's `Command` does the careful part (argv and envp built before the fork, signal mask
+//! and SIGPIPE reset in the child, exec errno sent back over a close-on-exec pipe). The one
+//! thing it cannot express is restoring the file limit the daemon raised for itself, which
+//! is done in `pre_exec` with a single async-signal-safe call. The `Child` is never waited:
+//! the daemon reaps with `waitpid(-1)`.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::config::AppSpec;
+
+pub struct Spawned {
+    pub pid: u32,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// The program and arguments pm2 would run for this spec.
+pub fn command_line(spec: &AppSpec) -> (String, Vec<String>) {
+    match &spec.interpreter {
+        Some(interp) => {
+            let mut args = spec.interpreter_args.clone();
+            args.push(spec.script.clone());
+            args.extend(spec.args.iter().cloned());
+            (interp.clone(), args)
+        }
+        None => (spec.script.clone(), spec.args.clone()),
+    }
+}
+
+/// Starts the app. `extra_env` holds the variables pm2 sets for its apps (pm_id, name, …).
+/// `nofile` is the RLIMIT_NOFILE the child gets (the daemon's own limit before it raised it).
+pub fn spawn(
+    spec: &AppSpec,
+    extra_env: &[(&str, String)],
+    nofile: Option<(u64, u64)>,
+) -> Result<Spawned, String> {
+    let cwd = std::path::Path::new(&spec.cwd);
+    if let Err(e) = std::fs::metadata(cwd).and_then(|m| {
+        if m.is_dir() {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::ENOTDIR))
+        }
+    }) {
+        return Err(format!("chdir {}: {}", spec.cwd, crate::error::os(&e)));
+    }
+    let (program, args) = command_line(spec);
+    let mut cmd = Command::new(&program);
+    cmd.args(&args)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(&spec.env)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if spec
+        .interpreter
+        .as_deref()
+        .is_some_and(|i| i.contains("python"))
+    {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    if let Some((soft, hard)) = nofile {
+        // SAFETY: between fork and exec the child calls only setrlimit, which is
+        // async-signal-safe; the limit values were computed before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft as libc::rlim_t,
+                    rlim_max: hard as libc::rlim_t,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("exec {program}: {}", crate::error::os(&e)))?;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err("the output pipes were not created".into());
+    };
+    Ok(Spawned {
+        pid: child.id(),
+        stdout: out.into(),
+        stderr: err.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreter_comes_first() {
+        let spec = AppSpec {
+            script: "/srv/a.js".into(),
+            interpreter: Some("node".into()),
+            interpreter_args: vec!["--inspect".into()],
+            args: vec!["--port".into(), "8080".into()],
+            ..AppSpec::default()
+        };
+        assert_eq!(
+            command_line(&spec),
+            (
+                "node".to_string(),
+                vec![
+                    "--inspect".into(),
+                    "/srv/a.js".into(),
+                    "--port".into(),
+                    "8080".into()
+                ]
+            )
+        );
+        let direct = AppSpec {
+            script: "/bin/sleep".into(),
+            args: vec!["5".into()],
+            ..AppSpec::default()
+        };
+        assert_eq!(
+            command_line(&direct),
+            ("/bin/sleep".to_string(), vec!["5".into()])
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! state.json (the live table, for crashes) and atomic file writes.
+//!
+//! A file is replaced by writing a temporary file beside it, fsyncing it, renaming it over
+//! the old one and fsyncing the folder, so a crash leaves the old or the new file, whole.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, os};
+use crate::table::App;
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct State {
+    pub next_id: u32,
+    pub apps: Vec<App>,
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let fail = |what: &str, e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::unable(format_args!("{what} {}", path.display()), os(&e))
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
+    f.write_all(bytes).map_err(|e| fail("write", e))?;
+    f.sync_all().map_err(|e| fail("sync", e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| fail("replace", e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+pub fn save_state(path: &Path, state: &State) -> Result<()> {
+    let bytes = serde_json::to_vec(state).map_err(|e| Error::unable("encode the state", e))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads state.json; a missing file is an empty table.
+pub fn load_state(path: &Path) -> Result<State> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(e) => {
+            return Err(Error::unable(
+                format_args!("read {}", path.display()),
+                os(&e),
+            ));
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_replace() {
+        let dir = std::env::temp_dir().join(format!("ward-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("state.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
+        assert!(load_state(&dir.join("none.json")).unwrap().apps.is_empty());
+        std::fs::write(&p, b"{broken").unwrap();
+        assert!(load_state(&p).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,120 @@
+//! The libc calls the daemon needs beyond std and spawning: subreaper, file limits, clocks,
+//! signalling process groups, reaping.
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::lifecycle::Exit;
+
+/// Orphaned grandchildren of the apps come back to the daemon, to be reaped and counted.
+pub fn become_subreaper() -> bool {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
+}
+
+/// Raises the soft (and, when allowed, hard) RLIMIT_NOFILE: each app costs two pipes, and
+/// the default soft limit of 1024 ends at ~500 apps. Returns the limit the daemon had, for
+/// its children, and the one it has now.
+pub fn raise_nofile() -> Option<((u64, u64), u64)> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(hard);
+    let want = nr_open.clamp(hard, 1 << 20);
+    let now = if setrlimit(Resource::RLIMIT_NOFILE, want, want).is_ok() {
+        want
+    } else if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    Some(((soft, hard), now))
+}
+
+/// Sends `sig` to the process group `pgid`. A group that is gone is not an error.
+pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
+    let Ok(sig) = Signal::try_from(sig) else {
+        return Err(Errno::EINVAL);
+    };
+    match signal::killpg(Pid::from_raw(pgid as i32), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
+    let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
+    signal::kill(Pid::from_raw(pid as i32), sig)
+}
+
+/// Reaps one exited child without blocking: `None` when no child has exited.
+pub fn reap() -> Option<(u32, Exit)> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                return Some((pid.as_raw() as u32, Exit::Code(code)));
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                return Some((pid.as_raw() as u32, Exit::Signal(sig as i32)));
+            }
+            Ok(WaitStatus::StillAlive) => return None,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Monotonic milliseconds (CLOCK_MONOTONIC is system-wide, so it means the same in a
+/// daemon started after a crash).
+pub fn mono_ms() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(t) => t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000,
+        Err(_) => 0,
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+pub fn user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid().to_string())
+}
+
+/// Local time as `YYYY-MM-DDTHH:MM:SS`, for the daemon's log.
+pub fn local_timestamp() -> String {
+    let now = wall_ms() / 1000;
+    let t = now as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return now.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}

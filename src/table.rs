@@ -1,0 +1,223 @@
+//! The process table: apps by id, by name, `all`, and `/regex/` targets.
+//!
+//! No syscalls. Target resolution is all-or-nothing: one unknown target fails the whole
+//! request before anything is applied.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppSpec;
+use crate::error::{Error, Result};
+use crate::lifecycle::Run;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct App {
+    pub id: u32,
+    pub spec: AppSpec,
+    pub run: Run,
+}
+
+#[derive(Default, Debug)]
+pub struct Table {
+    apps: BTreeMap<u32, App>,
+    by_name: HashMap<String, Vec<u32>>,
+    next_id: u32,
+}
+
+impl Table {
+    pub fn from_apps(apps: Vec<App>, next_id: u32) -> Table {
+        let mut t = Table::default();
+        for app in apps {
+            t.next_id = t.next_id.max(app.id + 1);
+            t.insert(app);
+        }
+        t.next_id = t.next_id.max(next_id);
+        t
+    }
+
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+
+    pub fn get(&self, id: u32) -> Option<&App> {
+        self.apps.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut App> {
+        self.apps.get_mut(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &App> {
+        self.apps.values()
+    }
+
+    pub fn ids(&self) -> Vec<u32> {
+        self.apps.keys().copied().collect()
+    }
+
+    pub fn by_name(&self, name: &str) -> &[u32] {
+        self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// Registers a new app under the next free id.
+    pub fn add(&mut self, spec: AppSpec, run: Run) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.insert(App { id, spec, run });
+        id
+    }
+
+    fn insert(&mut self, app: App) {
+        self.by_name
+            .entry(app.spec.name.clone())
+            .or_default()
+            .push(app.id);
+        self.apps.insert(app.id, app);
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<App> {
+        let app = self.apps.remove(&id)?;
+        if let Some(ids) = self.by_name.get_mut(&app.spec.name) {
+            ids.retain(|&i| i != id);
+            if ids.is_empty() {
+                self.by_name.remove(&app.spec.name);
+            }
+        }
+        // pm2 starts counting from 0 again once the table is empty.
+        if self.apps.is_empty() {
+            self.next_id = 0;
+        }
+        Some(app)
+    }
+
+    /// Resolves one target: `all`, an id, a name, a namespace or `/regex/` (on names).
+    pub fn resolve(&self, target: &str) -> Result<Vec<u32>> {
+        if target == "all" {
+            return Ok(self.ids());
+        }
+        if let Ok(id) = target.parse::<u32>() {
+            return match self.apps.contains_key(&id) {
+                true => Ok(vec![id]),
+                false => Err(Error::new(format!("no app with id {id}"))),
+            };
+        }
+        if let Some(pattern) = regex_target(target) {
+            let re = regex_lite::Regex::new(pattern)
+                .map_err(|e| Error::new(format!("invalid regular expression {target}: {e}")))?;
+            let ids: Vec<u32> = self
+                .apps
+                .values()
+                .filter(|a| re.is_match(&a.spec.name))
+                .map(|a| a.id)
+                .collect();
+            return match ids.is_empty() {
+                true => Err(Error::new(format!("no app name matches {target}"))),
+                false => Ok(ids),
+            };
+        }
+        let ids = self.by_name(target);
+        if !ids.is_empty() {
+            return Ok(ids.to_vec());
+        }
+        let ns: Vec<u32> = self
+            .apps
+            .values()
+            .filter(|a| a.spec.namespace == target)
+            .map(|a| a.id)
+            .collect();
+        match ns.is_empty() {
+            true => Err(Error::new(format!(
+                "process or namespace {target} not found"
+            ))),
+            false => Ok(ns),
+        }
+    }
+
+    /// Resolves several targets; the ids come back in table order, each once.
+    pub fn resolve_all(&self, targets: &[String]) -> Result<Vec<u32>> {
+        if targets.is_empty() {
+            return Err(Error::new(
+                "no target given (a name, an id, all, or /regex/)",
+            ));
+        }
+        let mut ids = Vec::new();
+        for t in targets {
+            ids.extend(self.resolve(t)?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// `/api/` → `api`
+pub fn regex_target(t: &str) -> Option<&str> {
+    if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
+        Some(&t[1..t.len() - 1])
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(names: &[&str]) -> Table {
+        let mut t = Table::default();
+        for n in names {
+            t.add(
+                AppSpec {
+                    name: n.to_string(),
+                    ..AppSpec::default()
+                },
+                Run::new(0),
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn targets() {
+        let t = table(&["api", "worker", "api-admin", "api"]);
+        assert_eq!(t.resolve("all").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(t.resolve("api").unwrap(), vec![0, 3]);
+        assert_eq!(t.resolve("2").unwrap(), vec![2]);
+        assert_eq!(t.resolve("/^api/").unwrap(), vec![0, 2, 3]);
+        assert_eq!(t.resolve("default").unwrap(), vec![0, 1, 2, 3]);
+        assert!(t.resolve("9").is_err());
+        assert!(t.resolve("nope").is_err());
+        assert!(
+            t.resolve("/(/")
+                .unwrap_err()
+                .message()
+                .contains("invalid regular")
+        );
+        assert_eq!(
+            t.resolve_all(&["worker".into(), "0".into(), "api".into()])
+                .unwrap(),
+            vec![0, 1, 3]
+        );
+        assert!(t.resolve_all(&["worker".into(), "nope".into()]).is_err());
+    }
+
+    #[test]
+    fn ids_restart_from_zero_when_empty() {
+        let mut t = table(&["a", "b"]);
+        t.remove(0);
+        assert_eq!(t.add(AppSpec::default(), Run::new(0)), 2);
+        t.remove(1);
+        t.remove(2);
+        assert_eq!(t.next_id(), 0);
+        assert!(t.by_name("a").is_empty());
+    }
+}
