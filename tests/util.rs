@@ -1,0 +1,195 @@
+//! Shared test harness: a temporary WARD_HOME, the real `ward` binary, and waiting on
+//! conditions with a deadline. `Home`'s `Drop` kills the daemon and every app it started,
+//! even when the test panics.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ward");
+
+pub struct Home {
+    pub root: PathBuf,
+    /// A scratch folder for the test's scripts; apps run here by default.
+    pub dir: PathBuf,
+}
+
+impl Home {
+    pub fn new(name: &str) -> Home {
+        let base = std::env::temp_dir().join(format!(
+            "ward-test-{}-{}-{}",
+            name,
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        let root = base.join("home");
+        let dir = base.join("work");
+        std::fs::create_dir_all(&dir).unwrap();
+        Home { root, dir }
+    }
+
+    /// Writes a file in the scratch folder (mode 0755) and returns its path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("WARD_HOME", &self.root)
+            .env_remove("NO_COLOR")
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `ward ARGS` and returns its output, whatever its exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run ward")
+    }
+
+    /// Runs `ward ARGS`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ward {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `ward ARGS`, asserts failure, returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "ward {args:?} should have failed:\nstdout:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `ward jlist`, parsed.
+    pub fn jlist(&self) -> Vec<serde_json::Value> {
+        let s = self.ok(&["jlist"]);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("jlist is not JSON ({e}):\n{s}"))
+    }
+
+    /// The app named `name`, from jlist.
+    pub fn app(&self, name: &str) -> Option<serde_json::Value> {
+        self.jlist().into_iter().find(|a| a["name"] == name)
+    }
+
+    pub fn status(&self, name: &str) -> Option<String> {
+        self.app(name)
+            .map(|a| a["pm2_env"]["status"].as_str().unwrap_or("").to_string())
+    }
+
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.app(name)
+            .and_then(|a| a["pid"].as_u64())
+            .filter(|&p| p != 0)
+            .map(|p| p as u32)
+    }
+
+    pub fn log_path(&self, file: &str) -> PathBuf {
+        self.root.join("logs").join(file)
+    }
+
+    pub fn read_log(&self, file: &str) -> String {
+        std::fs::read_to_string(self.log_path(file)).unwrap_or_default()
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.root.join("ward.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // Kill the daemon and every process group it started, without asking it nicely:
+        // a failed test must not leave anything behind.
+        let groups: Vec<u32> = std::fs::read_to_string(self.root.join("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| {
+                v["apps"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|x| x["run"]["pid"].as_u64().map(|p| p as u32))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        let _ = Command::new(BIN)
+            .arg("kill")
+            .env("WARD_HOME", &self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(pid) = self.daemon_pid() {
+            unsafe_kill(pid as i32, 9);
+        }
+        for g in groups {
+            unsafe_kill(-(g as i32), 9);
+        }
+        if let Some(base) = self.root.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg("--")
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Polls `cond` until it holds or `limit` passes; panics with `what` on timeout.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Is this process alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next());
+            state != Some(Some('Z'))
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
