@@ -6,7 +6,7 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 CARGO ?= cargo
 TARGET ?= $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 
-.PHONY: all test lint install uninstall static clean
+.PHONY: all test lint install uninstall static clean bench bench-quick
 
 all:
 	$(CARGO) build --release
@@ -20,6 +20,16 @@ test:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) fmt --check
+
+# ward side by side with pm2 (PM2_BIN, or pm2 on PATH; ward alone without it). Not part
+# of `make test`: timings belong to a quiet machine, not to CI. ARGS=--json for JSON.
+bench:
+	$(CARGO) build --release
+	$(CARGO) run --release --example bench -- $(ARGS)
+
+bench-quick:
+	$(CARGO) build --release
+	$(CARGO) run --release --example bench -- --quick $(ARGS)
 
 install: all
 	install -d $(BINDIR) $(MANDIR)
