@@ -51,6 +51,37 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Kill => kill(home),
+        Command::Save { force } => {
+            match request(
+                home,
+                &Request::Save { force },
+                Duration::from_secs(60),
+                true,
+            )? {
+                Reply::Saved { count, path } => {
+                    out(&format!("[ward] saved {count} apps in {path}\n"));
+                    Ok(0)
+                }
+                Reply::Warning { message } => {
+                    eprintln!("ward: {message}");
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::ClearDump => {
+            match request(home, &Request::ClearDump, Duration::from_secs(60), true)? {
+                Reply::Saved { path, .. } => {
+                    out(&format!("[ward] {path} emptied\n"));
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::Resurrect => {
+            let reply = request(home, &Request::Resurrect, Duration::from_secs(600), true)?;
+            done(home, reply)
+        }
         Command::Version | Command::Help(_) | Command::Daemon { .. } => {
             Err(Error::new("internal: not a client command"))
         }

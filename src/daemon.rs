@@ -668,7 +668,103 @@ impl Daemon {
             Request::Start { items } => self.on_start(from, id, items),
             Request::Act { verb, targets } => self.on_act(from, id, verb, targets),
             Request::Kill => self.begin_kill(Some((from, id))),
+            Request::Save { force } => self.on_save(from, id, force),
+            Request::Resurrect => self.on_resurrect(from, id),
+            Request::ClearDump => {
+                let reply = match store::save_dump(&self.home.dump(), &[]) {
+                    Ok(()) => Reply::Saved {
+                        count: 0,
+                        path: self.home.dump().to_string_lossy().into_owned(),
+                    },
+                    Err(e) => Reply::Error {
+                        message: e.to_string(),
+                    },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
         }
+    }
+
+    fn on_save(&mut self, from: UnixAddr, id: u64, force: bool) {
+        if self.table.is_empty() && !force {
+            // pm2 warns and succeeds here; a script's `pm2 save` must not fail on it.
+            return self.reply_raw(
+                &from,
+                id,
+                &Reply::Warning {
+                    message: "no app is registered, so nothing was saved (the dump is kept); \
+                          `ward save --force` saves an empty list"
+                        .into(),
+                },
+            );
+        }
+        let saved: Vec<store::Saved> = self
+            .table
+            .iter()
+            .map(|a| store::Saved {
+                spec: a.spec.clone(),
+                status: a.run.status,
+            })
+            .collect();
+        let reply = match store::save_dump(&self.home.dump(), &saved) {
+            Ok(()) => Reply::Saved {
+                count: saved.len(),
+                path: self.home.dump().to_string_lossy().into_owned(),
+            },
+            Err(e) => Reply::Error {
+                message: e.to_string(),
+            },
+        };
+        self.reply_raw(&from, id, &reply);
+    }
+
+    fn on_resurrect(&mut self, from: UnixAddr, id: u64) {
+        let saved = match store::load_dump(&self.home.dump()) {
+            Ok(s) => s,
+            Err(e) => {
+                return self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Error {
+                        message: e.to_string(),
+                    },
+                );
+            }
+        };
+        let mut notes = Vec::new();
+        let mut waits = Vec::new();
+        for s in saved {
+            let name = s.spec.name.clone();
+            if !self.table.by_name(&name).is_empty() {
+                notes.push(format!("[{name}] is already registered: not started again"));
+                continue;
+            }
+            if let Err(e) = crate::config::check_name(&name) {
+                notes.push(format!("skipped an app of the dump: {e}"));
+                continue;
+            }
+            let app = self.table.add(s.spec, Run::new(sys::wall_ms()));
+            self.open_logs(app);
+            if s.status == Status::Stopped {
+                notes.push(format!(
+                    "[{name}]({app}) registered, stopped as it was saved"
+                ));
+            } else {
+                self.apply(app, Event::Start);
+                notes.push(format!("[{name}]({app}) started ✓"));
+                waits.push(app);
+            }
+        }
+        if notes.is_empty() {
+            notes.push(format!("{} holds no app", self.home.dump().display()));
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
     }
 
     fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
@@ -688,6 +784,11 @@ impl Daemon {
         let mut notes = Vec::new();
         for &app in &ids {
             if let Some(a) = self.table.get(app) {
+                log(format_args!(
+                    "{} {} (id {app}) on request",
+                    verb.as_str(),
+                    a.spec.name
+                ));
                 notes.push(format!("[{}]({app}) ✓", a.spec.name));
             }
             let event = match verb {
@@ -906,7 +1007,7 @@ impl Daemon {
             p.waits
                 .retain(|&id| table.get(id).is_some_and(|a| !a.run.settled()));
             if p.waits.is_empty() {
-                ready.push((p.to.clone(), p.id, std::mem::take(&mut p.notes), p.kill));
+                ready.push((p.to, p.id, std::mem::take(&mut p.notes), p.kill));
                 false
             } else {
                 true
@@ -987,7 +1088,7 @@ impl Daemon {
         }
         for d in protocol::frames(id, &body, protocol::FRAME) {
             self.outbox.push_back(Outgoing {
-                to: to.clone(),
+                to: *to,
                 datagram: d,
             });
         }
@@ -1005,7 +1106,7 @@ impl Daemon {
                 }
                 Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
                     if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to.clone();
+                        let gone = o.to;
                         log("a client took no reply for 5 s: dropping it");
                         self.outbox.retain(|x| x.to != gone);
                         self.outbox_progress = sys::mono_ms();
@@ -1016,7 +1117,7 @@ impl Daemon {
                 Err(Errno::EINTR) => {}
                 Err(_) => {
                     // The client is gone: drop everything queued for it.
-                    let gone = o.to.clone();
+                    let gone = o.to;
                     self.outbox.retain(|x| x.to != gone);
                 }
             }

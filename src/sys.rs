@@ -46,11 +46,6 @@ pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     }
 }
 
-pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
-    let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
-    signal::kill(Pid::from_raw(pid as i32), sig)
-}
-
 /// Reaps one exited child without blocking: `None` when no child has exited.
 pub fn reap() -> Option<(u32, Exit)> {
     loop {
