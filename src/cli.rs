@@ -32,14 +32,27 @@ pub struct StartOpts {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Daemon { spawned: bool },
+    Daemon {
+        spawned: bool,
+        lock_fd: Option<i32>,
+        sock_fd: Option<i32>,
+    },
+    Holder,
+    Update,
     Start(Box<StartOpts>),
-    Act { verb: Verb, targets: Vec<String> },
-    List { json: bool },
+    Act {
+        verb: Verb,
+        targets: Vec<String>,
+    },
+    List {
+        json: bool,
+    },
     Jlist,
     Ping,
     Kill,
-    Save { force: bool },
+    Save {
+        force: bool,
+    },
     Resurrect,
     ClearDump,
     Version,
@@ -181,6 +194,16 @@ as it is.",
         details: "",
     },
     Doc {
+        name: "update",
+        aliases: &[],
+        usage: "ward update",
+        summary: "re-execute the daemon from this binary, keeping every app running",
+        details: "\
+After an upgrade of ward, the daemon re-executes the new binary in place: same pid, same
+children, same output pipes. No app is restarted and no output is lost (pm2 restarts
+every app on update).",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
@@ -313,7 +336,8 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::Save { force }
         }
-        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" => {
+        "holder" => Command::Holder,
+        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" => {
             if let Some(arg) = p.next()? {
                 return match arg {
                     Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
@@ -325,19 +349,27 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 "ping" => Command::Ping,
                 "resurrect" => Command::Resurrect,
                 "cleardump" => Command::ClearDump,
+                "update" => Command::Update,
                 _ => Command::Kill,
             }
         }
         "daemon" => {
             let mut spawned = false;
+            let (mut lock_fd, mut sock_fd) = (None, None);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("spawned") => spawned = true,
+                    Long("lock-fd") => lock_fd = Some(number(&mut p, "--lock-fd")?),
+                    Long("sock-fd") => sock_fd = Some(number(&mut p, "--sock-fd")?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            Command::Daemon { spawned }
+            Command::Daemon {
+                spawned,
+                lock_fd,
+                sock_fd,
+            }
         }
         "help" => {
             let topic = match p.next()? {

@@ -68,6 +68,9 @@ pub enum Then {
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// The process was adopted by a later daemon (not its parent), so its exit status
+    /// could not be known.
+    Unknown,
 }
 
 /// Why an app stopped or restarted; shown by `describe` and logged.
@@ -471,6 +474,7 @@ pub fn describe_exit(exit: Exit) -> String {
     match exit {
         Exit::Code(c) => format!("exited with code {c}"),
         Exit::Signal(s) => format!("was killed by {}", crate::config::signal_name(s)),
+        Exit::Unknown => "exited (status unknown: it was adopted from an earlier daemon)".into(),
     }
 }
 

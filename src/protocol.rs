@@ -76,6 +76,10 @@ pub enum Request {
     Resurrect,
     /// Empty the dump.
     ClearDump,
+    /// Re-execute the daemon from this binary, in place.
+    Update {
+        exe: String,
+    },
 }
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
