@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
