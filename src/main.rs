@@ -26,6 +26,8 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
+#[allow(dead_code)] // wired into the ecosystem reader with it
+mod yaml;
 
 use cli::Command;
 
