@@ -28,6 +28,7 @@ pub struct StartOpts {
     pub namespace: Option<String>,
     pub out_file: Option<String>,
     pub error_file: Option<String>,
+    pub pid_file: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -120,6 +121,7 @@ Options:
       --namespace NS               namespace of the app (default `default`)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
+  -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
   -- ARGS...                       arguments passed to the script",
     },
     Doc {
@@ -353,6 +355,34 @@ fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// pm2 verbs that belong to pm2's cloud service or module system: one clear line on
+/// stderr, at once, and no connection anywhere. Scripts call `link`/`monitor` as set-up
+/// steps, so those succeed; the rest fail. `None`: not such a verb.
+pub fn unsupported(args: &[std::ffi::OsString]) -> Option<i32> {
+    let verb = args
+        .iter()
+        .find_map(|a| a.to_str().filter(|s| !s.starts_with('-')))?;
+    let (what, code) = match verb {
+        "link" | "unlink" | "monitor" | "unmonitor" => ("pm2.io monitoring", 0),
+        "plus" | "register" | "login" | "logout" | "open" => ("the pm2.io service", 1),
+        "install" | "uninstall" | "publish" | "package" => ("pm2 modules", 1),
+        "set" | "unset" | "get" | "multiset" | "conf" | "config" => ("pm2's module settings", 1),
+        "deploy" => ("pm2's deployment tool (use your CI or a script)", 1),
+        "serve" | "expose" => ("pm2's static file server (run a web server as an app)", 1),
+        v if v.starts_with("module:") => ("pm2 modules", 1),
+        _ => return None,
+    };
+    eprintln!(
+        "ward does not provide `{verb}`: it belongs to {what}; {}",
+        if code == 0 {
+            "nothing to do"
+        } else {
+            "nothing was done"
+        }
+    );
+    Some(code)
 }
 
 /// Parses the arguments after the program name.
@@ -603,6 +633,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("namespace") => o.namespace = Some(p.value()?.string()?),
             Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
             Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
+            Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
             Value(v) => o.targets.push(v.string()?),
             _ => return Err(arg.unexpected().into()),

@@ -59,7 +59,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 true,
             )? {
                 Reply::Saved { count, path } => {
-                    out(&format!("[ward] saved {count} apps in {path}\n"));
+                    chatter(&format!("[ward] saved {count} apps in {path}\n"));
                     Ok(0)
                 }
                 Reply::Warning { message } => {
@@ -72,7 +72,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::ClearDump => {
             match request(home, &Request::ClearDump, Duration::from_secs(60), true)? {
                 Reply::Saved { path, .. } => {
-                    out(&format!("[ward] {path} emptied\n"));
+                    chatter(&format!("[ward] {path} emptied\n"));
                     Ok(0)
                 }
                 other => unexpected(other),
@@ -143,6 +143,42 @@ fn unexpected(r: Reply) -> Result<i32> {
     }
 }
 
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
+/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
+pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
+        SILENT.store(true, Relaxed);
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut tail = false;
+    for a in args {
+        if !tail && (a == "-s" || a == "--silent") {
+            SILENT.store(true, Relaxed);
+        } else if !tail && a == "--no-color" {
+            NO_COLOR.store(true, Relaxed);
+        } else {
+            tail |= a == "--";
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn silent() -> bool {
+    SILENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Messages about what was done: quiet under `--silent`. Data always goes through `out`.
+pub fn chatter(s: &str) {
+    if !silent() {
+        out(s);
+    }
+}
+
 /// Writes to stdout; a closed stdout (`ward ls | head`) ends the program quietly.
 pub fn out(s: &str) {
     let mut o = std::io::stdout().lock();
@@ -156,7 +192,8 @@ pub fn out(s: &str) {
 fn style() -> render::Style {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
     render::Style {
         color: tty && !no_color,
         width: if tty { terminal_width() } else { None },
@@ -214,6 +251,9 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
     let Reply::Done { notes, apps } = reply else {
         return unexpected(reply);
     };
+    if silent() {
+        return Ok(0);
+    }
     let mut s = String::new();
     for n in notes {
         s.push_str("[ward] ");
@@ -235,7 +275,7 @@ fn kill(home: &Home) -> Result<i32> {
         Ok(Reply::Pong { pid, .. }) => pid,
         Ok(other) => return unexpected(other),
         Err(_) if !daemon_answers(home) => {
-            out("[ward] no daemon is running\n");
+            chatter("[ward] no daemon is running\n");
             return Ok(0);
         }
         Err(e) => return Err(e),
@@ -249,7 +289,7 @@ fn kill(home: &Home) -> Result<i32> {
     while alive(pid) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(2));
     }
-    out("[ward] every app stopped; daemon killed\n");
+    chatter("[ward] every app stopped; daemon killed\n");
     Ok(0)
 }
 
@@ -330,7 +370,7 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
             ));
         }
     }
-    out(&s);
+    chatter(&s);
     Ok(0)
 }
 
@@ -434,6 +474,11 @@ fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
                             .unwrap_or_default(),
                         error_file: o
                             .error_file
+                            .as_ref()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        pid_file: o
+                            .pid_file
                             .as_ref()
                             .map(|p| cwd.join(p).to_string_lossy().into_owned())
                             .unwrap_or_default(),
@@ -560,7 +605,7 @@ fn start_daemon(home: &Home) -> Result<()> {
     std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
-        .env("WARD_HOME", &home.root)
+        .envs(home.env())
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2)

@@ -44,6 +44,8 @@ pub struct AppSpec {
     /// Log paths; empty means the default under `$WARD_HOME/logs`, filled in by the daemon.
     pub out_file: String,
     pub error_file: String,
+    /// pm2's `pid_file`; empty means `$HOME/pids/NAME-ID.pid`.
+    pub pid_file: String,
 }
 
 impl Default for AppSpec {
@@ -67,6 +69,7 @@ impl Default for AppSpec {
             stop_exit_codes: Vec::new(),
             out_file: String::new(),
             error_file: String::new(),
+            pid_file: String::new(),
         }
     }
 }

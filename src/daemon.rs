@@ -384,7 +384,7 @@ impl Daemon {
             .arg(self.lock_fd.to_string())
             .arg("--sock-fd")
             .arg(sock.to_string())
-            .env("WARD_HOME", &self.home.root)
+            .envs(self.home.env())
             .exec();
         // exec returned: it failed. Carry on as we were, in a fresh loop.
         log(format_args!(
@@ -683,6 +683,14 @@ impl Daemon {
                 self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
                 self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
+                let pid_path = self.pid_path(id);
+                if let Err(e) = std::fs::write(&pid_path, format!("{}", s.pid)) {
+                    log(format_args!(
+                        "unable to write {}: {}",
+                        pid_path.display(),
+                        crate::error::os(&e)
+                    ));
+                }
                 self.hold_add_stdin.push(id);
                 log(format_args!("started {name} (id {id}), pid {}", s.pid));
                 Event::Spawned {
@@ -720,6 +728,7 @@ impl Daemon {
     }
 
     fn remove(&mut self, id: u32) {
+        self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
             if let Some(d) = app.run.deadline {
@@ -733,6 +742,24 @@ impl Daemon {
         // Its output pipes reach EOF once its process group is gone (it was killed on the
         // way here); they are closed then, and what comes meanwhile has no file to go to.
         self.dirty = true;
+    }
+
+    /// pm2's per-app pid file: the app's `pid_file`, or `pids/NAME-ID.pid`.
+    fn pid_path(&self, id: u32) -> std::path::PathBuf {
+        match self.table.get(id) {
+            Some(a) if !a.spec.pid_file.is_empty() => a.spec.pid_file.clone().into(),
+            Some(a) => self.home.pids().join(format!(
+                "{}-{id}.pid",
+                crate::config::log_stem(&a.spec.name)
+            )),
+            None => self.home.pids().join(format!("unknown-{id}.pid")),
+        }
+    }
+
+    /// The app's process is gone: its stdin pipe and pid file go too.
+    fn gone(&mut self, id: u32) {
+        self.close_stdin(id);
+        let _ = std::fs::remove_file(self.pid_path(id));
     }
 
     fn close_stdin(&mut self, id: u32) {
@@ -796,7 +823,7 @@ impl Daemon {
             return; // already reaped through SIGCHLD
         }
         let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
-        self.close_stdin(a.app);
+        self.gone(a.app);
         self.apply(
             a.app,
             Event::Exited {
@@ -810,7 +837,7 @@ impl Daemon {
         while let Some((pid, exit)) = sys::reap() {
             if let Some(id) = self.pids.remove(&pid) {
                 self.adopted.retain(|_, a| a.pid != pid);
-                self.close_stdin(id);
+                self.gone(id);
                 self.apply(
                     id,
                     Event::Exited {

@@ -210,7 +210,11 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "args": s.args,
         "pm_out_log_path": s.out_file,
         "pm_err_log_path": s.error_file,
-        "pm_pid_path": format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id),
+        "pm_pid_path": if s.pid_file.is_empty() {
+            format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id)
+        } else {
+            s.pid_file.clone()
+        },
         "exec_mode": "fork_mode",
         "instances": 1,
         "instance_var": "NODE_APP_INSTANCE",

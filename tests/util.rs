@@ -146,8 +146,13 @@ impl Drop for Home {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(pid) = self.daemon_pid() {
-            unsafe_kill(pid as i32, 9);
+        for file in ["ward.pid", "pm2.pid"] {
+            if let Some(pid) = std::fs::read_to_string(self.root.join(file))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                unsafe_kill(pid, 9);
+            }
         }
         for g in groups {
             unsafe_kill(-(g as i32), 9);
