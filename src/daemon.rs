@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
+use crate::outbox::{Outbox, Sent};
 use crate::proc;
 use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
 use crate::sock::Server;
@@ -63,11 +64,6 @@ struct Pending {
     kill: bool,
 }
 
-struct Outgoing {
-    to: UnixAddr,
-    datagram: Vec<u8>,
-}
-
 pub struct Daemon {
     home: Home,
     epoll: Epoll,
@@ -89,8 +85,7 @@ pub struct Daemon {
     buf: Vec<u8>,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
-    outbox: VecDeque<Outgoing>,
-    outbox_progress: u64,
+    outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
     cpu_prev: HashMap<u32, (u32, u64, u64)>,
     dirty: bool,
@@ -199,8 +194,7 @@ impl Daemon {
             buf: vec![0; 64 * 1024],
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
-            outbox: VecDeque::new(),
-            outbox_progress: 0,
+            outbox: Outbox::default(),
             pending: Vec::new(),
             cpu_prev: HashMap::new(),
             dirty: false,
@@ -982,44 +976,33 @@ impl Daemon {
                 return;
             }
         };
-        if self.outbox.is_empty() {
-            self.outbox_progress = sys::mono_ms();
-        }
-        for d in protocol::frames(id, &body, protocol::FRAME) {
-            self.outbox.push_back(Outgoing {
-                to: to.clone(),
-                datagram: d,
-            });
-        }
+        let frames = protocol::frames(id, &body, protocol::FRAME);
+        self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
     }
 
     /// Sends what is queued without waiting; a client whose queue is full gets the rest on
     /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
+    /// Each client has its own queue: one that reads nothing delays no one else.
     fn flush_outbox(&mut self) {
-        while let Some(o) = self.outbox.front() {
-            match self.server.send(&o.to, &o.datagram) {
-                Ok(()) => {
-                    self.outbox.pop_front();
-                    self.outbox_progress = sys::mono_ms();
-                }
-                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
-                    if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to.clone();
-                        log("a client took no reply for 5 s: dropping it");
-                        self.outbox.retain(|x| x.to != gone);
-                        self.outbox_progress = sys::mono_ms();
-                        continue;
+        let server = &self.server;
+        let stalled = self
+            .outbox
+            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
+                loop {
+                    match server.send(to, d) {
+                        Ok(()) => return Sent::Ok,
+                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => return Sent::Gone,
                     }
-                    return;
                 }
-                Err(Errno::EINTR) => {}
-                Err(_) => {
-                    // The client is gone: drop everything queued for it.
-                    let gone = o.to.clone();
-                    self.outbox.retain(|x| x.to != gone);
-                }
-            }
+            });
+        if stalled > 0 {
+            log(format_args!(
+                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                OUTBOX_PATIENCE_MS / 1000
+            ));
         }
     }
 }

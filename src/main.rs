@@ -13,6 +13,7 @@ mod error;
 mod home;
 mod lifecycle;
 mod logs;
+mod outbox;
 mod proc;
 mod protocol;
 mod render;
