@@ -737,8 +737,12 @@ impl Daemon {
         let mut waits = Vec::new();
         let mut notes = Vec::new();
         let mut failures = Vec::new();
+        // New apps first: one that cannot be spawned fails the request before any
+        // registered app is restarted, and the new ones already started are taken back.
+        plans.sort_by_key(|p| matches!(p, Plan::Existing(_)));
         for plan in plans {
             match plan {
+                Plan::Existing(_) if !failures.is_empty() => break,
                 Plan::Existing(ids) => {
                     for app in ids {
                         let running = self
@@ -776,7 +780,6 @@ impl Daemon {
                     }
                     let name = spec.name.clone();
                     let app = self.table.add(*spec, Run::new(sys::wall_ms()));
-                    self.open_logs(app);
                     self.apply(app, Event::Start);
                     let failed = self
                         .table
@@ -790,6 +793,9 @@ impl Daemon {
                             failures.push(format!("unable to start {name}: {why}"));
                         }
                         None => {
+                            // Opened after the spawn, so that an app refused at spawn leaves
+                            // no log files; its pipes are first read on the next loop turn.
+                            self.open_logs(app);
                             notes.push(format!("[{name}]({app}) started ✓"));
                             waits.push(app);
                         }
@@ -798,6 +804,9 @@ impl Daemon {
             }
         }
         if !failures.is_empty() {
+            for app in waits {
+                self.apply(app, Event::Delete);
+            }
             return self.reply_raw(
                 &from,
                 id,
