@@ -291,8 +291,9 @@ fn kill_leaves_no_process_behind() {
     let out = h.ok(&["kill"]);
     assert!(out.contains("killed"), "{out}");
     assert!(!alive(daemon), "daemon still alive after kill");
-    assert_eq!(group_members(g1), Vec::<u32>::new());
-    assert_eq!(group_members(g2), Vec::<u32>::new());
+    wait_until(secs(10), "every app process gone", || {
+        group_members(g1).is_empty() && group_members(g2).is_empty()
+    });
     assert!(!exists(&h.socket()));
     assert!(!exists(&h.root.join("state.json")));
     // kill with no daemon is not an error.
@@ -483,8 +484,10 @@ fn stop_kills_the_whole_process_group() {
     );
     h.ok(&["stop", "parent"]);
     assert!(!alive(pid), "parent survived stop");
-    assert!(!alive(child), "child survived stop");
-    assert_eq!(group_members(pid), Vec::<u32>::new());
+    // The child got SIGKILL when its parent ended; it may take a moment to go.
+    wait_until(secs(10), "the child gone", || {
+        !alive(child) && group_members(pid).is_empty()
+    });
 }
 
 #[test]
