@@ -288,11 +288,20 @@ fn kill_leaves_no_process_behind() {
         group_members(g1).len() == 3
     });
     let daemon = h.daemon_pid().unwrap();
+    let ours = processes_of(&h);
+    assert!(
+        ours.contains(&daemon) && ours.contains(&g1) && ours.contains(&g2),
+        "{ours:?}"
+    );
     let out = h.ok(&["kill"]);
     assert!(out.contains("killed"), "{out}");
     assert!(!alive(daemon), "daemon still alive after kill");
     wait_until(secs(10), "every app process gone", || {
         group_members(g1).is_empty() && group_members(g2).is_empty()
+    });
+    // Nor the fd holder, nor anything else started for this home.
+    wait_until(secs(10), "no process of this home", || {
+        processes_of(&h).is_empty()
     });
     assert!(!exists(&h.socket()));
     assert!(!exists(&h.root.join("state.json")));

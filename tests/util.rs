@@ -213,6 +213,25 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     out
 }
 
+/// Live processes whose environment names this home (`WARD_HOME=root`): the daemon, the fd
+/// holder, and every app (ward sets WARD_HOME for its apps).
+pub fn processes_of(h: &Home) -> Vec<u32> {
+    let want = format!("WARD_HOME={}", h.root.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|v| v == want.as_bytes()) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Asserts the command failed, and returns its stderr.
 pub fn failed(out: &Output) -> String {
     assert!(
