@@ -1006,3 +1006,22 @@ fn kill9(pid: u32) {
         .unwrap();
     assert!(st.success());
 }
+
+#[test]
+fn sigterm_stops_every_app_and_the_daemon() {
+    let h = Home::new("sigterm");
+    h.script("tree.sh", "#!/bin/sh\nsleep 1000 &\nwait\n");
+    h.ok(&["start", "tree.sh"]);
+    let g = h.wait_online("tree");
+    let daemon = h.daemon_pid().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_until(secs(10), "daemon gone", || !alive(daemon));
+    wait_until(secs(10), "app group gone", || group_members(g).is_empty());
+    wait_until(secs(10), "no process of this home", || {
+        processes_of(&h).is_empty()
+    });
+}
