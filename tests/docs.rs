@@ -20,7 +20,7 @@ fn documented() -> (Vec<String>, Vec<(String, String)>) {
         if in_cmds {
             // "  delete (del)     summary" → delete, del
             let head = line.trim_start().split("  ").next().unwrap_or_default();
-            for w in head.split(|c: char| c == ' ' || c == '(' || c == ')' || c == ',') {
+            for w in head.split([' ', '(', ')', ',']) {
                 if !w.is_empty() {
                     cmds.push(w.to_string());
                 }
