@@ -1025,3 +1025,33 @@ fn sigterm_stops_every_app_and_the_daemon() {
         processes_of(&h).is_empty()
     });
 }
+
+#[test]
+fn stop_escalates_to_sigkill_and_spaces_survive() {
+    let h = Home::new("escalate");
+    let sub = h.dir.join("dir with space");
+    std::fs::create_dir_all(&sub).unwrap();
+    let script = sub.join("my app.sh");
+    std::fs::write(
+        &script,
+        "trap '' INT\necho \"args:$1|$2\"\nwhile true; do sleep 1; done\n",
+    )
+    .unwrap();
+    h.ok(&[
+        "start",
+        script.to_str().unwrap(),
+        "--kill-timeout",
+        "300",
+        "--",
+        "a b",
+        "c",
+    ]);
+    let pid = h.wait_online("my app");
+    h.wait_log("my-app-out.log", "args:a b|c");
+    // SIGINT is ignored: the stop ends with SIGKILL after the kill timeout.
+    h.ok(&["stop", "my app"]);
+    assert_eq!(h.status("my app").as_deref(), Some("stopped"));
+    wait_until(secs(10), "the app gone", || !alive(pid));
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(log.contains("SIGKILL"), "{log}");
+}
