@@ -1055,3 +1055,28 @@ fn stop_escalates_to_sigkill_and_spaces_survive() {
     let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
     assert!(log.contains("SIGKILL"), "{log}");
 }
+
+#[test]
+fn racing_first_commands_start_one_daemon() {
+    let h = Home::new("race");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            h.cmd(&["ls"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert_eq!(log.matches("daemon started").count(), 1, "{log}");
+    let daemons: Vec<u32> = processes_of(&h)
+        .into_iter()
+        .filter(|&p| cmdline(p).iter().any(|a| a == "daemon"))
+        .collect();
+    assert_eq!(daemons.len(), 1, "{daemons:?}");
+}
