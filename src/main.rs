@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
@@ -21,6 +22,7 @@ mod render;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
+mod startup;
 mod store;
 #[allow(unsafe_code)]
 mod sys;
@@ -53,6 +55,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
         }
         Command::Daemon {
             spawned,
+            resurrect,
             lock_fd,
             sock_fd,
         } => {
@@ -60,7 +63,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
                 lock: lock_fd,
                 sock: sock_fd,
             };
-            daemon::run(home::Home::from_env()?, spawned, inherited)?;
+            daemon::run(home::Home::from_env()?, spawned, resurrect, inherited)?;
             Ok(0)
         }
         Command::Holder => {
