@@ -432,6 +432,12 @@ fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
         Some(c) => here.join(c),
         None => here,
     };
+    if !cwd.is_dir() {
+        return Err(Error::new(format!(
+            "--cwd {}: no such folder",
+            cwd.display()
+        )));
+    }
     if let Some(n) = &o.name {
         config::check_name(n)?;
     }

@@ -200,6 +200,9 @@ pub fn resolve_script(
                 Some(i) => i,
                 None => interpreter_for(word, path_var),
             };
+            if let Some(i) = &interp {
+                check_interpreter(i, path_var)?;
+            }
             if interp.is_none() && m.permissions().mode() & 0o111 == 0 {
                 return Err(Error::new(format!(
                     "script not executable: {} (no interpreter is known for it; make it \
@@ -212,6 +215,9 @@ pub fn resolve_script(
         Err(_) if !word.contains('/') => match find_in_path(word, path_var) {
             Some(found) => {
                 let interp = explicit.unwrap_or(None);
+                if let Some(i) = &interp {
+                    check_interpreter(i, path_var)?;
+                }
                 Ok((found.to_string_lossy().into_owned(), interp))
             }
             None => Err(Error::new(format!(
@@ -223,6 +229,24 @@ pub fn resolve_script(
             "script not found: {}: {}",
             candidate.display(),
             crate::error::os(&e)
+        ))),
+    }
+}
+
+/// Refuses, before anything is registered, an interpreter that could not be executed:
+/// the app would otherwise fail at spawn, after the request was accepted.
+fn check_interpreter(interp: &str, path_var: Option<&str>) -> Result<()> {
+    let found = if interp.contains('/') {
+        is_executable_file(Path::new(interp))
+    } else {
+        find_in_path(interp, path_var).is_some()
+    };
+    match found {
+        true => Ok(()),
+        false => Err(Error::new(format!(
+            "interpreter not found: {interp} (not an executable file{}); install it or \
+             pass --interpreter",
+            if interp.contains('/') { "" } else { " in PATH" }
         ))),
     }
 }

@@ -22,6 +22,7 @@ use crate::holder;
 use crate::home::Home;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
+use crate::outbox::{Outbox, Sent};
 use crate::proc;
 use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
 use crate::sock::Server;
@@ -81,11 +82,6 @@ struct Pending {
     kill: bool,
 }
 
-struct Outgoing {
-    to: UnixAddr,
-    datagram: Vec<u8>,
-}
-
 pub struct Daemon {
     home: Home,
     epoll: Epoll,
@@ -107,8 +103,7 @@ pub struct Daemon {
     buf: Vec<u8>,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
-    outbox: VecDeque<Outgoing>,
-    outbox_progress: u64,
+    outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
     cpu_prev: HashMap<u32, (u32, u64, u64)>,
     dirty: bool,
@@ -262,8 +257,7 @@ impl Daemon {
             buf: vec![0; 64 * 1024],
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
-            outbox: VecDeque::new(),
-            outbox_progress: 0,
+            outbox: Outbox::default(),
             pending: Vec::new(),
             cpu_prev: HashMap::new(),
             dirty: false,
@@ -1211,8 +1205,12 @@ impl Daemon {
         let mut waits = Vec::new();
         let mut notes = Vec::new();
         let mut failures = Vec::new();
+        // New apps first: one that cannot be spawned fails the request before any
+        // registered app is restarted, and the new ones already started are taken back.
+        plans.sort_by_key(|p| matches!(p, Plan::Existing(_)));
         for plan in plans {
             match plan {
+                Plan::Existing(_) if !failures.is_empty() => break,
                 Plan::Existing(ids) => {
                     for app in ids {
                         let running = self
@@ -1250,7 +1248,6 @@ impl Daemon {
                     }
                     let name = spec.name.clone();
                     let app = self.table.add(*spec, Run::new(sys::wall_ms()));
-                    self.open_logs(app);
                     self.apply(app, Event::Start);
                     let failed = self
                         .table
@@ -1264,6 +1261,9 @@ impl Daemon {
                             failures.push(format!("unable to start {name}: {why}"));
                         }
                         None => {
+                            // Opened after the spawn, so that an app refused at spawn leaves
+                            // no log files; its pipes are first read on the next loop turn.
+                            self.open_logs(app);
                             notes.push(format!("[{name}]({app}) started ✓"));
                             waits.push(app);
                         }
@@ -1272,6 +1272,9 @@ impl Daemon {
             }
         }
         if !failures.is_empty() {
+            for app in waits {
+                self.apply(app, Event::Delete);
+            }
             return self.reply_raw(
                 &from,
                 id,
@@ -1450,44 +1453,33 @@ impl Daemon {
                 return;
             }
         };
-        if self.outbox.is_empty() {
-            self.outbox_progress = sys::mono_ms();
-        }
-        for d in protocol::frames(id, &body, protocol::FRAME) {
-            self.outbox.push_back(Outgoing {
-                to: *to,
-                datagram: d,
-            });
-        }
+        let frames = protocol::frames(id, &body, protocol::FRAME);
+        self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
     }
 
     /// Sends what is queued without waiting; a client whose queue is full gets the rest on
     /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
+    /// Each client has its own queue: one that reads nothing delays no one else.
     fn flush_outbox(&mut self) {
-        while let Some(o) = self.outbox.front() {
-            match self.server.send(&o.to, &o.datagram) {
-                Ok(()) => {
-                    self.outbox.pop_front();
-                    self.outbox_progress = sys::mono_ms();
-                }
-                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
-                    if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to;
-                        log("a client took no reply for 5 s: dropping it");
-                        self.outbox.retain(|x| x.to != gone);
-                        self.outbox_progress = sys::mono_ms();
-                        continue;
+        let server = &self.server;
+        let stalled = self
+            .outbox
+            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
+                loop {
+                    match server.send(to, d) {
+                        Ok(()) => return Sent::Ok,
+                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => return Sent::Gone,
                     }
-                    return;
                 }
-                Err(Errno::EINTR) => {}
-                Err(_) => {
-                    // The client is gone: drop everything queued for it.
-                    let gone = o.to;
-                    self.outbox.retain(|x| x.to != gone);
-                }
-            }
+            });
+        if stalled > 0 {
+            log(format_args!(
+                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                OUTBOX_PATIENCE_MS / 1000
+            ));
         }
     }
 }

@@ -15,6 +15,7 @@ mod holder;
 mod home;
 mod lifecycle;
 mod logs;
+mod outbox;
 mod proc;
 mod protocol;
 mod render;
