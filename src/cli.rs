@@ -5,7 +5,7 @@
 use lexopt::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::protocol::Verb;
+use crate::protocol::{ScaleTo, Verb};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StartOpts {
@@ -28,13 +28,37 @@ pub struct StartOpts {
     pub namespace: Option<String>,
     pub out_file: Option<String>,
     pub error_file: Option<String>,
+    /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
+    pub instances: Option<i64>,
+    pub merge_logs: bool,
+    /// `--env NAME`, `--only a,b`: for ecosystem files.
+    pub env_name: Option<String>,
+    pub only: Vec<String>,
+}
+
+/// Options of stop/restart/reload/delete.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ActOpts {
+    /// `-a`, `--update-env`: take the current shell's environment on restart/reload.
+    pub update_env: bool,
+    pub env_name: Option<String>,
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Daemon { spawned: bool },
     Start(StartOpts),
-    Act { verb: Verb, targets: Vec<String> },
+    Act {
+        verb: Verb,
+        targets: Vec<String>,
+        opts: ActOpts,
+    },
+    /// `ward env <id>`
+    Env { target: String },
+    Scale { name: String, to: ScaleTo },
+    /// `ward ecosystem`: write a sample ecosystem.config.js.
+    Ecosystem,
     List { json: bool },
     Jlist,
     Ping,
@@ -56,13 +80,19 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "start",
         aliases: &[],
-        usage: "ward start <script|name|id>... [options] [-- args...]",
+        usage: "ward start <script|name|id|ecosystem file>... [options] [-- args...]",
         summary: "register and run an app, or start a registered one",
         details: "\
 A script is run with the interpreter of its extension (.js/.mjs/.cjs node, .py python,
 .sh bash, .rb ruby, .php php, .pl perl, .coffee coffee); any other file runs itself, and a
 bare word is looked up in PATH. The app runs in the current folder with the current
 environment. A name or id that is already registered is started (or restarted).
+
+An ecosystem file (any .json, or *.config.js/.cjs/.mjs; with no argument,
+./ecosystem.config.js) starts every app it lists: apps already registered under their name
+are restarted with the file's environment, the others are started. Every key is checked
+first; an error names the file, line, app and key, and nothing starts. `man ward` lists
+the keys (ECOSYSTEM FILE).
 
 Options:
   -n, --name NAME                  app name (default: the file name without extension)
@@ -82,37 +112,62 @@ Options:
       --namespace NS               namespace of the app (default `default`)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
+  -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
+                                   with its own id and NODE_APP_INSTANCE 0..N-1
+      --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: start only these apps
   -- ARGS...                       arguments passed to the script",
     },
     Doc {
         name: "stop",
         aliases: &[],
-        usage: "ward stop <name|id|namespace|all|/regex/>...",
+        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
         summary: "stop apps and keep them in the list",
         details: "\
 Sends the app's stop signal (SIGINT unless --kill-signal) to its whole process group,
-then SIGKILL after its kill timeout. Returns once every app has stopped.",
+then SIGKILL after its kill timeout. Returns once every app has stopped.
+
+With an ecosystem file, acts on the apps the file names.
+
+Options:
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/>...",
+        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "stop and start apps again; the restart count goes up",
-        details: "A stopped or errored app is started.",
+        details: "A stopped or errored app is started.
+
+With an ecosystem file, acts on the apps the file names and gives them the file's `env`
+(and `env_NAME` with --env NAME).
+
+Options:
+  -a, --update-env                 take the current shell's environment (merged over the
+                                   app's; nothing is removed). Without it the app keeps the
+                                   environment it was started with.
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "reload",
         aliases: &[],
-        usage: "ward reload <name|id|namespace|all|/regex/>...",
+        usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "",
+        details: "Options: as for restart (-a, --env, --only).",
     },
     Doc {
         name: "delete",
         aliases: &["del"],
-        usage: "ward delete <name|id|namespace|all|/regex/>...",
+        usage: "ward delete <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
         summary: "stop apps and remove them from the list",
-        details: "Their log files are kept.",
+        details: "Their log files are kept.
+
+With an ecosystem file, acts on the apps the file names.
+
+Options:
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "list",
@@ -132,6 +187,31 @@ Options:
         usage: "ward jlist",
         summary: "print the table as JSON, in pm2's shape",
         details: "An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}}.",
+    },
+    Doc {
+        name: "env",
+        aliases: &[],
+        usage: "ward env <id|name>",
+        summary: "print the environment an app runs with",
+        details: "\
+One `KEY: value` line per variable, sorted, including those ward adds (pm_id, name,
+namespace, NODE_APP_INSTANCE, WARD_HOME). A name shows its first app.",
+    },
+    Doc {
+        name: "scale",
+        aliases: &[],
+        usage: "ward scale <name> <N|+N|-N>",
+        summary: "set how many copies of an app run",
+        details: "\
+N sets the number of copies, +N adds, -N removes. New copies are started with the first
+copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the newest ones.",
+    },
+    Doc {
+        name: "ecosystem",
+        aliases: &["init"],
+        usage: "ward ecosystem",
+        summary: "write a commented sample ecosystem.config.js here",
+        details: "An existing ecosystem.config.js is never overwritten.",
     },
     Doc {
         name: "ping",
@@ -271,6 +351,30 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::List { json }
         }
+        "env" => {
+            let mut target = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if target.is_none() => target = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let target = target.ok_or_else(|| Error::new("env needs an app id"))?;
+            Command::Env { target }
+        }
+        "scale" => parse_scale(&mut p)?,
+        "ecosystem" => {
+            while let Some(arg) = p.next()? {
+                match arg {
+                    // pm2's `ecosystem simple` writes a shorter file; one sample serves both.
+                    Value(v) if v == "simple" => {}
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::Ecosystem
+        }
         "jlist" | "ping" | "kill" => {
             if let Some(arg) = p.next()? {
                 return match arg {
@@ -319,19 +423,96 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
 
 fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
     let mut targets = Vec::new();
+    let mut opts = ActOpts::default();
+    let env_ok = matches!(verb, Verb::Restart | Verb::Reload);
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) => targets.push(v.string()?),
+            Short('a') | Long("update-env") if env_ok => opts.update_env = true,
+            Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
+            Long("only") => opts.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some(cmd.into()))),
             _ => return Err(arg.unexpected().into()),
         }
     }
     if targets.is_empty() {
         return Err(Error::new(format!(
-            "{cmd} needs a target: a name, an id, a namespace, all, or /regex/"
+            "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
         )));
     }
-    Ok(Command::Act { verb, targets })
+    Ok(Command::Act {
+        verb,
+        targets,
+        opts,
+    })
+}
+
+fn env_name(p: &mut lexopt::Parser) -> Result<String> {
+    let v = p.value()?.string()?;
+    if v.is_empty() || v.contains(char::is_whitespace) {
+        return Err(Error::new(format!(
+            "invalid value {v:?} for --env: expected the NAME of an env_NAME block"
+        )));
+    }
+    Ok(v)
+}
+
+fn only(p: &mut lexopt::Parser) -> Result<Vec<String>> {
+    let v = p.value()?.string()?;
+    let names: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(Error::new("--only needs app names: --only api,worker"));
+    }
+    Ok(names)
+}
+
+/// `scale NAME 4`, `+2`, `-1`: read raw, since lexopt would take `-1` for an option.
+fn parse_scale(p: &mut lexopt::Parser) -> Result<Command> {
+    let raw: Vec<String> = p
+        .raw_args()?
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if raw.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help(Some("scale".into())));
+    }
+    let [name, n] = raw.as_slice() else {
+        return Err(Error::new(
+            "scale needs an app name and a number: ward scale api 4 (or +2, -1)",
+        ));
+    };
+    let bad = || {
+        Error::new(format!(
+            "invalid number {n:?} for scale: expected N, +N or -N"
+        ))
+    };
+    let to = if let Some(d) = n.strip_prefix('+') {
+        ScaleTo::More(d.parse().map_err(|_| bad())?)
+    } else if let Some(d) = n.strip_prefix('-') {
+        ScaleTo::Fewer(d.parse().map_err(|_| bad())?)
+    } else {
+        ScaleTo::Exactly(n.parse().map_err(|_| bad())?)
+    };
+    Ok(Command::Scale {
+        name: name.clone(),
+        to,
+    })
+}
+
+/// `-i`: a number (negative: fewer than the CPUs) or `max`.
+fn instances(p: &mut lexopt::Parser) -> Result<i64> {
+    let v = p.value()?.string()?;
+    if v == "max" {
+        return Ok(0);
+    }
+    v.parse::<i64>().map_err(|_| {
+        Error::new(format!(
+            "invalid value {v:?} for --instances: expected a number, max, or -N"
+        ))
+    })
 }
 
 fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
@@ -399,15 +580,14 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("namespace") => o.namespace = Some(p.value()?.string()?),
             Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
             Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
+            Short('i') | Long("instances") => o.instances = Some(instances(p)?),
+            Long("merge-logs") => o.merge_logs = true,
+            Long("env") => o.env_name = Some(env_name(p)?),
+            Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
             Value(v) => o.targets.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
-    }
-    if o.targets.is_empty() {
-        return Err(Error::new(
-            "start needs a script, a name or an id (ecosystem files are not supported yet)",
-        ));
     }
     if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
         return Err(Error::new(
@@ -451,7 +631,8 @@ mod tests {
             parse_str("del a 3 /x/").unwrap(),
             Command::Act {
                 verb: Verb::Delete,
-                targets: vec!["a".into(), "3".into(), "/x/".into()]
+                targets: vec!["a".into(), "3".into(), "/x/".into()],
+                opts: ActOpts::default(),
             }
         );
         assert!(parse_str("stop").is_err());
