@@ -47,7 +47,9 @@ pub struct ActOpts {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Daemon { spawned: bool },
+    Daemon {
+        spawned: bool,
+    },
     Start(StartOpts),
     Act {
         verb: Verb,
@@ -55,11 +57,18 @@ pub enum Command {
         opts: ActOpts,
     },
     /// `ward env <id>`
-    Env { target: String },
-    Scale { name: String, to: ScaleTo },
+    Env {
+        target: String,
+    },
+    Scale {
+        name: String,
+        to: ScaleTo,
+    },
     /// `ward ecosystem`: write a sample ecosystem.config.js.
     Ecosystem,
-    List { json: bool },
+    List {
+        json: bool,
+    },
     Jlist,
     Ping,
     Kill,

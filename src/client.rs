@@ -270,7 +270,9 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
     let apps = ecosystem::select(&eco, &o.only)?;
     if let Some(n) = &o.env_name {
         if !apps.iter().any(|a| a.env_named.contains_key(n)) {
-            eprintln!("ward: warning: {file}: no app has an env_{n} block; --env {n} changes nothing");
+            eprintln!(
+                "ward: warning: {file}: no app has an env_{n} block; --env {n} changes nothing"
+            );
         }
     }
     let ctx = ecosystem::Ctx {
@@ -348,7 +350,12 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
         eprintln!("ward: warning: {w}");
     }
     let apps = ecosystem::select(&eco, &o.only)?;
-    let reply = request(home, &Request::List { env: false }, Duration::from_secs(30), true)?;
+    let reply = request(
+        home,
+        &Request::List { env: false },
+        Duration::from_secs(30),
+        true,
+    )?;
     let Reply::List { apps: table } = reply else {
         return unexpected(reply);
     };
@@ -356,7 +363,10 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
         .into_iter()
         .partition(|a| table.iter().any(|v| v.app.spec.name == a.name));
     for m in &missing {
-        eprintln!("ward: warning: {file}: app {} is not registered; skipped", m.name);
+        eprintln!(
+            "ward: warning: {file}: app {} is not registered; skipped",
+            m.name
+        );
     }
     if present.is_empty() {
         return Err(Error::new(format!(
@@ -401,7 +411,12 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
 
 /// `ward env ID`: pm2 prints `KEY: value` lines.
 fn env(home: &Home, target: &str) -> Result<i32> {
-    let reply = request(home, &Request::List { env: true }, Duration::from_secs(30), true)?;
+    let reply = request(
+        home,
+        &Request::List { env: true },
+        Duration::from_secs(30),
+        true,
+    )?;
     let Reply::List { apps } = reply else {
         return unexpected(reply);
     };

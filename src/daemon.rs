@@ -19,10 +19,10 @@ use serde::Serialize;
 use crate::config::AppSpec;
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::instances;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
 use crate::proc;
-use crate::instances;
 use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
 use crate::sock::Server;
 use crate::spawn;
@@ -423,7 +423,8 @@ impl Daemon {
             return Event::SpawnFailed("the app is gone".into());
         };
         let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
-        let extra: Vec<(&str, String)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let extra: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match spawn::spawn(&app.spec, &extra, self.child_nofile) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -701,7 +702,9 @@ impl Daemon {
             if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
                 // pm2 extends the stored environment; nothing is removed.
                 if let Some(a) = self.table.get_mut(app) {
-                    a.spec.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    a.spec
+                        .env
+                        .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
             let event = match verb {
@@ -770,7 +773,9 @@ impl Daemon {
                 Plan::Existing(ids, env) => {
                     for app in ids {
                         if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
-                            a.spec.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                            a.spec
+                                .env
+                                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                         }
                         let running = self
                             .table
@@ -802,7 +807,9 @@ impl Daemon {
                     for _ in 0..spec.instances.max(1) {
                         let app = self.register((*spec).clone());
                         if !spec.autostart {
-                            notes.push(format!("[{name}]({app}) registered, not started (autostart off)"));
+                            notes.push(format!(
+                                "[{name}]({app}) registered, not started (autostart off)"
+                            ));
                             continue;
                         }
                         self.apply(app, Event::Start);
@@ -1143,7 +1150,10 @@ fn strip_copy(path: &str, id: u32, merged: bool) -> String {
     }
     let p = std::path::Path::new(path);
     let suffix = format!("-{id}");
-    match (p.file_stem().and_then(|s| s.to_str()), p.extension().and_then(|e| e.to_str())) {
+    match (
+        p.file_stem().and_then(|s| s.to_str()),
+        p.extension().and_then(|e| e.to_str()),
+    ) {
         (Some(stem), Some(ext)) if stem.ends_with(&suffix) => p
             .with_file_name(format!("{}.{ext}", &stem[..stem.len() - suffix.len()]))
             .to_string_lossy()

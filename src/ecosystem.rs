@@ -100,9 +100,8 @@ pub fn load(shown: &str, here: &Path, path_var: Option<&str>) -> Result<Ecosyste
              JSON (ecosystem.json) or JavaScript (ecosystem.config.js)"
         )));
     }
-    let src = std::fs::read_to_string(&path).map_err(|e| {
-        Error::unable(format_args!("read {shown}"), crate::error::os(&e))
-    })?;
+    let src = std::fs::read_to_string(&path)
+        .map_err(|e| Error::unable(format_args!("read {shown}"), crate::error::os(&e)))?;
     let js = !lower.ends_with(".json");
     let parsed = if js {
         read_js(shown, &path, &src, path_var)?
@@ -204,9 +203,7 @@ fn eval_with_node(shown: &str, node: &Path, path: &Path) -> Result<Value> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -230,9 +227,8 @@ fn eval_with_node(shown: &str, node: &Path, path: &Path) -> Result<Value> {
             lines.join("\n  ")
         )));
     }
-    serde_json::from_slice(&out).map_err(|e| {
-        Error::unable(format_args!("read what node made of {shown}"), e)
-    })
+    serde_json::from_slice(&out)
+        .map_err(|e| Error::unable(format_args!("read what node made of {shown}"), e))
 }
 
 /// The apps `--only` selects (all of them without it).
@@ -344,7 +340,9 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
         .collect();
     spec.instances = instances;
     // pm2 merges the logs of a fork-mode app unless it asked for instances.
-    spec.merge_logs = app.merge_logs.unwrap_or(app.instances.is_none() && !app.cluster);
+    spec.merge_logs = app
+        .merge_logs
+        .unwrap_or(app.instances.is_none() && !app.cluster);
     Ok(spec)
 }
 
@@ -408,7 +406,11 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("autorestart", "autorestart", Kind::Bool),
     ("autostart", "autostart", Kind::Bool),
     ("restart_delay", "restart_delay", Kind::Count),
-    ("exp_backoff_restart_delay", "exp_backoff_restart_delay", Kind::Count),
+    (
+        "exp_backoff_restart_delay",
+        "exp_backoff_restart_delay",
+        Kind::Count,
+    ),
     ("max_restarts", "max_restarts", Kind::Count),
     ("min_uptime", "min_uptime", Kind::Duration),
     ("kill_timeout", "kill_timeout", Kind::Count),
@@ -444,20 +446,32 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("pid", "pid_file", Kind::Ignored),
     ("treekill", "treekill", Kind::Ignored),
     ("force", "force", Kind::Ignored),
-    ("shutdown_with_message", "shutdown_with_message", Kind::Ignored),
+    (
+        "shutdown_with_message",
+        "shutdown_with_message",
+        Kind::Ignored,
+    ),
     ("increment_var", "increment_var", Kind::Ignored),
     ("filter_env", "filter_env", Kind::Ignored),
     ("append_env_to_name", "append_env_to_name", Kind::Ignored),
     ("name_prefix", "name_prefix", Kind::Ignored),
     ("source_map_support", "source_map_support", Kind::Ignored),
-    ("disable_source_map_support", "disable_source_map_support", Kind::Ignored),
+    (
+        "disable_source_map_support",
+        "disable_source_map_support",
+        Kind::Ignored,
+    ),
     ("vizion", "vizion", Kind::Ignored),
     ("pmx", "pmx", Kind::Ignored),
     ("automation", "automation", Kind::Ignored),
     ("trace", "trace", Kind::Ignored),
     ("disable_trace", "disable_trace", Kind::Ignored),
     ("v8", "v8", Kind::Ignored),
-    ("event_loop_inspector", "event_loop_inspector", Kind::Ignored),
+    (
+        "event_loop_inspector",
+        "event_loop_inspector",
+        Kind::Ignored,
+    ),
     ("deep_monitoring", "deep_monitoring", Kind::Ignored),
     ("windowsHide", "windowsHide", Kind::Ignored),
     ("io", "io", Kind::Ignored),
@@ -515,14 +529,15 @@ impl Checker<'_> {
                 Some(other) => {
                     self.error(
                         "apps",
-                        format!("key \"apps\": expected a list of apps, got {}", kind_of(other)),
+                        format!(
+                            "key \"apps\": expected a list of apps, got {}",
+                            kind_of(other)
+                        ),
                     );
                     return Vec::new();
                 }
                 // A file holding one app, as pm2 also accepts.
-                None if m.contains_key("script") || m.contains_key("name") => {
-                    (vec![root], "")
-                }
+                None if m.contains_key("script") || m.contains_key("name") => (vec![root], ""),
                 None => {
                     self.error(
                         "",
@@ -582,7 +597,10 @@ impl Checker<'_> {
         let Value::Object(m) = v else {
             self.error(
                 path,
-                format!("apps[{index}]: expected an object {{ name, script, ... }}, got {}", kind_of(v)),
+                format!(
+                    "apps[{index}]: expected an object {{ name, script, ... }}, got {}",
+                    kind_of(v)
+                ),
             );
             return None;
         };
@@ -617,7 +635,8 @@ impl Checker<'_> {
         let mut script_keys: Vec<&str> = Vec::new();
         for (key, val) in m {
             let kp = key_path(key);
-            let bad = |what: &str| format!("{who}: key {key:?}: expected {what}, got {}", show(val));
+            let bad =
+                |what: &str| format!("{who}: key {key:?}: expected {what}, got {}", show(val));
             if let Some(name) = key.strip_prefix("env_") {
                 match env_map(val) {
                     Ok(e) => {
@@ -651,7 +670,10 @@ impl Checker<'_> {
                             "script" => {
                                 script_keys.push(key);
                                 if x.trim().is_empty() {
-                                    self.error(&kp, format!("{who}: key {key:?}: the script is empty"));
+                                    self.error(
+                                        &kp,
+                                        format!("{who}: key {key:?}: the script is empty"),
+                                    );
                                 }
                                 app.script = x.clone();
                                 app.script_at = self.at(&kp);
@@ -662,7 +684,10 @@ impl Checker<'_> {
                             "cwd" => app.cwd = Some(x.clone()),
                             "namespace" => {
                                 if x.is_empty() {
-                                    self.error(&kp, format!("{who}: key \"namespace\": it is empty"));
+                                    self.error(
+                                        &kp,
+                                        format!("{who}: key \"namespace\": it is empty"),
+                                    );
                                 }
                                 s.namespace = x.clone();
                             }
@@ -756,7 +781,9 @@ impl Checker<'_> {
                         s.min_uptime = n;
                         Ok(())
                     }
-                    None => Err(bad("milliseconds, or a duration such as \"10s\", \"2m\", \"1h\"")),
+                    None => Err(bad(
+                        "milliseconds, or a duration such as \"10s\", \"2m\", \"1h\"",
+                    )),
                 },
                 Kind::Cron => match cron_value(val) {
                     Ok(c) => {
@@ -845,7 +872,10 @@ impl Checker<'_> {
             );
         }
         if app.script.is_empty() && script_keys.is_empty() {
-            self.error(path, format!("{who}: key \"script\" is missing (the program to run)"));
+            self.error(
+                path,
+                format!("{who}: key \"script\" is missing (the program to run)"),
+            );
         }
         if time && app.spec.log_date_format.is_none() {
             app.spec.log_date_format = Some("YYYY-MM-DDTHH:mm:ss".into());
@@ -1061,19 +1091,34 @@ fn cron_value(v: &Value) -> std::result::Result<Option<String>, String> {
         Value::Number(n) if n.as_u64() == Some(0) => return Ok(None),
         Value::String(s) if s.trim() == "0" || s.trim().is_empty() => return Ok(None),
         Value::String(s) => s.trim().to_string(),
-        other => return Err(format!("expected a cron pattern such as \"0 3 * * *\", got {}", show(other))),
+        other => {
+            return Err(format!(
+                "expected a cron pattern such as \"0 3 * * *\", got {}",
+                show(other)
+            ));
+        }
     };
     check_cron(&s)?;
     Ok(Some(s))
 }
 
 pub fn check_cron(s: &str) -> std::result::Result<(), String> {
-    const NICK: &[&str] = &["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+    const NICK: &[&str] = &[
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
     if s.starts_with('@') {
         return if NICK.contains(&s.to_ascii_lowercase().as_str()) {
             Ok(())
         } else {
-            Err(format!("{s:?} is not a cron nickname (@hourly, @daily, @weekly, @monthly, @yearly)"))
+            Err(format!(
+                "{s:?} is not a cron nickname (@hourly, @daily, @weekly, @monthly, @yearly)"
+            ))
         };
     }
     let fields: Vec<&str> = s.split_whitespace().collect();
@@ -1092,7 +1137,9 @@ pub fn check_cron(s: &str) -> std::result::Result<(), String> {
             ));
         }
     };
-    const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
     const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
     for ((field, name), (lo, hi)) in fields.iter().zip(&names).zip(&ranges) {
         let month = *name == "month";
@@ -1127,9 +1174,13 @@ pub fn check_cron(s: &str) -> std::result::Result<(), String> {
             }
             // croner's extras: last day (L), nearest weekday (15W), nth weekday (5#2).
             let up = range.to_ascii_uppercase();
-            if (*name == "day of month" && (up == "L" || up.ends_with('W') && value(&up[..up.len() - 1]).is_some()))
-                || (dow && (up.ends_with('L') && value(&up[..up.len() - 1]).is_some()
-                    || up.split_once('#').is_some_and(|(d, n)| value(d).is_some() && matches!(n, "1" | "2" | "3" | "4" | "5"))))
+            if (*name == "day of month"
+                && (up == "L" || up.ends_with('W') && value(&up[..up.len() - 1]).is_some()))
+                || (dow
+                    && (up.ends_with('L') && value(&up[..up.len() - 1]).is_some()
+                        || up.split_once('#').is_some_and(|(d, n)| {
+                            value(d).is_some() && matches!(n, "1" | "2" | "3" | "4" | "5")
+                        })))
             {
                 continue;
             }
@@ -1200,7 +1251,8 @@ module.exports = {
       script: './server.js',     // the program; .js runs with node, .py python, .sh bash...
       args: '--port 3000',       // a string or a list: ['--port', '3000']
       cwd: '.',                  // relative to this file's folder
-      instances: 1,              // copies; 'max' = one per CPU; each gets NODE_APP_INSTANCE
+      // instances: 4,           // copies ('max': one per CPU), each with NODE_APP_INSTANCE
+      //                         // 0..3 and its own log, NAME-out-ID.log
       autorestart: true,
       max_restarts: 16,          // unstable restarts in a row before `errored`
       min_uptime: '1s',          // a run shorter than this is unstable
@@ -1272,7 +1324,10 @@ mod tests {
         assert_eq!(a.spec.cron_restart.as_deref(), Some("*/5 * * * *"));
         assert_eq!(a.spec.stop_exit_codes, vec![3]);
         assert_eq!(a.spec.kill_signal, libc::SIGTERM);
-        assert_eq!(a.spec.log_date_format.as_deref(), Some("YYYY-MM-DDTHH:mm:ss"));
+        assert_eq!(
+            a.spec.log_date_format.as_deref(),
+            Some("YYYY-MM-DDTHH:mm:ss")
+        );
         assert_eq!(a.merge_logs, Some(false));
         assert_eq!(a.env["A"], "1");
         assert_eq!(a.env["B"], "true");
@@ -1283,7 +1338,10 @@ mod tests {
         assert_eq!(e["PORT"], "8080");
         assert_eq!(a.spec.watch, vec!["."]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[1].contains("did you mean \"instances\""), "{warnings:?}");
+        assert!(
+            warnings[1].contains("did you mean \"instances\""),
+            "{warnings:?}"
+        );
     }
 
     #[test]
@@ -1300,13 +1358,24 @@ mod tests {
 
     #[test]
     fn errors_name_app_and_key() {
-        let e = check(json!({"apps": [{"name": "api", "script": "a", "instances": "lots",
-            "kill_timeout": -5, "autorestart": "yes"}, {"args": 3}]}))
+        let e = check(
+            json!({"apps": [{"name": "api", "script": "a", "instances": "lots",
+            "kill_timeout": -5, "autorestart": "yes"}, {"args": 3}]}),
+        )
         .unwrap_err();
-        assert_eq!(e.len(), 4, "{e:?}");
-        assert!(e.iter().any(|m| m.contains("app \"api\": key \"instances\"")));
-        assert!(e.iter().any(|m| m.contains("key \"kill_timeout\": expected a number, 0 or more, got -5")));
-        assert!(e.iter().any(|m| m.contains("apps[1]: key \"script\" is missing")));
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("app \"api\": key \"instances\""))
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("key \"kill_timeout\": expected a number, 0 or more, got -5"))
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("apps[1]: key \"script\" is missing"))
+        );
     }
 
     #[test]
@@ -1330,17 +1399,37 @@ mod tests {
 
     #[test]
     fn cron_patterns() {
-        for ok in ["0 3 * * *", "*/15 * * * *", "0 0 1 JAN,jul MON-FRI", "30 */2 * * * *", "@daily", "0 0 L * *", "0 0 * * 5#2"] {
+        for ok in [
+            "0 3 * * *",
+            "*/15 * * * *",
+            "0 0 1 JAN,jul MON-FRI",
+            "30 */2 * * * *",
+            "@daily",
+            "0 0 L * *",
+            "0 0 * * 5#2",
+        ] {
             assert!(check_cron(ok).is_ok(), "{ok}");
         }
-        for bad in ["0 3 * *", "61 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "*/0 * * * *", "@sometimes", "a b c d e"] {
+        for bad in [
+            "0 3 * *",
+            "61 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "*/0 * * * *",
+            "@sometimes",
+            "a b c d e",
+        ] {
             assert!(check_cron(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn words_split_like_a_shell() {
-        assert_eq!(split_words("a  'b c' \"d\\\"e\" f\\ g ''"), vec!["a", "b c", "d\"e", "f g", ""]);
+        assert_eq!(
+            split_words("a  'b c' \"d\\\"e\" f\\ g ''"),
+            vec!["a", "b c", "d\"e", "f g", ""]
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub fn per_copy(path: &str, id: u32) -> String {
         return path.to_string();
     }
     let p = Path::new(path);
-    match (p.file_stem().and_then(|s| s.to_str()), p.extension().and_then(|e| e.to_str())) {
+    match (
+        p.file_stem().and_then(|s| s.to_str()),
+        p.extension().and_then(|e| e.to_str()),
+    ) {
         (Some(stem), Some(ext)) => p
             .with_file_name(format!("{stem}-{id}.{ext}"))
             .to_string_lossy()
@@ -94,7 +97,11 @@ mod tests {
         let l = Path::new("/h/logs");
         assert_eq!(
             log_paths(l, &spec, 4),
-            ("/h/logs/api-out.log".into(), "/h/logs/api-error.log".into(), String::new())
+            (
+                "/h/logs/api-out.log".into(),
+                "/h/logs/api-error.log".into(),
+                String::new()
+            )
         );
         spec.merge_logs = false;
         spec.log_file = "api.log".into();
@@ -110,11 +117,23 @@ mod tests {
 
     #[test]
     fn scaling() {
-        assert_eq!(plan_scale(&[0, 1], ScaleTo::Exactly(4), "a"), Ok((2, vec![])));
+        assert_eq!(
+            plan_scale(&[0, 1], ScaleTo::Exactly(4), "a"),
+            Ok((2, vec![]))
+        );
         assert_eq!(plan_scale(&[0, 1], ScaleTo::More(1), "a"), Ok((1, vec![])));
-        assert_eq!(plan_scale(&[0, 1, 5], ScaleTo::Fewer(2), "a"), Ok((0, vec![1, 5])));
-        assert_eq!(plan_scale(&[0, 1, 5], ScaleTo::Exactly(1), "a"), Ok((0, vec![1, 5])));
+        assert_eq!(
+            plan_scale(&[0, 1, 5], ScaleTo::Fewer(2), "a"),
+            Ok((0, vec![1, 5]))
+        );
+        assert_eq!(
+            plan_scale(&[0, 1, 5], ScaleTo::Exactly(1), "a"),
+            Ok((0, vec![1, 5]))
+        );
         assert!(plan_scale(&[0], ScaleTo::Fewer(3), "a").is_err());
-        assert_eq!(plan_scale(&[0, 1], ScaleTo::Exactly(2), "a"), Ok((0, vec![])));
+        assert_eq!(
+            plan_scale(&[0, 1], ScaleTo::Exactly(2), "a"),
+            Ok((0, vec![]))
+        );
     }
 }

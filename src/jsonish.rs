@@ -329,11 +329,9 @@ impl<'a> P<'a> {
             self.skip_ws()?;
             if !self.eat(b':') {
                 return Err(match self.peek() {
-                    Some(b',' | b'}') => Failure::Code(
-                        l,
-                        c,
-                        format!("`{key}` without `: value` is a variable"),
-                    ),
+                    Some(b',' | b'}') => {
+                        Failure::Code(l, c, format!("`{key}` without `: value` is a variable"))
+                    }
                     Some(b'(') => Failure::Code(l, c, format!("`{key}()` is a function")),
                     _ => self.unexpected("`:`"),
                 });
@@ -535,7 +533,12 @@ impl<'a> P<'a> {
         while let Some(b) = self.peek() {
             let sign_after_e = (b == b'-' || b == b'+')
                 && matches!(self.s.get(self.i.wrapping_sub(1)), Some(b'e' | b'E'));
-            if b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'_' || sign_after_e
+            if b.is_ascii_digit()
+                || b == b'.'
+                || b == b'e'
+                || b == b'E'
+                || b == b'_'
+                || sign_after_e
             {
                 self.bump();
             } else {
@@ -605,14 +608,38 @@ mod tests {
             Err(Failure::Code(l, c, m)) => (l, c, m),
             other => panic!("{src}: {other:?}"),
         };
-        assert!(code("const x = require('x');\nmodule.exports = {}").2.contains("variable"));
-        assert!(code("module.exports = { apps: [{ script: path.join('a') }] }").2.contains("path"));
-        assert!(code("module.exports = { port: 3000 + 1 }").2.contains("expression"));
+        assert!(
+            code("const x = require('x');\nmodule.exports = {}")
+                .2
+                .contains("variable")
+        );
+        assert!(
+            code("module.exports = { apps: [{ script: path.join('a') }] }")
+                .2
+                .contains("path")
+        );
+        assert!(
+            code("module.exports = { port: 3000 + 1 }")
+                .2
+                .contains("expression")
+        );
         assert!(code("module.exports = { s: `x${y}` }").2.contains("${"));
-        assert!(code("module.exports = { env: process.env }").2.contains("process"));
-        assert!(code("module.exports = { f() { return 1 } }").2.contains("function"));
+        assert!(
+            code("module.exports = { env: process.env }")
+                .2
+                .contains("process")
+        );
+        assert!(
+            code("module.exports = { f() { return 1 } }")
+                .2
+                .contains("function")
+        );
         assert!(code("module.exports = { ...base }").2.contains("spread"));
-        assert!(code("module.exports = {}\nconsole.log(1)").2.contains("more code"));
+        assert!(
+            code("module.exports = {}\nconsole.log(1)")
+                .2
+                .contains("more code")
+        );
         assert!(code("module.exports = () => ({})").2.contains("expression"));
         let (l, c, _) = code("module.exports = {\n  a: require('x')\n}");
         assert_eq!((l, c), (2, 6));
