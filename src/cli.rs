@@ -730,6 +730,59 @@ mod tests {
     }
 
     #[test]
+    fn ecosystem_flags_scale_env() {
+        let Command::Start(o) =
+            parse_str("start eco.json --env production --only api,worker -i -1").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.env_name.as_deref(), Some("production"));
+        assert_eq!(o.only, vec!["api", "worker"]);
+        assert_eq!(o.instances, Some(-1));
+        let Command::Start(o) = parse_str("start app.js -i max --merge-logs").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.instances, Some(0));
+        assert!(o.merge_logs);
+        assert!(parse_str("start app.js -i lots").is_err());
+        assert_eq!(
+            parse_str("restart api -a").unwrap(),
+            Command::Act {
+                verb: Verb::Restart,
+                targets: vec!["api".into()],
+                opts: ActOpts {
+                    update_env: true,
+                    ..ActOpts::default()
+                },
+            }
+        );
+        assert!(parse_str("stop api --update-env").is_err());
+        assert_eq!(
+            parse_str("scale api -2").unwrap(),
+            Command::Scale {
+                name: "api".into(),
+                to: ScaleTo::Fewer(2)
+            }
+        );
+        assert_eq!(
+            parse_str("scale api +3").unwrap(),
+            Command::Scale {
+                name: "api".into(),
+                to: ScaleTo::More(3)
+            }
+        );
+        assert!(parse_str("scale api").is_err());
+        assert!(parse_str("scale api x").is_err());
+        assert_eq!(
+            parse_str("env 3").unwrap(),
+            Command::Env {
+                target: "3".into()
+            }
+        );
+        assert_eq!(parse_str("init").unwrap(), Command::Ecosystem);
+    }
+
+    #[test]
     fn every_command_has_help() {
         assert!(help(None).unwrap().contains("start"));
         for d in DOCS {

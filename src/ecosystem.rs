@@ -1052,7 +1052,7 @@ pub fn parse_size(v: &Value) -> Option<u64> {
     }
     let f: f64 = num.parse().ok()?;
     let bytes = (f * mult as f64).round();
-    (bytes >= 1.0 && bytes < 1e19).then_some(bytes as u64)
+    (1.0..1e19).contains(&bytes).then_some(bytes as u64)
 }
 
 /// `min_uptime`: milliseconds, or "500ms", "10s", "2m", "1h".
