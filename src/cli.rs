@@ -775,9 +775,7 @@ mod tests {
         assert!(parse_str("scale api x").is_err());
         assert_eq!(
             parse_str("env 3").unwrap(),
-            Command::Env {
-                target: "3".into()
-            }
+            Command::Env { target: "3".into() }
         );
         assert_eq!(parse_str("init").unwrap(), Command::Ecosystem);
     }

@@ -7,6 +7,7 @@
 //! since pm2 ignores it too. This module runs in the client; it spawns only node.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -176,8 +177,12 @@ import(url.pathToFileURL(process.argv[1]).href).then((m) => {
 });
 "#;
 
+fn set_nonblocking(fd: &impl std::os::fd::AsRawFd) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+}
+
 fn eval_with_node(shown: &str, node: &Path, path: &Path) -> Result<Value> {
-    use std::io::Read;
     let mut child = std::process::Command::new(node)
         .arg("-e")
         .arg(NODE_SCRIPT)
@@ -187,33 +192,52 @@ fn eval_with_node(shown: &str, node: &Path, path: &Path) -> Result<Value> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| Error::unable(format_args!("run {}", node.display()), crate::error::os(&e)))?;
-    // Read both pipes to the end; a config file prints little, so reading one after the
-    // other cannot fill the other pipe in practice, and the deadline bounds the rest.
-    let mut out = Vec::new();
-    let mut err = Vec::new();
+    // Both pipes are drained together, without blocking, so that neither can fill up while
+    // the other is read, and a file that never finishes evaluating hits the deadline.
     let deadline = Instant::now() + NODE_PATIENCE;
-    let mut so = child.stdout.take();
-    let mut se = child.stderr.take();
-    if let Some(s) = so.as_mut() {
-        let _ = s.read_to_end(&mut out);
+    let mut pipes: Vec<(Box<dyn Read>, Vec<u8>, bool)> = Vec::new();
+    if let Some(so) = child.stdout.take() {
+        set_nonblocking(&so);
+        pipes.push((Box::new(so), Vec::new(), false));
     }
-    if let Some(s) = se.as_mut() {
-        let _ = s.read_to_end(&mut err);
+    if let Some(se) = child.stderr.take() {
+        set_nonblocking(&se);
+        pipes.push((Box::new(se), Vec::new(), false));
     }
+    let mut chunk = [0u8; 8192];
     let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::new(format!(
-                    "unable to read {shown}: node did not finish evaluating it within {} s",
-                    NODE_PATIENCE.as_secs()
-                )));
+        let mut progress = false;
+        for (pipe, buf, eof) in pipes.iter_mut().filter(|p| !p.2) {
+            match pipe.read(&mut chunk) {
+                Ok(0) => *eof = true,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => *eof = true,
             }
         }
+        if pipes.iter().all(|p| p.2) {
+            if let Ok(Some(st)) = child.try_wait() {
+                break st;
+            }
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::new(format!(
+                "unable to read {shown}: node did not finish evaluating it within {} s",
+                NODE_PATIENCE.as_secs()
+            )));
+        }
+        if !progress {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     };
+    let err = pipes.get(1).map(|p| p.1.clone()).unwrap_or_default();
+    let out = pipes.first().map(|p| p.1.clone()).unwrap_or_default();
     if !status.success() {
         let msg = String::from_utf8_lossy(&err);
         // The error and where it is, without node's own stack frames.

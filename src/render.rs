@@ -217,7 +217,7 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "NODE_APP_INSTANCE": s.instance,
         "merge_logs": s.merge_logs,
         "autorestart": s.autorestart,
-        "autostart": true,
+        "autostart": s.autostart,
         "max_restarts": s.max_restarts,
         "min_uptime": s.min_uptime,
         "kill_timeout": s.kill_timeout,

@@ -874,3 +874,83 @@ fn unknown_keys_warn_and_still_start() {
     );
     assert_eq!(apps_named(&h, "w").len(), 1);
 }
+
+#[test]
+fn help_and_man_page_cover_the_keys_and_commands() {
+    let man = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/ward.1"))
+        .unwrap()
+        .replace("\\-", "-");
+    assert!(man.contains(".SH ECOSYSTEM FILE"));
+    for key in [
+        "script",
+        "exec",
+        "cmd",
+        "command",
+        "name",
+        "args",
+        "interpreter",
+        "exec_interpreter",
+        "interpreter_args",
+        "node_args",
+        "cwd",
+        "env",
+        "env_",
+        "instances",
+        "exec_mode",
+        "instance_var",
+        "namespace",
+        "watch",
+        "ignore_watch",
+        "watch_delay",
+        "max_memory_restart",
+        "autorestart",
+        "autostart",
+        "restart_delay",
+        "exp_backoff_restart_delay",
+        "max_restarts",
+        "min_uptime",
+        "kill_timeout",
+        "kill_signal",
+        "cron_restart",
+        "out_file",
+        "error_file",
+        "log_file",
+        "log_date_format",
+        "merge_logs",
+        "combine_logs",
+        "time",
+        "stop_exit_codes",
+        "wait_ready",
+        "listen_timeout",
+        "port",
+    ] {
+        assert!(man.contains(key), "man page lacks the key {key}");
+    }
+    for flag in [
+        "--instances",
+        "--merge-logs",
+        "--env",
+        "--only",
+        "--update-env",
+        "scale",
+        "init",
+    ] {
+        assert!(man.contains(flag), "man page lacks {flag}");
+    }
+    let h = Home::new("eco-help");
+    for (cmd, want) in [
+        ("start", "--only"),
+        ("start", "--instances"),
+        ("restart", "--update-env"),
+        ("reload", "--env"),
+        ("stop", "--only"),
+        ("delete", "--only"),
+        ("env", "KEY: value"),
+        ("scale", "+N"),
+        ("ecosystem", "ecosystem.config.js"),
+        ("init", "ecosystem.config.js"),
+    ] {
+        let out = h.ok(&["help", cmd]);
+        assert!(out.contains(want), "ward help {cmd} lacks {want}:\n{out}");
+    }
+}
