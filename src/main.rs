@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod appkeys;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
