@@ -338,6 +338,9 @@ impl Checker<'_> {
                 self.warn(&kp, format!("{who}: unknown key {key:?} ignored{hint}"));
                 continue;
             };
+            if canon == "script" {
+                script_keys.push(key);
+            }
             if val.is_null() && kind != Kind::Str {
                 continue; // `undefined` / null: as if not written, as pm2 reads it
             }
@@ -353,7 +356,6 @@ impl Checker<'_> {
                                 app.name = x.clone();
                             }
                             "script" => {
-                                script_keys.push(key);
                                 if x.trim().is_empty() {
                                     self.error(
                                         &kp,

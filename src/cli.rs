@@ -127,7 +127,8 @@ Options:
   -k, --kill-timeout MS            time between the stop signal and SIGKILL (default 1600)
       --kill-signal SIGNAL         stop signal sent to the process group (default SIGINT)
       --stop-exit-codes CODE...    exit codes after which the app is not restarted
-      --namespace NS               namespace of the app (default `default`)
+      --namespace NS               namespace of the app (default `default`; with an
+                                   ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
   -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each

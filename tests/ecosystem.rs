@@ -763,6 +763,14 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
     ),
     ("array.json", "[\"show\"]", &["apps[0]: expected an object"]),
     (
+        "scriptnum.json",
+        "[{\"name\": \"n\", \"script\": 42}]",
+        &[
+            "scriptnum.json:1:16",
+            "key \"script\": expected a string, got 42",
+        ],
+    ),
+    (
         "second-bad.json",
         "{\"apps\": [{\"name\": \"good\", \"script\": \"show\"}, {\"name\": \"bad\", \"script\": \"show\", \"port\": 70000}]}",
         &["app \"bad\"", "key \"port\"", "1-65535"],
@@ -847,6 +855,8 @@ fn broken_files_start_nothing() {
         h.fails(&["start", "ok.json", "show"])
             .contains("on its own")
     );
+    let e = h.fails(&["start"]);
+    assert!(e.contains("no ecosystem.config.js here"), "{e}");
     assert_eq!(h.jlist().len(), 1);
 }
 
