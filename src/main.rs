@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 mod appkeys;
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
