@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub const KILL_TIMEOUT_MS: u64 = 1600;
 pub const MIN_UPTIME_MS: u64 = 1000;
 pub const MAX_RESTARTS: u32 = 16;
+pub const LISTEN_TIMEOUT_MS: u64 = 3000;
+pub const INSTANCE_VAR: &str = "NODE_APP_INSTANCE";
 
 /// Everything the user asked for about one app. Runtime facts live in `lifecycle::Run`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -46,6 +48,30 @@ pub struct AppSpec {
     pub error_file: String,
     /// pm2's `pid_file`; empty means `$HOME/pids/NAME-ID.pid`.
     pub pid_file: String,
+    /// How many copies of the app were asked for (`-i`, `instances`); each copy is an app
+    /// of its own with the same name.
+    pub instances: u32,
+    /// This copy's slot, 0..instances, given to the app as `instance_var`.
+    pub instance: u32,
+    /// pm2's `instance_var`: the variable that carries `instance`.
+    pub instance_var: String,
+    /// One log file for every copy (`NAME-out.log`) rather than one per id (`NAME-out-ID.log`).
+    pub merge_logs: bool,
+    /// pm2's keys whose features live elsewhere; kept here so that they round-trip.
+    pub watch: Vec<String>,
+    pub ignore_watch: Vec<String>,
+    pub watch_delay: u64,
+    /// Bytes.
+    pub max_memory_restart: Option<u64>,
+    pub cron_restart: Option<String>,
+    /// Combined stdout+stderr file; empty means none.
+    pub log_file: String,
+    pub log_date_format: Option<String>,
+    pub log_type: Option<String>,
+    pub disable_logs: bool,
+    pub wait_ready: bool,
+    pub listen_timeout: u64,
+    pub autostart: bool,
 }
 
 impl Default for AppSpec {
@@ -70,6 +96,22 @@ impl Default for AppSpec {
             out_file: String::new(),
             error_file: String::new(),
             pid_file: String::new(),
+            instances: 1,
+            instance: 0,
+            instance_var: INSTANCE_VAR.into(),
+            merge_logs: true,
+            watch: Vec::new(),
+            ignore_watch: Vec::new(),
+            watch_delay: 0,
+            max_memory_restart: None,
+            cron_restart: None,
+            log_file: String::new(),
+            log_date_format: None,
+            log_type: None,
+            disable_logs: false,
+            wait_ready: false,
+            listen_timeout: LISTEN_TIMEOUT_MS,
+            autostart: true,
         }
     }
 }
@@ -79,6 +121,23 @@ impl AppSpec {
     pub fn interpreter_name(&self) -> &str {
         self.interpreter.as_deref().unwrap_or("none")
     }
+}
+
+/// The variables pm2 sets for its apps on top of their environment (`God.js
+/// injectVariables`); `ward env` shows them too.
+pub fn pm2_vars(id: u32, spec: &AppSpec, home: &str) -> Vec<(String, String)> {
+    let var = if spec.instance_var.is_empty() {
+        INSTANCE_VAR
+    } else {
+        &spec.instance_var
+    };
+    vec![
+        ("pm_id".into(), id.to_string()),
+        ("name".into(), spec.name.clone()),
+        ("namespace".into(), spec.namespace.clone()),
+        (var.to_string(), spec.instance.to_string()),
+        ("WARD_HOME".into(), home.to_string()),
+    ]
 }
 
 /// pm2's table (`lib/API/interpreter.json`), with `.py` falling back to python3.

@@ -5,7 +5,7 @@
 //! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
 //! infinite when none is armed: an idle daemon makes no wake-ups.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -20,11 +20,12 @@ use crate::config::AppSpec;
 use crate::error::{Error, Result};
 use crate::holder;
 use crate::home::Home;
+use crate::instances;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
 use crate::outbox::{Outbox, Sent};
 use crate::proc;
-use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
+use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
 use crate::sock::Server;
 use crate::spawn;
 use crate::store::{self, State};
@@ -133,7 +134,13 @@ fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
 /// started it: it leaves the client's session.
-pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> Result<()> {
+pub fn run(
+    home: Home,
+    spawned: bool,
+    resurrect: bool,
+    wait_lock: bool,
+    inherited: Inherited,
+) -> Result<()> {
     home.create()?;
     let lock = match inherited.lock {
         // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
@@ -145,8 +152,9 @@ pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> 
     };
     // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
     // releases its files after its sockets have already reported EOF to the holder), so
-    // try for a while before deciding that another daemon serves this home.
-    let until = sys::mono_ms() + 2000;
+    // one started by the holder tries for a while before deciding that another daemon
+    // serves this home. One started by a client gives way at once: it lost a race.
+    let until = sys::mono_ms() + if wait_lock { 2000 } else { 0 };
     let mut lock = lock;
     let _lock = loop {
         match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
@@ -657,13 +665,9 @@ impl Daemon {
         let Some(app) = self.table.get(id) else {
             return Event::SpawnFailed("the app is gone".into());
         };
-        let extra = [
-            ("pm_id", id.to_string()),
-            ("name", app.spec.name.clone()),
-            ("namespace", app.spec.namespace.clone()),
-            ("NODE_APP_INSTANCE", "0".to_string()),
-            ("WARD_HOME", self.home.root.to_string_lossy().into_owned()),
-        ];
+        let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        let extra: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match spawn::spawn(&app.spec, &extra, self.child_nofile) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -994,7 +998,12 @@ impl Daemon {
                 self.reply_raw(&from, id, &Reply::List { apps });
             }
             Request::Start { items } => self.on_start(from, id, items),
-            Request::Act { verb, targets } => self.on_act(from, id, verb, targets),
+            Request::Act {
+                verb,
+                targets,
+                update_env,
+            } => self.on_act(from, id, verb, targets, update_env),
+            Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
@@ -1128,7 +1137,14 @@ impl Daemon {
         Ok((notes, waits))
     }
 
-    fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
+    fn on_act(
+        &mut self,
+        from: UnixAddr,
+        id: u64,
+        verb: Verb,
+        targets: Vec<String>,
+        update_env: Option<BTreeMap<String, String>>,
+    ) {
         let ids = match self.table.resolve_all(&targets) {
             Ok(ids) => ids,
             Err(e) => {
@@ -1152,6 +1168,14 @@ impl Daemon {
                 ));
                 notes.push(format!("[{}]({app}) ✓", a.spec.name));
             }
+            if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
+                // pm2 extends the stored environment; nothing is removed.
+                if let Some(a) = self.table.get_mut(app) {
+                    a.spec
+                        .env
+                        .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
             let event = match verb {
                 Verb::Stop => Event::Stop,
                 Verb::Restart | Verb::Reload => Event::Restart,
@@ -1170,14 +1194,22 @@ impl Daemon {
 
     fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
-            Existing(Vec<u32>),
+            /// Registered apps to (re)start, with variables to merge into their environment.
+            Existing(Vec<u32>, Option<BTreeMap<String, String>>),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
         let mut plans = Vec::new();
         for item in items {
             let plan = match self.plan_start(&item) {
-                Ok(Some(ids)) => Plan::Existing(ids),
+                Ok(Some(ids)) => {
+                    let env = item
+                        .spec
+                        .as_ref()
+                        .filter(|_| item.ecosystem)
+                        .map(|s| s.env.clone());
+                    Plan::Existing(ids, env)
+                }
                 Ok(None) => match item.spec {
                     Some(spec) => {
                         if let Err(e) = crate::config::check_name(&spec.name) {
@@ -1207,12 +1239,17 @@ impl Daemon {
         let mut failures = Vec::new();
         // New apps first: one that cannot be spawned fails the request before any
         // registered app is restarted, and the new ones already started are taken back.
-        plans.sort_by_key(|p| matches!(p, Plan::Existing(_)));
+        plans.sort_by_key(|p| matches!(p, Plan::Existing(..)));
         for plan in plans {
             match plan {
-                Plan::Existing(_) if !failures.is_empty() => break,
-                Plan::Existing(ids) => {
+                Plan::Existing(..) if !failures.is_empty() => break,
+                Plan::Existing(ids, env) => {
                     for app in ids {
+                        if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
+                            a.spec
+                                .env
+                                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
                         let running = self
                             .table
                             .get(app)
@@ -1238,34 +1275,38 @@ impl Daemon {
                         waits.push(app);
                     }
                 }
-                Plan::New(mut spec) => {
-                    let (out, err) = logs::default_paths(&self.home.logs(), &spec.name);
-                    if spec.out_file.is_empty() {
-                        spec.out_file = out.to_string_lossy().into_owned();
-                    }
-                    if spec.error_file.is_empty() {
-                        spec.error_file = err.to_string_lossy().into_owned();
-                    }
+                Plan::New(spec) => {
                     let name = spec.name.clone();
-                    let app = self.table.add(*spec, Run::new(sys::wall_ms()));
-                    self.apply(app, Event::Start);
-                    let failed = self
-                        .table
-                        .get(app)
-                        .filter(|a| a.run.status == Status::Errored)
-                        .and_then(|a| a.run.last_error.clone());
-                    match failed {
-                        Some(why) => {
-                            // A new app that cannot even start is not kept.
-                            self.remove(app);
-                            failures.push(format!("unable to start {name}: {why}"));
-                        }
-                        None => {
-                            // Opened after the spawn, so that an app refused at spawn leaves
-                            // no log files; its pipes are first read on the next loop turn.
+                    for _ in 0..spec.instances.max(1) {
+                        let app = self.register((*spec).clone());
+                        if !spec.autostart {
                             self.open_logs(app);
-                            notes.push(format!("[{name}]({app}) started ✓"));
-                            waits.push(app);
+                            notes.push(format!(
+                                "[{name}]({app}) registered, not started (autostart off)"
+                            ));
+                            continue;
+                        }
+                        self.apply(app, Event::Start);
+                        let failed = self
+                            .table
+                            .get(app)
+                            .filter(|a| a.run.status == Status::Errored)
+                            .and_then(|a| a.run.last_error.clone());
+                        match failed {
+                            Some(why) => {
+                                // A new app that cannot even start is not kept.
+                                self.remove(app);
+                                failures.push(format!("unable to start {name}: {why}"));
+                                break;
+                            }
+                            None => {
+                                // Opened after the spawn, so that an app refused at spawn
+                                // leaves no log files; its pipes are first read on the next
+                                // loop turn.
+                                self.open_logs(app);
+                                notes.push(format!("[{name}]({app}) started ✓"));
+                                waits.push(app);
+                            }
                         }
                     }
                 }
@@ -1292,10 +1333,89 @@ impl Daemon {
         });
     }
 
+    /// Adds an app to the table under the next id, in the lowest free instance slot of its
+    /// name, with its log files open.
+    fn register(&mut self, mut spec: AppSpec) -> u32 {
+        let used: Vec<u32> = self
+            .table
+            .by_name(&spec.name)
+            .iter()
+            .filter_map(|&i| self.table.get(i))
+            .map(|a| a.spec.instance)
+            .collect();
+        spec.instance = instances::free_slot(&used);
+        let app = self.table.add(spec, Run::new(sys::wall_ms()));
+        let logs_dir = self.home.logs();
+        if let Some(a) = self.table.get_mut(app) {
+            let (out, err, all) = instances::log_paths(&logs_dir, &a.spec, app);
+            a.spec.out_file = out;
+            a.spec.error_file = err;
+            a.spec.log_file = all;
+        }
+        // The caller opens the log files once the app has started (or is registered
+        // stopped), so that an app refused at spawn leaves none behind.
+        app
+    }
+
+    /// `ward scale NAME N`: new copies take the first copy's spec; the newest copies go.
+    fn on_scale(&mut self, from: UnixAddr, id: u64, name: String, to: ScaleTo) {
+        let mut ids = self.table.by_name(&name).to_vec();
+        ids.sort_unstable();
+        let Some(first) = ids.first().and_then(|&i| self.table.get(i)) else {
+            let message = format!("process {name} not found");
+            return self.reply_raw(&from, id, &Reply::Error { message });
+        };
+        let template = first.spec.clone();
+        let (add, remove) = match instances::plan_scale(&ids, to, &name) {
+            Ok(p) => p,
+            Err(message) => return self.reply_raw(&from, id, &Reply::Error { message }),
+        };
+        let target = ids.len() as u32 + add - remove.len() as u32;
+        for &app in &ids {
+            if let Some(a) = self.table.get_mut(app) {
+                a.spec.instances = target;
+            }
+        }
+        let mut waits = Vec::new();
+        let mut notes = Vec::new();
+        for _ in 0..add {
+            let mut spec = template.clone();
+            spec.instances = target;
+            spec.out_file = strip_copy(&template.out_file, ids[0], template.merge_logs);
+            spec.error_file = strip_copy(&template.error_file, ids[0], template.merge_logs);
+            spec.log_file = strip_copy(&template.log_file, ids[0], template.merge_logs);
+            let app = self.register(spec);
+            self.apply(app, Event::Start);
+            self.open_logs(app);
+            notes.push(format!("[{name}]({app}) started ✓"));
+            waits.push(app);
+        }
+        for app in remove {
+            notes.push(format!("[{name}]({app}) deleted ✓"));
+            self.apply(app, Event::Delete);
+            waits.push(app);
+        }
+        if notes.is_empty() {
+            notes.push(format!("{name} already runs {target} copies"));
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
+    }
+
     /// pm2's order: an id, then a name (for a word that looks like no file), then the same
     /// script under the same name. `Ok(None)`: register a new app.
     fn plan_start(&self, item: &StartItem) -> std::result::Result<Option<Vec<u32>>, String> {
         let t = item.target.as_str();
+        if item.ecosystem {
+            // An ecosystem app is known by its name alone (pm2's `_startJson`).
+            let ids = self.table.by_name(t);
+            return Ok((!ids.is_empty()).then(|| ids.to_vec()));
+        }
         if let Ok(n) = t.parse::<u32>() {
             if self.table.get(n).is_some() {
                 return Ok(Some(vec![n]));
@@ -1491,5 +1611,25 @@ fn drain(s: &UnixStream) {
         if n == 0 {
             break;
         }
+    }
+}
+
+/// A copy's own log path (`out-3.log`) back to the group's (`out.log`), so that a new copy
+/// gets its own `-ID` instead of `out-3-7.log`.
+fn strip_copy(path: &str, id: u32, merged: bool) -> String {
+    if merged {
+        return path.to_string();
+    }
+    let p = std::path::Path::new(path);
+    let suffix = format!("-{id}");
+    match (
+        p.file_stem().and_then(|s| s.to_str()),
+        p.extension().and_then(|e| e.to_str()),
+    ) {
+        (Some(stem), Some(ext)) if stem.ends_with(&suffix) => p
+            .with_file_name(format!("{}.{ext}", &stem[..stem.len() - suffix.len()]))
+            .to_string_lossy()
+            .into_owned(),
+        _ => path.strip_suffix(&suffix).unwrap_or(path).to_string(),
     }
 }

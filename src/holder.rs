@@ -365,6 +365,7 @@ fn spawn_daemon(home: &Home) {
     let _ = std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
+        .arg("--wait-lock")
         .envs(home.env())
         .stdin(std::process::Stdio::null())
         .spawn();

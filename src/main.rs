@@ -4,15 +4,19 @@
 
 #![deny(unsafe_code)]
 
+mod appkeys;
 mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
 mod daemon;
+mod ecosystem;
 mod error;
 mod holder;
 mod home;
+mod instances;
+mod jsonish;
 mod lifecycle;
 mod logs;
 mod outbox;
@@ -67,6 +71,7 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
         Command::Daemon {
             spawned,
             resurrect,
+            wait_lock,
             lock_fd,
             sock_fd,
         } => {
@@ -74,7 +79,13 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
                 lock: lock_fd,
                 sock: sock_fd,
             };
-            daemon::run(home::Home::from_env(pm2)?, spawned, resurrect, inherited)?;
+            daemon::run(
+                home::Home::from_env(pm2)?,
+                spawned,
+                resurrect,
+                wait_lock,
+                inherited,
+            )?;
             Ok(0)
         }
         Command::Holder => {

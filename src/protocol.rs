@@ -4,7 +4,7 @@
 //! count (u32), little-endian; the payloads of one id, in order, make one JSON document.
 //! No sockets here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,31 @@ pub struct StartItem {
     /// Why `spec` could not be built (script not found, …), reported when nothing matches.
     pub spec_error: Option<String>,
     pub force: bool,
+    /// From an ecosystem file: `target` is the app's name; apps of that name are restarted
+    /// (stopped ones started) with `spec.env` merged over theirs, and `spec` is registered
+    /// (`spec.instances` times) when there are none — pm2's `_startJson`.
+    #[serde(default)]
+    pub ecosystem: bool,
+}
+
+/// `ward scale NAME N|+N|-N`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleTo {
+    Exactly(u32),
+    More(u32),
+    Fewer(u32),
+}
+
+impl ScaleTo {
+    /// How many copies there should be, given how many there are.
+    pub fn target(self, now: u32) -> u32 {
+        match self {
+            ScaleTo::Exactly(n) => n,
+            ScaleTo::More(n) => now.saturating_add(n),
+            ScaleTo::Fewer(n) => now.saturating_sub(n),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -65,6 +90,14 @@ pub enum Request {
     Act {
         verb: Verb,
         targets: Vec<String>,
+        /// Restart/reload: merge these variables over each app's environment first
+        /// (`--update-env`, or an ecosystem file's `env`).
+        #[serde(default)]
+        update_env: Option<BTreeMap<String, String>>,
+    },
+    Scale {
+        name: String,
+        to: ScaleTo,
     },
     /// Stop every app, answer, and exit.
     Kill,
