@@ -11,6 +11,7 @@ mod config;
 mod daemon;
 mod error;
 mod home;
+mod inspect;
 mod lifecycle;
 mod logs;
 mod proc;
