@@ -32,13 +32,29 @@ pub struct StartOpts {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Daemon { spawned: bool },
-    Start(StartOpts),
-    Act { verb: Verb, targets: Vec<String> },
-    List { json: bool },
+    Daemon {
+        spawned: bool,
+        lock_fd: Option<i32>,
+        sock_fd: Option<i32>,
+    },
+    Holder,
+    Update,
+    Start(Box<StartOpts>),
+    Act {
+        verb: Verb,
+        targets: Vec<String>,
+    },
+    List {
+        json: bool,
+    },
     Jlist,
     Ping,
     Kill,
+    Save {
+        force: bool,
+    },
+    Resurrect,
+    ClearDump,
     Version,
     Help(Option<String>),
 }
@@ -148,6 +164,46 @@ Options:
         details: "The list is cleared; the next daemon starts empty.",
     },
     Doc {
+        name: "save",
+        aliases: &["dump"],
+        usage: "ward save [--force]",
+        summary: "save the list of apps, for resurrect",
+        details: "\
+Writes every app, its settings and environment, and whether it is stopped to
+$WARD_HOME/dump.json (atomically; the previous dump is kept as dump.json.bak).
+With no app registered nothing is written unless --force.
+
+Options:
+  -f, --force                      save even an empty list",
+    },
+    Doc {
+        name: "resurrect",
+        aliases: &[],
+        usage: "ward resurrect",
+        summary: "start the apps of the saved list",
+        details: "\
+Apps whose name is already registered are left alone, so nothing runs twice; apps saved
+as stopped are registered without being started. A damaged dump is reported and left
+as it is.",
+    },
+    Doc {
+        name: "cleardump",
+        aliases: &[],
+        usage: "ward cleardump",
+        summary: "empty the saved list",
+        details: "",
+    },
+    Doc {
+        name: "update",
+        aliases: &[],
+        usage: "ward update",
+        summary: "re-execute the daemon from this binary, keeping every app running",
+        details: "\
+After an upgrade of ward, the daemon re-executes the new binary in place: same pid, same
+children, same output pipes. No app is restarted and no output is lost (pm2 restarts
+every app on update).",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
@@ -235,17 +291,15 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         None => (args, None),
     };
     let mut p = lexopt::Parser::from_args(args);
-    let cmd = loop {
-        match p.next()? {
-            Some(Short('v') | Long("version")) => return Ok(Command::Version),
-            Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
-            Some(Value(v)) => break v.string()?,
-            Some(arg) => return Err(arg.unexpected().into()),
-            None => {
-                return Err(Error::new(
-                    "no command given; `ward help` lists the commands",
-                ));
-            }
+    let cmd = match p.next()? {
+        Some(Short('v') | Long("version")) => return Ok(Command::Version),
+        Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
+        Some(Value(v)) => v.string()?,
+        Some(arg) => return Err(arg.unexpected().into()),
+        None => {
+            return Err(Error::new(
+                "no command given; `ward help` lists the commands",
+            ));
         }
     };
     if tail.is_some() && cmd != "start" {
@@ -271,7 +325,19 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::List { json }
         }
-        "jlist" | "ping" | "kill" => {
+        "save" => {
+            let mut force = false;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('f') | Long("force") => force = true,
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::Save { force }
+        }
+        "holder" => Command::Holder,
+        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" => {
             if let Some(arg) = p.next()? {
                 return match arg {
                     Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
@@ -281,19 +347,29 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             match canonical {
                 "jlist" => Command::Jlist,
                 "ping" => Command::Ping,
+                "resurrect" => Command::Resurrect,
+                "cleardump" => Command::ClearDump,
+                "update" => Command::Update,
                 _ => Command::Kill,
             }
         }
         "daemon" => {
             let mut spawned = false;
+            let (mut lock_fd, mut sock_fd) = (None, None);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("spawned") => spawned = true,
+                    Long("lock-fd") => lock_fd = Some(number(&mut p, "--lock-fd")?),
+                    Long("sock-fd") => sock_fd = Some(number(&mut p, "--sock-fd")?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            Command::Daemon { spawned }
+            Command::Daemon {
+                spawned,
+                lock_fd,
+                sock_fd,
+            }
         }
         "help" => {
             let topic = match p.next()? {
@@ -414,7 +490,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             "--name and `-- args` apply to one script; start several scripts one by one",
         ));
     }
-    Ok(Command::Start(o))
+    Ok(Command::Start(Box::new(o)))
 }
 
 #[cfg(test)]

@@ -51,7 +51,39 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Kill => kill(home),
-        Command::Version | Command::Help(_) | Command::Daemon { .. } => {
+        Command::Save { force } => {
+            match request(
+                home,
+                &Request::Save { force },
+                Duration::from_secs(60),
+                true,
+            )? {
+                Reply::Saved { count, path } => {
+                    out(&format!("[ward] saved {count} apps in {path}\n"));
+                    Ok(0)
+                }
+                Reply::Warning { message } => {
+                    eprintln!("ward: {message}");
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::ClearDump => {
+            match request(home, &Request::ClearDump, Duration::from_secs(60), true)? {
+                Reply::Saved { path, .. } => {
+                    out(&format!("[ward] {path} emptied\n"));
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::Resurrect => {
+            let reply = request(home, &Request::Resurrect, Duration::from_secs(600), true)?;
+            done(home, reply)
+        }
+        Command::Update => update(home),
+        Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
         }
     }
@@ -174,6 +206,42 @@ fn kill(home: &Home) -> Result<i32> {
     }
     out("[ward] every app stopped; daemon killed\n");
     Ok(0)
+}
+
+fn update(home: &Home) -> Result<i32> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::unable("find the ward binary", os(&e)))?
+        .to_string_lossy()
+        .into_owned();
+    let before = match request(
+        home,
+        &Request::Update { exe },
+        Duration::from_secs(30),
+        true,
+    )? {
+        Reply::Pong { pid, .. } => pid,
+        other => return unexpected(other),
+    };
+    // The daemon answers again once the new image has taken everything back.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(Duration::from_millis(5));
+        if let Ok(Reply::Pong { pid, version }) =
+            request(home, &Request::Ping, Duration::from_secs(2), false)
+        {
+            out(&format!(
+                "[ward] daemon updated in place: pid {pid}{}, ward {version}; no app was restarted\n",
+                if pid == before { " (unchanged)" } else { "" }
+            ));
+            return Ok(0);
+        }
+        if Instant::now() > until {
+            return Err(Error::new(format!(
+                "the daemon did not come back after the update (see {})",
+                home.daemon_log().display()
+            )));
+        }
+    }
 }
 
 fn alive(pid: u32) -> bool {

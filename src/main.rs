@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod daemon;
 mod error;
+mod holder;
 mod home;
 mod inspect;
 mod lifecycle;
@@ -50,8 +51,20 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
             client::out(&cli::help(topic.as_deref())?);
             Ok(0)
         }
-        Command::Daemon { spawned } => {
-            daemon::run(home::Home::from_env()?, spawned)?;
+        Command::Daemon {
+            spawned,
+            lock_fd,
+            sock_fd,
+        } => {
+            let inherited = daemon::Inherited {
+                lock: lock_fd,
+                sock: sock_fd,
+            };
+            daemon::run(home::Home::from_env()?, spawned, inherited)?;
+            Ok(0)
+        }
+        Command::Holder => {
+            holder::run(&home::Home::from_env()?)?;
             Ok(0)
         }
         other => client::run(other, &home::Home::from_env()?),
