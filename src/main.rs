@@ -15,9 +15,11 @@ mod home;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod monit;
 mod proc;
 mod protocol;
 mod render;
+mod report;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;

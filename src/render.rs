@@ -234,6 +234,27 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     if let Value::Object(m) = fixed {
         pm2_env.extend(m);
     }
+    // Fields pm2's dashboards read; the APM ones (axm_*) stay empty.
+    let pm2_extra = json!({
+        "vizion_running": false,
+        "pmx": false,
+        "automation": false,
+        "km_link": false,
+        "windowsHide": true,
+        "kill_retry_time": 100,
+        "filter_env": [],
+        "axm_actions": [],
+        "axm_monitor": {},
+        "axm_options": {},
+        "axm_dynamic": {},
+    });
+    if let Value::Object(m) = pm2_extra {
+        pm2_env.extend(m);
+    }
+    // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
+    if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
+        pm2_env.insert("exit_code".into(), json!(c));
+    }
     json!({
         "pid": r.pid.unwrap_or(0),
         "name": s.name,
@@ -275,6 +296,7 @@ mod tests {
             },
             cpu: 1.5,
             memory: 42 * 1024 * 1024,
+            cpu_time: 0.0,
         }
     }
 
