@@ -26,6 +26,8 @@ use crate::render::{bytes, fit, uptime};
 /// Memory samples kept per app for its sparkline.
 const HISTORY: usize = 60;
 const REFRESH: Duration = Duration::from_secs(1);
+/// How long the outcome of a key stays on the status line.
+const MESSAGE_FOR: Duration = Duration::from_secs(5);
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// What the dashboard remembers between frames.
@@ -208,7 +210,10 @@ fn columns(w: usize) -> (bool, usize, bool, usize) {
         (false, 5, false),
         (false, 0, false),
     ] {
-        let used = base + if up { 5 } else { 0 } + if spark > 0 { spark + 1 } else { 0 } + if rs { 4 } else { 0 };
+        let used = base
+            + if up { 5 } else { 0 }
+            + if spark > 0 { spark + 1 } else { 0 }
+            + if rs { 4 } else { 0 };
         if w >= used + 10 || (spark == 0 && !rs) {
             return (up, spark, rs, w.saturating_sub(used).max(1));
         }
@@ -231,7 +236,12 @@ pub fn frame(
         for i in 0..h {
             let mut l = Line::new();
             if i == 0 {
-                l.cell("ward monit: enlarge the terminal (40x8 at least)", w, "", false);
+                l.cell(
+                    "ward monit: enlarge the terminal (40x8 at least)",
+                    w,
+                    "",
+                    false,
+                );
             } else {
                 l.fill(w, "");
             }
@@ -306,12 +316,22 @@ pub fn frame(
             l.cell(if selected { ">" } else { " " }, 1, base, false);
             l.cell(&v.app.spec.name, name_w, &with("1"), false);
             l.cell(" ", 1, base, false);
-            l.cell(v.app.run.status.as_str(), 8, &with(status_sgr(v.app.run.status)), false);
+            l.cell(
+                v.app.run.status.as_str(),
+                8,
+                &with(status_sgr(v.app.run.status)),
+                false,
+            );
             l.cell(&cpu_text(v.cpu), 7, base, true);
             l.cell(&bytes(v.memory), 9, base, true);
             if spark_w > 0 {
                 l.cell(" ", 1, base, false);
-                l.cell(&sparkline(ui.history.get(&v.app.id), spark_w), spark_w, &with("36"), false);
+                l.cell(
+                    &sparkline(ui.history.get(&v.app.id), spark_w),
+                    spark_w,
+                    &with("36"),
+                    false,
+                );
             }
             if show_rs {
                 l.cell(&v.app.run.restarts.to_string(), 4, base, true);
@@ -321,7 +341,12 @@ pub fn frame(
             }
             l.fill(left_w, base);
         } else if i == 0 && apps.is_empty() {
-            l.cell(" no apps: `ward start <script>` adds one", left_w, "2", false);
+            l.cell(
+                " no apps: `ward start <script>` adds one",
+                left_w,
+                "2",
+                false,
+            );
         } else {
             l.fill(left_w, "");
         }
@@ -333,7 +358,12 @@ pub fn frame(
     if let Some(v) = apps.get(ui.sel).filter(|_| right_w > 0) {
         let a = &v.app;
         let mut title = Line::new();
-        title.cell(&format!(" {} (id {})", a.spec.name, a.id), right_w, "1", false);
+        title.cell(
+            &format!(" {} (id {})", a.spec.name, a.id),
+            right_w,
+            "1",
+            false,
+        );
         right.push(title);
         let last_exit = a.run.exits.back().map(|e| {
             let what = match e.exit {
@@ -346,7 +376,10 @@ pub fn frame(
         let mut details: Vec<(&str, String)> = vec![
             ("status", a.run.status.as_str().into()),
             ("pid", a.run.pid.map_or("-".into(), |p| p.to_string())),
-            ("cpu / mem", format!("{} / {}", cpu_text(v.cpu), bytes(v.memory))),
+            (
+                "cpu / mem",
+                format!("{} / {}", cpu_text(v.cpu), bytes(v.memory)),
+            ),
             ("uptime", up_text(v, now_wall)),
             ("restarts", a.run.restarts.to_string()),
             ("unstable", a.run.unstable_restarts.to_string()),
@@ -373,13 +406,21 @@ pub fn frame(
             } else {
                 val
             };
-            let sgr = if k == "status" { status_sgr(a.run.status) } else { "" };
+            let sgr = if k == "status" {
+                status_sgr(a.run.status)
+            } else {
+                ""
+            };
             l.cell(&text, vw, sgr, false);
             right.push(l);
         }
         let left_rows = body.saturating_sub(right.len());
         if left_rows >= 2 {
-            let err_rows = if tail.err.is_empty() { 1 } else { (left_rows / 3).max(2) };
+            let err_rows = if tail.err.is_empty() {
+                1
+            } else {
+                (left_rows / 3).max(2)
+            };
             let err_rows = err_rows.min(left_rows / 2).max(1);
             let out_rows = left_rows - err_rows;
             for (label, lines_of, rows, sgr) in [
@@ -410,9 +451,9 @@ pub fn frame(
         }
     }
 
-    for i in 0..body {
+    for (i, row) in left.into_iter().enumerate() {
         let mut l = Line {
-            s: left[i].clone(),
+            s: row,
             cols: left_w,
         };
         if right_w > 0 {
@@ -546,8 +587,7 @@ fn write_out(s: &str) {
 }
 
 fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
-    let (read, write) =
-        UnixStream::pair().map_err(|e| Error::unable("create a signal pipe", e))?;
+    let (read, write) = UnixStream::pair().map_err(|e| Error::unable("create a signal pipe", e))?;
     read.set_nonblocking(true)
         .map_err(|e| Error::unable("create a signal pipe", e))?;
     for &sig in signals {
@@ -652,6 +692,8 @@ pub fn run(home: &Home) -> Result<i32> {
     let mut tail = Tail::default();
     let mut next = Instant::now() + REFRESH;
     let mut code = 0;
+    // When the status line last changed.
+    let mut said = Instant::now();
     let stdin = std::io::stdin();
     'main: loop {
         let (w, h) = size();
@@ -712,6 +754,7 @@ pub fn run(home: &Home) -> Result<i32> {
                     Key::Restart | Key::StopStart => {
                         if let Some(v) = apps.get(ui.sel) {
                             act(home, &mut ui, v, k, w, h, &apps, &tail);
+                            said = Instant::now();
                             next = Instant::now(); // show the outcome at once
                         }
                     }
@@ -719,7 +762,13 @@ pub fn run(home: &Home) -> Result<i32> {
             }
         }
         if Instant::now() >= next {
-            match client::fetch(home, false) {
+            if !ui.message.is_empty() && said.elapsed() > MESSAGE_FOR {
+                ui.message.clear();
+            }
+            if ui.message.is_empty() {
+                said = Instant::now();
+            }
+            match poll_list(home) {
                 Ok(a) => {
                     apps = a;
                     ui.update(&apps);
@@ -731,6 +780,21 @@ pub fn run(home: &Home) -> Result<i32> {
     }
     drop(term);
     Ok(code)
+}
+
+/// The table, without starting a daemon that the user has just killed, and without
+/// freezing the screen for long on a stuck one.
+fn poll_list(home: &Home) -> Result<Vec<AppView>> {
+    match client::request(
+        home,
+        &Request::List { env: false },
+        Duration::from_secs(5),
+        false,
+    )? {
+        Reply::List { apps } => Ok(apps),
+        Reply::Error { message } => Err(Error::new(message)),
+        other => Err(Error::new(format!("unexpected answer {other:?}"))),
+    }
 }
 
 /// Restarts, stops or starts the selected app, saying so on the status line first: the
@@ -782,11 +846,15 @@ fn act(
     ui.message = format!("{doing} {name}…");
     let lines = frame(ui, apps, tail, crate::sys::wall_ms(), w, h);
     write_out(&format!("\x1b[H{}", lines.join("\r\n")));
+    let verb = &doing[..doing.len() - 3];
     ui.message = match client::request(home, &req, Duration::from_secs(120), false) {
-        Ok(Reply::Done { notes, .. }) => notes
-            .last()
-            .cloned()
-            .unwrap_or_else(|| format!("{name}: done")),
+        Ok(Reply::Done { notes, .. }) => format!(
+            "{verb}: {}",
+            notes
+                .last()
+                .cloned()
+                .unwrap_or_else(|| format!("{name} done"))
+        ),
         Ok(Reply::Error { message }) => format!("{name}: {message}"),
         Ok(other) => format!("{name}: unexpected answer {other:?}"),
         Err(e) => format!("{name}: {e}"),
