@@ -133,6 +133,21 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
             let over = total - term;
             widths[name_col] = widths[name_col].saturating_sub(over).max(8);
         }
+        // Still too wide (pm2 condenses its table on narrow terminals too): the columns
+        // that matter least go, one at a time, never wrapping a line.
+        for drop in ["watching", "user", "mode", "uptime", "namespace", "pid"] {
+            let total: usize = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+            if total <= term {
+                break;
+            }
+            if let Some(i) = head.iter().position(|h| *h == drop) {
+                head.remove(i);
+                widths.remove(i);
+                for r in rows.iter_mut() {
+                    r.remove(i);
+                }
+            }
+        }
     }
 
     let line = |l: &str, m: &str, r: &str| {
@@ -335,6 +350,28 @@ mod tests {
 └────┴────────┴──────┴──────┴────────┴───┴─────────┴──────┴────────┴──────┴──────────┘
 ";
         assert_eq!(got, want, "\ngot:\n{got}\nwant:\n{want}");
+    }
+
+    #[test]
+    fn narrow_terminals_drop_minor_columns() {
+        let apps = vec![view(0, "api-server-long-name", Status::Online, Some(4242))];
+        for width in [80, 60, 50] {
+            let style = Style {
+                color: false,
+                width: Some(width),
+            };
+            let got = table(&apps, 6_000, "root", &style);
+            for line in got.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line}");
+            }
+            assert!(got.contains("online") && got.contains("42.0mb"), "{got}");
+        }
+        let style = Style {
+            color: false,
+            width: Some(80),
+        };
+        let got = table(&apps, 6_000, "root", &style);
+        assert!(!got.contains("watching") && got.contains("uptime"), "{got}");
     }
 
     #[test]
