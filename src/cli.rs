@@ -30,15 +30,27 @@ pub struct StartOpts {
     pub error_file: Option<String>,
 }
 
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StartupOpts {
+    pub remove: bool,
+    pub platform: Option<String>,
+    pub user: Option<String>,
+    pub home: Option<String>,
+    pub service: Option<String>,
+    pub dest: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Daemon {
         spawned: bool,
+        resurrect: bool,
         lock_fd: Option<i32>,
         sock_fd: Option<i32>,
     },
     Holder,
     Update,
+    Startup(StartupOpts),
     Start(Box<StartOpts>),
     Act {
         verb: Verb,
@@ -275,13 +287,43 @@ children, same output pipes. No app is restarted and no output is lost (pm2 rest
 every app on update).",
     },
     Doc {
+        name: "startup",
+        aliases: &[],
+        usage: "ward startup [systemd|systemd-user|openrc|runit|sysv] [-u USER] [--hp HOME]",
+        summary: "run the daemon at boot and resurrect the saved list",
+        details: "\
+Detects the init system (or takes its name) and writes its unit: as root it installs and
+enables it; otherwise it prints the unit and the one command to run as root. The systemd
+unit is Type=notify: the daemon reports ready once the saved apps are started.
+`systemd-user` writes a unit for `systemctl --user` (run `loginctl enable-linger USER` so
+it starts at boot without a login). Save the list first with `ward save`.
+
+Options:
+  -u, --user USER                  the user the daemon runs as (default: you)
+      --hp HOME                    that user's home (default: $HOME)
+      --service-name NAME          the unit's name (default: ward-USER)
+      --dest DIR                   write under DIR instead of / and enable nothing
+                                   (for packaging and checking)",
+    },
+    Doc {
+        name: "unstartup",
+        aliases: &[],
+        usage: "ward unstartup [systemd|systemd-user|openrc|runit|sysv] [-u USER] [--hp HOME]",
+        summary: "remove the boot unit written by startup",
+        details: "Takes the same options as startup.",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
         summary: "run the daemon in the foreground",
         details: "\
 Clients start it on their own when none answers; run it by hand to watch its log on the
-terminal. SIGTERM, SIGINT or SIGQUIT stop every app and end it.",
+terminal. SIGTERM, SIGINT or SIGQUIT stop every app and end it.
+
+Options:
+      --resurrect                  start the saved list once running (what boot units
+                                   use); then tell systemd READY=1 on $NOTIFY_SOCKET",
     },
     Doc {
         name: "help",
@@ -436,6 +478,27 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 _ => Command::Monit,
             }
         }
+        "startup" | "unstartup" => {
+            let mut o = StartupOpts {
+                remove: canonical == "unstartup",
+                ..StartupOpts::default()
+            };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('u') | Long("user") => o.user = Some(p.value()?.string()?),
+                    Long("hp") => o.home = Some(p.value()?.string()?),
+                    Long("service-name") => o.service = Some(p.value()?.string()?),
+                    Long("dest") => o.dest = Some(p.value()?.string()?),
+                    Value(v) if o.platform.is_none() => o.platform = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            if let Some(pf) = &o.platform {
+                crate::startup::Init::parse(pf)?;
+            }
+            Command::Startup(o)
+        }
         "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" => {
             if let Some(arg) = p.next()? {
                 return match arg {
@@ -454,10 +517,12 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         }
         "daemon" => {
             let mut spawned = false;
+            let mut resurrect = false;
             let (mut lock_fd, mut sock_fd) = (None, None);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("spawned") => spawned = true,
+                    Long("resurrect") => resurrect = true,
                     Long("lock-fd") => lock_fd = Some(number(&mut p, "--lock-fd")?),
                     Long("sock-fd") => sock_fd = Some(number(&mut p, "--sock-fd")?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
@@ -466,6 +531,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::Daemon {
                 spawned,
+                resurrect,
                 lock_fd,
                 sock_fd,
             }

@@ -87,6 +87,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Update => update(home),
+        Command::Startup(o) => startup(&o, home),
         Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
         }
@@ -265,6 +266,87 @@ fn kill(home: &Home) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(2));
     }
     out("[ward] every app stopped; daemon killed\n");
+    Ok(0)
+}
+
+fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
+    use crate::startup::{Init, Target};
+    let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let init = match &o.platform {
+        Some(p) => Init::parse(p)?,
+        None => Init::detect(Some(&path_var))?,
+    };
+    let me = crate::sys::user_name();
+    let user = o.user.clone().unwrap_or_else(|| me.clone());
+    let user_home = match &o.home {
+        Some(h) => h.clone(),
+        None if user == me => std::env::var("HOME").unwrap_or_else(|_| format!("/home/{user}")),
+        None => nix::unistd::User::from_name(&user)
+            .ok()
+            .flatten()
+            .map(|u| u.dir.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
+    };
+    // This home when it is yours; the user's default home otherwise.
+    let ward_home = if user == me && o.home.is_none() {
+        home.root.to_string_lossy().into_owned()
+    } else {
+        format!("{user_home}/.ward")
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::unable("find the ward binary", os(&e)))?
+        .to_string_lossy()
+        .into_owned();
+    let t = Target {
+        init,
+        service: o.service.clone().unwrap_or_else(|| format!("ward-{user}")),
+        user,
+        home: user_home,
+        ward_home,
+        exe,
+        path_var,
+    };
+    let dest = o.dest.as_ref().map(Path::new);
+    let root = crate::sys::uid() == 0;
+    if dest.is_none() && !root && init != Init::SystemdUser {
+        let verb = if o.remove { "unstartup" } else { "startup" };
+        let mut s = String::new();
+        if !o.remove {
+            s.push_str(&format!(
+                "[ward] the unit for {}:\n\n{}\n",
+                t.unit_path().display(),
+                t.unit()
+            ));
+        }
+        s.push_str(&format!(
+            "[ward] to {} it, run as root:\nsudo env PATH=$PATH {} {verb} {} -u {} --hp {}\n",
+            if o.remove { "remove" } else { "install" },
+            t.exe,
+            t.init.as_str(),
+            t.user,
+            t.home
+        ));
+        out(&s);
+        return Ok(0);
+    }
+    let done = if o.remove {
+        crate::startup::uninstall(&t, dest)?
+    } else {
+        crate::startup::install(&t, dest)?
+    };
+    let mut s: String = done.iter().map(|l| format!("[ward] {l}\n")).collect();
+    if !o.remove {
+        s.push_str(
+            "[ward] at boot the daemon starts and resurrects the list saved by `ward save`\n",
+        );
+        if init == Init::SystemdUser {
+            s.push_str(&format!(
+                "[ward] to start it at boot without a login, run: loginctl enable-linger {}\n",
+                t.user
+            ));
+        }
+    }
+    out(&s);
     Ok(0)
 }
 

@@ -133,7 +133,7 @@ fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
 /// started it: it leaves the client's session.
-pub fn run(home: Home, spawned: bool, inherited: Inherited) -> Result<()> {
+pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> Result<()> {
     home.create()?;
     let lock = match inherited.lock {
         // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
@@ -143,13 +143,24 @@ pub fn run(home: Home, spawned: bool, inherited: Inherited) -> Result<()> {
         None => File::create(home.lock_file())
             .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
     };
-    let _lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err((_, Errno::EWOULDBLOCK)) => {
-            // Another daemon serves this home; a client raced us to start it.
-            return Ok(());
+    // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
+    // releases its files after its sockets have already reported EOF to the holder), so
+    // try for a while before deciding that another daemon serves this home.
+    let until = sys::mono_ms() + 2000;
+    let mut lock = lock;
+    let _lock = loop {
+        match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => break l,
+            Err((f, Errno::EWOULDBLOCK)) => {
+                if sys::mono_ms() > until {
+                    // Another daemon serves this home; a client raced us to start it.
+                    return Ok(());
+                }
+                lock = f;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
         }
-        Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
     };
     if spawned && inherited.sock.is_none() {
         let _ = nix::unistd::setsid();
@@ -157,6 +168,14 @@ pub fn run(home: Home, spawned: bool, inherited: Inherited) -> Result<()> {
     let lock_fd = _lock.as_raw_fd();
     let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
     d.restore();
+    if resurrect {
+        match d.resurrect() {
+            Ok((notes, _)) => notes.iter().for_each(log),
+            Err(e) => log(e),
+        }
+    }
+    // For systemd's Type=notify: the saved apps are started; units after us may go.
+    crate::startup::notify_ready();
     d.run_loop();
     if let Some(exe) = d.update_to.take() {
         d.reexec(&exe);
@@ -956,18 +975,27 @@ impl Daemon {
     }
 
     fn on_resurrect(&mut self, from: UnixAddr, id: u64) {
-        let saved = match store::load_dump(&self.home.dump()) {
-            Ok(s) => s,
-            Err(e) => {
-                return self.reply_raw(
-                    &from,
-                    id,
-                    &Reply::Error {
-                        message: e.to_string(),
-                    },
-                );
-            }
-        };
+        match self.resurrect() {
+            Ok((notes, waits)) => self.pending.push(Pending {
+                to: from,
+                id,
+                waits,
+                notes,
+                kill: false,
+            }),
+            Err(e) => self.reply_raw(
+                &from,
+                id,
+                &Reply::Error {
+                    message: e.to_string(),
+                },
+            ),
+        }
+    }
+
+    /// Registers and starts the dump's apps; returns what happened and the apps started.
+    fn resurrect(&mut self) -> Result<(Vec<String>, Vec<u32>)> {
+        let saved = store::load_dump(&self.home.dump())?;
         let mut notes = Vec::new();
         let mut waits = Vec::new();
         for s in saved {
@@ -995,13 +1023,7 @@ impl Daemon {
         if notes.is_empty() {
             notes.push(format!("{} holds no app", self.home.dump().display()));
         }
-        self.pending.push(Pending {
-            to: from,
-            id,
-            waits,
-            notes,
-            kill: false,
-        });
+        Ok((notes, waits))
     }
 
     fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {

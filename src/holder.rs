@@ -211,6 +211,12 @@ pub fn run(home: &Home) -> Result<()> {
         Err(_) => return Ok(()), // another holder serves this home
     };
     let _ = nix::unistd::setsid();
+    // When the daemon (our parent) dies, our process group may become orphaned; if we are
+    // stopped at that moment the kernel sends SIGHUP, which must not end us.
+    let _ = signal_hook::flag::register(
+        libc::SIGHUP,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let _ = std::fs::write(home.holder_pid(), format!("{}\n", std::process::id()));
     let listener = seqpacket()?;
     let path = home.holder_socket();

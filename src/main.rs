@@ -23,6 +23,7 @@ mod report;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
+mod startup;
 mod store;
 #[allow(unsafe_code)]
 mod sys;
@@ -55,6 +56,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
         }
         Command::Daemon {
             spawned,
+            resurrect,
             lock_fd,
             sock_fd,
         } => {
@@ -62,7 +64,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
                 lock: lock_fd,
                 sock: sock_fd,
             };
-            daemon::run(home::Home::from_env()?, spawned, inherited)?;
+            daemon::run(home::Home::from_env()?, spawned, resurrect, inherited)?;
             Ok(0)
         }
         Command::Holder => {
