@@ -473,3 +473,71 @@ fn monit_in_tmux() {
         t.screen().contains("cooked-42")
     });
 }
+
+/// SIGTERM (and SIGINT, SIGHUP) while the dashboard runs: it leaves the alternate screen
+/// and gives the terminal back in cooked mode, as `q` does.
+#[test]
+fn monit_restores_the_terminal_on_sigterm() {
+    let v = Command::new("tmux").arg("-V").output();
+    assert!(
+        v.is_ok_and(|o| o.status.success()),
+        "tmux is required for this test (CI installs it)"
+    );
+    let h = Home::new("monitterm");
+    h.script("loop.sh", LOOP);
+    h.ok(&["start", "loop.sh", "-n", "solo"]);
+    online(&h, "solo");
+    let t = Tmux {
+        sock: h.dir.join("tmux.sock"),
+    };
+    let shell = "env PS1='ward-test$ ' bash --norc --noprofile";
+    let out = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "w",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        shell,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(secs(10), "the shell prompt", || {
+        t.screen().contains("ward-test$")
+    });
+    let line = format!("WARD_HOME='{}' '{}' monit", h.root.display(), BIN);
+    t.keys(&[&line, "Enter"]);
+    wait_until(secs(10), "monit shows solo", || {
+        t.screen().contains(">solo")
+    });
+    // monit is the shell's only child.
+    let shell_pid =
+        String::from_utf8_lossy(&t.cmd(&["display", "-p", "-t", "w", "#{pane_pid}"]).stdout)
+            .trim()
+            .to_string();
+    let children =
+        std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children")).unwrap();
+    let monit: Vec<&str> = children.split_whitespace().collect();
+    assert_eq!(monit.len(), 1, "children of the shell: {children:?}");
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", monit[0]])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until(secs(10), "the terminal is restored after SIGTERM", || {
+        let alt = String::from_utf8_lossy(
+            &t.cmd(&["display", "-p", "-t", "w", "#{alternate_on}"])
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        alt == "0" && !t.screen().contains(">solo")
+    });
+    t.keys(&["echo cooked-$((40+2))", "Enter"]);
+    wait_until(secs(10), "the shell runs commands again", || {
+        t.screen().contains("cooked-42")
+    });
+}
