@@ -50,6 +50,16 @@ pub enum Command {
     },
     Holder,
     Update,
+    Send {
+        target: String,
+        line: String,
+    },
+    Attach {
+        target: String,
+    },
+    Pid {
+        target: Option<String>,
+    },
     Startup(StartupOpts),
     Start(Box<StartOpts>),
     Act {
@@ -313,6 +323,32 @@ Options:
         details: "Takes the same options as startup.",
     },
     Doc {
+        name: "send",
+        aliases: &[],
+        usage: "ward send <id|name> <line>",
+        summary: "write a line to an app's standard input",
+        details: "\
+Every app gets a stdin pipe that ward keeps open (it costs nothing while unused); the
+app sees end-of-file only when it stops. The words after the target are joined with
+spaces and a newline is added. Fails when the app is not running or its pipe is full.",
+    },
+    Doc {
+        name: "attach",
+        aliases: &[],
+        usage: "ward attach <id|name>",
+        summary: "connect the terminal to an app's input and output",
+        details: "\
+Prints what the app writes (its out and error logs, from now on) and sends every line
+typed to its stdin, until Ctrl-C.",
+    },
+    Doc {
+        name: "pid",
+        aliases: &[],
+        usage: "ward pid [name|id]",
+        summary: "print the pid of an app, or of every app, one per line",
+        details: "Apps that are not running print nothing, as pm2 does.",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
@@ -476,6 +512,32 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 "prettylist" => Command::Prettylist,
                 "metrics" => Command::Metrics,
                 _ => Command::Monit,
+            }
+        }
+        "send" | "attach" | "pid" => {
+            let mut words = Vec::new();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) => words.push(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            match (canonical, words.len()) {
+                ("send", n) if n >= 2 => Command::Send {
+                    target: words[0].clone(),
+                    line: words[1..].join(" "),
+                },
+                ("send", _) => return Err(Error::new("usage: ward send <id> <line>")),
+                ("attach", 1) => Command::Attach {
+                    target: words.remove(0),
+                },
+                ("attach", _) => return Err(Error::new("usage: ward attach <id>")),
+                (_, 0) => Command::Pid { target: None },
+                (_, 1) => Command::Pid {
+                    target: Some(words.remove(0)),
+                },
+                _ => return Err(Error::new("usage: ward pid [name]")),
             }
         }
         "startup" | "unstartup" => {

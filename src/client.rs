@@ -87,6 +87,50 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Update => update(home),
+        Command::Send { target, line } => {
+            match request(
+                home,
+                &Request::Send { target, line },
+                Duration::from_secs(30),
+                true,
+            )? {
+                Reply::Done { .. } => Ok(0),
+                other => unexpected(other),
+            }
+        }
+        Command::Attach { target } => crate::attach::run(home, &target),
+        Command::Pid { target } => {
+            let reply = request(
+                home,
+                &Request::List { env: false },
+                Duration::from_secs(30),
+                true,
+            )?;
+            let Reply::List { apps } = reply else {
+                return unexpected(reply);
+            };
+            let ids: Option<Vec<u32>> = match &target {
+                None => None,
+                Some(t) => {
+                    let table = crate::table::Table::from_apps(
+                        apps.iter().map(|v| v.app.clone()).collect(),
+                        0,
+                    );
+                    Some(table.resolve(t)?)
+                }
+            };
+            let mut s = String::new();
+            for v in &apps {
+                if ids.as_ref().is_some_and(|ids| !ids.contains(&v.app.id)) {
+                    continue;
+                }
+                if let Some(pid) = v.app.run.pid {
+                    s.push_str(&format!("{pid}\n"));
+                }
+            }
+            out(&s);
+            Ok(0)
+        }
         Command::Startup(o) => startup(&o, home),
         Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))

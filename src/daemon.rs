@@ -120,6 +120,11 @@ pub struct Daemon {
     holder: Option<holder::Link>,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
+    /// Apps whose stdin pipe the holder should get too.
+    hold_add_stdin: Vec<u32>,
+    /// App id → (holder key, write end of its stdin pipe). Not in the epoll set: an unused
+    /// stdin costs nothing.
+    stdins: HashMap<u32, (String, OwnedFd)>,
     hold_del: Vec<String>,
     adopted: HashMap<u64, Adopted>,
     /// `ward update`: the binary to re-execute once the reply is out.
@@ -269,6 +274,8 @@ impl Daemon {
             clk_tck: proc::clock_ticks(),
             holder: None,
             hold_add: Vec::new(),
+            hold_add_stdin: Vec::new(),
+            stdins: HashMap::new(),
             hold_del: Vec::new(),
             adopted: HashMap::new(),
             update_to: None,
@@ -319,19 +326,21 @@ impl Daemon {
         // A new holder holds nothing; what an old one held is ours already.
         drop(self.connect_holder());
         self.hold_add = self.pipes.keys().copied().collect();
+        self.hold_add_stdin = self.stdins.keys().copied().collect();
     }
 
     /// Sends the turn's pipe additions and removals to the holder.
     fn flush_holder(&mut self) {
-        if self.hold_add.is_empty() && self.hold_del.is_empty() {
+        if self.hold_add.is_empty() && self.hold_del.is_empty() && self.hold_add_stdin.is_empty() {
             return;
         }
         let Some(link) = &self.holder else {
             self.hold_add.clear();
+            self.hold_add_stdin.clear();
             self.hold_del.clear();
             return;
         };
-        let adds: Vec<(String, i32)> = self
+        let mut adds: Vec<(String, i32)> = self
             .hold_add
             .drain(..)
             .filter_map(|t| {
@@ -340,6 +349,11 @@ impl Daemon {
                     .map(|p| (p.key.clone(), p.fd.as_raw_fd()))
             })
             .collect();
+        adds.extend(self.hold_add_stdin.drain(..).filter_map(|id| {
+            self.stdins
+                .get(&id)
+                .map(|(k, fd)| (k.clone(), fd.as_raw_fd()))
+        }));
         let dels = std::mem::take(&mut self.hold_del);
         let res = link.add(&adds).and_then(|()| link.del(&dels));
         if let Err(e) = res {
@@ -447,7 +461,16 @@ impl Daemon {
             let mut parts = key.split('.');
             let app = parts.next().and_then(|a| a.parse::<u32>().ok());
             let err = key.ends_with(".e");
+            let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
             match app.filter(|&a| self.table.get(a).is_some()) {
+                // The stdin of a process that still runs; an older one is of no use.
+                Some(app) if key.ends_with(".i") => {
+                    if pid.is_some() && self.table.get(app).and_then(|a| a.run.pid) == pid {
+                        self.set_stdin(app, key, fd);
+                    } else {
+                        self.hold_del.push(key);
+                    }
+                }
                 Some(app) => self.watch_pipe(fd, app, err, key, false),
                 None => self.hold_del.push(key),
             }
@@ -659,6 +682,8 @@ impl Daemon {
                 self.cpu_prev.remove(&id);
                 self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
+                self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
+                self.hold_add_stdin.push(id);
                 log(format_args!("started {name} (id {id}), pid {}", s.pid));
                 Event::Spawned {
                     pid: s.pid,
@@ -697,24 +722,60 @@ impl Daemon {
     fn remove(&mut self, id: u32) {
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
-        }
-        if let Some(d) = self.timers.iter().find(|&&(_, i)| i == id).copied() {
-            self.timers.remove(&d);
+            if let Some(d) = app.run.deadline {
+                self.timers.remove(&(d, id));
+            }
         }
         self.groups.remove(&id);
         self.io.remove(&id);
         self.cpu_prev.remove(&id);
-        // Pipes still held open by leftovers of a deleted app have nowhere to go.
-        let toks: Vec<u64> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.app == id)
-            .map(|(&t, _)| t)
-            .collect();
-        for t in toks {
-            self.close_pipe(t);
-        }
+        self.close_stdin(id);
+        // Its output pipes reach EOF once its process group is gone (it was killed on the
+        // way here); they are closed then, and what comes meanwhile has no file to go to.
         self.dirty = true;
+    }
+
+    fn close_stdin(&mut self, id: u32) {
+        if let Some((key, _fd)) = self.stdins.remove(&id) {
+            self.hold_del.push(key);
+        }
+    }
+
+    fn set_stdin(&mut self, id: u32, key: String, fd: OwnedFd) {
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        if let Some((old, _)) = self.stdins.insert(id, (key, fd)) {
+            self.hold_del.push(old);
+        }
+    }
+
+    /// `ward send`: one line to the app's stdin, without ever waiting on the app.
+    fn send_line(&mut self, id: u32, line: &str) -> std::result::Result<(), String> {
+        let name = self
+            .table
+            .get(id)
+            .map(|a| a.spec.name.clone())
+            .unwrap_or_default();
+        let Some((_, fd)) = self.stdins.get(&id) else {
+            return Err(format!(
+                "{name} (id {id}) is not running, so it has no stdin"
+            ));
+        };
+        let mut data = line.as_bytes().to_vec();
+        data.push(b'\n');
+        match nix::unistd::write(fd, &data) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(_) | Err(Errno::EAGAIN) => Err(format!(
+                "the stdin pipe of {name} (id {id}) is full: the app is not reading it"
+            )),
+            Err(Errno::EPIPE) => Err(format!("{name} (id {id}) has closed its stdin")),
+            Err(e) => Err(format!(
+                "unable to write to the stdin of {name}: {}",
+                e.desc()
+            )),
+        }
     }
 
     fn close_pipe(&mut self, tok: u64) {
@@ -735,6 +796,7 @@ impl Daemon {
             return; // already reaped through SIGCHLD
         }
         let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
+        self.close_stdin(a.app);
         self.apply(
             a.app,
             Event::Exited {
@@ -748,6 +810,7 @@ impl Daemon {
         while let Some((pid, exit)) = sys::reap() {
             if let Some(id) = self.pids.remove(&pid) {
                 self.adopted.retain(|_, a| a.pid != pid);
+                self.close_stdin(id);
                 self.apply(
                     id,
                     Event::Exited {
@@ -914,6 +977,24 @@ impl Daemon {
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
+            Request::Send { target, line } => {
+                let res = self.table.resolve(&target).map_err(|e| e.to_string());
+                let res = res.and_then(|ids| match ids.as_slice() {
+                    [one] => self.send_line(*one, &line),
+                    _ => Err(format!(
+                        "{target} names {} apps; send writes to one (use its id)",
+                        ids.len()
+                    )),
+                });
+                let reply = match res {
+                    Ok(()) => Reply::Done {
+                        notes: vec![],
+                        apps: vec![],
+                    },
+                    Err(message) => Reply::Error { message },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
             Request::Update { exe } => {
                 // Answer first; the exec happens once the reply is out.
                 self.reply_raw(

@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
@@ -28,6 +29,8 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
+#[allow(dead_code)] // wired into the ecosystem reader with it
+mod yaml;
 
 use cli::Command;
 

@@ -76,6 +76,11 @@ pub enum Request {
     Resurrect,
     /// Empty the dump.
     ClearDump,
+    /// Write a line to one app's stdin.
+    Send {
+        target: String,
+        line: String,
+    },
     /// Re-execute the daemon from this binary, in place.
     Update {
         exe: String,
