@@ -5,7 +5,7 @@
 //! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
 //! infinite when none is armed: an idle daemon makes no wake-ups.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -18,14 +18,17 @@ use serde::Serialize;
 
 use crate::config::AppSpec;
 use crate::error::{Error, Result};
+use crate::holder;
 use crate::home::Home;
+use crate::instances;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
+use crate::outbox::{Outbox, Sent};
 use crate::proc;
-use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
+use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
 use crate::sock::Server;
 use crate::spawn;
-use crate::store;
+use crate::store::{self, State};
 use crate::sys;
 use crate::table::{App, Table};
 
@@ -33,6 +36,7 @@ const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
 const TOK_TERM: u64 = 2;
 const TOK_HUP: u64 = 3;
+const TOK_HOLDER: u64 = 4;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -48,6 +52,22 @@ struct Pipe {
     fd: OwnedFd,
     app: u32,
     err: bool,
+    /// Its name at the fd holder: `ID.PID.o|e`.
+    key: String,
+}
+
+/// A process adopted from an earlier daemon: not our child, so it is watched with a pidfd.
+struct Adopted {
+    app: u32,
+    pid: u32,
+    fd: OwnedFd,
+}
+
+/// Descriptors a re-executed daemon (`ward update`) inherits instead of opening anew.
+#[derive(Default, Clone, Copy)]
+pub struct Inherited {
+    pub lock: Option<i32>,
+    pub sock: Option<i32>,
 }
 
 struct Io {
@@ -61,11 +81,6 @@ struct Pending {
     waits: Vec<u32>,
     notes: Vec<String>,
     kill: bool,
-}
-
-struct Outgoing {
-    to: UnixAddr,
-    datagram: Vec<u8>,
 }
 
 pub struct Daemon {
@@ -89,8 +104,7 @@ pub struct Daemon {
     buf: Vec<u8>,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
-    outbox: VecDeque<Outgoing>,
-    outbox_progress: u64,
+    outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
     cpu_prev: HashMap<u32, (u32, u64, u64)>,
     dirty: bool,
@@ -99,6 +113,19 @@ pub struct Daemon {
     child_nofile: Option<(u64, u64)>,
     uid: u32,
     clk_tck: u64,
+    holder: Option<holder::Link>,
+    /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
+    hold_add: Vec<u64>,
+    /// Apps whose stdin pipe the holder should get too.
+    hold_add_stdin: Vec<u32>,
+    /// App id → (holder key, write end of its stdin pipe). Not in the epoll set: an unused
+    /// stdin costs nothing.
+    stdins: HashMap<u32, (String, OwnedFd)>,
+    hold_del: Vec<String>,
+    adopted: HashMap<u64, Adopted>,
+    /// `ward update`: the binary to re-execute once the reply is out.
+    update_to: Option<String>,
+    lock_fd: i32,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -107,24 +134,60 @@ fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
 /// started it: it leaves the client's session.
-pub fn run(home: Home, spawned: bool) -> Result<()> {
+pub fn run(
+    home: Home,
+    spawned: bool,
+    resurrect: bool,
+    wait_lock: bool,
+    inherited: Inherited,
+) -> Result<()> {
     home.create()?;
-    let lock = File::create(home.lock_file())
-        .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?;
-    let _lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err((_, Errno::EWOULDBLOCK)) => {
-            // Another daemon serves this home; a client raced us to start it.
-            return Ok(());
-        }
-        Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
+    let lock = match inherited.lock {
+        // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
+        // in this process owns it.
+        #[allow(unsafe_code)]
+        Some(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+        None => File::create(home.lock_file())
+            .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
     };
-    if spawned {
+    // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
+    // releases its files after its sockets have already reported EOF to the holder), so
+    // one started by the holder tries for a while before deciding that another daemon
+    // serves this home. One started by a client gives way at once: it lost a race.
+    let until = sys::mono_ms() + if wait_lock { 2000 } else { 0 };
+    let mut lock = lock;
+    let _lock = loop {
+        match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => break l,
+            Err((f, Errno::EWOULDBLOCK)) => {
+                if sys::mono_ms() > until {
+                    // Another daemon serves this home; a client raced us to start it.
+                    return Ok(());
+                }
+                lock = f;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
+        }
+    };
+    if spawned && inherited.sock.is_none() {
         let _ = nix::unistd::setsid();
     }
-    let mut d = Daemon::new(home)?;
+    let lock_fd = _lock.as_raw_fd();
+    let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
     d.restore();
+    if resurrect {
+        match d.resurrect() {
+            Ok((notes, _)) => notes.iter().for_each(log),
+            Err(e) => log(e),
+        }
+    }
+    // For systemd's Type=notify: the saved apps are started; units after us may go.
+    crate::startup::notify_ready();
     d.run_loop();
+    if let Some(exe) = d.update_to.take() {
+        d.reexec(&exe);
+    }
     d.shutdown();
     Ok(())
 }
@@ -144,7 +207,7 @@ fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
 }
 
 impl Daemon {
-    fn new(home: Home) -> Result<Daemon> {
+    fn new(home: Home, sock_fd: Option<i32>, lock_fd: i32) -> Result<Daemon> {
         let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
         if !sys::become_subreaper() {
             log("cannot become a child subreaper; orphaned grandchildren go to init");
@@ -161,7 +224,10 @@ impl Daemon {
             }
             None => None,
         };
-        let server = Server::bind(&home.socket())?;
+        let server = match sock_fd {
+            Some(fd) => Server::inherit(fd),
+            None => Server::bind(&home.socket())?,
+        };
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| Error::unable("create an epoll instance", e.desc()))?;
         let sig_chld = signal_pipe(&[libc::SIGCHLD])?;
@@ -199,8 +265,7 @@ impl Daemon {
             buf: vec![0; 64 * 1024],
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
-            outbox: VecDeque::new(),
-            outbox_progress: 0,
+            outbox: Outbox::default(),
             pending: Vec::new(),
             cpu_prev: HashMap::new(),
             dirty: false,
@@ -209,59 +274,229 @@ impl Daemon {
             child_nofile,
             uid: sys::uid(),
             clk_tck: proc::clock_ticks(),
+            holder: None,
+            hold_add: Vec::new(),
+            hold_add_stdin: Vec::new(),
+            stdins: HashMap::new(),
+            hold_del: Vec::new(),
+            adopted: HashMap::new(),
+            update_to: None,
+            lock_fd,
         })
     }
 
-    /// Takes back the table a previous daemon left in state.json (it died without `kill`).
+    /// Connects to the fd holder (starting it if needed) and returns the pipes it keeps.
+    fn connect_holder(&mut self) -> Vec<(String, OwnedFd)> {
+        let link = match holder::Link::connect(&self.home) {
+            Ok(l) => l,
+            Err(e) => {
+                log(format_args!(
+                    "{e}; apps will not survive a crash of the daemon until it is back"
+                ));
+                return Vec::new();
+            }
+        };
+        let held = match link.take_all() {
+            Ok(h) => h,
+            Err(e) => {
+                log(format_args!(
+                    "unable to take the pipes from the fd holder: {}",
+                    e.desc()
+                ));
+                Vec::new()
+            }
+        };
+        if let Err(e) = self.epoll.add(
+            link.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, TOK_HOLDER),
+        ) {
+            log(format_args!("unable to watch the fd holder: {}", e.desc()));
+        }
+        self.holder = Some(link);
+        held
+    }
+
+    /// The holder went away (killed?): start another and give it every pipe again.
+    fn on_holder_gone(&mut self) {
+        if let Some(old) = self.holder.take() {
+            let _ = self.epoll.delete(old.as_fd());
+        }
+        if self.exiting {
+            return;
+        }
+        log("the fd holder is gone; starting a new one");
+        // A new holder holds nothing; what an old one held is ours already.
+        drop(self.connect_holder());
+        self.hold_add = self.pipes.keys().copied().collect();
+        self.hold_add_stdin = self.stdins.keys().copied().collect();
+    }
+
+    /// Sends the turn's pipe additions and removals to the holder.
+    fn flush_holder(&mut self) {
+        if self.hold_add.is_empty() && self.hold_del.is_empty() && self.hold_add_stdin.is_empty() {
+            return;
+        }
+        let Some(link) = &self.holder else {
+            self.hold_add.clear();
+            self.hold_add_stdin.clear();
+            self.hold_del.clear();
+            return;
+        };
+        let mut adds: Vec<(String, i32)> = self
+            .hold_add
+            .drain(..)
+            .filter_map(|t| {
+                self.pipes
+                    .get(&t)
+                    .map(|p| (p.key.clone(), p.fd.as_raw_fd()))
+            })
+            .collect();
+        adds.extend(self.hold_add_stdin.drain(..).filter_map(|id| {
+            self.stdins
+                .get(&id)
+                .map(|(k, fd)| (k.clone(), fd.as_raw_fd()))
+        }));
+        let dels = std::mem::take(&mut self.hold_del);
+        let res = link.add(&adds).and_then(|()| link.del(&dels));
+        if let Err(e) = res {
+            log(format_args!("unable to reach the fd holder: {}", e.desc()));
+            self.on_holder_gone();
+        }
+    }
+
+    /// `ward update`: re-execute the (possibly new) binary in place. Same pid, so the apps
+    /// stay our children; the control socket and the lock survive the exec; the pipes are
+    /// taken back from the holder; the table comes from state.json, written just before.
+    fn reexec(&mut self, exe: &str) {
+        self.save();
+        if let Some(h) = &self.holder {
+            h.exec();
+        }
+        let sock = self.server.as_fd().as_raw_fd();
+        if !sys::keep_across_exec(sock) || !sys::keep_across_exec(self.lock_fd) {
+            log("unable to keep the socket across exec; update abandoned");
+            return;
+        }
+        log(format_args!("re-executing {exe} in place (ward update)"));
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(exe)
+            .arg("daemon")
+            .arg("--spawned")
+            .arg("--lock-fd")
+            .arg(self.lock_fd.to_string())
+            .arg("--sock-fd")
+            .arg(sock.to_string())
+            .envs(self.home.env())
+            .exec();
+        // exec returned: it failed. Carry on as we were, in a fresh loop.
+        log(format_args!(
+            "unable to re-execute {exe}: {err}; the daemon goes on as it was"
+        ));
+        self.update_to = None;
+        self.run_loop();
+    }
+
+    /// Takes back what a previous daemon left: its table (state.json), its apps that still
+    /// run (adopted: same pid and same start time, so a recycled pid is never taken for an
+    /// app), and their output pipes (from the fd holder). Apps that died meanwhile go through
+    /// the lifecycle as an exit of unknown status, so they restart if they should.
     fn restore(&mut self) {
+        let held = self.connect_holder();
         let state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
             Err(e) => {
                 log(format_args!("{e}; starting with an empty table"));
                 let bad = self.home.state().with_extension("json.bad");
                 let _ = std::fs::rename(self.home.state(), bad);
-                return;
+                State::default()
             }
         };
-        if state.apps.is_empty() {
-            return;
+        if !state.apps.is_empty() {
+            log(format_args!(
+                "restoring {} apps from {}",
+                state.apps.len(),
+                self.home.state().display()
+            ));
         }
-        log(format_args!(
-            "restoring {} apps from {}",
-            state.apps.len(),
-            self.home.state().display()
-        ));
-        let mut wanted = Vec::new();
-        let mut apps = state.apps;
-        for app in &mut apps {
-            let was = app.run.status;
-            // A process of the previous daemon has lost the reader of its output; stop it
-            // (after checking that its pid still names it) and start it afresh.
-            if let Some(pid) = app.run.pid.take() {
-                if proc::read_stat(pid).is_some_and(|st| st.start == app.run.pid_start) {
-                    let _ = sys::kill_group(pid, libc::SIGKILL);
-                }
-            }
-            app.run.deadline = None;
-            let then = app.run.then;
-            app.run.status = Status::Stopped;
-            app.run.then = crate::lifecycle::Then::Rest;
-            let up = match was {
-                Status::Online | Status::Launching | Status::WaitingRestart => true,
-                Status::Stopping => then == crate::lifecycle::Then::Start,
-                Status::Stopped | Status::Errored | Status::OneLaunch => false,
-            };
-            if up {
-                wanted.push(app.id);
-            }
-        }
-        self.table = Table::from_apps(apps, state.next_id);
+        self.table = Table::from_apps(state.apps, state.next_id);
+        let mut dead = Vec::new();
+        let mut start = Vec::new();
         for id in self.table.ids() {
             self.open_logs(id);
+            let Some(app) = self.table.get_mut(id) else {
+                continue;
+            };
+            if let Some(d) = app.run.deadline {
+                self.timers.insert((d, id));
+            }
+            match (app.run.status, app.run.pid) {
+                (_, Some(pid)) => {
+                    let same = proc::read_stat(pid)
+                        .is_some_and(|st| st.start == app.run.pid_start && st.state != 'Z');
+                    let fd = if same { sys::pidfd_open(pid) } else { None };
+                    match fd {
+                        Some(fd) => {
+                            let tok = self.next_token;
+                            self.next_token += 1;
+                            let _ = self
+                                .epoll
+                                .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok));
+                            self.adopted.insert(tok, Adopted { app: id, pid, fd });
+                            self.pids.insert(pid, id);
+                            self.groups.insert(id, pid);
+                            log(format_args!(
+                                "adopted {} (id {id}), pid {pid}",
+                                app.spec.name
+                            ));
+                        }
+                        None => dead.push(id),
+                    }
+                }
+                (Status::Launching, None) => {
+                    app.run.status = Status::Stopped;
+                    start.push(id);
+                }
+                _ => {}
+            }
         }
-        for id in wanted {
+        for (key, fd) in held {
+            let mut parts = key.split('.');
+            let app = parts.next().and_then(|a| a.parse::<u32>().ok());
+            let err = key.ends_with(".e");
+            let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+            match app.filter(|&a| self.table.get(a).is_some()) {
+                // The stdin of a process that still runs; an older one is of no use.
+                Some(app) if key.ends_with(".i") => {
+                    if pid.is_some() && self.table.get(app).and_then(|a| a.run.pid) == pid {
+                        self.set_stdin(app, key, fd);
+                    } else {
+                        self.hold_del.push(key);
+                    }
+                }
+                Some(app) => self.watch_pipe(fd, app, err, key, false),
+                None => self.hold_del.push(key),
+            }
+        }
+        for id in dead {
+            if let Some(app) = self.table.get(id) {
+                log(format_args!(
+                    "{} (id {id}) ended while no daemon ran",
+                    app.spec.name
+                ));
+            }
+            self.apply(
+                id,
+                Event::Exited {
+                    exit: crate::lifecycle::Exit::Unknown,
+                    wall: sys::wall_ms(),
+                },
+            );
+        }
+        for id in start {
             self.apply(id, Event::Start);
         }
+        // Children that exited while a re-executed daemon was starting.
+        self.on_sigchld();
         self.dirty = true;
     }
 
@@ -292,14 +527,20 @@ impl Daemon {
                         }
                     }
                     TOK_HUP => drain(&self.sig_hup),
+                    TOK_HOLDER => self.on_holder_gone(),
+                    tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
             }
             self.fire_timers();
             self.answer_pending();
             self.flush_outbox();
+            self.flush_holder();
             if self.dirty && !self.exiting {
                 self.save();
+            }
+            if self.update_to.is_some() && self.outbox.is_empty() {
+                return;
             }
             if self.exiting && self.pending.is_empty() && self.table.is_empty() {
                 // Let the last reply out, within reason.
@@ -333,6 +574,9 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        if let Some(h) = &self.holder {
+            h.quit();
+        }
         let _ = std::fs::remove_file(self.home.state());
         let _ = std::fs::remove_file(self.home.socket());
         let _ = std::fs::remove_file(self.home.pid_file());
@@ -421,13 +665,9 @@ impl Daemon {
         let Some(app) = self.table.get(id) else {
             return Event::SpawnFailed("the app is gone".into());
         };
-        let extra = [
-            ("pm_id", id.to_string()),
-            ("name", app.spec.name.clone()),
-            ("namespace", app.spec.namespace.clone()),
-            ("NODE_APP_INSTANCE", "0".to_string()),
-            ("WARD_HOME", self.home.root.to_string_lossy().into_owned()),
-        ];
+        let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        let extra: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match spawn::spawn(&app.spec, &extra, self.child_nofile) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -438,8 +678,18 @@ impl Daemon {
                     app.run.pid_start = start;
                 }
                 self.cpu_prev.remove(&id);
-                self.watch_pipe(s.stdout, id, false);
-                self.watch_pipe(s.stderr, id, true);
+                self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
+                self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
+                self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
+                let pid_path = self.pid_path(id);
+                if let Err(e) = std::fs::write(&pid_path, format!("{}", s.pid)) {
+                    log(format_args!(
+                        "unable to write {}: {}",
+                        pid_path.display(),
+                        crate::error::os(&e)
+                    ));
+                }
+                self.hold_add_stdin.push(id);
                 log(format_args!("started {name} (id {id}), pid {}", s.pid));
                 Event::Spawned {
                     pid: s.pid,
@@ -450,7 +700,7 @@ impl Daemon {
         }
     }
 
-    fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool) {
+    fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool, key: String, hold: bool) {
         if let Err(e) = nix::fcntl::fcntl(
             fd.as_raw_fd(),
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -469,41 +719,123 @@ impl Daemon {
             log(format_args!("unable to watch an output pipe: {}", e.desc()));
             return;
         }
-        self.pipes.insert(tok, Pipe { fd, app, err });
+        self.pipes.insert(tok, Pipe { fd, app, err, key });
+        if hold {
+            self.hold_add.push(tok);
+        }
     }
 
     fn remove(&mut self, id: u32) {
+        self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
-        }
-        if let Some(d) = self.timers.iter().find(|&&(_, i)| i == id).copied() {
-            self.timers.remove(&d);
+            if let Some(d) = app.run.deadline {
+                self.timers.remove(&(d, id));
+            }
         }
         self.groups.remove(&id);
         self.io.remove(&id);
         self.cpu_prev.remove(&id);
-        // Pipes still held open by leftovers of a deleted app have nowhere to go.
-        let toks: Vec<u64> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.app == id)
-            .map(|(&t, _)| t)
-            .collect();
-        for t in toks {
-            self.close_pipe(t);
-        }
+        self.close_stdin(id);
+        // Its output pipes reach EOF once its process group is gone (it was killed on the
+        // way here); they are closed then, and what comes meanwhile has no file to go to.
         self.dirty = true;
+    }
+
+    /// pm2's per-app pid file: the app's `pid_file`, or `pids/NAME-ID.pid`.
+    fn pid_path(&self, id: u32) -> std::path::PathBuf {
+        match self.table.get(id) {
+            Some(a) if !a.spec.pid_file.is_empty() => a.spec.pid_file.clone().into(),
+            Some(a) => self.home.pids().join(format!(
+                "{}-{id}.pid",
+                crate::config::log_stem(&a.spec.name)
+            )),
+            None => self.home.pids().join(format!("unknown-{id}.pid")),
+        }
+    }
+
+    /// The app's process is gone: its stdin pipe and pid file go too.
+    fn gone(&mut self, id: u32) {
+        self.close_stdin(id);
+        let _ = std::fs::remove_file(self.pid_path(id));
+    }
+
+    fn close_stdin(&mut self, id: u32) {
+        if let Some((key, _fd)) = self.stdins.remove(&id) {
+            self.hold_del.push(key);
+        }
+    }
+
+    fn set_stdin(&mut self, id: u32, key: String, fd: OwnedFd) {
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        if let Some((old, _)) = self.stdins.insert(id, (key, fd)) {
+            self.hold_del.push(old);
+        }
+    }
+
+    /// `ward send`: one line to the app's stdin, without ever waiting on the app.
+    fn send_line(&mut self, id: u32, line: &str) -> std::result::Result<(), String> {
+        let name = self
+            .table
+            .get(id)
+            .map(|a| a.spec.name.clone())
+            .unwrap_or_default();
+        let Some((_, fd)) = self.stdins.get(&id) else {
+            return Err(format!(
+                "{name} (id {id}) is not running, so it has no stdin"
+            ));
+        };
+        let mut data = line.as_bytes().to_vec();
+        data.push(b'\n');
+        match nix::unistd::write(fd, &data) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(_) | Err(Errno::EAGAIN) => Err(format!(
+                "the stdin pipe of {name} (id {id}) is full: the app is not reading it"
+            )),
+            Err(Errno::EPIPE) => Err(format!("{name} (id {id}) has closed its stdin")),
+            Err(e) => Err(format!(
+                "unable to write to the stdin of {name}: {}",
+                e.desc()
+            )),
+        }
     }
 
     fn close_pipe(&mut self, tok: u64) {
         if let Some(p) = self.pipes.remove(&tok) {
             let _ = self.epoll.delete(p.fd.as_fd());
+            self.hold_del.push(p.key);
         }
+    }
+
+    /// An adopted process ended. If it happens to be our child (after `ward update`), reap
+    /// it for its real status; otherwise its status cannot be known.
+    fn on_adopted_exit(&mut self, tok: u64) {
+        let Some(a) = self.adopted.remove(&tok) else {
+            return;
+        };
+        let _ = self.epoll.delete(a.fd.as_fd());
+        if self.pids.remove(&a.pid).is_none() {
+            return; // already reaped through SIGCHLD
+        }
+        let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
+        self.gone(a.app);
+        self.apply(
+            a.app,
+            Event::Exited {
+                exit,
+                wall: sys::wall_ms(),
+            },
+        );
     }
 
     fn on_sigchld(&mut self) {
         while let Some((pid, exit)) = sys::reap() {
             if let Some(id) = self.pids.remove(&pid) {
+                self.adopted.retain(|_, a| a.pid != pid);
+                self.gone(id);
                 self.apply(
                     id,
                     Event::Exited {
@@ -666,12 +998,153 @@ impl Daemon {
                 self.reply_raw(&from, id, &Reply::List { apps });
             }
             Request::Start { items } => self.on_start(from, id, items),
-            Request::Act { verb, targets } => self.on_act(from, id, verb, targets),
+            Request::Act {
+                verb,
+                targets,
+                update_env,
+            } => self.on_act(from, id, verb, targets, update_env),
+            Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
+            Request::Save { force } => self.on_save(from, id, force),
+            Request::Resurrect => self.on_resurrect(from, id),
+            Request::Send { target, line } => {
+                let res = self.table.resolve(&target).map_err(|e| e.to_string());
+                let res = res.and_then(|ids| match ids.as_slice() {
+                    [one] => self.send_line(*one, &line),
+                    _ => Err(format!(
+                        "{target} names {} apps; send writes to one (use its id)",
+                        ids.len()
+                    )),
+                });
+                let reply = match res {
+                    Ok(()) => Reply::Done {
+                        notes: vec![],
+                        apps: vec![],
+                    },
+                    Err(message) => Reply::Error { message },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
+            Request::Update { exe } => {
+                // Answer first; the exec happens once the reply is out.
+                self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Pong {
+                        pid: std::process::id(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                    },
+                );
+                self.update_to = Some(exe);
+            }
+            Request::ClearDump => {
+                let reply = match store::save_dump(&self.home.dump(), &[]) {
+                    Ok(()) => Reply::Saved {
+                        count: 0,
+                        path: self.home.dump().to_string_lossy().into_owned(),
+                    },
+                    Err(e) => Reply::Error {
+                        message: e.to_string(),
+                    },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
         }
     }
 
-    fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
+    fn on_save(&mut self, from: UnixAddr, id: u64, force: bool) {
+        if self.table.is_empty() && !force {
+            // pm2 warns and succeeds here; a script's `pm2 save` must not fail on it.
+            return self.reply_raw(
+                &from,
+                id,
+                &Reply::Warning {
+                    message: "no app is registered, so nothing was saved (the dump is kept); \
+                          `ward save --force` saves an empty list"
+                        .into(),
+                },
+            );
+        }
+        let saved: Vec<store::Saved> = self
+            .table
+            .iter()
+            .map(|a| store::Saved {
+                spec: a.spec.clone(),
+                status: a.run.status,
+            })
+            .collect();
+        let reply = match store::save_dump(&self.home.dump(), &saved) {
+            Ok(()) => Reply::Saved {
+                count: saved.len(),
+                path: self.home.dump().to_string_lossy().into_owned(),
+            },
+            Err(e) => Reply::Error {
+                message: e.to_string(),
+            },
+        };
+        self.reply_raw(&from, id, &reply);
+    }
+
+    fn on_resurrect(&mut self, from: UnixAddr, id: u64) {
+        match self.resurrect() {
+            Ok((notes, waits)) => self.pending.push(Pending {
+                to: from,
+                id,
+                waits,
+                notes,
+                kill: false,
+            }),
+            Err(e) => self.reply_raw(
+                &from,
+                id,
+                &Reply::Error {
+                    message: e.to_string(),
+                },
+            ),
+        }
+    }
+
+    /// Registers and starts the dump's apps; returns what happened and the apps started.
+    fn resurrect(&mut self) -> Result<(Vec<String>, Vec<u32>)> {
+        let saved = store::load_dump(&self.home.dump())?;
+        let mut notes = Vec::new();
+        let mut waits = Vec::new();
+        for s in saved {
+            let name = s.spec.name.clone();
+            if !self.table.by_name(&name).is_empty() {
+                notes.push(format!("[{name}] is already registered: not started again"));
+                continue;
+            }
+            if let Err(e) = crate::config::check_name(&name) {
+                notes.push(format!("skipped an app of the dump: {e}"));
+                continue;
+            }
+            let app = self.table.add(s.spec, Run::new(sys::wall_ms()));
+            self.open_logs(app);
+            if s.status == Status::Stopped {
+                notes.push(format!(
+                    "[{name}]({app}) registered, stopped as it was saved"
+                ));
+            } else {
+                self.apply(app, Event::Start);
+                notes.push(format!("[{name}]({app}) started ✓"));
+                waits.push(app);
+            }
+        }
+        if notes.is_empty() {
+            notes.push(format!("{} holds no app", self.home.dump().display()));
+        }
+        Ok((notes, waits))
+    }
+
+    fn on_act(
+        &mut self,
+        from: UnixAddr,
+        id: u64,
+        verb: Verb,
+        targets: Vec<String>,
+        update_env: Option<BTreeMap<String, String>>,
+    ) {
         let ids = match self.table.resolve_all(&targets) {
             Ok(ids) => ids,
             Err(e) => {
@@ -688,7 +1161,20 @@ impl Daemon {
         let mut notes = Vec::new();
         for &app in &ids {
             if let Some(a) = self.table.get(app) {
+                log(format_args!(
+                    "{} {} (id {app}) on request",
+                    verb.as_str(),
+                    a.spec.name
+                ));
                 notes.push(format!("[{}]({app}) ✓", a.spec.name));
+            }
+            if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
+                // pm2 extends the stored environment; nothing is removed.
+                if let Some(a) = self.table.get_mut(app) {
+                    a.spec
+                        .env
+                        .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
             }
             let event = match verb {
                 Verb::Stop => Event::Stop,
@@ -708,14 +1194,22 @@ impl Daemon {
 
     fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
-            Existing(Vec<u32>),
+            /// Registered apps to (re)start, with variables to merge into their environment.
+            Existing(Vec<u32>, Option<BTreeMap<String, String>>),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
         let mut plans = Vec::new();
         for item in items {
             let plan = match self.plan_start(&item) {
-                Ok(Some(ids)) => Plan::Existing(ids),
+                Ok(Some(ids)) => {
+                    let env = item
+                        .spec
+                        .as_ref()
+                        .filter(|_| item.ecosystem)
+                        .map(|s| s.env.clone());
+                    Plan::Existing(ids, env)
+                }
                 Ok(None) => match item.spec {
                     Some(spec) => {
                         if let Err(e) = crate::config::check_name(&spec.name) {
@@ -743,10 +1237,19 @@ impl Daemon {
         let mut waits = Vec::new();
         let mut notes = Vec::new();
         let mut failures = Vec::new();
+        // New apps first: one that cannot be spawned fails the request before any
+        // registered app is restarted, and the new ones already started are taken back.
+        plans.sort_by_key(|p| matches!(p, Plan::Existing(..)));
         for plan in plans {
             match plan {
-                Plan::Existing(ids) => {
+                Plan::Existing(..) if !failures.is_empty() => break,
+                Plan::Existing(ids, env) => {
                     for app in ids {
+                        if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
+                            a.spec
+                                .env
+                                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
                         let running = self
                             .table
                             .get(app)
@@ -772,38 +1275,47 @@ impl Daemon {
                         waits.push(app);
                     }
                 }
-                Plan::New(mut spec) => {
-                    let (out, err) = logs::default_paths(&self.home.logs(), &spec.name);
-                    if spec.out_file.is_empty() {
-                        spec.out_file = out.to_string_lossy().into_owned();
-                    }
-                    if spec.error_file.is_empty() {
-                        spec.error_file = err.to_string_lossy().into_owned();
-                    }
+                Plan::New(spec) => {
                     let name = spec.name.clone();
-                    let app = self.table.add(*spec, Run::new(sys::wall_ms()));
-                    self.open_logs(app);
-                    self.apply(app, Event::Start);
-                    let failed = self
-                        .table
-                        .get(app)
-                        .filter(|a| a.run.status == Status::Errored)
-                        .and_then(|a| a.run.last_error.clone());
-                    match failed {
-                        Some(why) => {
-                            // A new app that cannot even start is not kept.
-                            self.remove(app);
-                            failures.push(format!("unable to start {name}: {why}"));
+                    for _ in 0..spec.instances.max(1) {
+                        let app = self.register((*spec).clone());
+                        if !spec.autostart {
+                            self.open_logs(app);
+                            notes.push(format!(
+                                "[{name}]({app}) registered, not started (autostart off)"
+                            ));
+                            continue;
                         }
-                        None => {
-                            notes.push(format!("[{name}]({app}) started ✓"));
-                            waits.push(app);
+                        self.apply(app, Event::Start);
+                        let failed = self
+                            .table
+                            .get(app)
+                            .filter(|a| a.run.status == Status::Errored)
+                            .and_then(|a| a.run.last_error.clone());
+                        match failed {
+                            Some(why) => {
+                                // A new app that cannot even start is not kept.
+                                self.remove(app);
+                                failures.push(format!("unable to start {name}: {why}"));
+                                break;
+                            }
+                            None => {
+                                // Opened after the spawn, so that an app refused at spawn
+                                // leaves no log files; its pipes are first read on the next
+                                // loop turn.
+                                self.open_logs(app);
+                                notes.push(format!("[{name}]({app}) started ✓"));
+                                waits.push(app);
+                            }
                         }
                     }
                 }
             }
         }
         if !failures.is_empty() {
+            for app in waits {
+                self.apply(app, Event::Delete);
+            }
             return self.reply_raw(
                 &from,
                 id,
@@ -821,10 +1333,89 @@ impl Daemon {
         });
     }
 
+    /// Adds an app to the table under the next id, in the lowest free instance slot of its
+    /// name, with its log files open.
+    fn register(&mut self, mut spec: AppSpec) -> u32 {
+        let used: Vec<u32> = self
+            .table
+            .by_name(&spec.name)
+            .iter()
+            .filter_map(|&i| self.table.get(i))
+            .map(|a| a.spec.instance)
+            .collect();
+        spec.instance = instances::free_slot(&used);
+        let app = self.table.add(spec, Run::new(sys::wall_ms()));
+        let logs_dir = self.home.logs();
+        if let Some(a) = self.table.get_mut(app) {
+            let (out, err, all) = instances::log_paths(&logs_dir, &a.spec, app);
+            a.spec.out_file = out;
+            a.spec.error_file = err;
+            a.spec.log_file = all;
+        }
+        // The caller opens the log files once the app has started (or is registered
+        // stopped), so that an app refused at spawn leaves none behind.
+        app
+    }
+
+    /// `ward scale NAME N`: new copies take the first copy's spec; the newest copies go.
+    fn on_scale(&mut self, from: UnixAddr, id: u64, name: String, to: ScaleTo) {
+        let mut ids = self.table.by_name(&name).to_vec();
+        ids.sort_unstable();
+        let Some(first) = ids.first().and_then(|&i| self.table.get(i)) else {
+            let message = format!("process {name} not found");
+            return self.reply_raw(&from, id, &Reply::Error { message });
+        };
+        let template = first.spec.clone();
+        let (add, remove) = match instances::plan_scale(&ids, to, &name) {
+            Ok(p) => p,
+            Err(message) => return self.reply_raw(&from, id, &Reply::Error { message }),
+        };
+        let target = ids.len() as u32 + add - remove.len() as u32;
+        for &app in &ids {
+            if let Some(a) = self.table.get_mut(app) {
+                a.spec.instances = target;
+            }
+        }
+        let mut waits = Vec::new();
+        let mut notes = Vec::new();
+        for _ in 0..add {
+            let mut spec = template.clone();
+            spec.instances = target;
+            spec.out_file = strip_copy(&template.out_file, ids[0], template.merge_logs);
+            spec.error_file = strip_copy(&template.error_file, ids[0], template.merge_logs);
+            spec.log_file = strip_copy(&template.log_file, ids[0], template.merge_logs);
+            let app = self.register(spec);
+            self.apply(app, Event::Start);
+            self.open_logs(app);
+            notes.push(format!("[{name}]({app}) started ✓"));
+            waits.push(app);
+        }
+        for app in remove {
+            notes.push(format!("[{name}]({app}) deleted ✓"));
+            self.apply(app, Event::Delete);
+            waits.push(app);
+        }
+        if notes.is_empty() {
+            notes.push(format!("{name} already runs {target} copies"));
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
+    }
+
     /// pm2's order: an id, then a name (for a word that looks like no file), then the same
     /// script under the same name. `Ok(None)`: register a new app.
     fn plan_start(&self, item: &StartItem) -> std::result::Result<Option<Vec<u32>>, String> {
         let t = item.target.as_str();
+        if item.ecosystem {
+            // An ecosystem app is known by its name alone (pm2's `_startJson`).
+            let ids = self.table.by_name(t);
+            return Ok((!ids.is_empty()).then(|| ids.to_vec()));
+        }
         if let Ok(n) = t.parse::<u32>() {
             if self.table.get(n).is_some() {
                 return Ok(Some(vec![n]));
@@ -906,7 +1497,7 @@ impl Daemon {
             p.waits
                 .retain(|&id| table.get(id).is_some_and(|a| !a.run.settled()));
             if p.waits.is_empty() {
-                ready.push((p.to.clone(), p.id, std::mem::take(&mut p.notes), p.kill));
+                ready.push((p.to, p.id, std::mem::take(&mut p.notes), p.kill));
                 false
             } else {
                 true
@@ -952,10 +1543,12 @@ impl Daemon {
                 },
                 cpu: 0.0,
                 memory: 0,
+                cpu_time: 0.0,
             };
             if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
                 if let Some(u) = usage.get(g) {
                     view.memory = u.rss;
+                    view.cpu_time = u.ticks as f64 / self.clk_tck as f64;
                     let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
                         Some(&(p, t, at)) if p == pid => (t, at),
                         _ => (0, app.run.started_mono),
@@ -982,44 +1575,33 @@ impl Daemon {
                 return;
             }
         };
-        if self.outbox.is_empty() {
-            self.outbox_progress = sys::mono_ms();
-        }
-        for d in protocol::frames(id, &body, protocol::FRAME) {
-            self.outbox.push_back(Outgoing {
-                to: to.clone(),
-                datagram: d,
-            });
-        }
+        let frames = protocol::frames(id, &body, protocol::FRAME);
+        self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
     }
 
     /// Sends what is queued without waiting; a client whose queue is full gets the rest on
     /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
+    /// Each client has its own queue: one that reads nothing delays no one else.
     fn flush_outbox(&mut self) {
-        while let Some(o) = self.outbox.front() {
-            match self.server.send(&o.to, &o.datagram) {
-                Ok(()) => {
-                    self.outbox.pop_front();
-                    self.outbox_progress = sys::mono_ms();
-                }
-                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
-                    if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to.clone();
-                        log("a client took no reply for 5 s: dropping it");
-                        self.outbox.retain(|x| x.to != gone);
-                        self.outbox_progress = sys::mono_ms();
-                        continue;
+        let server = &self.server;
+        let stalled = self
+            .outbox
+            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
+                loop {
+                    match server.send(to, d) {
+                        Ok(()) => return Sent::Ok,
+                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => return Sent::Gone,
                     }
-                    return;
                 }
-                Err(Errno::EINTR) => {}
-                Err(_) => {
-                    // The client is gone: drop everything queued for it.
-                    let gone = o.to.clone();
-                    self.outbox.retain(|x| x.to != gone);
-                }
-            }
+            });
+        if stalled > 0 {
+            log(format_args!(
+                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                OUTBOX_PATIENCE_MS / 1000
+            ));
         }
     }
 }
@@ -1031,5 +1613,25 @@ fn drain(s: &UnixStream) {
         if n == 0 {
             break;
         }
+    }
+}
+
+/// A copy's own log path (`out-3.log`) back to the group's (`out.log`), so that a new copy
+/// gets its own `-ID` instead of `out-3-7.log`.
+fn strip_copy(path: &str, id: u32, merged: bool) -> String {
+    if merged {
+        return path.to_string();
+    }
+    let p = std::path::Path::new(path);
+    let suffix = format!("-{id}");
+    match (
+        p.file_stem().and_then(|s| s.to_str()),
+        p.extension().and_then(|e| e.to_str()),
+    ) {
+        (Some(stem), Some(ext)) if stem.ends_with(&suffix) => p
+            .with_file_name(format!("{}.{ext}", &stem[..stem.len() - suffix.len()]))
+            .to_string_lossy()
+            .into_owned(),
+        _ => path.strip_suffix(&suffix).unwrap_or(path).to_string(),
     }
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, sockopt,
+    self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrLike, UnixAddr,
+    sockopt,
 };
 
 use crate::error::{Error, Result};
@@ -49,6 +50,20 @@ impl Server {
         Ok(Server { fd })
     }
 
+    /// Takes over the socket a re-executed daemon left open for us.
+    pub fn inherit(fd: i32) -> Server {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the daemon we were exec'd from passed this fd number on the command line
+        // and kept it open across exec; nothing else in this process owns it.
+        #[allow(unsafe_code)]
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        Server { fd }
+    }
+
     /// Receives one datagram; `Ok(None)` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> std::result::Result<Option<Datagram>, Errno> {
         let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
@@ -71,9 +86,15 @@ impl Server {
                 }
             }
         }
+        // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
+        // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
+        // leave this function. Nobody can be answered there anyway.
+        let from = msg
+            .address
+            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
         Ok(Some(Datagram {
             len: msg.bytes,
-            from: msg.address,
+            from,
             uid,
             truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
         }))
