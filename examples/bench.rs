@@ -161,6 +161,22 @@ fn descendants(root: u32) -> Vec<(u32, u32)> {
     out
 }
 
+/// Processes whose working folder is under `dir`.
+fn in_folder(dir: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(dir)) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
 /// SIGKILL to pids (negative: process groups), a thousand per `kill` call.
 fn sigkill(pids: &[i64]) {
     // The `kill` program rather than libc: this example stays free of unsafe code.
@@ -467,6 +483,9 @@ impl Drop for Rig {
             }
             victims.push(pid as i64);
         }
+        // An app spawned while the scan above ran escapes it; every app runs in `work`, so
+        // a second sweep by working folder catches it.
+        victims.extend(in_folder(&self.base).into_iter().map(|p| p as i64));
         victims.sort_unstable();
         victims.dedup();
         sigkill(&victims);
