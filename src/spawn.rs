@@ -82,9 +82,15 @@ pub fn spawn(
             });
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("exec {program}: {}", crate::error::os(&e)))?;
+    let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
+        // EMFILE comes from the daemon's own pipes, not from the program: say so,
+        // and what to do (each app keeps about five fds open in the daemon).
+        Some(libc::EMFILE) => "the daemon is out of file descriptors \
+             (its RLIMIT_NOFILE); raise the limit: LimitNOFILE=infinity in its unit, or \
+             `ulimit -Hn` before it starts"
+            .to_string(),
+        _ => format!("exec {program}: {}", crate::error::os(&e)),
+    })?;
     let (Some(inp), Some(out), Some(err)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
