@@ -50,6 +50,15 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             )?;
             done(home, reply)
         }
+        Command::Control { op, targets } => {
+            let reply = request(
+                home,
+                &Request::Control { op, targets },
+                Duration::from_secs(600),
+                true,
+            )?;
+            done(home, reply)
+        }
         Command::Kill => kill(home),
         Command::Version | Command::Help(_) | Command::Daemon { .. } => {
             Err(Error::new("internal: not a client command"))
@@ -243,6 +252,17 @@ fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
                             .as_ref()
                             .map(|p| cwd.join(p).to_string_lossy().into_owned())
                             .unwrap_or_default(),
+                        max_memory_restart: o.max_memory_restart,
+                        cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
+                        watch: o.watch.is_some(),
+                        watch_paths: o
+                            .watch
+                            .iter()
+                            .flatten()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .collect(),
+                        ignore_watch: o.ignore_watch.clone(),
+                        watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
                     };
                     (Some(spec), None)
                 }

@@ -8,6 +8,7 @@ mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
+mod cron;
 mod daemon;
 mod error;
 mod home;
@@ -16,6 +17,7 @@ mod logs;
 mod proc;
 mod protocol;
 mod render;
+mod schedule;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
@@ -23,6 +25,7 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
+mod watch;
 
 use cli::Command;
 
