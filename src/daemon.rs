@@ -45,8 +45,8 @@ const PIPE_TURN: usize = 1 << 20;
 const SOCK_TURN: usize = 256;
 /// Exits handled per loop turn. Each may respawn an app that can exit again before the
 /// reaping loop ends: without a bound, a crash loop of many apps keeps the loop reaping
-/// and spawning forever and the control socket is never read.
-const REAP_TURN: usize = 64;
+/// and spawning forever and no other fd is served.
+const REAP_TURN: usize = 32;
 /// A reply that a client does not take for this long is dropped.
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
@@ -568,6 +568,10 @@ impl Daemon {
                         wall: sys::wall_ms(),
                     },
                 );
+                // A respawn waits for the child's exec, which takes long on a loaded
+                // machine; serve the control socket between them (one non-blocking recv)
+                // so that `ward ls` answers promptly during a crash loop.
+                self.on_socket();
             }
             // Other pids are grandchildren that came to us as subreaper: reaped, done.
         }

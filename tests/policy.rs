@@ -63,14 +63,24 @@ fn timed(h: &Home, args: &[&str]) -> Duration {
 fn restart_delay_is_observed_and_shown_as_waiting_restart() {
     let h = Home::new("delay");
     starter(&h, "d", "exit 1");
-    h.ok(&["start", "d.sh", "--restart-delay", "300", "--max-restarts", "100"]);
+    h.ok(&[
+        "start",
+        "d.sh",
+        "--restart-delay",
+        "300",
+        "--max-restarts",
+        "100",
+    ]);
     wait_until(secs(10), "status waiting restart", || {
         h.status("d").as_deref() == Some("waiting restart")
     });
     wait_until(secs(20), "4 starts", || starts(&h, "d").len() >= 4);
     h.ok(&["stop", "d"]);
     let g = gaps_ms(&starts(&h, "d"));
-    assert!(g.iter().all(|&x| x >= 295), "gaps {g:?} shorter than 300 ms");
+    assert!(
+        g.iter().all(|&x| x >= 295),
+        "gaps {g:?} shorter than 300 ms"
+    );
     assert!(
         daemon_log(&h).contains("restarting in 300 ms"),
         "{}",
@@ -95,7 +105,11 @@ fn exponential_backoff_grows() {
     let g = gaps_ms(&starts(&h, "b"));
     // 100, 150, 225, 337 ms (plus the time to start a shell).
     for (i, want) in [100, 150, 225, 337].iter().enumerate() {
-        assert!(g[i] >= want - 5, "gap {i} is {} ms, want ≥ {want}: {g:?}", g[i]);
+        assert!(
+            g[i] >= want - 5,
+            "gap {i} is {} ms, want ≥ {want}: {g:?}",
+            g[i]
+        );
     }
     assert!(g[3] > g[0] * 2, "no growth: {g:?}");
 }
@@ -226,7 +240,10 @@ fn kill_signal_sigterm_reaches_the_app() {
         std::fs::read_to_string(h.dir.join("marker")).unwrap_or_default(),
         "term\n"
     );
-    assert!(took < Duration::from_secs(6), "it left on TERM, not SIGKILL: {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "it left on TERM, not SIGKILL: {took:?}"
+    );
     assert_eq!(env_of(&h, "graceful")["kill_signal"], "SIGTERM");
 }
 
@@ -243,11 +260,16 @@ fn a_stopped_app_still_stops() {
         .unwrap();
     assert!(st.success());
     wait_until(secs(5), "stopped by SIGSTOP", || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('T')))
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('T'))
+        })
     });
     let took = timed(&h, &["stop", "frozen"]);
-    assert!(took < Duration::from_secs(5), "SIGCONT should let SIGINT act: {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "SIGCONT should let SIGINT act: {took:?}"
+    );
     assert!(!alive(pid));
     assert_eq!(h.status("frozen").as_deref(), Some("stopped"));
 }
@@ -273,7 +295,9 @@ fn max_memory_restart_restarts_a_hungry_app() {
             .iter()
             .any(|e| e["reason"] == "memory_limit")
     });
-    wait_until(secs(10), "started again", || starts(&h, "hungry").len() >= 2);
+    wait_until(secs(10), "started again", || {
+        starts(&h, "hungry").len() >= 2
+    });
     assert!(restarts(&h, "hungry") >= 1);
     assert_eq!(env_of(&h, "hungry")["max_memory_restart"], 40 << 20);
     let log = daemon_log(&h);
@@ -301,7 +325,9 @@ fn cron_restart_every_two_seconds() {
     h.ok(&["stop", "c"]);
     let n = starts(&h, "c").len();
     h.ok(&["start", "c"]);
-    wait_until(secs(10), "cron again after start", || starts(&h, "c").len() >= n + 2);
+    wait_until(secs(10), "cron again after start", || {
+        starts(&h, "c").len() >= n + 2
+    });
 }
 
 fn touch(p: &Path) {
@@ -335,10 +361,16 @@ fn watch_restarts_on_change_but_not_for_logs_or_ignored_paths() {
     ]);
     c.current_dir(&proj);
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_until(secs(10), "output in the log inside the watched tree", || {
-        std::fs::read_to_string(proj.join("logs/out.log")).is_ok_and(|s| s.contains("tick"))
-    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        secs(10),
+        "output in the log inside the watched tree",
+        || std::fs::read_to_string(proj.join("logs/out.log")).is_ok_and(|s| s.contains("tick")),
+    );
     assert_eq!(env_of(&h, "w")["watch"], true);
     assert!(h.ok(&["ls"]).contains("enabled"));
 
@@ -350,24 +382,35 @@ fn watch_restarts_on_change_but_not_for_logs_or_ignored_paths() {
     // Watched.
     touch(&proj.join("src/a.js"));
     wait_until(secs(10), "a restart", || restarts(&h, "w") >= 1);
-    wait_until(secs(10), "online", || h.status("w").as_deref() == Some("online"));
+    wait_until(secs(10), "online", || {
+        h.status("w").as_deref() == Some("online")
+    });
     let ex = exits(&h, "w");
     assert_eq!(ex.len(), 1, "{ex:?}");
     assert_eq!(ex[0]["reason"], "watch");
-    assert_eq!(ex[0]["detail"], proj.join("src/a.js").to_string_lossy().as_ref());
+    assert_eq!(
+        ex[0]["detail"],
+        proj.join("src/a.js").to_string_lossy().as_ref()
+    );
     assert!(daemon_log(&h).contains("src/a.js changed"));
 
     // A folder made after the start is watched too.
     std::fs::create_dir(proj.join("src/new")).unwrap();
-    wait_until(secs(10), "restart for the new folder", || restarts(&h, "w") >= 2);
-    wait_until(secs(10), "online", || h.status("w").as_deref() == Some("online"));
+    wait_until(secs(10), "restart for the new folder", || {
+        restarts(&h, "w") >= 2
+    });
+    wait_until(secs(10), "online", || {
+        h.status("w").as_deref() == Some("online")
+    });
     touch(&proj.join("src/new/b.js"));
     wait_until(secs(10), "restart for a file in it", || {
         exits(&h, "w")
             .last()
             .is_some_and(|e| e["detail"] == proj.join("src/new/b.js").to_string_lossy().as_ref())
     });
-    wait_until(secs(10), "online", || h.status("w").as_deref() == Some("online"));
+    wait_until(secs(10), "online", || {
+        h.status("w").as_deref() == Some("online")
+    });
     let n = restarts(&h, "w");
 
     // stop --watch: stopped and no longer watching.
@@ -377,11 +420,15 @@ fn watch_restarts_on_change_but_not_for_logs_or_ignored_paths() {
     // restart --watch: watching again.
     h.ok(&["restart", "w", "--watch"]);
     assert_eq!(env_of(&h, "w")["watch"], true);
-    wait_until(secs(10), "online", || h.status("w").as_deref() == Some("online"));
+    wait_until(secs(10), "online", || {
+        h.status("w").as_deref() == Some("online")
+    });
     let n2 = restarts(&h, "w");
     assert_eq!(n2, n + 1);
     touch(&proj.join("src/a.js"));
-    wait_until(secs(10), "restart after watching again", || restarts(&h, "w") > n2);
+    wait_until(secs(10), "restart after watching again", || {
+        restarts(&h, "w") > n2
+    });
     assert!(exits(&h, "w").iter().all(|e| {
         let d = e["detail"].as_str().unwrap_or("");
         !d.contains("proj/logs") && !d.contains("proj/tmp") && !d.contains("node_modules")
@@ -432,7 +479,10 @@ fn send_signal_reaches_the_main_pid() {
     });
     let err = h.fails(&["sendSignal", "SIGUSR2", "all"]);
     assert!(err.contains("not running: idle"), "{err}");
-    assert!(h.fails(&["sendSignal", "SIGNOPE", "sig"]).contains("unknown signal"));
+    assert!(
+        h.fails(&["sendSignal", "SIGNOPE", "sig"])
+            .contains("unknown signal")
+    );
 }
 
 #[test]
@@ -457,12 +507,22 @@ fn a_crash_loop_of_100_apps_does_not_starve_the_socket() {
     let mut times = Vec::new();
     for _ in 0..10 {
         let t = timed(&h, &["ls"]);
-        assert!(t < Duration::from_secs(10), "ls took {t:?} during the crash loop");
+        assert!(
+            t < Duration::from_secs(10),
+            "ls took {t:?} during the crash loop"
+        );
         times.push(t);
     }
     times.sort();
-    eprintln!("ls during a crash loop of 100 apps: median {:?}, max {:?}", times[5], times[9]);
-    let before: u64 = h.jlist().iter().map(|a| a["pm2_env"]["restart_time"].as_u64().unwrap_or(0)).sum();
+    eprintln!(
+        "ls during a crash loop of 100 apps: median {:?}, max {:?}",
+        times[5], times[9]
+    );
+    let before: u64 = h
+        .jlist()
+        .iter()
+        .map(|a| a["pm2_env"]["restart_time"].as_u64().unwrap_or(0))
+        .sum();
     assert!(before > 300, "{before}");
     h.ok(&["delete", "all"]);
 }
