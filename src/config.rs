@@ -319,7 +319,7 @@ pub fn parse_watch_delay(s: &str) -> Result<u64> {
         None => (t.strip_suffix('s').unwrap_or(t), 1000.0),
     };
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    if !v.is_finite() || v < 0.0 || v > 1e9 {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(bad());
     }
     Ok((v * mult).round() as u64)
