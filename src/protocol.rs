@@ -68,6 +68,18 @@ pub enum Request {
     },
     /// Stop every app, answer, and exit.
     Kill,
+    /// Write the table to the dump (`force`: even when it is empty).
+    Save {
+        force: bool,
+    },
+    /// Register and start what the dump holds, skipping names already registered.
+    Resurrect,
+    /// Empty the dump.
+    ClearDump,
+    /// Re-execute the daemon from this binary, in place.
+    Update {
+        exe: String,
+    },
     /// Policy operations on apps that are not a plain verb (issue 4).
     Control {
         op: ControlOp,
@@ -118,6 +130,15 @@ pub enum Reply {
         apps: Vec<AppView>,
     },
     Killed,
+    /// Nothing was done, for a reason worth a warning but not a failure.
+    Warning {
+        message: String,
+    },
+    /// The dump was written with this many apps.
+    Saved {
+        count: usize,
+        path: String,
+    },
 }
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.
