@@ -1621,7 +1621,7 @@ impl Daemon {
 /// What the client checks too, checked again for specs that come from elsewhere (an
 /// ecosystem file): a bad cron expression or ignore pattern fails the start.
 fn check_policies(spec: &AppSpec) -> std::result::Result<(), String> {
-    if let Some(c) = &spec.cron_restart {
+    if let Some(c) = spec.cron_restart.as_ref().filter(|c| c.trim() != "0") {
         crate::cron::Schedule::parse(c)
             .map_err(|e| format!("invalid cron_restart {c:?} for {}: {e}", spec.name))?;
     }

@@ -77,7 +77,8 @@ impl Schedules {
                 self.memory_next = Some(now + self.memory_interval);
             }
         }
-        if let Some(expr) = &spec.cron_restart {
+        // pm2 reads `0` as no cron (`Common.sink.determineCron`).
+        if let Some(expr) = spec.cron_restart.as_ref().filter(|c| c.trim() != "0") {
             let schedule =
                 Schedule::parse(expr).map_err(|e| format!("invalid cron_restart {expr:?}: {e}"))?;
             let wall = sys::wall_ms();
@@ -209,6 +210,12 @@ mod tests {
         };
         assert!(s.set_app(8, &bad, 0).unwrap_err().contains("minute field"));
         s.remove_app(7);
+        assert_eq!(s.next_deadline(), None);
+        let off = AppSpec {
+            cron_restart: Some("0".into()),
+            ..AppSpec::default()
+        };
+        s.set_app(9, &off, 0).unwrap();
         assert_eq!(s.next_deadline(), None);
     }
 }

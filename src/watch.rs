@@ -509,11 +509,17 @@ mod tests {
         std::fs::write(base.join("logs/api-out.log"), "x").unwrap();
         std::fs::write(base.join("logs/api-out.log.1"), "x").unwrap();
         std::fs::write(base.join("node_modules/x/a.js"), "x").unwrap();
+        // WARD_HOME inside the watched tree: not even watched.
+        std::fs::create_dir_all(base.join("home/logs")).unwrap();
+        std::fs::write(base.join("home/logs/other-out.log"), "x").unwrap();
+        std::fs::write(base.join("home/state.json"), "{}").unwrap();
         w.read(0);
         assert_eq!(w.next_deadline(), None);
 
         std::fs::create_dir(base.join("src/new")).unwrap();
         w.read(10);
+        // home/ was created after the start and is ward's: the new-folder event is
+        // ignored and nothing below it is watched.
         assert_eq!(w.dirs.len(), 4);
         assert_eq!(
             w.due(10_000),
