@@ -639,6 +639,8 @@ impl Daemon {
                 return;
             };
             let before = app.run.deadline;
+            // A memory sample under the limit changes nothing: no state write each check.
+            let sample = matches!(event, Event::Memory { .. });
             let actions = app.run.handle(&app.spec, now, event);
             let after = app.run.deadline;
             let main_pid = app.run.pid;
@@ -650,7 +652,9 @@ impl Daemon {
                     self.timers.insert((d, id));
                 }
             }
-            self.dirty = true;
+            if !(sample && actions.is_empty()) {
+                self.dirty = true;
+            }
             for action in actions {
                 use crate::lifecycle::Action;
                 match action {

@@ -227,7 +227,10 @@ impl Watcher {
         let mut notes = Vec::new();
         for (i, root) in roots.iter().enumerate() {
             if std::fs::symlink_metadata(root).is_err() {
-                notes.push(format!("{}: no such file or folder; not watched", root.display()));
+                notes.push(format!(
+                    "{}: no such file or folder; not watched",
+                    root.display()
+                ));
                 continue;
             }
             let mut budget = MAX_DIRS_PER_APP;
