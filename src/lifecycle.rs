@@ -1063,7 +1063,7 @@ mod tests {
     #[test]
     fn watched_change_restarts_with_the_path() {
         let s = AppSpec {
-            watch: true,
+            watch: vec!["/srv/api".into()],
             ..spec()
         };
         let mut r = started(&s, 0);

@@ -4,17 +4,23 @@
 
 #![deny(unsafe_code)]
 
+mod appkeys;
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
 mod cron;
 mod daemon;
+mod ecosystem;
 mod error;
 mod holder;
 mod home;
+mod instances;
+mod jsonish;
 mod lifecycle;
 mod logs;
+mod outbox;
 mod proc;
 mod protocol;
 mod render;
@@ -28,22 +34,33 @@ mod store;
 mod sys;
 mod table;
 mod watch;
+#[allow(dead_code)] // wired into the ecosystem reader with it
+mod yaml;
 
 use cli::Command;
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let code = match run(args) {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    // Installed (or linked) as `pm2`: pm2's home, file names and messages.
+    let pm2 = std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "pm2");
+    let code = match run(args.collect(), pm2) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ward: {e}");
+            eprintln!("{}: {e}", if pm2 { "pm2" } else { "ward" });
             1
         }
     };
     std::process::exit(code);
 }
 
-fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
+fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
+    let args = client::take_output_flags(args);
+    if let Some(code) = cli::unsupported(&args) {
+        return Ok(code);
+    }
     let cmd = cli::parse(args)?;
     match cmd {
         Command::Version => {
@@ -57,6 +74,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
         Command::Daemon {
             spawned,
             resurrect,
+            wait_lock,
             lock_fd,
             sock_fd,
         } => {
@@ -64,13 +82,19 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
                 lock: lock_fd,
                 sock: sock_fd,
             };
-            daemon::run(home::Home::from_env()?, spawned, resurrect, inherited)?;
+            daemon::run(
+                home::Home::from_env(pm2)?,
+                spawned,
+                resurrect,
+                wait_lock,
+                inherited,
+            )?;
             Ok(0)
         }
         Command::Holder => {
-            holder::run(&home::Home::from_env()?)?;
+            holder::run(&home::Home::from_env(pm2)?)?;
             Ok(0)
         }
-        other => client::run(other, &home::Home::from_env()?),
+        other => client::run(other, &home::Home::from_env(pm2)?),
     }
 }

@@ -117,7 +117,7 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
         r.push((bytes(v.memory), None));
         r.push((user.to_string(), None));
         // pm2 shows "enabled" in green for a watched app.
-        r.push(if a.spec.watch {
+        r.push(if !a.spec.watch.is_empty() {
             ("enabled".into(), Some("32"))
         } else {
             ("disabled".into(), None)
@@ -215,14 +215,18 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "args": s.args,
         "pm_out_log_path": s.out_file,
         "pm_err_log_path": s.error_file,
-        "pm_pid_path": format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id),
+        "pm_pid_path": if s.pid_file.is_empty() {
+            format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id)
+        } else {
+            s.pid_file.clone()
+        },
         "exec_mode": "fork_mode",
-        "instances": 1,
-        "instance_var": "NODE_APP_INSTANCE",
-        "NODE_APP_INSTANCE": 0,
-        "merge_logs": true,
+        "instances": s.instances,
+        "instance_var": s.instance_var,
+        "NODE_APP_INSTANCE": s.instance,
+        "merge_logs": s.merge_logs,
         "autorestart": s.autorestart,
-        "autostart": true,
+        "autostart": s.autostart,
         "max_restarts": s.max_restarts,
         "min_uptime": s.min_uptime,
         "kill_timeout": s.kill_timeout,
@@ -239,8 +243,11 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         pm2_env.extend(m);
     }
     let policies = json!({
-        "watch": if s.watch && !s.watch_paths.is_empty() {
-            json!(s.watch_paths)
+        // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
+        "watch": if s.watch.is_empty() {
+            json!(false)
+        } else if s.watch.len() == 1 && s.watch[0] == s.cwd {
+            json!(true)
         } else {
             json!(s.watch)
         },
