@@ -379,6 +379,9 @@ impl Watcher {
                 if is_dir && ev.mask == AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_ISDIR {
                     continue;
                 }
+                // A folder made to hold ward's own files (a log folder inside the tree,
+                // created when the app first starts) is ward's doing, not a change.
+                let own_folder = is_dir && self.own_files.iter().any(|f| f.starts_with(&path));
                 let watchers = dir.apps.clone();
                 for (id, root) in watchers {
                     let Some(app) = self.apps.get_mut(&id) else {
@@ -390,7 +393,9 @@ impl Watcher {
                     if app.ignore.ignores(&rel(base, &path)) {
                         continue;
                     }
-                    note_change(&mut app.pending, &path.to_string_lossy(), now);
+                    if !own_folder {
+                        note_change(&mut app.pending, &path.to_string_lossy(), now);
+                    }
                     if new_dir {
                         let mut budget = MAX_DIRS_PER_APP;
                         self.add_tree(id, root, &path, &mut budget, &mut notes);
@@ -503,15 +508,16 @@ mod tests {
         let base = std::env::temp_dir().join(format!("ward-watch-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("src")).unwrap();
-        std::fs::create_dir_all(base.join("logs")).unwrap();
         std::fs::create_dir_all(base.join("node_modules/x")).unwrap();
         let mut w = Watcher::new(vec![base.join("home")]);
         w.add_own_file(base.join("logs/api-out.log"));
         w.add(1, vec![base.clone()], &["ignored".into()], 0)
             .unwrap();
         assert!(w.fd().is_some());
-        // root, src, logs; not node_modules.
-        assert_eq!(w.dirs.len(), 3);
+        // root, src; not node_modules.
+        assert_eq!(w.dirs.len(), 2);
+        // The log folder made after the start (as ward does on the first spawn).
+        std::fs::create_dir_all(base.join("logs")).unwrap();
 
         std::fs::write(base.join("logs/api-out.log"), "x").unwrap();
         std::fs::write(base.join("logs/api-out.log.1"), "x").unwrap();
@@ -525,8 +531,8 @@ mod tests {
 
         std::fs::create_dir(base.join("src/new")).unwrap();
         w.read(10);
-        // home/ was created after the start and is ward's: the new-folder event is
-        // ignored and nothing below it is watched.
+        // root, src, logs/ (made after the start), src/new; home/ is ward's: its
+        // new-folder event is ignored and nothing below it is watched.
         assert_eq!(w.dirs.len(), 4);
         assert_eq!(
             w.due(10_000),
