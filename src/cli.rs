@@ -107,8 +107,18 @@ pub enum Command {
     Ecosystem,
     List {
         json: bool,
+        /// `--sort FIELD[:asc|:desc]`: the field and whether descending.
+        sort: Option<(crate::report::SortKey, bool)>,
+        /// `-m`/`--mini-list`: one line per app.
+        mini: bool,
     },
     Jlist,
+    Prettylist,
+    Describe {
+        target: String,
+    },
+    Metrics,
+    Monit,
     Ping,
     Kill,
     Save {
@@ -262,21 +272,82 @@ process group. Fails, sending nothing, if a target app is not running.",
     Doc {
         name: "list",
         aliases: &["ls", "l", "ps", "status"],
-        usage: "ward list [--json]",
+        usage: "ward list [--json] [--sort FIELD[:asc|:desc]] [-m]",
         summary: "show the table of apps",
         details: "\
-Columns: id, name, mode, pid, uptime, restarts (↺), status, cpu, memory (of the app's
-whole process group), user, watching. Colours only on a terminal, never with NO_COLOR.
+Columns: id, name, namespace (when one is used), mode, pid, uptime, restarts (↺), status,
+cpu, memory (of the app's whole process group), user, watching. The table fits the
+terminal: long names are cut with an ellipsis. Colours only on a terminal, never with
+NO_COLOR.
 
 Options:
-      --json                       print the table as JSON (same as `ward jlist`)",
+      --json                       print the table as JSON (same as `ward jlist`)
+      --sort FIELD[:asc|:desc]     order by name, id, cpu, mem, uptime or restarts
+                                   (ascending unless :desc)
+  -m, --mini-list                  one plain line per app: id, name, status, pid, cpu,
+                                   memory, restarts, uptime",
     },
     Doc {
         name: "jlist",
         aliases: &[],
         usage: "ward jlist",
         summary: "print the table as JSON, in pm2's shape",
-        details: "An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}}.",
+        details: "\
+An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}} with pm2's field
+names (status, restart_time, unstable_restarts, pm_uptime, created_at, pm_exec_path,
+pm_cwd, pm_out_log_path, pm_err_log_path, pm_pid_path, exec_interpreter, exec_mode,
+namespace, env, ...), so scripts and dashboards written for pm2 read it unchanged.
+monit.memory is the resident memory of the app's whole process group, in bytes;
+monit.cpu is the CPU % since the previous sample.",
+    },
+    Doc {
+        name: "prettylist",
+        aliases: &[],
+        usage: "ward prettylist",
+        summary: "print the jlist data as pm2 prints it (node's util.inspect)",
+        details: "\
+The same data as `ward jlist`, printed exactly as node's util.inspect prints it (single
+quotes, bare keys, nested objects indented by two, lines broken at 80 columns), which is
+what `pm2 prettylist` writes. It is not JSON; scripts that grep pm2's output (for example
+for `status: 'online'`) work unchanged. Keys come in alphabetical order.",
+    },
+    Doc {
+        name: "describe",
+        aliases: &["show", "info", "desc"],
+        usage: "ward describe <name|id|/regex/>",
+        summary: "show everything about an app",
+        details: "\
+A table of the app's status, restarts, uptime, pid, live CPU and memory of its whole
+process group, script and arguments, interpreter, folder, log and pid paths, unstable
+restarts and creation time, then its last exits (time, exit code or signal, uptime,
+reason) and its last error. A target matching several apps describes each.",
+    },
+    Doc {
+        name: "monit",
+        aliases: &["dashboard", "dash"],
+        usage: "ward monit",
+        summary: "full-screen dashboard of apps, CPU, memory and logs",
+        details: "\
+Left: every app with its status, CPU %, memory with a history of the last samples,
+restarts and uptime. Right: the selected app's details and the live tail of its log
+files. Refreshes every second and on resize.
+
+Keys:
+  up/down, k/j                     move the selection (PgUp/PgDn, Home/End jump)
+  r                                restart the selected app
+  s                                stop the selected app, or start it when stopped
+  q, Ctrl-C                        quit",
+    },
+    Doc {
+        name: "metrics",
+        aliases: &[],
+        usage: "ward metrics",
+        summary: "print the table in the Prometheus text format",
+        details: "\
+One sample per app of ward_app_up, ward_app_cpu_seconds_total,
+ward_app_resident_memory_bytes, ward_app_restarts_total and ward_app_start_time_seconds,
+labelled with id, name and namespace. Write it to a file for node_exporter's textfile
+collector, or serve it to any scraper.",
     },
     Doc {
         name: "env",
@@ -580,15 +651,17 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
-            let mut json = false;
+            let (mut json, mut sort, mut mini) = (false, None, false);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("json") => json = true,
+                    Long("sort") => sort = Some(crate::report::parse_sort(&p.value()?.string()?)?),
+                    Short('m') | Long("mini-list") | Long("mini") => mini = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            Command::List { json }
+            Command::List { json, sort, mini }
         }
         "save" => {
             let mut force = false;
@@ -626,6 +699,32 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Ecosystem
         }
         "holder" => Command::Holder,
+        "describe" => {
+            let mut target = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if target.is_none() => target = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let target = target
+                .ok_or_else(|| Error::new("describe needs a target: a name, an id or /regex/"))?;
+            Command::Describe { target }
+        }
+        "prettylist" | "metrics" | "monit" => {
+            if let Some(arg) = p.next()? {
+                return match arg {
+                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
+                    _ => Err(arg.unexpected().into()),
+                };
+            }
+            match canonical {
+                "prettylist" => Command::Prettylist,
+                "metrics" => Command::Metrics,
+                _ => Command::Monit,
+            }
+        }
         "send" | "attach" | "pid" => {
             let mut words = Vec::new();
             while let Some(arg) = p.next()? {
@@ -990,8 +1089,22 @@ mod tests {
 
     #[test]
     fn aliases_and_targets() {
-        assert_eq!(parse_str("ls").unwrap(), Command::List { json: false });
-        assert_eq!(parse_str("status").unwrap(), Command::List { json: false });
+        assert_eq!(
+            parse_str("ls").unwrap(),
+            Command::List {
+                json: false,
+                sort: None,
+                mini: false
+            }
+        );
+        assert_eq!(
+            parse_str("status").unwrap(),
+            Command::List {
+                json: false,
+                sort: None,
+                mini: false
+            }
+        );
         assert_eq!(
             parse_str("del a 3 /x/").unwrap(),
             Command::Act {

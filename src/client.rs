@@ -30,8 +30,12 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 other => unexpected(other),
             }
         }
-        Command::List { json } => list(home, json),
-        Command::Jlist => list(home, true),
+        Command::List { json, sort, mini } => list(home, json, sort, mini),
+        Command::Jlist => list(home, true, None, false),
+        Command::Prettylist => prettylist(home),
+        Command::Describe { target } => describe(home, &target),
+        Command::Metrics => metrics(home),
+        Command::Monit => crate::monit::run(home),
         Command::Start(opts) => start(home, &opts),
         Command::Act {
             verb,
@@ -209,33 +213,47 @@ fn style() -> render::Style {
 }
 
 fn terminal_width() -> Option<usize> {
-    let ws = nix::pty::Winsize {
+    terminal_size(1).map(|(cols, _)| cols as usize)
+}
+
+/// Columns and rows of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
+    let mut ws = nix::pty::Winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
     nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, nix::pty::Winsize);
-    let mut ws = ws;
     // SAFETY: TIOCGWINSZ fills a winsize struct that we own.
     #[allow(unsafe_code)]
-    let r = unsafe { tiocgwinsz(1, &mut ws) };
+    let r = unsafe { tiocgwinsz(fd, &mut ws) };
     match r {
-        Ok(_) if ws.ws_col > 0 => Some(ws.ws_col as usize),
+        Ok(_) if ws.ws_col > 0 && ws.ws_row > 0 => Some((ws.ws_col, ws.ws_row)),
         _ => None,
     }
 }
 
-fn list(home: &Home, json: bool) -> Result<i32> {
-    let reply = request(
-        home,
-        &Request::List { env: json },
-        Duration::from_secs(30),
-        true,
-    )?;
-    let Reply::List { apps } = reply else {
-        return unexpected(reply);
-    };
+/// The table, with live figures; `env` adds each app's environment (for jlist).
+pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
+    let reply = request(home, &Request::List { env }, Duration::from_secs(30), true)?;
+    match reply {
+        Reply::List { apps } => Ok(apps),
+        other => unexpected(other).map(|_| Vec::new()),
+    }
+}
+
+fn list(
+    home: &Home,
+    json: bool,
+    sort: Option<(crate::report::SortKey, bool)>,
+    mini: bool,
+) -> Result<i32> {
+    let mut apps = fetch(home, json)?;
+    let now = crate::sys::wall_ms();
+    if let Some((key, desc)) = sort {
+        crate::report::sort(&mut apps, key, desc, now);
+    }
     if json {
         let mut s = render::jlist(
             &apps,
@@ -244,14 +262,56 @@ fn list(home: &Home, json: bool) -> Result<i32> {
         );
         s.push('\n');
         out(&s);
+    } else if mini {
+        out(&crate::report::mini(&apps, now));
     } else {
         out(&render::table(
             &apps,
-            crate::sys::wall_ms(),
+            now,
             &crate::sys::user_name(),
             &style(),
         ));
     }
+    Ok(0)
+}
+
+/// pm2 writes prettylist without a final newline; ward adds one on a terminal only, so a
+/// pipe gets pm2's bytes and a shell prompt still starts on its own line.
+fn prettylist(home: &Home) -> Result<i32> {
+    use std::io::IsTerminal;
+    let apps = fetch(home, true)?;
+    let json = render::jlist(
+        &apps,
+        &home.root.to_string_lossy(),
+        &crate::sys::user_name(),
+    );
+    let node = crate::inspect::parse(&json).map_err(|e| Error::unable("render the list", e))?;
+    let mut s = crate::inspect::inspect(&node);
+    if std::io::stdout().is_terminal() {
+        s.push('\n');
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn describe(home: &Home, target: &str) -> Result<i32> {
+    let apps = fetch(home, false)?;
+    let next = apps.iter().map(|v| v.app.id + 1).max().unwrap_or(0);
+    let table = crate::table::Table::from_apps(apps.iter().map(|v| v.app.clone()).collect(), next);
+    let ids = table.resolve(target)?;
+    let now = crate::sys::wall_ms();
+    let root = home.root.to_string_lossy();
+    let mut s = String::new();
+    for v in apps.iter().filter(|v| ids.contains(&v.app.id)) {
+        s.push_str(&crate::report::describe(v, &root, now));
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn metrics(home: &Home) -> Result<i32> {
+    let apps = fetch(home, false)?;
+    out(&crate::report::metrics(&apps));
     Ok(0)
 }
 

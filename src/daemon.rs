@@ -1795,10 +1795,12 @@ impl Daemon {
                 },
                 cpu: 0.0,
                 memory: 0,
+                cpu_time: 0.0,
             };
             if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
                 if let Some(u) = usage.get(g) {
                     view.memory = u.rss;
+                    view.cpu_time = u.ticks as f64 / self.clk_tck as f64;
                     let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
                         Some(&(p, t, at)) if p == pid => (t, at),
                         _ => (0, app.run.started_mono),

@@ -16,14 +16,17 @@ mod ecosystem;
 mod error;
 mod holder;
 mod home;
+mod inspect;
 mod instances;
 mod jsonish;
 mod lifecycle;
 mod logs;
+mod monit;
 mod outbox;
 mod proc;
 mod protocol;
 mod render;
+mod report;
 mod schedule;
 mod sock;
 #[allow(unsafe_code)]

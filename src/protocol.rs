@@ -147,6 +147,9 @@ pub struct AppView {
     pub cpu: f64,
     /// RSS in bytes of the app's whole process group.
     pub memory: u64,
+    /// CPU seconds (user + system) used by the live processes of the group.
+    #[serde(default)]
+    pub cpu_time: f64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
