@@ -394,6 +394,11 @@ fn watch_restarts_on_change_but_not_for_logs_or_ignored_paths() {
         proj.join("src/a.js").to_string_lossy().as_ref()
     );
     assert!(daemon_log(&h).contains("src/a.js changed"));
+    let desc = h.ok(&["describe", "w"]);
+    assert!(
+        desc.contains("watched path changed:") && desc.contains("src/a.js"),
+        "{desc}"
+    );
 
     // A folder made after the start is watched too.
     std::fs::create_dir(proj.join("src/new")).unwrap();
