@@ -249,7 +249,14 @@ fn list(
     sort: Option<(crate::report::SortKey, bool)>,
     mini: bool,
 ) -> Result<i32> {
-    let mut apps = fetch(home, json)?;
+    let mut apps = if json {
+        fetch(home, true)?
+    } else {
+        match request(home, &Request::Table, Duration::from_secs(30), true)? {
+            Reply::Table { rows } => rows.into_iter().map(|r| r.view()).collect(),
+            other => return unexpected(other),
+        }
+    };
     let now = crate::sys::wall_ms();
     if let Some((key, desc)) = sort {
         crate::report::sort(&mut apps, key, desc, now);
