@@ -573,7 +573,8 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
 /// before anything is sent.
 fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let shell = shell_env();
-    let eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }
@@ -657,7 +658,8 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
         )));
     }
     let shell = shell_env();
-    let eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }
