@@ -74,6 +74,10 @@ pub enum Command {
     },
     Holder,
     Update,
+    ImportPm2 {
+        path: Option<String>,
+        start: bool,
+    },
     Send {
         target: String,
         line: String,
@@ -428,6 +432,20 @@ As pm2 does; reload is restart outside cluster mode, so the three are the same. 
 restarted apps take the file's environment. Takes start's options (--env, --only, ...).",
     },
     Doc {
+        name: "import-pm2",
+        aliases: &[],
+        usage: "ward import-pm2 [PATH] [--start]",
+        summary: "register the apps of a pm2 dump (default ~/.pm2/dump.pm2) in ward",
+        details: "\
+Reads the list pm2 saved (`pm2 save`) and registers the same apps, with their names, order,
+environment and options, stopped unless --start. Apps whose name ward already has are
+skipped. Whatever could not be carried over (uid/gid, unknown signals, damaged entries) is
+reported on stderr. pm2's default log and pid paths become ward's.
+
+Options:
+      --start                      start the apps that were running in pm2",
+    },
+    Doc {
         name: "update",
         aliases: &["updatePM2"],
         usage: "ward update",
@@ -722,6 +740,18 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Ecosystem
         }
         "holder" => Command::Holder,
+        "import-pm2" => {
+            let (mut path, mut start) = (None, false);
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Long("start") => start = true,
+                    Value(v) if path.is_none() => path = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::ImportPm2 { path, start }
+        }
         "describe" => {
             let mut target = None;
             while let Some(arg) = p.next()? {

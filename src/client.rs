@@ -95,6 +95,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Update => update(home),
+        Command::ImportPm2 { path, start } => import_pm2(home, path, start),
         Command::Send { target, line } => {
             match request(
                 home,
@@ -447,6 +448,84 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
     }
     chatter(&s);
     Ok(0)
+}
+
+fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
+    let pm2_home = std::env::var_os("PM2_HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pm2")))
+        .ok_or_else(|| Error::new("neither PM2_HOME nor HOME is set; give the dump's path"))?;
+    let path = path
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| pm2_home.join("dump.pm2"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
+    if !crate::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
+        return Err(Error::new(format!(
+            "{} is not a pm2 dump (an array of pm2_env objects)",
+            path.display()
+        )));
+    }
+    let (apps, mut problems) = crate::pm2dump::read_all(&value);
+    let registered: Vec<String> =
+        match request(home, &Request::Table, Duration::from_secs(30), true)? {
+            Reply::Table { rows } => rows.into_iter().map(|r| r.name).collect(),
+            other => return unexpected(other),
+        };
+    let pm2_dirs = [pm2_home.join("logs"), pm2_home.join("pids")];
+    let mut items = Vec::new();
+    for imp in apps {
+        problems.extend(imp.notes);
+        let mut spec = imp.spec;
+        if registered.contains(&spec.name) {
+            problems.push(format!(
+                "{} is already registered in ward: skipped",
+                spec.name
+            ));
+            continue;
+        }
+        // pm2's default paths become ward's; paths the user chose stay.
+        for p in [&mut spec.out_file, &mut spec.error_file, &mut spec.pid_file] {
+            if pm2_dirs
+                .iter()
+                .any(|d| Path::new(p.as_str()).starts_with(d))
+            {
+                p.clear();
+            }
+        }
+        if !Path::new(&spec.script).exists() {
+            problems.push(format!(
+                "{}: {} does not exist (registered anyway)",
+                spec.name, spec.script
+            ));
+        }
+        spec.autostart = start && imp.status != crate::lifecycle::Status::Stopped;
+        items.push(StartItem {
+            target: spec.name.clone(),
+            spec: Some(spec),
+            spec_error: None,
+            // Copies of one name (instances) are all registered.
+            force: true,
+            ecosystem: false,
+        });
+    }
+    for p in &problems {
+        eprintln!("ward: import-pm2: {p}");
+    }
+    if items.is_empty() {
+        chatter("[ward] nothing to import\n");
+        return Ok(0);
+    }
+    let reply = request(
+        home,
+        &Request::Start { items },
+        Duration::from_secs(600),
+        true,
+    )?;
+    done(home, reply)
 }
 
 fn update(home: &Home) -> Result<i32> {

@@ -1326,7 +1326,20 @@ impl Daemon {
                 status: a.run.status,
             })
             .collect();
-        let reply = match store::save_dump(&self.home.dump(), &saved) {
+        let written = if self.home.pm2 {
+            // pm2's own format, so that pm2 (or a script reading dump.pm2) can use it.
+            let home = self.home.root.to_string_lossy().into_owned();
+            let user = sys::user_name();
+            let envs = self
+                .views(true)
+                .iter()
+                .map(|v| crate::render::jlist_entry(v, &home, &user)["pm2_env"].clone())
+                .collect();
+            store::save_pm2_dump(&self.home.dump(), envs)
+        } else {
+            store::save_dump(&self.home.dump(), &saved)
+        };
+        let reply = match written {
             Ok(()) => Reply::Saved {
                 count: saved.len(),
                 path: self.home.dump().to_string_lossy().into_owned(),
@@ -1359,12 +1372,15 @@ impl Daemon {
 
     /// Registers and starts the dump's apps; returns what happened and the apps started.
     fn resurrect(&mut self) -> Result<(Vec<String>, Vec<u32>)> {
-        let saved = store::load_dump(&self.home.dump())?;
-        let mut notes = Vec::new();
+        let (saved, mut notes) = store::load_dump(&self.home.dump())?;
         let mut waits = Vec::new();
+        // Names registered before: those are not started again. (Several saved copies of
+        // one name, instances, all come back.)
+        let before: std::collections::HashSet<String> =
+            self.table.iter().map(|a| a.spec.name.clone()).collect();
         for s in saved {
             let name = s.spec.name.clone();
-            if !self.table.by_name(&name).is_empty() {
+            if before.contains(&name) {
                 notes.push(format!("[{name}] is already registered: not started again"));
                 continue;
             }
@@ -1372,7 +1388,10 @@ impl Daemon {
                 notes.push(format!("skipped an app of the dump: {e}"));
                 continue;
             }
-            let app = self.table.add(s.spec, Run::new(sys::wall_ms()));
+            let mut spec = s.spec;
+            // The saved log paths are final (per copy already); only the slot is new.
+            spec.instance = self.free_instance(&name);
+            let app = self.table.add(spec, Run::new(sys::wall_ms()));
             self.open_logs(app);
             if s.status == Status::Stopped {
                 notes.push(format!(
@@ -1592,14 +1611,7 @@ impl Daemon {
     /// Adds an app to the table under the next id, in the lowest free instance slot of its
     /// name, with its log files open.
     fn register(&mut self, mut spec: AppSpec) -> u32 {
-        let used: Vec<u32> = self
-            .table
-            .by_name(&spec.name)
-            .iter()
-            .filter_map(|&i| self.table.get(i))
-            .map(|a| a.spec.instance)
-            .collect();
-        spec.instance = instances::free_slot(&used);
+        spec.instance = self.free_instance(&spec.name);
         let app = self.table.add(spec, Run::new(sys::wall_ms()));
         let logs_dir = self.home.logs();
         if let Some(a) = self.table.get_mut(app) {
@@ -1612,6 +1624,18 @@ impl Daemon {
         // The caller opens the log files once the app has started (or is registered
         // stopped), so that an app refused at spawn leaves none behind.
         app
+    }
+
+    /// The lowest instance slot (`NODE_APP_INSTANCE`) no app of this name holds.
+    fn free_instance(&self, name: &str) -> u32 {
+        let used: Vec<u32> = self
+            .table
+            .by_name(name)
+            .iter()
+            .filter_map(|&i| self.table.get(i))
+            .map(|a| a.spec.instance)
+            .collect();
+        instances::free_slot(&used)
     }
 
     /// `ward scale NAME N`: new copies take the first copy's spec; the newest copies go.

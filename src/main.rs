@@ -23,6 +23,7 @@ mod lifecycle;
 mod logs;
 mod monit;
 mod outbox;
+mod pm2dump;
 mod proc;
 mod protocol;
 mod render;
