@@ -44,6 +44,18 @@ pub struct AppSpec {
     /// Log paths; empty means the default under `$WARD_HOME/logs`, filled in by the daemon.
     pub out_file: String,
     pub error_file: String,
+    /// Combined stdout+stderr file (pm2's `log_file`, `-l`); empty means none.
+    pub log_file: String,
+    /// dayjs-style prefix for every captured line (pm2's `log_date_format`).
+    pub log_date_format: Option<String>,
+    /// pm2's `time`: prefix lines with `YYYY-MM-DDTHH:mm:ss` when no format is given.
+    pub time: bool,
+    /// pm2's `merge_logs`: instances share one file instead of `NAME-out-ID.log`.
+    pub merge_logs: bool,
+    /// Rotate a log file once it passes this many bytes; `None`: the daemon-wide default.
+    pub max_log_size: Option<u64>,
+    /// Rotated files kept per log file; `None`: the daemon-wide default.
+    pub log_retain: Option<u32>,
 }
 
 impl Default for AppSpec {
@@ -67,11 +79,26 @@ impl Default for AppSpec {
             stop_exit_codes: Vec::new(),
             out_file: String::new(),
             error_file: String::new(),
+            log_file: String::new(),
+            log_date_format: None,
+            time: false,
+            merge_logs: false,
+            max_log_size: None,
+            log_retain: None,
         }
     }
 }
 
 impl AppSpec {
+    /// The timestamp format of captured lines, if any: `log_date_format`, else `time`'s.
+    pub fn date_format(&self) -> Option<&str> {
+        match &self.log_date_format {
+            Some(f) if !f.is_empty() => Some(f),
+            _ if self.time => Some(crate::datefmt::TIME_FORMAT),
+            _ => None,
+        }
+    }
+
     /// What pm2 reports as `exec_interpreter`.
     pub fn interpreter_name(&self) -> &str {
         self.interpreter.as_deref().unwrap_or("none")

@@ -68,6 +68,12 @@ pub enum Request {
     },
     /// Stop every app, answer, and exit.
     Kill,
+    /// Empty the log files of `targets`; of every app and the daemon's own log when empty.
+    Flush {
+        targets: Vec<String>,
+    },
+    /// Re-open every log file (after an external logrotate).
+    ReloadLogs,
 }
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
@@ -100,6 +106,10 @@ pub enum Reply {
         apps: Vec<AppView>,
     },
     Killed,
+    /// A request that changed no app: what was done.
+    Notes {
+        notes: Vec<String>,
+    },
 }
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.

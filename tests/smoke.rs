@@ -4,11 +4,18 @@ use util::*;
 #[test]
 fn start_ls_stop_delete_kill() {
     let h = Home::new("smoke");
-    h.script("loop.sh", "#!/bin/sh\necho started\nwhile true; do sleep 1; done\n");
+    h.script(
+        "loop.sh",
+        "#!/bin/sh\necho started\nwhile true; do sleep 1; done\n",
+    );
     let out = h.ok(&["start", "loop.sh"]);
     assert!(out.contains("loop"), "{out}");
-    wait_until(secs(5), "loop online", || h.status("loop").as_deref() == Some("online"));
-    wait_until(secs(5), "output captured", || h.read_log("loop-out.log").contains("started"));
+    wait_until(secs(5), "loop online", || {
+        h.status("loop").as_deref() == Some("online")
+    });
+    wait_until(secs(5), "output captured", || {
+        h.read_log("loop-out.log").contains("started")
+    });
     let pid = h.pid("loop").unwrap();
     h.ok(&["stop", "loop"]);
     assert_eq!(h.status("loop").as_deref(), Some("stopped"));
