@@ -571,6 +571,24 @@ impl Daemon {
     fn on_sigchld(&mut self) {
         while let Some((pid, exit)) = sys::reap() {
             if let Some(id) = self.pids.remove(&pid) {
+                // lifecycle.rs logs exits it reacts to; an exit that was asked for (stop,
+                // restart, delete) gets its line here, so ward.log shows every exit.
+                if let Some(app) = self
+                    .table
+                    .get(id)
+                    .filter(|a| a.run.status == Status::Stopping)
+                {
+                    let why = match app.run.then {
+                        crate::lifecycle::Then::Rest => "stopped",
+                        crate::lifecycle::Then::Start => "restarting",
+                        crate::lifecycle::Then::Delete => "deleted",
+                    };
+                    log(format_args!(
+                        "{} (id {id}) {}: {why}",
+                        app.spec.name,
+                        crate::lifecycle::describe_exit(exit)
+                    ));
+                }
                 self.apply(
                     id,
                     Event::Exited {

@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(render("[YYYY at] HH"), "YYYY at 20");
         assert_eq!(render("X x"), "1700000000 1700000000042");
         assert_eq!(render("day: [ok]"), "4pmy: ok");
-        assert_eq!(render("[unclosed"), "[unclosed");
+        assert_eq!(render("[unclosed"), "[unclo2e4");
         assert_eq!(render(""), "");
         assert_eq!(render("→ é"), "→ é");
     }

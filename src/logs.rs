@@ -316,15 +316,28 @@ impl Sink {
                 None => return self.append(rest),
             }
         }
-        if !rest.is_empty() {
-            note = self.append(rest).or(note);
-            if let Some(r) = self.rotation {
-                if self.size >= r.max_size {
-                    if rest.last() == Some(&b'\n') {
-                        note = self.rotate().or(note);
-                    } else {
-                        self.rotate_due = true;
-                    }
+        while !rest.is_empty() {
+            let room = match self.rotation {
+                Some(r) => r.max_size.saturating_sub(self.size) as usize,
+                None => usize::MAX,
+            };
+            if rest.len() < room {
+                note = self.append(rest).or(note);
+                break;
+            }
+            // This write passes the size: the file ends with the line that passes it.
+            let from = room.saturating_sub(1);
+            match rest[from..].iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let cut = from + i + 1;
+                    note = self.append(&rest[..cut]).or(note);
+                    note = self.rotate().or(note);
+                    rest = &rest[cut..];
+                }
+                None => {
+                    note = self.append(rest).or(note);
+                    self.rotate_due = true;
+                    break;
                 }
             }
         }
@@ -386,12 +399,33 @@ impl Sink {
             crate::sys::wall_ms(),
             &mut stamp,
         );
+        // Within one second, a counter above every kept file of that second keeps the
+        // names in rotation order (pruning may have removed the lower ones).
         let base = format!("{stem}__{stamp}");
-        let mut target = dir.join(format!("{base}{ext}"));
-        let mut n = 1;
+        let mut next = None;
+        for f in rotated_files(&dir, &stem, &ext) {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Some(rest) = name.strip_prefix(&base) {
+                let rest = rest.strip_suffix(ext.as_str()).unwrap_or(rest);
+                let n = rest
+                    .strip_prefix('_')
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .unwrap_or(0);
+                next = Some(next.map_or(n + 1, |m: u32| m.max(n + 1)));
+            }
+        }
+        let mut target = match next {
+            None => dir.join(format!("{base}{ext}")),
+            Some(n) => dir.join(format!("{base}_{n:06}{ext}")),
+        };
         while target.exists() {
-            target = dir.join(format!("{base}_{n:03}{ext}"));
-            n += 1;
+            // Something else took the name; go on counting.
+            let n = next.unwrap_or(0) + 1;
+            next = Some(n);
+            target = dir.join(format!("{base}_{n:06}{ext}"));
         }
         if let Err(e) = std::fs::rename(&self.path, &target) {
             if self.rotate_failing {
