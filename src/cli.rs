@@ -50,18 +50,48 @@ pub struct LogsOpts {
     pub timestamp: Option<String>,
 }
 
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StartupOpts {
+    pub remove: bool,
+    pub platform: Option<String>,
+    pub user: Option<String>,
+    pub home: Option<String>,
+    pub service: Option<String>,
+    pub dest: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Daemon { spawned: bool },
-    Start(StartOpts),
-    Act { verb: Verb, targets: Vec<String> },
-    List { json: bool },
+    Daemon {
+        spawned: bool,
+        resurrect: bool,
+        lock_fd: Option<i32>,
+        sock_fd: Option<i32>,
+    },
+    Holder,
+    Update,
+    Startup(StartupOpts),
+    Start(Box<StartOpts>),
+    Act {
+        verb: Verb,
+        targets: Vec<String>,
+    },
+    List {
+        json: bool,
+    },
     Jlist,
     Ping,
     Kill,
     Logs(LogsOpts),
-    Flush { targets: Vec<String> },
+    Flush {
+        targets: Vec<String>,
+    },
     ReloadLogs,
+    Save {
+        force: bool,
+    },
+    Resurrect,
+    ClearDump,
     Version,
     Help(Option<String>),
 }
@@ -222,13 +252,83 @@ by its path, creating it when it is gone. SIGUSR2 to the daemon does the same. A
 that was failing (full disk, missing folder) is retried too.",
     },
     Doc {
+        name: "save",
+        aliases: &["dump"],
+        usage: "ward save [--force]",
+        summary: "save the list of apps, for resurrect",
+        details: "\
+Writes every app, its settings and environment, and whether it is stopped to
+$WARD_HOME/dump.json (atomically; the previous dump is kept as dump.json.bak).
+With no app registered nothing is written unless --force.
+
+Options:
+  -f, --force                      save even an empty list",
+    },
+    Doc {
+        name: "resurrect",
+        aliases: &[],
+        usage: "ward resurrect",
+        summary: "start the apps of the saved list",
+        details: "\
+Apps whose name is already registered are left alone, so nothing runs twice; apps saved
+as stopped are registered without being started. A damaged dump is reported and left
+as it is.",
+    },
+    Doc {
+        name: "cleardump",
+        aliases: &[],
+        usage: "ward cleardump",
+        summary: "empty the saved list",
+        details: "",
+    },
+    Doc {
+        name: "update",
+        aliases: &[],
+        usage: "ward update",
+        summary: "re-execute the daemon from this binary, keeping every app running",
+        details: "\
+After an upgrade of ward, the daemon re-executes the new binary in place: same pid, same
+children, same output pipes. No app is restarted and no output is lost (pm2 restarts
+every app on update).",
+    },
+    Doc {
+        name: "startup",
+        aliases: &[],
+        usage: "ward startup [systemd|systemd-user|openrc|runit|sysv] [-u USER] [--hp HOME]",
+        summary: "run the daemon at boot and resurrect the saved list",
+        details: "\
+Detects the init system (or takes its name) and writes its unit: as root it installs and
+enables it; otherwise it prints the unit and the one command to run as root. The systemd
+unit is Type=notify: the daemon reports ready once the saved apps are started.
+`systemd-user` writes a unit for `systemctl --user` (run `loginctl enable-linger USER` so
+it starts at boot without a login). Save the list first with `ward save`.
+
+Options:
+  -u, --user USER                  the user the daemon runs as (default: you)
+      --hp HOME                    that user's home (default: $HOME)
+      --service-name NAME          the unit's name (default: ward-USER)
+      --dest DIR                   write under DIR instead of / and enable nothing
+                                   (for packaging and checking)",
+    },
+    Doc {
+        name: "unstartup",
+        aliases: &[],
+        usage: "ward unstartup [systemd|systemd-user|openrc|runit|sysv] [-u USER] [--hp HOME]",
+        summary: "remove the boot unit written by startup",
+        details: "Takes the same options as startup.",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
         summary: "run the daemon in the foreground",
         details: "\
 Clients start it on their own when none answers; run it by hand to watch its log on the
-terminal. SIGTERM, SIGINT or SIGQUIT stop every app and end it.",
+terminal. SIGTERM, SIGINT or SIGQUIT stop every app and end it.
+
+Options:
+      --resurrect                  start the saved list once running (what boot units
+                                   use); then tell systemd READY=1 on $NOTIFY_SOCKET",
     },
     Doc {
         name: "help",
@@ -309,17 +409,15 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         None => (args, None),
     };
     let mut p = lexopt::Parser::from_args(args);
-    let cmd = loop {
-        match p.next()? {
-            Some(Short('v') | Long("version")) => return Ok(Command::Version),
-            Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
-            Some(Value(v)) => break v.string()?,
-            Some(arg) => return Err(arg.unexpected().into()),
-            None => {
-                return Err(Error::new(
-                    "no command given; `ward help` lists the commands",
-                ));
-            }
+    let cmd = match p.next()? {
+        Some(Short('v') | Long("version")) => return Ok(Command::Version),
+        Some(Short('h') | Long("help")) => return Ok(Command::Help(None)),
+        Some(Value(v)) => v.string()?,
+        Some(arg) => return Err(arg.unexpected().into()),
+        None => {
+            return Err(Error::new(
+                "no command given; `ward help` lists the commands",
+            ));
         }
     };
     if tail.is_some() && cmd != "start" {
@@ -358,7 +456,40 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             // `flush all` is every app, without the daemon's log (as pm2 does).
             Command::Flush { targets }
         }
-        "jlist" | "ping" | "kill" | "reloadLogs" => {
+        "save" => {
+            let mut force = false;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('f') | Long("force") => force = true,
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::Save { force }
+        }
+        "holder" => Command::Holder,
+        "startup" | "unstartup" => {
+            let mut o = StartupOpts {
+                remove: canonical == "unstartup",
+                ..StartupOpts::default()
+            };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('u') | Long("user") => o.user = Some(p.value()?.string()?),
+                    Long("hp") => o.home = Some(p.value()?.string()?),
+                    Long("service-name") => o.service = Some(p.value()?.string()?),
+                    Long("dest") => o.dest = Some(p.value()?.string()?),
+                    Value(v) if o.platform.is_none() => o.platform = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            if let Some(pf) = &o.platform {
+                crate::startup::Init::parse(pf)?;
+            }
+            Command::Startup(o)
+        }
+        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" | "reloadLogs" => {
             if let Some(arg) = p.next()? {
                 return match arg {
                     Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
@@ -369,19 +500,32 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 "jlist" => Command::Jlist,
                 "ping" => Command::Ping,
                 "reloadLogs" => Command::ReloadLogs,
+                "resurrect" => Command::Resurrect,
+                "cleardump" => Command::ClearDump,
+                "update" => Command::Update,
                 _ => Command::Kill,
             }
         }
         "daemon" => {
             let mut spawned = false;
+            let mut resurrect = false;
+            let (mut lock_fd, mut sock_fd) = (None, None);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("spawned") => spawned = true,
+                    Long("resurrect") => resurrect = true,
+                    Long("lock-fd") => lock_fd = Some(number(&mut p, "--lock-fd")?),
+                    Long("sock-fd") => sock_fd = Some(number(&mut p, "--sock-fd")?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            Command::Daemon { spawned }
+            Command::Daemon {
+                spawned,
+                resurrect,
+                lock_fd,
+                sock_fd,
+            }
         }
         "help" => {
             let topic = match p.next()? {
@@ -522,7 +666,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             "--name and `-- args` apply to one script; start several scripts one by one",
         ));
     }
-    Ok(Command::Start(o))
+    Ok(Command::Start(Box::new(o)))
 }
 
 fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {

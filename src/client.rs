@@ -65,7 +65,40 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             let reply = request(home, &Request::ReloadLogs, Duration::from_secs(60), true)?;
             notes(reply)
         }
-        Command::Version | Command::Help(_) | Command::Daemon { .. } => {
+        Command::Save { force } => {
+            match request(
+                home,
+                &Request::Save { force },
+                Duration::from_secs(60),
+                true,
+            )? {
+                Reply::Saved { count, path } => {
+                    out(&format!("[ward] saved {count} apps in {path}\n"));
+                    Ok(0)
+                }
+                Reply::Warning { message } => {
+                    eprintln!("ward: {message}");
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::ClearDump => {
+            match request(home, &Request::ClearDump, Duration::from_secs(60), true)? {
+                Reply::Saved { path, .. } => {
+                    out(&format!("[ward] {path} emptied\n"));
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::Resurrect => {
+            let reply = request(home, &Request::Resurrect, Duration::from_secs(600), true)?;
+            done(home, reply)
+        }
+        Command::Update => update(home),
+        Command::Startup(o) => startup(&o, home),
+        Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
         }
     }
@@ -215,6 +248,123 @@ fn kill(home: &Home) -> Result<i32> {
     }
     out("[ward] every app stopped; daemon killed\n");
     Ok(0)
+}
+
+fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
+    use crate::startup::{Init, Target};
+    let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let init = match &o.platform {
+        Some(p) => Init::parse(p)?,
+        None => Init::detect(Some(&path_var))?,
+    };
+    let me = crate::sys::user_name();
+    let user = o.user.clone().unwrap_or_else(|| me.clone());
+    let user_home = match &o.home {
+        Some(h) => h.clone(),
+        None if user == me => std::env::var("HOME").unwrap_or_else(|_| format!("/home/{user}")),
+        None => nix::unistd::User::from_name(&user)
+            .ok()
+            .flatten()
+            .map(|u| u.dir.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
+    };
+    // This home when it is yours; the user's default home otherwise.
+    let ward_home = if user == me && o.home.is_none() {
+        home.root.to_string_lossy().into_owned()
+    } else {
+        format!("{user_home}/.ward")
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::unable("find the ward binary", os(&e)))?
+        .to_string_lossy()
+        .into_owned();
+    let t = Target {
+        init,
+        service: o.service.clone().unwrap_or_else(|| format!("ward-{user}")),
+        user,
+        home: user_home,
+        ward_home,
+        exe,
+        path_var,
+    };
+    let dest = o.dest.as_ref().map(Path::new);
+    let root = crate::sys::uid() == 0;
+    if dest.is_none() && !root && init != Init::SystemdUser {
+        let verb = if o.remove { "unstartup" } else { "startup" };
+        let mut s = String::new();
+        if !o.remove {
+            s.push_str(&format!(
+                "[ward] the unit for {}:\n\n{}\n",
+                t.unit_path().display(),
+                t.unit()
+            ));
+        }
+        s.push_str(&format!(
+            "[ward] to {} it, run as root:\nsudo env PATH=$PATH {} {verb} {} -u {} --hp {}\n",
+            if o.remove { "remove" } else { "install" },
+            t.exe,
+            t.init.as_str(),
+            t.user,
+            t.home
+        ));
+        out(&s);
+        return Ok(0);
+    }
+    let done = if o.remove {
+        crate::startup::uninstall(&t, dest)?
+    } else {
+        crate::startup::install(&t, dest)?
+    };
+    let mut s: String = done.iter().map(|l| format!("[ward] {l}\n")).collect();
+    if !o.remove {
+        s.push_str(
+            "[ward] at boot the daemon starts and resurrects the list saved by `ward save`\n",
+        );
+        if init == Init::SystemdUser {
+            s.push_str(&format!(
+                "[ward] to start it at boot without a login, run: loginctl enable-linger {}\n",
+                t.user
+            ));
+        }
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn update(home: &Home) -> Result<i32> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::unable("find the ward binary", os(&e)))?
+        .to_string_lossy()
+        .into_owned();
+    let before = match request(
+        home,
+        &Request::Update { exe },
+        Duration::from_secs(30),
+        true,
+    )? {
+        Reply::Pong { pid, .. } => pid,
+        other => return unexpected(other),
+    };
+    // The daemon answers again once the new image has taken everything back.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(Duration::from_millis(5));
+        if let Ok(Reply::Pong { pid, version }) =
+            request(home, &Request::Ping, Duration::from_secs(2), false)
+        {
+            out(&format!(
+                "[ward] daemon updated in place: pid {pid}{}, ward {version}; no app was restarted\n",
+                if pid == before { " (unchanged)" } else { "" }
+            ));
+            return Ok(0);
+        }
+        if Instant::now() > until {
+            return Err(Error::new(format!(
+                "the daemon did not come back after the update (see {})",
+                home.daemon_log().display()
+            )));
+        }
+    }
 }
 
 fn alive(pid: u32) -> bool {

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::config::AppSpec;
 use crate::error::{Error, Result};
+use crate::holder;
 use crate::home::Home;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
@@ -25,7 +26,7 @@ use crate::proc;
 use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
 use crate::sock::Server;
 use crate::spawn;
-use crate::store;
+use crate::store::{self, State};
 use crate::sys;
 use crate::table::{App, Table};
 
@@ -33,7 +34,8 @@ const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
 const TOK_TERM: u64 = 2;
 const TOK_HUP: u64 = 3;
-const TOK_USR2: u64 = 4;
+const TOK_HOLDER: u64 = 4;
+const TOK_USR2: u64 = 5;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -52,6 +54,22 @@ struct Pipe {
     /// The line still waiting for its newline (only when lines are assembled); empty and
     /// unallocated otherwise.
     partial: Vec<u8>,
+    /// Its name at the fd holder: `ID.PID.o|e`.
+    key: String,
+}
+
+/// A process adopted from an earlier daemon: not our child, so it is watched with a pidfd.
+struct Adopted {
+    app: u32,
+    pid: u32,
+    fd: OwnedFd,
+}
+
+/// Descriptors a re-executed daemon (`ward update`) inherits instead of opening anew.
+#[derive(Default, Clone, Copy)]
+pub struct Inherited {
+    pub lock: Option<i32>,
+    pub sock: Option<i32>,
 }
 
 struct Io {
@@ -127,6 +145,14 @@ pub struct Daemon {
     child_nofile: Option<(u64, u64)>,
     uid: u32,
     clk_tck: u64,
+    holder: Option<holder::Link>,
+    /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
+    hold_add: Vec<u64>,
+    hold_del: Vec<String>,
+    adopted: HashMap<u64, Adopted>,
+    /// `ward update`: the binary to re-execute once the reply is out.
+    update_to: Option<String>,
+    lock_fd: i32,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -135,24 +161,53 @@ fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
 /// started it: it leaves the client's session.
-pub fn run(home: Home, spawned: bool) -> Result<()> {
+pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> Result<()> {
     home.create()?;
-    let lock = File::create(home.lock_file())
-        .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?;
-    let _lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err((_, Errno::EWOULDBLOCK)) => {
-            // Another daemon serves this home; a client raced us to start it.
-            return Ok(());
-        }
-        Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
+    let lock = match inherited.lock {
+        // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
+        // in this process owns it.
+        #[allow(unsafe_code)]
+        Some(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+        None => File::create(home.lock_file())
+            .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
     };
-    if spawned {
+    // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
+    // releases its files after its sockets have already reported EOF to the holder), so
+    // try for a while before deciding that another daemon serves this home.
+    let until = sys::mono_ms() + 2000;
+    let mut lock = lock;
+    let _lock = loop {
+        match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => break l,
+            Err((f, Errno::EWOULDBLOCK)) => {
+                if sys::mono_ms() > until {
+                    // Another daemon serves this home; a client raced us to start it.
+                    return Ok(());
+                }
+                lock = f;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
+        }
+    };
+    if spawned && inherited.sock.is_none() {
         let _ = nix::unistd::setsid();
     }
-    let mut d = Daemon::new(home)?;
+    let lock_fd = _lock.as_raw_fd();
+    let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
     d.restore();
+    if resurrect {
+        match d.resurrect() {
+            Ok((notes, _)) => notes.iter().for_each(log),
+            Err(e) => log(e),
+        }
+    }
+    // For systemd's Type=notify: the saved apps are started; units after us may go.
+    crate::startup::notify_ready();
     d.run_loop();
+    if let Some(exe) = d.update_to.take() {
+        d.reexec(&exe);
+    }
     d.shutdown();
     Ok(())
 }
@@ -172,7 +227,7 @@ fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
 }
 
 impl Daemon {
-    fn new(home: Home) -> Result<Daemon> {
+    fn new(home: Home, sock_fd: Option<i32>, lock_fd: i32) -> Result<Daemon> {
         let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
         if !sys::become_subreaper() {
             log("cannot become a child subreaper; orphaned grandchildren go to init");
@@ -189,7 +244,10 @@ impl Daemon {
             }
             None => None,
         };
-        let server = Server::bind(&home.socket())?;
+        let server = match sock_fd {
+            Some(fd) => Server::inherit(fd),
+            None => Server::bind(&home.socket())?,
+        };
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| Error::unable("create an epoll instance", e.desc()))?;
         let sig_chld = signal_pipe(&[libc::SIGCHLD])?;
@@ -249,59 +307,211 @@ impl Daemon {
             child_nofile,
             uid: sys::uid(),
             clk_tck: proc::clock_ticks(),
+            holder: None,
+            hold_add: Vec::new(),
+            hold_del: Vec::new(),
+            adopted: HashMap::new(),
+            update_to: None,
+            lock_fd,
         })
     }
 
-    /// Takes back the table a previous daemon left in state.json (it died without `kill`).
+    /// Connects to the fd holder (starting it if needed) and returns the pipes it keeps.
+    fn connect_holder(&mut self) -> Vec<(String, OwnedFd)> {
+        let link = match holder::Link::connect(&self.home) {
+            Ok(l) => l,
+            Err(e) => {
+                log(format_args!(
+                    "{e}; apps will not survive a crash of the daemon until it is back"
+                ));
+                return Vec::new();
+            }
+        };
+        let held = match link.take_all() {
+            Ok(h) => h,
+            Err(e) => {
+                log(format_args!(
+                    "unable to take the pipes from the fd holder: {}",
+                    e.desc()
+                ));
+                Vec::new()
+            }
+        };
+        if let Err(e) = self.epoll.add(
+            link.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, TOK_HOLDER),
+        ) {
+            log(format_args!("unable to watch the fd holder: {}", e.desc()));
+        }
+        self.holder = Some(link);
+        held
+    }
+
+    /// The holder went away (killed?): start another and give it every pipe again.
+    fn on_holder_gone(&mut self) {
+        if let Some(old) = self.holder.take() {
+            let _ = self.epoll.delete(old.as_fd());
+        }
+        if self.exiting {
+            return;
+        }
+        log("the fd holder is gone; starting a new one");
+        // A new holder holds nothing; what an old one held is ours already.
+        drop(self.connect_holder());
+        self.hold_add = self.pipes.keys().copied().collect();
+    }
+
+    /// Sends the turn's pipe additions and removals to the holder.
+    fn flush_holder(&mut self) {
+        if self.hold_add.is_empty() && self.hold_del.is_empty() {
+            return;
+        }
+        let Some(link) = &self.holder else {
+            self.hold_add.clear();
+            self.hold_del.clear();
+            return;
+        };
+        let adds: Vec<(String, i32)> = self
+            .hold_add
+            .drain(..)
+            .filter_map(|t| {
+                self.pipes
+                    .get(&t)
+                    .map(|p| (p.key.clone(), p.fd.as_raw_fd()))
+            })
+            .collect();
+        let dels = std::mem::take(&mut self.hold_del);
+        let res = link.add(&adds).and_then(|()| link.del(&dels));
+        if let Err(e) = res {
+            log(format_args!("unable to reach the fd holder: {}", e.desc()));
+            self.on_holder_gone();
+        }
+    }
+
+    /// `ward update`: re-execute the (possibly new) binary in place. Same pid, so the apps
+    /// stay our children; the control socket and the lock survive the exec; the pipes are
+    /// taken back from the holder; the table comes from state.json, written just before.
+    fn reexec(&mut self, exe: &str) {
+        self.save();
+        if let Some(h) = &self.holder {
+            h.exec();
+        }
+        let sock = self.server.as_fd().as_raw_fd();
+        if !sys::keep_across_exec(sock) || !sys::keep_across_exec(self.lock_fd) {
+            log("unable to keep the socket across exec; update abandoned");
+            return;
+        }
+        log(format_args!("re-executing {exe} in place (ward update)"));
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(exe)
+            .arg("daemon")
+            .arg("--spawned")
+            .arg("--lock-fd")
+            .arg(self.lock_fd.to_string())
+            .arg("--sock-fd")
+            .arg(sock.to_string())
+            .env("WARD_HOME", &self.home.root)
+            .exec();
+        // exec returned: it failed. Carry on as we were, in a fresh loop.
+        log(format_args!(
+            "unable to re-execute {exe}: {err}; the daemon goes on as it was"
+        ));
+        self.update_to = None;
+        self.run_loop();
+    }
+
+    /// Takes back what a previous daemon left: its table (state.json), its apps that still
+    /// run (adopted: same pid and same start time, so a recycled pid is never taken for an
+    /// app), and their output pipes (from the fd holder). Apps that died meanwhile go through
+    /// the lifecycle as an exit of unknown status, so they restart if they should.
     fn restore(&mut self) {
+        let held = self.connect_holder();
         let state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
             Err(e) => {
                 log(format_args!("{e}; starting with an empty table"));
                 let bad = self.home.state().with_extension("json.bad");
                 let _ = std::fs::rename(self.home.state(), bad);
-                return;
+                State::default()
             }
         };
-        if state.apps.is_empty() {
-            return;
+        if !state.apps.is_empty() {
+            log(format_args!(
+                "restoring {} apps from {}",
+                state.apps.len(),
+                self.home.state().display()
+            ));
         }
-        log(format_args!(
-            "restoring {} apps from {}",
-            state.apps.len(),
-            self.home.state().display()
-        ));
-        let mut wanted = Vec::new();
-        let mut apps = state.apps;
-        for app in &mut apps {
-            let was = app.run.status;
-            // A process of the previous daemon has lost the reader of its output; stop it
-            // (after checking that its pid still names it) and start it afresh.
-            if let Some(pid) = app.run.pid.take() {
-                if proc::read_stat(pid).is_some_and(|st| st.start == app.run.pid_start) {
-                    let _ = sys::kill_group(pid, libc::SIGKILL);
-                }
-            }
-            app.run.deadline = None;
-            let then = app.run.then;
-            app.run.status = Status::Stopped;
-            app.run.then = crate::lifecycle::Then::Rest;
-            let up = match was {
-                Status::Online | Status::Launching | Status::WaitingRestart => true,
-                Status::Stopping => then == crate::lifecycle::Then::Start,
-                Status::Stopped | Status::Errored | Status::OneLaunch => false,
-            };
-            if up {
-                wanted.push(app.id);
-            }
-        }
-        self.table = Table::from_apps(apps, state.next_id);
+        self.table = Table::from_apps(state.apps, state.next_id);
+        let mut dead = Vec::new();
+        let mut start = Vec::new();
         for id in self.table.ids() {
             self.open_logs(id);
+            let Some(app) = self.table.get_mut(id) else {
+                continue;
+            };
+            if let Some(d) = app.run.deadline {
+                self.timers.insert((d, id));
+            }
+            match (app.run.status, app.run.pid) {
+                (_, Some(pid)) => {
+                    let same = proc::read_stat(pid)
+                        .is_some_and(|st| st.start == app.run.pid_start && st.state != 'Z');
+                    let fd = if same { sys::pidfd_open(pid) } else { None };
+                    match fd {
+                        Some(fd) => {
+                            let tok = self.next_token;
+                            self.next_token += 1;
+                            let _ = self
+                                .epoll
+                                .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok));
+                            self.adopted.insert(tok, Adopted { app: id, pid, fd });
+                            self.pids.insert(pid, id);
+                            self.groups.insert(id, pid);
+                            log(format_args!(
+                                "adopted {} (id {id}), pid {pid}",
+                                app.spec.name
+                            ));
+                        }
+                        None => dead.push(id),
+                    }
+                }
+                (Status::Launching, None) => {
+                    app.run.status = Status::Stopped;
+                    start.push(id);
+                }
+                _ => {}
+            }
         }
-        for id in wanted {
+        for (key, fd) in held {
+            let mut parts = key.split('.');
+            let app = parts.next().and_then(|a| a.parse::<u32>().ok());
+            let err = key.ends_with(".e");
+            match app.filter(|&a| self.table.get(a).is_some()) {
+                Some(app) => self.watch_pipe(fd, app, err, key, false),
+                None => self.hold_del.push(key),
+            }
+        }
+        for id in dead {
+            if let Some(app) = self.table.get(id) {
+                log(format_args!(
+                    "{} (id {id}) ended while no daemon ran",
+                    app.spec.name
+                ));
+            }
+            self.apply(
+                id,
+                Event::Exited {
+                    exit: crate::lifecycle::Exit::Unknown,
+                    wall: sys::wall_ms(),
+                },
+            );
+        }
+        for id in start {
             self.apply(id, Event::Start);
         }
+        // Children that exited while a re-executed daemon was starting.
+        self.on_sigchld();
         self.dirty = true;
     }
 
@@ -337,14 +547,20 @@ impl Daemon {
                         log("SIGUSR2: re-opening every log file");
                         self.reload_logs();
                     }
+                    TOK_HOLDER => self.on_holder_gone(),
+                    tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
             }
             self.fire_timers();
             self.answer_pending();
             self.flush_outbox();
+            self.flush_holder();
             if self.dirty && !self.exiting {
                 self.save();
+            }
+            if self.update_to.is_some() && self.outbox.is_empty() {
+                return;
             }
             if self.exiting && self.pending.is_empty() && self.table.is_empty() {
                 // Let the last reply out, within reason.
@@ -378,6 +594,9 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        if let Some(h) = &self.holder {
+            h.quit();
+        }
         let _ = std::fs::remove_file(self.home.state());
         let _ = std::fs::remove_file(self.home.socket());
         let _ = std::fs::remove_file(self.home.pid_file());
@@ -483,8 +702,8 @@ impl Daemon {
                     app.run.pid_start = start;
                 }
                 self.cpu_prev.remove(&id);
-                self.watch_pipe(s.stdout, id, false);
-                self.watch_pipe(s.stderr, id, true);
+                self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
+                self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
                 log(format_args!("started {name} (id {id}), pid {}", s.pid));
                 Event::Spawned {
                     pid: s.pid,
@@ -495,7 +714,7 @@ impl Daemon {
         }
     }
 
-    fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool) {
+    fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool, key: String, hold: bool) {
         if let Err(e) = nix::fcntl::fcntl(
             fd.as_raw_fd(),
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -520,9 +739,13 @@ impl Daemon {
                 fd,
                 app,
                 err,
+                key,
                 partial: Vec::new(),
             },
         );
+        if hold {
+            self.hold_add.push(tok);
+        }
     }
 
     fn remove(&mut self, id: u32) {
@@ -565,30 +788,57 @@ impl Daemon {
                     }
                 }
             }
+            self.hold_del.push(p.key);
+        }
+    }
+
+    /// An adopted process ended. If it happens to be our child (after `ward update`), reap
+    /// it for its real status; otherwise its status cannot be known.
+    fn on_adopted_exit(&mut self, tok: u64) {
+        let Some(a) = self.adopted.remove(&tok) else {
+            return;
+        };
+        let _ = self.epoll.delete(a.fd.as_fd());
+        if self.pids.remove(&a.pid).is_none() {
+            return; // already reaped through SIGCHLD
+        }
+        let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
+        self.log_requested_exit(a.app, exit);
+        self.apply(
+            a.app,
+            Event::Exited {
+                exit,
+                wall: sys::wall_ms(),
+            },
+        );
+    }
+
+    /// lifecycle.rs logs the exits it reacts to; an exit that was asked for (stop, restart,
+    /// delete) gets its line here, so ward.log shows every exit.
+    fn log_requested_exit(&self, id: u32, exit: crate::lifecycle::Exit) {
+        if let Some(app) = self
+            .table
+            .get(id)
+            .filter(|a| a.run.status == Status::Stopping)
+        {
+            let why = match app.run.then {
+                crate::lifecycle::Then::Rest => "stopped",
+                crate::lifecycle::Then::Start => "restarting",
+                crate::lifecycle::Then::Delete => "deleted",
+            };
+            log(format_args!(
+                "{} (id {id}) {}: {why}",
+                app.spec.name,
+                crate::lifecycle::describe_exit(exit)
+            ));
         }
     }
 
     fn on_sigchld(&mut self) {
         while let Some((pid, exit)) = sys::reap() {
             if let Some(id) = self.pids.remove(&pid) {
-                // lifecycle.rs logs exits it reacts to; an exit that was asked for (stop,
-                // restart, delete) gets its line here, so ward.log shows every exit.
-                if let Some(app) = self
-                    .table
-                    .get(id)
-                    .filter(|a| a.run.status == Status::Stopping)
-                {
-                    let why = match app.run.then {
-                        crate::lifecycle::Then::Rest => "stopped",
-                        crate::lifecycle::Then::Start => "restarting",
-                        crate::lifecycle::Then::Delete => "deleted",
-                    };
-                    log(format_args!(
-                        "{} (id {id}) {}: {why}",
-                        app.spec.name,
-                        crate::lifecycle::describe_exit(exit)
-                    ));
-                }
+                self.log_requested_exit(id, exit);
+                self.adopted.retain(|_, a| a.pid != pid);
                 self.apply(
                     id,
                     Event::Exited {
@@ -877,7 +1127,118 @@ impl Daemon {
                     },
                 );
             }
+            Request::Save { force } => self.on_save(from, id, force),
+            Request::Resurrect => self.on_resurrect(from, id),
+            Request::Update { exe } => {
+                // Answer first; the exec happens once the reply is out.
+                self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Pong {
+                        pid: std::process::id(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                    },
+                );
+                self.update_to = Some(exe);
+            }
+            Request::ClearDump => {
+                let reply = match store::save_dump(&self.home.dump(), &[]) {
+                    Ok(()) => Reply::Saved {
+                        count: 0,
+                        path: self.home.dump().to_string_lossy().into_owned(),
+                    },
+                    Err(e) => Reply::Error {
+                        message: e.to_string(),
+                    },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
         }
+    }
+
+    fn on_save(&mut self, from: UnixAddr, id: u64, force: bool) {
+        if self.table.is_empty() && !force {
+            // pm2 warns and succeeds here; a script's `pm2 save` must not fail on it.
+            return self.reply_raw(
+                &from,
+                id,
+                &Reply::Warning {
+                    message: "no app is registered, so nothing was saved (the dump is kept); \
+                          `ward save --force` saves an empty list"
+                        .into(),
+                },
+            );
+        }
+        let saved: Vec<store::Saved> = self
+            .table
+            .iter()
+            .map(|a| store::Saved {
+                spec: a.spec.clone(),
+                status: a.run.status,
+            })
+            .collect();
+        let reply = match store::save_dump(&self.home.dump(), &saved) {
+            Ok(()) => Reply::Saved {
+                count: saved.len(),
+                path: self.home.dump().to_string_lossy().into_owned(),
+            },
+            Err(e) => Reply::Error {
+                message: e.to_string(),
+            },
+        };
+        self.reply_raw(&from, id, &reply);
+    }
+
+    fn on_resurrect(&mut self, from: UnixAddr, id: u64) {
+        match self.resurrect() {
+            Ok((notes, waits)) => self.pending.push(Pending {
+                to: from,
+                id,
+                waits,
+                notes,
+                kill: false,
+            }),
+            Err(e) => self.reply_raw(
+                &from,
+                id,
+                &Reply::Error {
+                    message: e.to_string(),
+                },
+            ),
+        }
+    }
+
+    /// Registers and starts the dump's apps; returns what happened and the apps started.
+    fn resurrect(&mut self) -> Result<(Vec<String>, Vec<u32>)> {
+        let saved = store::load_dump(&self.home.dump())?;
+        let mut notes = Vec::new();
+        let mut waits = Vec::new();
+        for s in saved {
+            let name = s.spec.name.clone();
+            if !self.table.by_name(&name).is_empty() {
+                notes.push(format!("[{name}] is already registered: not started again"));
+                continue;
+            }
+            if let Err(e) = crate::config::check_name(&name) {
+                notes.push(format!("skipped an app of the dump: {e}"));
+                continue;
+            }
+            let app = self.table.add(s.spec, Run::new(sys::wall_ms()));
+            self.open_logs(app);
+            if s.status == Status::Stopped {
+                notes.push(format!(
+                    "[{name}]({app}) registered, stopped as it was saved"
+                ));
+            } else {
+                self.apply(app, Event::Start);
+                notes.push(format!("[{name}]({app}) started ✓"));
+                waits.push(app);
+            }
+        }
+        if notes.is_empty() {
+            notes.push(format!("{} holds no app", self.home.dump().display()));
+        }
+        Ok((notes, waits))
     }
 
     fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
@@ -897,6 +1258,11 @@ impl Daemon {
         let mut notes = Vec::new();
         for &app in &ids {
             if let Some(a) = self.table.get(app) {
+                log(format_args!(
+                    "{} {} (id {app}) on request",
+                    verb.as_str(),
+                    a.spec.name
+                ));
                 notes.push(format!("[{}]({app}) ✓", a.spec.name));
             }
             let event = match verb {
@@ -1127,7 +1493,7 @@ impl Daemon {
             p.waits
                 .retain(|&id| table.get(id).is_some_and(|a| !a.run.settled()));
             if p.waits.is_empty() {
-                ready.push((p.to.clone(), p.id, std::mem::take(&mut p.notes), p.kill));
+                ready.push((p.to, p.id, std::mem::take(&mut p.notes), p.kill));
                 false
             } else {
                 true
@@ -1208,7 +1574,7 @@ impl Daemon {
         }
         for d in protocol::frames(id, &body, protocol::FRAME) {
             self.outbox.push_back(Outgoing {
-                to: to.clone(),
+                to: *to,
                 datagram: d,
             });
         }
@@ -1226,7 +1592,7 @@ impl Daemon {
                 }
                 Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
                     if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to.clone();
+                        let gone = o.to;
                         log("a client took no reply for 5 s: dropping it");
                         self.outbox.retain(|x| x.to != gone);
                         self.outbox_progress = sys::mono_ms();
@@ -1237,7 +1603,7 @@ impl Daemon {
                 Err(Errno::EINTR) => {}
                 Err(_) => {
                     // The client is gone: drop everything queued for it.
-                    let gone = o.to.clone();
+                    let gone = o.to;
                     self.outbox.retain(|x| x.to != gone);
                 }
             }

@@ -18,10 +18,6 @@ impl Error {
     pub fn unable(what: impl fmt::Display, why: impl fmt::Display) -> Error {
         Error(format!("unable to {what}: {why}"))
     }
-
-    pub fn message(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Display for Error {

@@ -48,6 +48,12 @@ impl Home {
     pub fn dump(&self) -> PathBuf {
         self.root.join("dump.json")
     }
+    pub fn holder_socket(&self) -> PathBuf {
+        self.root.join("holder.sock")
+    }
+    pub fn holder_pid(&self) -> PathBuf {
+        self.root.join("holder.pid")
+    }
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }

@@ -68,6 +68,9 @@ pub enum Then {
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// The process was adopted by a later daemon (not its parent), so its exit status
+    /// could not be known.
+    Unknown,
 }
 
 /// Why an app stopped or restarted; shown by `describe` and logged.
@@ -295,9 +298,15 @@ impl Run {
                 };
                 self.record(now, exit, wall, reason);
                 self.pid = None;
+                let line = format!(
+                    "{} {} ({})",
+                    spec.name,
+                    describe_exit(exit),
+                    reason.as_str()
+                );
                 // What is left of the group had the stop signal already; the app's main
                 // process is gone, so nothing of it may linger.
-                let mut a = vec![Action::Signal(libc::SIGKILL)];
+                let mut a = vec![Action::Signal(libc::SIGKILL), Action::Log(line)];
                 a.extend(self.disarm());
                 match std::mem::replace(&mut self.then, Then::Rest) {
                     Then::Rest => self.status = Stopped,
@@ -465,6 +474,7 @@ pub fn describe_exit(exit: Exit) -> String {
     match exit {
         Exit::Code(c) => format!("exited with code {c}"),
         Exit::Signal(s) => format!("was killed by {}", crate::config::signal_name(s)),
+        Exit::Unknown => "exited (status unknown: it was adopted from an earlier daemon)".into(),
     }
 }
 
@@ -677,7 +687,7 @@ mod tests {
         let mut r = started(&s, 0);
         let mut t = 0;
         let mut delays = vec![];
-        for _ in 0..12 {
+        for _ in 0..20 {
             t += 10;
             for a in r.handle(
                 &s,
@@ -736,7 +746,7 @@ mod tests {
                 wall: 1,
             },
         );
-        assert_eq!(a, vec![Action::Signal(libc::SIGKILL)]);
+        assert_eq!(no_logs(a), vec![Action::Signal(libc::SIGKILL)]);
         assert_eq!(r.status, Status::Stopped);
         assert!(r.settled());
         assert_eq!(r.exits.back().unwrap().reason, Reason::Stop);
@@ -757,7 +767,7 @@ mod tests {
             },
         );
         assert_eq!(
-            a,
+            no_logs(a),
             vec![Action::Signal(libc::SIGKILL), Action::Disarm, Action::Spawn]
         );
         assert_eq!(r.status, Status::Launching);

@@ -12,6 +12,7 @@ mod daemon;
 mod datefmt;
 mod error;
 mod follow;
+mod holder;
 mod home;
 mod lifecycle;
 mod logs;
@@ -21,6 +22,7 @@ mod render;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
+mod startup;
 mod store;
 #[allow(unsafe_code)]
 mod sys;
@@ -51,8 +53,21 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
             client::out(&cli::help(topic.as_deref())?);
             Ok(0)
         }
-        Command::Daemon { spawned } => {
-            daemon::run(home::Home::from_env()?, spawned)?;
+        Command::Daemon {
+            spawned,
+            resurrect,
+            lock_fd,
+            sock_fd,
+        } => {
+            let inherited = daemon::Inherited {
+                lock: lock_fd,
+                sock: sock_fd,
+            };
+            daemon::run(home::Home::from_env()?, spawned, resurrect, inherited)?;
+            Ok(0)
+        }
+        Command::Holder => {
+            holder::run(&home::Home::from_env()?)?;
             Ok(0)
         }
         other => client::run(other, &home::Home::from_env()?),

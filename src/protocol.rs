@@ -74,6 +74,18 @@ pub enum Request {
     },
     /// Re-open every log file (after an external logrotate).
     ReloadLogs,
+    /// Write the table to the dump (`force`: even when it is empty).
+    Save {
+        force: bool,
+    },
+    /// Register and start what the dump holds, skipping names already registered.
+    Resurrect,
+    /// Empty the dump.
+    ClearDump,
+    /// Re-execute the daemon from this binary, in place.
+    Update {
+        exe: String,
+    },
 }
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
@@ -109,6 +121,15 @@ pub enum Reply {
     /// A request that changed no app: what was done.
     Notes {
         notes: Vec<String>,
+    },
+    /// Nothing was done, for a reason worth a warning but not a failure.
+    Warning {
+        message: String,
+    },
+    /// The dump was written with this many apps.
+    Saved {
+        count: usize,
+        path: String,
     },
 }
 

@@ -49,6 +49,20 @@ impl Server {
         Ok(Server { fd })
     }
 
+    /// Takes over the socket a re-executed daemon left open for us.
+    pub fn inherit(fd: i32) -> Server {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the daemon we were exec'd from passed this fd number on the command line
+        // and kept it open across exec; nothing else in this process owns it.
+        #[allow(unsafe_code)]
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        Server { fd }
+    }
+
     /// Receives one datagram; `Ok(None)` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> std::result::Result<Option<Datagram>, Errno> {
         let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);

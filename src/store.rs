@@ -36,11 +36,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn save_state(path: &Path, state: &State) -> Result<()> {
-    let bytes = serde_json::to_vec(state).map_err(|e| Error::unable("encode the state", e))?;
-    write_atomic(path, &bytes)
-}
-
 /// Reads state.json; a missing file is an empty table.
 pub fn load_state(path: &Path) -> Result<State> {
     let bytes = match std::fs::read(path) {
@@ -76,4 +71,57 @@ mod tests {
         assert!(load_state(&p).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// One saved app: what the user asked for, and whether it was stopped (a stopped app is
+/// registered again without being started, as pm2 does).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Saved {
+    #[serde(flatten)]
+    pub spec: crate::config::AppSpec,
+    pub status: crate::lifecycle::Status,
+}
+
+/// Writes dump.json, keeping the previous one as dump.json.bak.
+pub fn save_dump(path: &Path, apps: &[Saved]) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(apps).map_err(|e| Error::unable("encode the dump", e))?;
+    if path.exists() {
+        let bak = bak_path(path);
+        let old = std::fs::read(path)
+            .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
+        write_atomic(&bak, &old)?;
+    }
+    write_atomic(path, &bytes)
+}
+
+pub fn bak_path(path: &Path) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".bak");
+    s.into()
+}
+
+/// Reads dump.json. A missing dump is an empty list; a damaged one is an error that leaves
+/// the file as it is.
+pub fn load_dump(path: &Path) -> Result<Vec<Saved>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::unable(
+                format_args!("read {}", path.display()),
+                os(&e),
+            ));
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let hint = if bak_path(path).exists() {
+            format!(
+                "; it was left as it is, and the previous dump is in {}",
+                bak_path(path).display()
+            )
+        } else {
+            "; it was left as it is".to_string()
+        };
+        Error::new(format!("unable to read {}: {e}{hint}", path.display()))
+    })
 }

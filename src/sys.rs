@@ -46,11 +46,6 @@ pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     }
 }
 
-pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
-    let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
-    signal::kill(Pid::from_raw(pid as i32), sig)
-}
-
 /// Reaps one exited child without blocking: `None` when no child has exited.
 pub fn reap() -> Option<(u32, Exit)> {
     loop {
@@ -138,4 +133,32 @@ pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
         wday: tm.tm_wday as u32,
         gmtoff: tm.tm_gmtoff,
     })
+}
+
+/// A pidfd for `pid`: readable once the process has exited. Used to supervise processes
+/// adopted from an earlier daemon, which are not our children.
+pub fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this fd; nothing else owns it.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Reaps `pid` if it is our child and has exited: its real exit status.
+pub fn reap_pid(pid: u32) -> Option<Exit> {
+    match waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(Exit::Code(code)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(Exit::Signal(sig as i32)),
+        _ => None,
+    }
+}
+
+/// Clears FD_CLOEXEC so `fd` survives an exec of the daemon (`ward update`).
+pub fn keep_across_exec(fd: std::os::fd::RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok()
 }

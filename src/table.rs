@@ -199,7 +199,7 @@ mod tests {
         assert!(
             t.resolve("/(/")
                 .unwrap_err()
-                .message()
+                .to_string()
                 .contains("invalid regular")
         );
         assert_eq!(

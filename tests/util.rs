@@ -133,6 +133,13 @@ impl Drop for Home {
                 })
             })
             .unwrap_or_default();
+        // The fd holder first: it would start a new daemon when the old one dies.
+        if let Some(pid) = std::fs::read_to_string(self.root.join("holder.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            unsafe_kill(pid, 9);
+        }
         let _ = Command::new(BIN)
             .arg("kill")
             .env("WARD_HOME", &self.root)

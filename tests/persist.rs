@@ -1,0 +1,539 @@
+//! Issue 6: save/resurrect, startup units, `ward update`, and surviving the daemon's death.
+mod util;
+use std::collections::HashMap;
+use util::*;
+
+fn kill(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+fn holder_pid(h: &Home) -> u32 {
+    std::fs::read_to_string(h.root.join("holder.pid"))
+        .expect("holder.pid")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Processes whose command line holds `marker`, by pid.
+fn procs_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        // Arguments end with a space, so "sleep 7" does not match "sleep 70".
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(marker) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// name → pid of every app in jlist.
+fn pids(h: &Home) -> HashMap<String, u32> {
+    h.jlist()
+        .into_iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["pid"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect()
+}
+
+/// Starts `n` sleep apps s0..; the argument `base + i` marks each one's process on the
+/// machine (each test uses its own base).
+fn start_sleepers(h: &Home, n: usize, base: usize) {
+    for i in 0..n {
+        let name = format!("s{i}");
+        let arg = (base + i).to_string();
+        h.ok(&["start", "sleep", "-n", &name, "--", &arg]);
+    }
+}
+
+#[test]
+fn save_resurrect_round_trip_keeps_every_setting() {
+    let h = Home::new("persist-round");
+    h.script("app.sh", "#!/bin/sh\nexec sleep 1000\n");
+    let sub = h.dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let name = format!("app{i}");
+        let delay = (i * 10).to_string();
+        let kt = (1000 + i).to_string();
+        let mut args: Vec<String> =
+            vec!["start".into(), "app.sh".into(), "-n".into(), name.clone()];
+        args.extend([
+            "--restart-delay".into(),
+            delay.clone(),
+            "-k".into(),
+            kt.clone(),
+        ]);
+        if i % 2 == 0 {
+            args.push("--no-autorestart".into());
+        }
+        if i % 3 == 0 {
+            args.extend(["--cwd".into(), "sub".into()]);
+        }
+        if i % 4 == 0 {
+            args.extend(["--kill-signal".into(), "SIGTERM".into()]);
+        }
+        if i % 5 == 0 {
+            args.extend([
+                "--max-restarts".into(),
+                "3".into(),
+                "--min-uptime".into(),
+                "500".into(),
+            ]);
+        }
+        args.extend(["--".into(), format!("arg{i}"), "two words".into()]);
+        args[1] = h.dir.join("app.sh").to_string_lossy().into_owned();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = h
+            .cmd(&refs)
+            .env("ROUND_TRIP", format!("v{i}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        expected.push(name);
+    }
+    h.ok(&["stop", "app7"]);
+    let before = h.ok(&["jlist"]);
+    let before: Vec<serde_json::Value> = serde_json::from_str(&before).unwrap();
+    let out = h.ok(&["save"]);
+    assert!(out.contains("saved 20 apps"), "{out}");
+    assert!(h.root.join("dump.json").exists());
+    h.ok(&["kill"]);
+    h.ok(&["resurrect"]);
+    let after = h.jlist();
+    assert_eq!(after.len(), 20);
+    let keys = [
+        "name",
+        "pm_exec_path",
+        "pm_cwd",
+        "args",
+        "exec_interpreter",
+        "restart_delay",
+        "kill_timeout",
+        "autorestart",
+        "max_restarts",
+        "min_uptime",
+        "namespace",
+        "pm_out_log_path",
+        "pm_err_log_path",
+    ];
+    for (b, a) in before.iter().zip(after.iter()) {
+        for k in keys {
+            assert_eq!(b["pm2_env"][k], a["pm2_env"][k], "{k} of {}", b["name"]);
+        }
+        assert_eq!(
+            b["pm2_env"]["ROUND_TRIP"], a["pm2_env"]["ROUND_TRIP"],
+            "env of {}",
+            b["name"]
+        );
+    }
+    // The stopped app came back stopped, the others online.
+    for a in &after {
+        let want = if a["name"] == "app7" {
+            "stopped"
+        } else {
+            "online"
+        };
+        assert_eq!(a["pm2_env"]["status"], want, "{}", a["name"]);
+    }
+    // kill-signal is kept too (it is not a pm2 jlist field): check the dump itself.
+    let dump: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.root.join("dump.json")).unwrap()).unwrap();
+    assert_eq!(dump[0]["kill_signal"], 15);
+    assert_eq!(dump[1]["kill_signal"], 2);
+    // Resurrect again: nothing runs twice.
+    let out = h.ok(&["resurrect"]);
+    assert!(out.contains("already registered"), "{out}");
+    assert_eq!(h.jlist().len(), 20);
+}
+
+#[test]
+fn save_refuses_an_empty_list_and_cleardump_empties() {
+    let h = Home::new("persist-empty");
+    let out = h.run(&["save"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(!h.root.join("dump.json").exists());
+    h.ok(&["save", "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(h.root.join("dump.json"))
+            .unwrap()
+            .trim(),
+        "[]"
+    );
+    h.ok(&["start", "sleep", "--", "1000"]);
+    h.ok(&["save"]);
+    assert!(
+        std::fs::read_to_string(h.root.join("dump.json.bak"))
+            .unwrap()
+            .contains("[]")
+    );
+    h.ok(&["cleardump"]);
+    assert_eq!(
+        std::fs::read_to_string(h.root.join("dump.json"))
+            .unwrap()
+            .trim(),
+        "[]"
+    );
+}
+
+#[test]
+fn a_damaged_dump_is_reported_and_kept() {
+    let h = Home::new("persist-damaged");
+    h.ok(&["ping"]);
+    let bad = "[{\"name\": \"x\", \"script\": ";
+    std::fs::write(h.root.join("dump.json"), bad).unwrap();
+    let err = h.fails(&["resurrect"]);
+    assert!(
+        err.contains("dump.json") && err.contains("left as it is"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.root.join("dump.json")).unwrap(),
+        bad
+    );
+    assert!(h.jlist().is_empty());
+}
+
+#[test]
+fn sigkilled_daemon_comes_back_and_adopts_all_50_apps() {
+    let h = Home::new("persist-crash");
+    start_sleepers(&h, 50, 710_000);
+    let before = pids(&h);
+    assert_eq!(before.len(), 50);
+    let daemon = h.daemon_pid().unwrap();
+    kill(daemon, "-9");
+    // The fd holder starts a new daemon by itself, without any command.
+    wait_until(secs(5), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+    });
+    let after = pids(&h);
+    assert_eq!(before, after, "every app adopted with its pid");
+    for i in 0..50 {
+        let marker = format!("sleep {} ", 710_000 + i);
+        assert_eq!(procs_with(&marker).len(), 1, "{marker} runs exactly once");
+    }
+    // Adopted apps are supervised: kill one, it comes back.
+    let victim = after["s7"];
+    kill(victim, "-9");
+    wait_until(secs(10), "s7 restarted", || {
+        h.pid("s7").is_some_and(|p| p != victim) && h.status("s7").as_deref() == Some("online")
+    });
+    assert_eq!(procs_with("sleep 710007 ").len(), 1);
+    // And stopped on request.
+    let p = h.pid("s8").unwrap();
+    h.ok(&["stop", "s8"]);
+    assert!(!alive(p));
+    assert_eq!(h.status("s8").as_deref(), Some("stopped"));
+}
+
+#[test]
+fn apps_that_died_with_the_daemon_down_are_restarted_once() {
+    let h = Home::new("persist-dead");
+    start_sleepers(&h, 50, 720_000);
+    let before = pids(&h);
+    let daemon = kill_daemon_and_holder(&h);
+    for i in 0..10 {
+        kill(before[&format!("s{i}")], "-9");
+    }
+    wait_until(secs(10), "all 50 online", || {
+        h.jlist()
+            .iter()
+            .filter(|a| a["pm2_env"]["status"] == "online")
+            .count()
+            == 50
+    });
+    let after = pids(&h);
+    for i in 0..50 {
+        let name = format!("s{i}");
+        if i < 10 {
+            assert_ne!(before[&name], after[&name], "{name} was restarted");
+        } else {
+            assert_eq!(before[&name], after[&name], "{name} was adopted");
+        }
+        let marker = format!("sleep {} ", 720_000 + i);
+        assert_eq!(procs_with(&marker).len(), 1, "{marker} runs exactly once");
+    }
+}
+
+#[test]
+fn output_written_while_the_daemon_is_dead_is_not_lost() {
+    let h = Home::new("persist-output");
+    h.script(
+        "count.sh",
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 400 ]; do i=$((i+1)); echo $i; sleep 0.01; done\nexec sleep 1000\n",
+    );
+    h.ok(&["start", "count.sh"]);
+    wait_until(secs(10), "some output", || {
+        h.read_log("count-out.log").lines().count() > 30
+    });
+    for _ in 0..2 {
+        let daemon = h.daemon_pid().unwrap();
+        kill(daemon, "-9");
+        wait_until(secs(5), "a new daemon", || {
+            h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+        });
+    }
+    wait_until(secs(20), "all 400 lines", || {
+        h.read_log("count-out.log").lines().last() == Some("400")
+    });
+    let nums: Vec<u32> = h
+        .read_log("count-out.log")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(
+        nums,
+        (1..=400).collect::<Vec<_>>(),
+        "every number once, in order"
+    );
+    assert_eq!(h.app("count").unwrap()["pm2_env"]["restart_time"], 0);
+}
+
+#[test]
+fn a_recycled_pid_is_never_taken_for_the_app() {
+    let h = Home::new("persist-recycled");
+    h.ok(&["start", "sleep", "-n", "real", "--", "100777"]);
+    let real = h.pid("real").unwrap();
+    // A stranger process the new daemon must leave alone.
+    let stranger = Stranger(
+        std::process::Command::new("sleep")
+            .arg("100778")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let spid = stranger.0.id();
+    kill_daemon_and_holder(&h);
+    kill(real, "-9");
+    // Pretend the app's pid was recycled by the stranger: same pid, other start time.
+    let state = h.root.join("state.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    v["apps"][0]["run"]["pid"] = spid.into();
+    std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
+    // The next command starts a daemon, which must see that pid for what it is.
+    wait_until(secs(10), "real restarted", || {
+        h.pid("real").is_some_and(|p| p != spid && p != real)
+    });
+    assert!(alive(spid), "the stranger was not touched");
+    h.ok(&["stop", "real"]);
+    assert!(alive(spid), "stopping the app does not reach the stranger");
+}
+
+struct Stranger(std::process::Child);
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Leaves no daemon and no holder behind, so that nothing restarts the daemon until the
+/// next command. The daemon is stopped first so it cannot start a new holder.
+fn kill_daemon_and_holder(h: &Home) -> u32 {
+    let daemon = h.daemon_pid().unwrap();
+    let holder = holder_pid(h);
+    kill(daemon, "-STOP");
+    kill(holder, "-9");
+    kill(daemon, "-9");
+    wait_until(secs(5), "daemon and holder gone", || {
+        !alive(daemon) && !alive(holder)
+    });
+    daemon
+}
+
+#[test]
+fn update_keeps_pids_counts_and_output() {
+    let h = Home::new("persist-update");
+    h.script(
+        "count.sh",
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo $i; sleep 0.01; done\nexec sleep 1000\n",
+    );
+    start_sleepers(&h, 19, 730_000);
+    h.ok(&["start", "count.sh"]);
+    h.ok(&["restart", "s3"]);
+    let before = h.jlist();
+    let daemon = h.daemon_pid().unwrap();
+    let out = h.ok(&["update"]);
+    assert!(out.contains("updated in place"), "{out}");
+    assert_eq!(h.daemon_pid(), Some(daemon), "same daemon pid across exec");
+    let after = h.jlist();
+    for (b, a) in before.iter().zip(after.iter()) {
+        assert_eq!(b["pid"], a["pid"], "pid of {}", b["name"]);
+        assert_eq!(
+            b["pm2_env"]["restart_time"], a["pm2_env"]["restart_time"],
+            "restarts of {}",
+            b["name"]
+        );
+    }
+    assert_eq!(h.app("s3").unwrap()["pm2_env"]["restart_time"], 1);
+    wait_until(secs(20), "all 300 lines", || {
+        h.read_log("count-out.log").lines().last() == Some("300")
+    });
+    let nums: Vec<u32> = h
+        .read_log("count-out.log")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(nums, (1..=300).collect::<Vec<_>>());
+    // Apps are still our children: a crash after the update has a real exit status.
+    let p = h.pid("s0").unwrap();
+    kill(p, "-9");
+    wait_until(secs(10), "s0 back", || h.pid("s0").is_some_and(|q| q != p));
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(log.contains("s0 was killed by SIGKILL"), "{log}");
+}
+
+#[test]
+fn startup_writes_a_notify_unit_and_unstartup_removes_it() {
+    let h = Home::new("persist-startup");
+    let dest = h.dir.join("root");
+    let d = dest.to_str().unwrap();
+    let out = h.ok(&[
+        "startup",
+        "systemd",
+        "-u",
+        "alice",
+        "--hp",
+        "/home/alice",
+        "--dest",
+        d,
+    ]);
+    assert!(out.contains("wrote"), "{out}");
+    let unit_path = dest.join("etc/systemd/system/ward-alice.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    for want in [
+        "Type=notify",
+        "User=alice",
+        "Environment=WARD_HOME=/home/alice/.ward",
+        "daemon --resurrect",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.contains(want), "{want} missing from:\n{unit}");
+    }
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let v = std::process::Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&unit_path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&v.stderr);
+        assert!(
+            !err.contains("ward-alice.service:"),
+            "systemd-analyze: {err}"
+        );
+    }
+    let out = h.ok(&["startup", "systemd-user", "--hp", "/home/bob", "--dest", d]);
+    assert!(out.contains("enable-linger"), "{out}");
+    let user_unit =
+        std::fs::read_to_string(dest.join("home/bob/.config/systemd/user/ward-root.service"))
+            .or_else(|_| {
+                // The service is named after the user running the test.
+                let dir = dest.join("home/bob/.config/systemd/user");
+                let f = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+                std::fs::read_to_string(f.path())
+            })
+            .unwrap();
+    assert!(user_unit.contains("WantedBy=default.target") && !user_unit.contains("User="));
+    for init in ["openrc", "runit", "sysv"] {
+        h.ok(&[
+            "startup",
+            init,
+            "-u",
+            "alice",
+            "--hp",
+            "/home/alice",
+            "--dest",
+            d,
+        ]);
+    }
+    assert!(
+        std::fs::read_to_string(dest.join("etc/init.d/ward-alice"))
+            .unwrap()
+            .contains("resurrect")
+    );
+    assert!(
+        std::fs::read_to_string(dest.join("etc/sv/ward-alice/run"))
+            .unwrap()
+            .contains("chpst -u alice")
+    );
+    h.ok(&[
+        "unstartup",
+        "systemd",
+        "-u",
+        "alice",
+        "--hp",
+        "/home/alice",
+        "--dest",
+        d,
+    ]);
+    assert!(!unit_path.exists());
+    let err = h.fails(&[
+        "unstartup",
+        "systemd",
+        "-u",
+        "alice",
+        "--hp",
+        "/home/alice",
+        "--dest",
+        d,
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+    let err = h.fails(&["startup", "launchd"]);
+    assert!(err.contains("unknown init system"), "{err}");
+}
+
+#[test]
+fn daemon_resurrect_tells_systemd_it_is_ready_after_the_apps_start() {
+    let h = Home::new("persist-notify");
+    h.ok(&["start", "sleep", "-n", "saved", "--", "100779"]);
+    h.ok(&["save"]);
+    h.ok(&["kill"]);
+    let sock_path = h.dir.join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    listener.set_read_timeout(Some(secs(10))).unwrap();
+    let mut daemon = h
+        .cmd(&["daemon", "--resurrect"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = listener.recv(&mut buf).expect("READY=1 within 10 s");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.contains("READY=1"), "{msg}");
+    // By then the saved app runs.
+    assert_eq!(procs_with("sleep 100779 ").len(), 1);
+    assert_eq!(h.status("saved").as_deref(), Some("online"));
+    h.ok(&["kill"]);
+    let _ = daemon.wait();
+}
