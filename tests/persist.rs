@@ -253,7 +253,7 @@ fn apps_that_died_with_the_daemon_down_are_restarted_once() {
     let h = Home::new("persist-dead");
     start_sleepers(&h, 50, 720_000);
     let before = pids(&h);
-    let daemon = kill_daemon_and_holder(&h);
+    kill_daemon_and_holder(&h);
     for i in 0..10 {
         kill(before[&format!("s{i}")], "-9");
     }
