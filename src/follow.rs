@@ -270,7 +270,8 @@ impl Source {
 
     fn read_new(&mut self, p: &mut Printer) {
         let Some(f) = &mut self.file else { return };
-        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+        let len = f.metadata().map_or(0, |m| m.len());
+        if len <= self.pos || f.seek(SeekFrom::Start(self.pos)).is_err() {
             return;
         }
         let mut buf = vec![0u8; CHUNK];

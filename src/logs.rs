@@ -207,6 +207,9 @@ pub struct Sink {
     discard: bool,
     /// Bytes in the file, for rotation (its size at open plus what we wrote).
     size: u64,
+    /// What the app asked for, and what applies to the file open now (only a regular file
+    /// rotates: not /dev/full, a FIFO or a terminal).
+    wanted_rotation: Option<Rotation>,
     rotation: Option<Rotation>,
     /// The file passed its size in the middle of a line: rotate at the next newline.
     rotate_due: bool,
@@ -223,6 +226,7 @@ impl Sink {
             file: None,
             discard,
             size: 0,
+            wanted_rotation: rotation,
             rotation,
             rotate_due: false,
             rotate_failing: false,
@@ -253,10 +257,9 @@ impl Sink {
         {
             Ok(f) => {
                 let meta = f.metadata().ok();
-                // Only a regular file rotates: not /dev/full, a FIFO or a terminal.
-                if !meta.as_ref().is_some_and(|m| m.is_file()) {
-                    self.rotation = None;
-                }
+                self.rotation = self
+                    .wanted_rotation
+                    .filter(|_| meta.as_ref().is_some_and(|m| m.is_file()));
                 self.size = meta.map(|m| m.len()).unwrap_or(0);
                 self.file = Some(f);
                 None
@@ -587,6 +590,95 @@ mod tests {
         assert!(is_stamp("2026-11-25_20-01-02_007"));
         assert!(!is_stamp("2026-11-25"));
         assert!(!is_stamp("x026-11-25_20-01-02"));
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "ward-logs-unit-{name}-{}-{}",
+            std::process::id(),
+            crate::sys::wall_ms()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn contents(dir: &Path) -> Vec<String> {
+        let mut files = rotated_files(dir, "x", ".log");
+        files.push(dir.join("x.log"));
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn rotation_cuts_after_the_line_that_passes_the_size() {
+        let dir = temp_dir("rotate");
+        let rot = Rotation {
+            max_size: 10,
+            retain: 10,
+        };
+        let (mut s, note) = Sink::open(&dir.join("x.log"), Some(rot));
+        assert_eq!(note, None);
+        assert_eq!(s.write(b"aaaa\nbbbb\ncccc\n"), None);
+        assert_eq!(contents(&dir), ["aaaa\nbbbb\n", "cccc\n"]);
+        // A write that passes the size in the middle of a line: the rest of the line stays.
+        s.write(b"dd");
+        s.write(b"ddddddd\nee\n");
+        assert_eq!(
+            contents(&dir),
+            ["aaaa\nbbbb\n", "cccc\nddddddddd\n", "ee\n"]
+        );
+        // No newline at all: rotation waits for the next one.
+        s.write(b"ffffffffffff");
+        s.write(b"f\ngg\n");
+        assert_eq!(contents(&dir).last().unwrap(), "gg\n");
+        assert_eq!(contents(&dir)[2], "ee\nfffffffffffff\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_and_truncate_empties() {
+        let dir = temp_dir("retain");
+        let rot = Rotation {
+            max_size: 4,
+            retain: 2,
+        };
+        let (mut s, _) = Sink::open(&dir.join("x.log"), Some(rot));
+        for i in 0..6 {
+            s.write(format!("{i}{i}{i}{i}\n").as_bytes());
+        }
+        s.write(b"77");
+        assert_eq!(contents(&dir), ["4444\n", "5555\n", "77"]);
+        assert_eq!(s.truncate(), None);
+        assert_eq!(contents(&dir).last().unwrap(), "");
+        s.write(b"8\n");
+        assert_eq!(contents(&dir).last().unwrap(), "8\n");
+        // A file that is not regular never rotates, and /dev/null is never opened.
+        let (mut n, note) = Sink::open(Path::new("/dev/null"), Some(rot));
+        assert!(n.discards() && note.is_none());
+        assert_eq!(n.write(b"zzzzzzzzzz\n"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failing_file_is_reported_once_and_recovers() {
+        let dir = temp_dir("full");
+        let link = dir.join("x.log");
+        std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+        let (mut s, _) = Sink::open(&link, None);
+        assert!(s.write(b"a\n").unwrap().contains("unable to write"));
+        assert_eq!(s.write(b"b\n"), None);
+        assert_eq!(s.dropped, 4);
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(dir.join("real.log"), &link).unwrap();
+        assert_eq!(s.reopen(), None);
+        assert!(s.write(b"c\n").unwrap().contains("works again"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("real.log")).unwrap(),
+            "c\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
