@@ -528,6 +528,36 @@ fn rotation_keeps_every_line_exactly_once() {
 }
 
 #[test]
+fn following_survives_builtin_rotation() {
+    let h = Home::new("logs-follow-rotate");
+    // Bursts of 100 numbers, a rotation every few bursts: the follower looks every 150 ms,
+    // so it sees each file before the next rotation replaces it.
+    h.script(
+        "burst.sh",
+        "#!/bin/sh\nwhile [ ! -f go ]; do sleep 0.05; done\ni=0\n\
+         while [ $i -lt 1000 ]; do i=$((i+1)); echo $i; \
+         case $i in *00) sleep 0.3;; esac; done\nexec sleep 1000\n",
+    );
+    h.ok(&["start", "burst.sh", "--max-log-size", "1K"]);
+    let f = Follower::new(&h, &["burst", "--raw", "--lines", "0", "--out"]);
+    std::thread::sleep(Duration::from_millis(400)); // let it open the (empty) file first
+    std::fs::write(h.dir.join("go"), "").unwrap();
+    f.wait_for("1000");
+    assert!(rotated(&h, "burst-out").len() >= 3);
+    let got: Vec<u64> = f
+        .lines()
+        .iter()
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("bad line {l:?}")))
+        .collect();
+    let want: Vec<u64> = (1..=1000).collect();
+    assert!(
+        got == want,
+        "the follower printed {} lines, not 1..=1000 in order",
+        got.len()
+    );
+}
+
+#[test]
 fn config_json_gives_rotation_defaults() {
     let h = Home::new("logs-config");
     std::fs::create_dir_all(&h.root).unwrap();
