@@ -6,7 +6,7 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 CARGO ?= cargo
 TARGET ?= $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 
-.PHONY: all test lint install uninstall static clean
+.PHONY: all test lint install install-pm2-link uninstall static clean
 
 all:
 	$(CARGO) build --release
@@ -26,8 +26,13 @@ install: all
 	install -m 0755 target/release/ward $(BINDIR)/ward
 	install -m 0644 man/ward.1 $(MANDIR)/ward.1
 
+# `pm2` as a link to ward: pm2's home (~/.pm2), file names and output, for a drop-in swap.
+install-pm2-link: install
+	ln -sf ward $(BINDIR)/pm2
+
 uninstall:
 	rm -f $(BINDIR)/ward $(MANDIR)/ward.1
+	if [ -L $(BINDIR)/pm2 ]; then rm -f $(BINDIR)/pm2; fi
 
 # A statically linked binary, for minimal containers.
 static:

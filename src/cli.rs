@@ -5,7 +5,7 @@
 use lexopt::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::protocol::Verb;
+use crate::protocol::{ScaleTo, Verb};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StartOpts {
@@ -32,9 +32,24 @@ pub struct StartOpts {
     pub log_file: Option<String>,
     pub time: bool,
     pub log_date_format: Option<String>,
-    pub merge_logs: bool,
     pub max_log_size: Option<u64>,
     pub log_retain: Option<u32>,
+    pub pid_file: Option<String>,
+    /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
+    pub instances: Option<i64>,
+    pub merge_logs: bool,
+    /// `--env NAME`, `--only a,b`: for ecosystem files.
+    pub env_name: Option<String>,
+    pub only: Vec<String>,
+}
+
+/// Options of stop/restart/reload/delete.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ActOpts {
+    /// `-a`, `--update-env`: take the current shell's environment on restart/reload.
+    pub update_env: bool,
+    pub env_name: Option<String>,
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,21 +80,53 @@ pub enum Command {
     Daemon {
         spawned: bool,
         resurrect: bool,
+        wait_lock: bool,
         lock_fd: Option<i32>,
         sock_fd: Option<i32>,
     },
     Holder,
     Update,
+    Send {
+        target: String,
+        line: String,
+    },
+    Attach {
+        target: String,
+    },
+    Pid {
+        target: Option<String>,
+    },
     Startup(StartupOpts),
     Start(Box<StartOpts>),
     Act {
         verb: Verb,
         targets: Vec<String>,
+        opts: ActOpts,
     },
+    /// `ward env <id>`
+    Env {
+        target: String,
+    },
+    Scale {
+        name: String,
+        to: ScaleTo,
+    },
+    /// `ward ecosystem`: write a sample ecosystem.config.js.
+    Ecosystem,
     List {
         json: bool,
+        /// `--sort FIELD[:asc|:desc]`: the field and whether descending.
+        sort: Option<(crate::report::SortKey, bool)>,
+        /// `-m`/`--mini-list`: one line per app.
+        mini: bool,
     },
     Jlist,
+    Prettylist,
+    Describe {
+        target: String,
+    },
+    Metrics,
+    Monit,
     Ping,
     Kill,
     Logs(LogsOpts),
@@ -109,13 +156,19 @@ pub const DOCS: &[Doc] = &[
     Doc {
         name: "start",
         aliases: &[],
-        usage: "ward start <script|name|id>... [options] [-- args...]",
+        usage: "ward start <script|name|id|ecosystem file>... [options] [-- args...]",
         summary: "register and run an app, or start a registered one",
         details: "\
 A script is run with the interpreter of its extension (.js/.mjs/.cjs node, .py python,
 .sh bash, .rb ruby, .php php, .pl perl, .coffee coffee); any other file runs itself, and a
 bare word is looked up in PATH. The app runs in the current folder with the current
 environment. A name or id that is already registered is started (or restarted).
+
+An ecosystem file (any .json, or *.config.js/.cjs/.mjs; with no argument,
+./ecosystem.config.js) starts every app it lists: apps already registered under their name
+are restarted with the file's environment, the others are started. Every key is checked
+first; an error names the file, line, app and key, and nothing starts. `man ward` lists
+the keys (ECOSYSTEM FILE).
 
 Options:
   -n, --name NAME                  app name (default: the file name without extension)
@@ -132,7 +185,8 @@ Options:
   -k, --kill-timeout MS            time between the stop signal and SIGKILL (default 1600)
       --kill-signal SIGNAL         stop signal sent to the process group (default SIGINT)
       --stop-exit-codes CODE...    exit codes after which the app is not restarted
-      --namespace NS               namespace of the app (default `default`)
+      --namespace NS               namespace of the app (default `default`; with an
+                                   ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
   -l, --log [FILE]                 also write stdout and stderr, line by line, to one file
@@ -142,61 +196,172 @@ Options:
       --log-date-format FMT        prefix each line with its capture time in this format:
                                    YYYY YY MM M DD D HH H hh h mm m ss s SSS Z ZZ A a,
                                    [text] is copied as is (e.g. \"YYYY-MM-DD HH:mm:ss Z\")
-      --merge-logs                 instances of one name share their log files
       --max-log-size SIZE          rotate a log file once it passes SIZE (bytes, or 10K/10M/1G);
                                    default from ~/.ward/config.json {\"max_log_size\": \"10M\"}
       --log-retain N               rotated files kept per log file (default: config.json's
                                    log_retain, else 30)
+  -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
+  -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
+                                   with its own id and NODE_APP_INSTANCE 0..N-1
+      --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: start only these apps
   -- ARGS...                       arguments passed to the script",
     },
     Doc {
         name: "stop",
         aliases: &[],
-        usage: "ward stop <name|id|namespace|all|/regex/>...",
+        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
         summary: "stop apps and keep them in the list",
         details: "\
 Sends the app's stop signal (SIGINT unless --kill-signal) to its whole process group,
-then SIGKILL after its kill timeout. Returns once every app has stopped.",
+then SIGKILL after its kill timeout. Returns once every app has stopped.
+
+With an ecosystem file, acts on the apps the file names.
+
+Options:
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/>...",
+        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "stop and start apps again; the restart count goes up",
-        details: "A stopped or errored app is started.",
+        details: "A stopped or errored app is started.
+
+With an ecosystem file, acts on the apps the file names and gives them the file's `env`
+(and `env_NAME` with --env NAME).
+
+Options:
+  -a, --update-env                 take the current shell's environment (merged over the
+                                   app's; nothing is removed). Without it the app keeps the
+                                   environment it was started with.
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "reload",
         aliases: &[],
-        usage: "ward reload <name|id|namespace|all|/regex/>...",
+        usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "",
+        details: "Options: as for restart (-a, --env, --only).",
     },
     Doc {
         name: "delete",
         aliases: &["del"],
-        usage: "ward delete <name|id|namespace|all|/regex/>...",
+        usage: "ward delete <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
         summary: "stop apps and remove them from the list",
-        details: "Their log files are kept.",
+        details: "Their log files are kept.
+
+With an ecosystem file, acts on the apps the file names.
+
+Options:
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "list",
         aliases: &["ls", "l", "ps", "status"],
-        usage: "ward list [--json]",
+        usage: "ward list [--json] [--sort FIELD[:asc|:desc]] [-m]",
         summary: "show the table of apps",
         details: "\
-Columns: id, name, mode, pid, uptime, restarts (↺), status, cpu, memory (of the app's
-whole process group), user, watching. Colours only on a terminal, never with NO_COLOR.
+Columns: id, name, namespace (when one is used), mode, pid, uptime, restarts (↺), status,
+cpu, memory (of the app's whole process group), user, watching. The table fits the
+terminal: long names are cut with an ellipsis. Colours only on a terminal, never with
+NO_COLOR.
 
 Options:
-      --json                       print the table as JSON (same as `ward jlist`)",
+      --json                       print the table as JSON (same as `ward jlist`)
+      --sort FIELD[:asc|:desc]     order by name, id, cpu, mem, uptime or restarts
+                                   (ascending unless :desc)
+  -m, --mini-list                  one plain line per app: id, name, status, pid, cpu,
+                                   memory, restarts, uptime",
     },
     Doc {
         name: "jlist",
         aliases: &[],
         usage: "ward jlist",
         summary: "print the table as JSON, in pm2's shape",
-        details: "An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}}.",
+        details: "\
+An array of {pid, name, pm_id, monit: {cpu, memory}, pm2_env: {...}} with pm2's field
+names (status, restart_time, unstable_restarts, pm_uptime, created_at, pm_exec_path,
+pm_cwd, pm_out_log_path, pm_err_log_path, pm_pid_path, exec_interpreter, exec_mode,
+namespace, env, ...), so scripts and dashboards written for pm2 read it unchanged.
+monit.memory is the resident memory of the app's whole process group, in bytes;
+monit.cpu is the CPU % since the previous sample.",
+    },
+    Doc {
+        name: "prettylist",
+        aliases: &[],
+        usage: "ward prettylist",
+        summary: "print the jlist data as pm2 prints it (node's util.inspect)",
+        details: "\
+The same data as `ward jlist`, printed exactly as node's util.inspect prints it (single
+quotes, bare keys, nested objects indented by two, lines broken at 80 columns), which is
+what `pm2 prettylist` writes. It is not JSON; scripts that grep pm2's output (for example
+for `status: 'online'`) work unchanged. Keys come in alphabetical order.",
+    },
+    Doc {
+        name: "describe",
+        aliases: &["show", "info", "desc"],
+        usage: "ward describe <name|id|/regex/>",
+        summary: "show everything about an app",
+        details: "\
+A table of the app's status, restarts, uptime, pid, live CPU and memory of its whole
+process group, script and arguments, interpreter, folder, log and pid paths, unstable
+restarts and creation time, then its last exits (time, exit code or signal, uptime,
+reason) and its last error. A target matching several apps describes each.",
+    },
+    Doc {
+        name: "monit",
+        aliases: &["dashboard", "dash"],
+        usage: "ward monit",
+        summary: "full-screen dashboard of apps, CPU, memory and logs",
+        details: "\
+Left: every app with its status, CPU %, memory with a history of the last samples,
+restarts and uptime. Right: the selected app's details and the live tail of its log
+files. Refreshes every second and on resize.
+
+Keys:
+  up/down, k/j                     move the selection (PgUp/PgDn, Home/End jump)
+  r                                restart the selected app
+  s                                stop the selected app, or start it when stopped
+  q, Ctrl-C                        quit",
+    },
+    Doc {
+        name: "metrics",
+        aliases: &[],
+        usage: "ward metrics",
+        summary: "print the table in the Prometheus text format",
+        details: "\
+One sample per app of ward_app_up, ward_app_cpu_seconds_total,
+ward_app_resident_memory_bytes, ward_app_restarts_total and ward_app_start_time_seconds,
+labelled with id, name and namespace. Write it to a file for node_exporter's textfile
+collector, or serve it to any scraper.",
+    },
+    Doc {
+        name: "env",
+        aliases: &[],
+        usage: "ward env <id|name>",
+        summary: "print the environment an app runs with",
+        details: "\
+One `KEY: value` line per variable, sorted, including those ward adds (pm_id, name,
+namespace, NODE_APP_INSTANCE, WARD_HOME). A name shows its first app.",
+    },
+    Doc {
+        name: "scale",
+        aliases: &[],
+        usage: "ward scale <name> <N|+N|-N>",
+        summary: "set how many copies of an app run",
+        details: "\
+N sets the number of copies, +N adds, -N removes. New copies are started with the first
+copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the newest ones.",
+    },
+    Doc {
+        name: "ecosystem",
+        aliases: &["init"],
+        usage: "ward ecosystem",
+        summary: "write a commented sample ecosystem.config.js here",
+        details: "An existing ecosystem.config.js is never overwritten.",
     },
     Doc {
         name: "ping",
@@ -318,6 +483,32 @@ Options:
         details: "Takes the same options as startup.",
     },
     Doc {
+        name: "send",
+        aliases: &[],
+        usage: "ward send <id|name> <line>",
+        summary: "write a line to an app's standard input",
+        details: "\
+Every app gets a stdin pipe that ward keeps open (it costs nothing while unused); the
+app sees end-of-file only when it stops. The words after the target are joined with
+spaces and a newline is added. Fails when the app is not running or its pipe is full.",
+    },
+    Doc {
+        name: "attach",
+        aliases: &[],
+        usage: "ward attach <id|name>",
+        summary: "connect the terminal to an app's input and output",
+        details: "\
+Prints what the app writes (its out and error logs, from now on) and sends every line
+typed to its stdin, until Ctrl-C.",
+    },
+    Doc {
+        name: "pid",
+        aliases: &[],
+        usage: "ward pid [name|id]",
+        summary: "print the pid of an app, or of every app, one per line",
+        details: "Apps that are not running print nothing, as pm2 does.",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
@@ -395,6 +586,34 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+/// pm2 verbs that belong to pm2's cloud service or module system: one clear line on
+/// stderr, at once, and no connection anywhere. Scripts call `link`/`monitor` as set-up
+/// steps, so those succeed; the rest fail. `None`: not such a verb.
+pub fn unsupported(args: &[std::ffi::OsString]) -> Option<i32> {
+    let verb = args
+        .iter()
+        .find_map(|a| a.to_str().filter(|s| !s.starts_with('-')))?;
+    let (what, code) = match verb {
+        "link" | "unlink" | "monitor" | "unmonitor" => ("pm2.io monitoring", 0),
+        "plus" | "register" | "login" | "logout" | "open" => ("the pm2.io service", 1),
+        "install" | "uninstall" | "publish" | "package" => ("pm2 modules", 1),
+        "set" | "unset" | "get" | "multiset" | "conf" | "config" => ("pm2's module settings", 1),
+        "deploy" => ("pm2's deployment tool (use your CI or a script)", 1),
+        "serve" | "expose" => ("pm2's static file server (run a web server as an app)", 1),
+        v if v.starts_with("module:") => ("pm2 modules", 1),
+        _ => return None,
+    };
+    eprintln!(
+        "ward does not provide `{verb}`: it belongs to {what}; {}",
+        if code == 0 {
+            "nothing to do"
+        } else {
+            "nothing was done"
+        }
+    );
+    Some(code)
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
     // Everything after the first `--` goes to the script, untouched.
@@ -433,15 +652,17 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
-            let mut json = false;
+            let (mut json, mut sort, mut mini) = (false, None, false);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("json") => json = true,
+                    Long("sort") => sort = Some(crate::report::parse_sort(&p.value()?.string()?)?),
+                    Short('m') | Long("mini-list") | Long("mini") => mini = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
                 }
             }
-            Command::List { json }
+            Command::List { json, sort, mini }
         }
         "logs" => parse_logs(&mut p)?,
         "flush" => {
@@ -467,7 +688,83 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::Save { force }
         }
+        "env" => {
+            let mut target = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if target.is_none() => target = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let target = target.ok_or_else(|| Error::new("env needs an app id"))?;
+            Command::Env { target }
+        }
+        "scale" => parse_scale(&mut p)?,
+        "ecosystem" => {
+            while let Some(arg) = p.next()? {
+                match arg {
+                    // pm2's `ecosystem simple` writes a shorter file; one sample serves both.
+                    Value(v) if v == "simple" => {}
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::Ecosystem
+        }
         "holder" => Command::Holder,
+        "describe" => {
+            let mut target = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if target.is_none() => target = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let target = target
+                .ok_or_else(|| Error::new("describe needs a target: a name, an id or /regex/"))?;
+            Command::Describe { target }
+        }
+        "prettylist" | "metrics" | "monit" => {
+            if let Some(arg) = p.next()? {
+                return match arg {
+                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
+                    _ => Err(arg.unexpected().into()),
+                };
+            }
+            match canonical {
+                "prettylist" => Command::Prettylist,
+                "metrics" => Command::Metrics,
+                _ => Command::Monit,
+            }
+        }
+        "send" | "attach" | "pid" => {
+            let mut words = Vec::new();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) => words.push(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            match (canonical, words.len()) {
+                ("send", n) if n >= 2 => Command::Send {
+                    target: words[0].clone(),
+                    line: words[1..].join(" "),
+                },
+                ("send", _) => return Err(Error::new("usage: ward send <id> <line>")),
+                ("attach", 1) => Command::Attach {
+                    target: words.remove(0),
+                },
+                ("attach", _) => return Err(Error::new("usage: ward attach <id>")),
+                (_, 0) => Command::Pid { target: None },
+                (_, 1) => Command::Pid {
+                    target: Some(words.remove(0)),
+                },
+                _ => return Err(Error::new("usage: ward pid [name]")),
+            }
+        }
         "startup" | "unstartup" => {
             let mut o = StartupOpts {
                 remove: canonical == "unstartup",
@@ -509,11 +806,13 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         "daemon" => {
             let mut spawned = false;
             let mut resurrect = false;
+            let mut wait_lock = false;
             let (mut lock_fd, mut sock_fd) = (None, None);
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("spawned") => spawned = true,
                     Long("resurrect") => resurrect = true,
+                    Long("wait-lock") => wait_lock = true,
                     Long("lock-fd") => lock_fd = Some(number(&mut p, "--lock-fd")?),
                     Long("sock-fd") => sock_fd = Some(number(&mut p, "--sock-fd")?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
@@ -523,6 +822,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Daemon {
                 spawned,
                 resurrect,
+                wait_lock,
                 lock_fd,
                 sock_fd,
             }
@@ -551,19 +851,96 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
 
 fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
     let mut targets = Vec::new();
+    let mut opts = ActOpts::default();
+    let env_ok = matches!(verb, Verb::Restart | Verb::Reload);
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) => targets.push(v.string()?),
+            Short('a') | Long("update-env") if env_ok => opts.update_env = true,
+            Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
+            Long("only") => opts.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some(cmd.into()))),
             _ => return Err(arg.unexpected().into()),
         }
     }
     if targets.is_empty() {
         return Err(Error::new(format!(
-            "{cmd} needs a target: a name, an id, a namespace, all, or /regex/"
+            "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
         )));
     }
-    Ok(Command::Act { verb, targets })
+    Ok(Command::Act {
+        verb,
+        targets,
+        opts,
+    })
+}
+
+fn env_name(p: &mut lexopt::Parser) -> Result<String> {
+    let v = p.value()?.string()?;
+    if v.is_empty() || v.contains(char::is_whitespace) {
+        return Err(Error::new(format!(
+            "invalid value {v:?} for --env: expected the NAME of an env_NAME block"
+        )));
+    }
+    Ok(v)
+}
+
+fn only(p: &mut lexopt::Parser) -> Result<Vec<String>> {
+    let v = p.value()?.string()?;
+    let names: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(Error::new("--only needs app names: --only api,worker"));
+    }
+    Ok(names)
+}
+
+/// `scale NAME 4`, `+2`, `-1`: read raw, since lexopt would take `-1` for an option.
+fn parse_scale(p: &mut lexopt::Parser) -> Result<Command> {
+    let raw: Vec<String> = p
+        .raw_args()?
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if raw.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Command::Help(Some("scale".into())));
+    }
+    let [name, n] = raw.as_slice() else {
+        return Err(Error::new(
+            "scale needs an app name and a number: ward scale api 4 (or +2, -1)",
+        ));
+    };
+    let bad = || {
+        Error::new(format!(
+            "invalid number {n:?} for scale: expected N, +N or -N"
+        ))
+    };
+    let to = if let Some(d) = n.strip_prefix('+') {
+        ScaleTo::More(d.parse().map_err(|_| bad())?)
+    } else if let Some(d) = n.strip_prefix('-') {
+        ScaleTo::Fewer(d.parse().map_err(|_| bad())?)
+    } else {
+        ScaleTo::Exactly(n.parse().map_err(|_| bad())?)
+    };
+    Ok(Command::Scale {
+        name: name.clone(),
+        to,
+    })
+}
+
+/// `-i`: a number (negative: fewer than the CPUs) or `max`.
+fn instances(p: &mut lexopt::Parser) -> Result<i64> {
+    let v = p.value()?.string()?;
+    if v == "max" {
+        return Ok(0);
+    }
+    v.parse::<i64>().map_err(|_| {
+        Error::new(format!(
+            "invalid value {v:?} for --instances: expected a number, max, or -N"
+        ))
+    })
 }
 
 fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
@@ -646,20 +1023,19 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             }
             Long("time") => o.time = true,
             Long("log-date-format") => o.log_date_format = Some(p.value()?.string()?),
-            Long("merge-logs") => o.merge_logs = true,
             Long("max-log-size") => {
                 o.max_log_size = Some(crate::logs::parse_size(&p.value()?.string()?)?)
             }
             Long("log-retain") => o.log_retain = Some(number(p, "--log-retain")?),
+            Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
+            Short('i') | Long("instances") => o.instances = Some(instances(p)?),
+            Long("merge-logs") => o.merge_logs = true,
+            Long("env") => o.env_name = Some(env_name(p)?),
+            Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
             Value(v) => o.targets.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
-    }
-    if o.targets.is_empty() {
-        return Err(Error::new(
-            "start needs a script, a name or an id (ecosystem files are not supported yet)",
-        ));
     }
     if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
         return Err(Error::new(
@@ -741,13 +1117,28 @@ mod tests {
 
     #[test]
     fn aliases_and_targets() {
-        assert_eq!(parse_str("ls").unwrap(), Command::List { json: false });
-        assert_eq!(parse_str("status").unwrap(), Command::List { json: false });
+        assert_eq!(
+            parse_str("ls").unwrap(),
+            Command::List {
+                json: false,
+                sort: None,
+                mini: false
+            }
+        );
+        assert_eq!(
+            parse_str("status").unwrap(),
+            Command::List {
+                json: false,
+                sort: None,
+                mini: false
+            }
+        );
         assert_eq!(
             parse_str("del a 3 /x/").unwrap(),
             Command::Act {
                 verb: Verb::Delete,
-                targets: vec!["a".into(), "3".into(), "/x/".into()]
+                targets: vec!["a".into(), "3".into(), "/x/".into()],
+                opts: ActOpts::default(),
             }
         );
         assert!(parse_str("stop").is_err());
@@ -814,6 +1205,57 @@ mod tests {
         assert_eq!(o.log_file.as_deref(), Some("all.log"));
         assert_eq!(o.log_date_format.as_deref(), Some("HH"));
         assert!(parse_str("start a.sh --max-log-size lots").is_err());
+    }
+
+    #[test]
+    fn ecosystem_flags_scale_env() {
+        let Command::Start(o) =
+            parse_str("start eco.json --env production --only api,worker -i -1").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.env_name.as_deref(), Some("production"));
+        assert_eq!(o.only, vec!["api", "worker"]);
+        assert_eq!(o.instances, Some(-1));
+        let Command::Start(o) = parse_str("start app.js -i max --merge-logs").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.instances, Some(0));
+        assert!(o.merge_logs);
+        assert!(parse_str("start app.js -i lots").is_err());
+        assert_eq!(
+            parse_str("restart api -a").unwrap(),
+            Command::Act {
+                verb: Verb::Restart,
+                targets: vec!["api".into()],
+                opts: ActOpts {
+                    update_env: true,
+                    ..ActOpts::default()
+                },
+            }
+        );
+        assert!(parse_str("stop api --update-env").is_err());
+        assert_eq!(
+            parse_str("scale api -2").unwrap(),
+            Command::Scale {
+                name: "api".into(),
+                to: ScaleTo::Fewer(2)
+            }
+        );
+        assert_eq!(
+            parse_str("scale api +3").unwrap(),
+            Command::Scale {
+                name: "api".into(),
+                to: ScaleTo::More(3)
+            }
+        );
+        assert!(parse_str("scale api").is_err());
+        assert!(parse_str("scale api x").is_err());
+        assert_eq!(
+            parse_str("env 3").unwrap(),
+            Command::Env { target: "3".into() }
+        );
+        assert_eq!(parse_str("init").unwrap(), Command::Ecosystem);
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Command, StartOpts};
+use crate::cli::{ActOpts, Command, StartOpts};
 use crate::config::{self, AppSpec};
+use crate::ecosystem;
 use crate::error::{Error, Result, os};
 use crate::home::Home;
-use crate::protocol::{self, Reassembly, Reply, Request, StartItem};
+use crate::protocol::{self, Reassembly, Reply, Request, StartItem, Verb};
 use crate::render;
 use crate::sock;
 
@@ -29,27 +30,29 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 other => unexpected(other),
             }
         }
-        Command::List { json } => list(home, json),
-        Command::Jlist => list(home, true),
-        Command::Start(opts) => {
-            let items = start_items(&opts)?;
+        Command::List { json, sort, mini } => list(home, json, sort, mini),
+        Command::Jlist => list(home, true, None, false),
+        Command::Prettylist => prettylist(home),
+        Command::Describe { target } => describe(home, &target),
+        Command::Metrics => metrics(home),
+        Command::Monit => crate::monit::run(home),
+        Command::Start(opts) => start(home, &opts),
+        Command::Act {
+            verb,
+            targets,
+            opts,
+        } => act(home, verb, targets, &opts),
+        Command::Env { target } => env(home, &target),
+        Command::Scale { name, to } => {
             let reply = request(
                 home,
-                &Request::Start { items },
+                &Request::Scale { name, to },
                 Duration::from_secs(600),
                 true,
             )?;
             done(home, reply)
         }
-        Command::Act { verb, targets } => {
-            let reply = request(
-                home,
-                &Request::Act { verb, targets },
-                Duration::from_secs(600),
-                true,
-            )?;
-            done(home, reply)
-        }
+        Command::Ecosystem => write_sample(),
         Command::Kill => kill(home),
         Command::Logs(opts) => crate::follow::run(home, &opts),
         Command::Flush { targets } => {
@@ -73,7 +76,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 true,
             )? {
                 Reply::Saved { count, path } => {
-                    out(&format!("[ward] saved {count} apps in {path}\n"));
+                    chatter(&format!("[ward] saved {count} apps in {path}\n"));
                     Ok(0)
                 }
                 Reply::Warning { message } => {
@@ -86,7 +89,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::ClearDump => {
             match request(home, &Request::ClearDump, Duration::from_secs(60), true)? {
                 Reply::Saved { path, .. } => {
-                    out(&format!("[ward] {path} emptied\n"));
+                    chatter(&format!("[ward] {path} emptied\n"));
                     Ok(0)
                 }
                 other => unexpected(other),
@@ -97,6 +100,50 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Update => update(home),
+        Command::Send { target, line } => {
+            match request(
+                home,
+                &Request::Send { target, line },
+                Duration::from_secs(30),
+                true,
+            )? {
+                Reply::Done { .. } => Ok(0),
+                other => unexpected(other),
+            }
+        }
+        Command::Attach { target } => crate::attach::run(home, &target),
+        Command::Pid { target } => {
+            let reply = request(
+                home,
+                &Request::List { env: false },
+                Duration::from_secs(30),
+                true,
+            )?;
+            let Reply::List { apps } = reply else {
+                return unexpected(reply);
+            };
+            let ids: Option<Vec<u32>> = match &target {
+                None => None,
+                Some(t) => {
+                    let table = crate::table::Table::from_apps(
+                        apps.iter().map(|v| v.app.clone()).collect(),
+                        0,
+                    );
+                    Some(table.resolve(t)?)
+                }
+            };
+            let mut s = String::new();
+            for v in &apps {
+                if ids.as_ref().is_some_and(|ids| !ids.contains(&v.app.id)) {
+                    continue;
+                }
+                if let Some(pid) = v.app.run.pid {
+                    s.push_str(&format!("{pid}\n"));
+                }
+            }
+            out(&s);
+            Ok(0)
+        }
         Command::Startup(o) => startup(&o, home),
         Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
@@ -140,6 +187,42 @@ fn unexpected(r: Reply) -> Result<i32> {
     }
 }
 
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
+/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
+pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
+        SILENT.store(true, Relaxed);
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut tail = false;
+    for a in args {
+        if !tail && (a == "-s" || a == "--silent") {
+            SILENT.store(true, Relaxed);
+        } else if !tail && a == "--no-color" {
+            NO_COLOR.store(true, Relaxed);
+        } else {
+            tail |= a == "--";
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn silent() -> bool {
+    SILENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Messages about what was done: quiet under `--silent`. Data always goes through `out`.
+pub fn chatter(s: &str) {
+    if !silent() {
+        out(s);
+    }
+}
+
 /// Writes to stdout; a closed stdout (`ward ls | head`) ends the program quietly.
 pub fn out(s: &str) {
     let mut o = std::io::stdout().lock();
@@ -153,7 +236,8 @@ pub fn out(s: &str) {
 fn style() -> render::Style {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
     render::Style {
         color: tty && !no_color,
         width: if tty { terminal_width() } else { None },
@@ -161,33 +245,47 @@ fn style() -> render::Style {
 }
 
 fn terminal_width() -> Option<usize> {
-    let ws = nix::pty::Winsize {
+    terminal_size(1).map(|(cols, _)| cols as usize)
+}
+
+/// Columns and rows of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
+    let mut ws = nix::pty::Winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
     nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, nix::pty::Winsize);
-    let mut ws = ws;
     // SAFETY: TIOCGWINSZ fills a winsize struct that we own.
     #[allow(unsafe_code)]
-    let r = unsafe { tiocgwinsz(1, &mut ws) };
+    let r = unsafe { tiocgwinsz(fd, &mut ws) };
     match r {
-        Ok(_) if ws.ws_col > 0 => Some(ws.ws_col as usize),
+        Ok(_) if ws.ws_col > 0 && ws.ws_row > 0 => Some((ws.ws_col, ws.ws_row)),
         _ => None,
     }
 }
 
-fn list(home: &Home, json: bool) -> Result<i32> {
-    let reply = request(
-        home,
-        &Request::List { env: json },
-        Duration::from_secs(30),
-        true,
-    )?;
-    let Reply::List { apps } = reply else {
-        return unexpected(reply);
-    };
+/// The table, with live figures; `env` adds each app's environment (for jlist).
+pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
+    let reply = request(home, &Request::List { env }, Duration::from_secs(30), true)?;
+    match reply {
+        Reply::List { apps } => Ok(apps),
+        other => unexpected(other).map(|_| Vec::new()),
+    }
+}
+
+fn list(
+    home: &Home,
+    json: bool,
+    sort: Option<(crate::report::SortKey, bool)>,
+    mini: bool,
+) -> Result<i32> {
+    let mut apps = fetch(home, json)?;
+    let now = crate::sys::wall_ms();
+    if let Some((key, desc)) = sort {
+        crate::report::sort(&mut apps, key, desc, now);
+    }
     if json {
         let mut s = render::jlist(
             &apps,
@@ -196,10 +294,12 @@ fn list(home: &Home, json: bool) -> Result<i32> {
         );
         s.push('\n');
         out(&s);
+    } else if mini {
+        out(&crate::report::mini(&apps, now));
     } else {
         out(&render::table(
             &apps,
-            crate::sys::wall_ms(),
+            now,
             &crate::sys::user_name(),
             &style(),
         ));
@@ -207,10 +307,53 @@ fn list(home: &Home, json: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// pm2 writes prettylist without a final newline; ward adds one on a terminal only, so a
+/// pipe gets pm2's bytes and a shell prompt still starts on its own line.
+fn prettylist(home: &Home) -> Result<i32> {
+    use std::io::IsTerminal;
+    let apps = fetch(home, true)?;
+    let json = render::jlist(
+        &apps,
+        &home.root.to_string_lossy(),
+        &crate::sys::user_name(),
+    );
+    let node = crate::inspect::parse(&json).map_err(|e| Error::unable("render the list", e))?;
+    let mut s = crate::inspect::inspect(&node);
+    if std::io::stdout().is_terminal() {
+        s.push('\n');
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn describe(home: &Home, target: &str) -> Result<i32> {
+    let apps = fetch(home, false)?;
+    let next = apps.iter().map(|v| v.app.id + 1).max().unwrap_or(0);
+    let table = crate::table::Table::from_apps(apps.iter().map(|v| v.app.clone()).collect(), next);
+    let ids = table.resolve(target)?;
+    let now = crate::sys::wall_ms();
+    let root = home.root.to_string_lossy();
+    let mut s = String::new();
+    for v in apps.iter().filter(|v| ids.contains(&v.app.id)) {
+        s.push_str(&crate::report::describe(v, &root, now));
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn metrics(home: &Home) -> Result<i32> {
+    let apps = fetch(home, false)?;
+    out(&crate::report::metrics(&apps));
+    Ok(0)
+}
+
 fn done(_home: &Home, reply: Reply) -> Result<i32> {
     let Reply::Done { notes, apps } = reply else {
         return unexpected(reply);
     };
+    if silent() {
+        return Ok(0);
+    }
     let mut s = String::new();
     for n in notes {
         s.push_str("[ward] ");
@@ -232,7 +375,7 @@ fn kill(home: &Home) -> Result<i32> {
         Ok(Reply::Pong { pid, .. }) => pid,
         Ok(other) => return unexpected(other),
         Err(_) if !daemon_answers(home) => {
-            out("[ward] no daemon is running\n");
+            chatter("[ward] no daemon is running\n");
             return Ok(0);
         }
         Err(e) => return Err(e),
@@ -246,7 +389,7 @@ fn kill(home: &Home) -> Result<i32> {
     while alive(pid) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(2));
     }
-    out("[ward] every app stopped; daemon killed\n");
+    chatter("[ward] every app stopped; daemon killed\n");
     Ok(0)
 }
 
@@ -327,7 +470,7 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
             ));
         }
     }
-    out(&s);
+    chatter(&s);
     Ok(0)
 }
 
@@ -391,20 +534,300 @@ fn log_path(cwd: &Path, p: &str) -> String {
     }
 }
 
-fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
-    let here =
-        std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))?;
+fn here() -> Result<std::path::PathBuf> {
+    std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))
+}
+
+/// The client's environment: what a new app gets, and what `--update-env` sends.
+fn shell_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+fn start(home: &Home, o: &StartOpts) -> Result<i32> {
+    let here = here()?;
+    let mut o = o.clone();
+    if o.targets.is_empty() {
+        match ecosystem::DEFAULT_FILES
+            .iter()
+            .find(|f| here.join(f).is_file())
+        {
+            Some(f) => o.targets.push(f.to_string()),
+            None => {
+                return Err(Error::new(
+                    "start needs a script, a name, an id or an ecosystem file \
+                     (there is no ecosystem.config.js here; `ward ecosystem` writes one)",
+                ));
+            }
+        }
+    }
+    let items = if let Some(file) = o.targets.iter().find(|t| ecosystem::is_ecosystem(t)) {
+        if o.targets.len() > 1 {
+            return Err(Error::new(format!(
+                "{file} is an ecosystem file: start it on its own (--only picks its apps)"
+            )));
+        }
+        if o.name.is_some() || !o.args.is_empty() || o.instances.is_some() {
+            return Err(Error::new(format!(
+                "--name, -i and `-- args` apply to a script; set name, instances and args \
+                 in {file}"
+            )));
+        }
+        file_items(file, &o, &here)?
+    } else {
+        if let Some(n) = &o.env_name {
+            return Err(Error::new(format!(
+                "--env {n} selects the env_{n} block of an ecosystem file, and {} is not one",
+                o.targets[0]
+            )));
+        }
+        if !o.only.is_empty() {
+            return Err(Error::new(format!(
+                "--only selects apps of an ecosystem file, and {} is not one",
+                o.targets[0]
+            )));
+        }
+        start_items(&o, &here)?
+    };
+    let reply = request(
+        home,
+        &Request::Start { items },
+        Duration::from_secs(600),
+        true,
+    )?;
+    done(home, reply)
+}
+
+/// The apps of an ecosystem file, as start items; every error of every app is reported
+/// before anything is sent.
+fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
+    let shell = shell_env();
+    let eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    for w in &eco.warnings {
+        eprintln!("ward: warning: {w}");
+    }
+    let apps = ecosystem::select(&eco, &o.only)?;
+    if let Some(n) = &o.env_name {
+        if !apps.iter().any(|a| a.env_named.contains_key(n)) {
+            eprintln!(
+                "ward: warning: {file}: no app has an env_{n} block; --env {n} changes nothing"
+            );
+        }
+    }
+    let ctx = ecosystem::Ctx {
+        shell_env: &shell,
+        env_name: o.env_name.as_deref(),
+        cpus: cpus(),
+    };
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    for a in apps {
+        match ecosystem::to_spec(&eco, a, &ctx) {
+            Ok(mut spec) => {
+                if a.cluster {
+                    eprintln!(
+                        "[ward] {}: exec_mode cluster runs as {} separate processes in fork mode \
+                         (ward has no Node cluster module; they do not share a port)",
+                        a.name, spec.instances
+                    );
+                }
+                if let Some(ns) = &o.namespace {
+                    spec.namespace = ns.clone();
+                }
+                items.push(StartItem {
+                    target: a.name.clone(),
+                    spec: Some(spec),
+                    spec_error: None,
+                    force: false,
+                    ecosystem: true,
+                });
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::new(format!(
+            "{}\nward: {file}: nothing was done",
+            errors.join("\nward: ")
+        )));
+    }
+    Ok(items)
+}
+
+fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32> {
+    let restart = matches!(verb, Verb::Restart | Verb::Reload);
+    let Some(file) = targets.iter().find(|t| ecosystem::is_ecosystem(t)) else {
+        if o.env_name.is_some() || !o.only.is_empty() {
+            return Err(Error::new(format!(
+                "--env and --only select apps of an ecosystem file, and {} is not one",
+                targets[0]
+            )));
+        }
+        let reply = request(
+            home,
+            &Request::Act {
+                verb,
+                targets,
+                update_env: o.update_env.then(shell_env),
+            },
+            Duration::from_secs(600),
+            true,
+        )?;
+        let code = done(home, reply)?;
+        if restart && !o.update_env {
+            // pm2's hint, after the table as pm2 prints it; chatter, so not with --silent.
+            chatter("[ward] Use --update-env to update environment variables\n");
+        }
+        return Ok(code);
+    };
+    if targets.len() > 1 {
+        return Err(Error::new(format!(
+            "{file} is an ecosystem file: give it on its own (--only picks its apps)"
+        )));
+    }
+    let shell = shell_env();
+    let eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    for w in &eco.warnings {
+        eprintln!("ward: warning: {w}");
+    }
+    let apps = ecosystem::select(&eco, &o.only)?;
+    let reply = request(
+        home,
+        &Request::List { env: false },
+        Duration::from_secs(30),
+        true,
+    )?;
+    let Reply::List { apps: table } = reply else {
+        return unexpected(reply);
+    };
+    let (present, missing): (Vec<_>, Vec<_>) = apps
+        .into_iter()
+        .partition(|a| table.iter().any(|v| v.app.spec.name == a.name));
+    for m in &missing {
+        eprintln!(
+            "ward: warning: {file}: app {} is not registered; skipped",
+            m.name
+        );
+    }
+    if present.is_empty() {
+        return Err(Error::new(format!(
+            "none of the apps of {file} is registered, so there is nothing to {}",
+            verb.as_str()
+        )));
+    }
+    if !restart {
+        let targets = present.iter().map(|a| a.name.clone()).collect();
+        let req = Request::Act {
+            verb,
+            targets,
+            update_env: None,
+        };
+        return done(home, request(home, &req, Duration::from_secs(600), true)?);
+    }
+    // Each app gets its own variables from the file, so one request per app.
+    let mut notes = Vec::new();
+    let mut last = Vec::new();
+    for a in present {
+        let mut env = if o.update_env {
+            shell.clone()
+        } else {
+            BTreeMap::new()
+        };
+        env.extend(ecosystem::file_env(a, o.env_name.as_deref()));
+        let req = Request::Act {
+            verb,
+            targets: vec![a.name.clone()],
+            update_env: Some(env),
+        };
+        match request(home, &req, Duration::from_secs(600), true)? {
+            Reply::Done { notes: n, apps } => {
+                notes.extend(n);
+                last = apps;
+            }
+            other => return unexpected(other),
+        }
+    }
+    done(home, Reply::Done { notes, apps: last })
+}
+
+/// `ward env ID`: pm2 prints `KEY: value` lines.
+fn env(home: &Home, target: &str) -> Result<i32> {
+    let reply = request(
+        home,
+        &Request::List { env: true },
+        Duration::from_secs(30),
+        true,
+    )?;
+    let Reply::List { apps } = reply else {
+        return unexpected(reply);
+    };
+    let found = match target.parse::<u32>() {
+        Ok(id) => apps.iter().find(|v| v.app.id == id),
+        Err(_) => apps.iter().find(|v| v.app.spec.name == target),
+    };
+    let Some(v) = found else {
+        return Err(Error::new(format!("process {target} not found")));
+    };
+    let mut vars = v.app.spec.env.clone();
+    vars.extend(config::pm2_vars(
+        v.app.id,
+        &v.app.spec,
+        &home.root.to_string_lossy(),
+    ));
+    let mut s = String::new();
+    for (k, val) in vars {
+        s.push_str(&format!("{k}: {val}\n"));
+    }
+    out(&s);
+    Ok(0)
+}
+
+fn write_sample() -> Result<i32> {
+    let path = here()?.join("ecosystem.config.js");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::new(format!(
+                    "{} already exists; ward does not overwrite it",
+                    path.display()
+                ))
+            } else {
+                Error::unable(format_args!("write {}", path.display()), os(&e))
+            }
+        })?;
+    f.write_all(ecosystem::SAMPLE.as_bytes())
+        .map_err(|e| Error::unable(format_args!("write {}", path.display()), os(&e)))?;
+    out(&format!("File {} generated\n", path.display()));
+    Ok(0)
+}
+
+fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let cwd = match &o.cwd {
         Some(c) => here.join(c),
-        None => here,
+        None => here.to_path_buf(),
     };
+    if !cwd.is_dir() {
+        return Err(Error::new(format!(
+            "--cwd {}: no such folder",
+            cwd.display()
+        )));
+    }
     if let Some(n) = &o.name {
         config::check_name(n)?;
     }
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let env = shell_env();
     let path_var = env.get("PATH").map(String::as_str);
+    let instances = o
+        .instances
+        .map_or(1, |n| ecosystem::resolve_instances(n, cpus()));
     let mut items = Vec::new();
     for target in &o.targets {
         let (spec, spec_error) =
@@ -443,16 +866,35 @@ fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
                             .as_ref()
                             .map(|p| log_path(&cwd, p))
                             .unwrap_or_default(),
-                        log_file: o
-                            .log_file
-                            .as_ref()
-                            .map(|p| log_path(&cwd, p))
-                            .unwrap_or_default(),
-                        log_date_format: o.log_date_format.clone(),
-                        time: o.time,
-                        merge_logs: o.merge_logs,
+                        log_file: match o.log_file.as_deref() {
+                            None => String::new(),
+                            // `-l` alone: relative, so the daemon puts it in its logs folder.
+                            Some("true") => format!(
+                                "{}.log",
+                                config::log_stem(
+                                    &o.name
+                                        .clone()
+                                        .unwrap_or_else(|| config::default_name(target))
+                                )
+                            ),
+                            Some(p) => log_path(&cwd, p),
+                        },
+                        // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
+                        log_date_format: o
+                            .log_date_format
+                            .clone()
+                            .or_else(|| o.time.then(|| crate::datefmt::TIME_FORMAT.to_string())),
                         max_log_size: o.max_log_size,
                         log_retain: o.log_retain,
+                        pid_file: o
+                            .pid_file
+                            .as_ref()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        instances,
+                        // pm2 keeps one log per copy once instances are asked for.
+                        merge_logs: o.merge_logs || o.instances.is_none(),
+                        ..d
                     };
                     (Some(spec), None)
                 }
@@ -463,6 +905,7 @@ fn start_items(o: &StartOpts) -> Result<Vec<StartItem>> {
             spec,
             spec_error,
             force: o.force,
+            ecosystem: false,
         });
     }
     Ok(items)
@@ -576,7 +1019,7 @@ fn start_daemon(home: &Home) -> Result<()> {
     std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
-        .env("WARD_HOME", &home.root)
+        .envs(home.env())
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2)

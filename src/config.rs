@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub const KILL_TIMEOUT_MS: u64 = 1600;
 pub const MIN_UPTIME_MS: u64 = 1000;
 pub const MAX_RESTARTS: u32 = 16;
+pub const LISTEN_TIMEOUT_MS: u64 = 3000;
+pub const INSTANCE_VAR: &str = "NODE_APP_INSTANCE";
 
 /// Everything the user asked for about one app. Runtime facts live in `lifecycle::Run`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -44,14 +46,32 @@ pub struct AppSpec {
     /// Log paths; empty means the default under `$WARD_HOME/logs`, filled in by the daemon.
     pub out_file: String,
     pub error_file: String,
-    /// Combined stdout+stderr file (pm2's `log_file`, `-l`); empty means none.
-    pub log_file: String,
-    /// dayjs-style prefix for every captured line (pm2's `log_date_format`).
-    pub log_date_format: Option<String>,
-    /// pm2's `time`: prefix lines with `YYYY-MM-DDTHH:mm:ss` when no format is given.
-    pub time: bool,
-    /// pm2's `merge_logs`: instances share one file instead of `NAME-out-ID.log`.
+    /// pm2's `pid_file`; empty means `$HOME/pids/NAME-ID.pid`.
+    pub pid_file: String,
+    /// How many copies of the app were asked for (`-i`, `instances`); each copy is an app
+    /// of its own with the same name.
+    pub instances: u32,
+    /// This copy's slot, 0..instances, given to the app as `instance_var`.
+    pub instance: u32,
+    /// pm2's `instance_var`: the variable that carries `instance`.
+    pub instance_var: String,
+    /// One log file for every copy (`NAME-out.log`) rather than one per id (`NAME-out-ID.log`).
     pub merge_logs: bool,
+    /// pm2's keys whose features live elsewhere; kept here so that they round-trip.
+    pub watch: Vec<String>,
+    pub ignore_watch: Vec<String>,
+    pub watch_delay: u64,
+    /// Bytes.
+    pub max_memory_restart: Option<u64>,
+    pub cron_restart: Option<String>,
+    /// Combined stdout+stderr file; empty means none.
+    pub log_file: String,
+    pub log_date_format: Option<String>,
+    pub log_type: Option<String>,
+    pub disable_logs: bool,
+    pub wait_ready: bool,
+    pub listen_timeout: u64,
+    pub autostart: bool,
     /// Rotate a log file once it passes this many bytes; `None`: the daemon-wide default.
     pub max_log_size: Option<u64>,
     /// Rotated files kept per log file; `None`: the daemon-wide default.
@@ -79,10 +99,23 @@ impl Default for AppSpec {
             stop_exit_codes: Vec::new(),
             out_file: String::new(),
             error_file: String::new(),
+            pid_file: String::new(),
+            instances: 1,
+            instance: 0,
+            instance_var: INSTANCE_VAR.into(),
+            merge_logs: true,
+            watch: Vec::new(),
+            ignore_watch: Vec::new(),
+            watch_delay: 0,
+            max_memory_restart: None,
+            cron_restart: None,
             log_file: String::new(),
             log_date_format: None,
-            time: false,
-            merge_logs: false,
+            log_type: None,
+            disable_logs: false,
+            wait_ready: false,
+            listen_timeout: LISTEN_TIMEOUT_MS,
+            autostart: true,
             max_log_size: None,
             log_retain: None,
         }
@@ -90,19 +123,33 @@ impl Default for AppSpec {
 }
 
 impl AppSpec {
-    /// The timestamp format of captured lines, if any: `log_date_format`, else `time`'s.
+    /// The timestamp format of captured lines, if any (pm2's `time` is turned into
+    /// `log_date_format` when the spec is built).
     pub fn date_format(&self) -> Option<&str> {
-        match &self.log_date_format {
-            Some(f) if !f.is_empty() => Some(f),
-            _ if self.time => Some(crate::datefmt::TIME_FORMAT),
-            _ => None,
-        }
+        self.log_date_format.as_deref().filter(|f| !f.is_empty())
     }
 
     /// What pm2 reports as `exec_interpreter`.
     pub fn interpreter_name(&self) -> &str {
         self.interpreter.as_deref().unwrap_or("none")
     }
+}
+
+/// The variables pm2 sets for its apps on top of their environment (`God.js
+/// injectVariables`); `ward env` shows them too.
+pub fn pm2_vars(id: u32, spec: &AppSpec, home: &str) -> Vec<(String, String)> {
+    let var = if spec.instance_var.is_empty() {
+        INSTANCE_VAR
+    } else {
+        &spec.instance_var
+    };
+    vec![
+        ("pm_id".into(), id.to_string()),
+        ("name".into(), spec.name.clone()),
+        ("namespace".into(), spec.namespace.clone()),
+        (var.to_string(), spec.instance.to_string()),
+        ("WARD_HOME".into(), home.to_string()),
+    ]
 }
 
 /// pm2's table (`lib/API/interpreter.json`), with `.py` falling back to python3.
@@ -224,6 +271,9 @@ pub fn resolve_script(
                 Some(i) => i,
                 None => interpreter_for(word, path_var),
             };
+            if let Some(i) = &interp {
+                check_interpreter(i, path_var)?;
+            }
             if interp.is_none() && m.permissions().mode() & 0o111 == 0 {
                 return Err(Error::new(format!(
                     "script not executable: {} (no interpreter is known for it; make it \
@@ -236,6 +286,9 @@ pub fn resolve_script(
         Err(_) if !word.contains('/') => match find_in_path(word, path_var) {
             Some(found) => {
                 let interp = explicit.unwrap_or(None);
+                if let Some(i) = &interp {
+                    check_interpreter(i, path_var)?;
+                }
                 Ok((found.to_string_lossy().into_owned(), interp))
             }
             None => Err(Error::new(format!(
@@ -247,6 +300,24 @@ pub fn resolve_script(
             "script not found: {}: {}",
             candidate.display(),
             crate::error::os(&e)
+        ))),
+    }
+}
+
+/// Refuses, before anything is registered, an interpreter that could not be executed:
+/// the app would otherwise fail at spawn, after the request was accepted.
+fn check_interpreter(interp: &str, path_var: Option<&str>) -> Result<()> {
+    let found = if interp.contains('/') {
+        is_executable_file(Path::new(interp))
+    } else {
+        find_in_path(interp, path_var).is_some()
+    };
+    match found {
+        true => Ok(()),
+        false => Err(Error::new(format!(
+            "interpreter not found: {interp} (not an executable file{}); install it or \
+             pass --interpreter",
+            if interp.contains('/') { "" } else { " in PATH" }
         ))),
     }
 }

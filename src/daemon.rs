@@ -5,7 +5,7 @@
 //! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
 //! infinite when none is armed: an idle daemon makes no wake-ups.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -20,10 +20,12 @@ use crate::config::AppSpec;
 use crate::error::{Error, Result};
 use crate::holder;
 use crate::home::Home;
+use crate::instances;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
+use crate::outbox::{Outbox, Sent};
 use crate::proc;
-use crate::protocol::{self, AppView, Reassembly, Reply, Request, StartItem, Verb};
+use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
 use crate::sock::Server;
 use crate::spawn;
 use crate::store::{self, State};
@@ -103,11 +105,6 @@ struct Pending {
     kill: bool,
 }
 
-struct Outgoing {
-    to: UnixAddr,
-    datagram: Vec<u8>,
-}
-
 pub struct Daemon {
     home: Home,
     epoll: Epoll,
@@ -135,8 +132,7 @@ pub struct Daemon {
     log_defaults: logs::Defaults,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
-    outbox: VecDeque<Outgoing>,
-    outbox_progress: u64,
+    outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
     cpu_prev: HashMap<u32, (u32, u64, u64)>,
     dirty: bool,
@@ -148,6 +144,11 @@ pub struct Daemon {
     holder: Option<holder::Link>,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
+    /// Apps whose stdin pipe the holder should get too.
+    hold_add_stdin: Vec<u32>,
+    /// App id → (holder key, write end of its stdin pipe). Not in the epoll set: an unused
+    /// stdin costs nothing.
+    stdins: HashMap<u32, (String, OwnedFd)>,
     hold_del: Vec<String>,
     adopted: HashMap<u64, Adopted>,
     /// `ward update`: the binary to re-execute once the reply is out.
@@ -161,7 +162,13 @@ fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
 /// started it: it leaves the client's session.
-pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> Result<()> {
+pub fn run(
+    home: Home,
+    spawned: bool,
+    resurrect: bool,
+    wait_lock: bool,
+    inherited: Inherited,
+) -> Result<()> {
     home.create()?;
     let lock = match inherited.lock {
         // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
@@ -173,8 +180,9 @@ pub fn run(home: Home, spawned: bool, resurrect: bool, inherited: Inherited) -> 
     };
     // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
     // releases its files after its sockets have already reported EOF to the holder), so
-    // try for a while before deciding that another daemon serves this home.
-    let until = sys::mono_ms() + 2000;
+    // one started by the holder tries for a while before deciding that another daemon
+    // serves this home. One started by a client gives way at once: it lost a race.
+    let until = sys::mono_ms() + if wait_lock { 2000 } else { 0 };
     let mut lock = lock;
     let _lock = loop {
         match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
@@ -297,8 +305,7 @@ impl Daemon {
             log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
-            outbox: VecDeque::new(),
-            outbox_progress: 0,
+            outbox: Outbox::default(),
             pending: Vec::new(),
             cpu_prev: HashMap::new(),
             dirty: false,
@@ -309,6 +316,8 @@ impl Daemon {
             clk_tck: proc::clock_ticks(),
             holder: None,
             hold_add: Vec::new(),
+            hold_add_stdin: Vec::new(),
+            stdins: HashMap::new(),
             hold_del: Vec::new(),
             adopted: HashMap::new(),
             update_to: None,
@@ -359,19 +368,21 @@ impl Daemon {
         // A new holder holds nothing; what an old one held is ours already.
         drop(self.connect_holder());
         self.hold_add = self.pipes.keys().copied().collect();
+        self.hold_add_stdin = self.stdins.keys().copied().collect();
     }
 
     /// Sends the turn's pipe additions and removals to the holder.
     fn flush_holder(&mut self) {
-        if self.hold_add.is_empty() && self.hold_del.is_empty() {
+        if self.hold_add.is_empty() && self.hold_del.is_empty() && self.hold_add_stdin.is_empty() {
             return;
         }
         let Some(link) = &self.holder else {
             self.hold_add.clear();
+            self.hold_add_stdin.clear();
             self.hold_del.clear();
             return;
         };
-        let adds: Vec<(String, i32)> = self
+        let mut adds: Vec<(String, i32)> = self
             .hold_add
             .drain(..)
             .filter_map(|t| {
@@ -380,6 +391,11 @@ impl Daemon {
                     .map(|p| (p.key.clone(), p.fd.as_raw_fd()))
             })
             .collect();
+        adds.extend(self.hold_add_stdin.drain(..).filter_map(|id| {
+            self.stdins
+                .get(&id)
+                .map(|(k, fd)| (k.clone(), fd.as_raw_fd()))
+        }));
         let dels = std::mem::take(&mut self.hold_del);
         let res = link.add(&adds).and_then(|()| link.del(&dels));
         if let Err(e) = res {
@@ -410,7 +426,7 @@ impl Daemon {
             .arg(self.lock_fd.to_string())
             .arg("--sock-fd")
             .arg(sock.to_string())
-            .env("WARD_HOME", &self.home.root)
+            .envs(self.home.env())
             .exec();
         // exec returned: it failed. Carry on as we were, in a fresh loop.
         log(format_args!(
@@ -487,7 +503,16 @@ impl Daemon {
             let mut parts = key.split('.');
             let app = parts.next().and_then(|a| a.parse::<u32>().ok());
             let err = key.ends_with(".e");
+            let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
             match app.filter(|&a| self.table.get(a).is_some()) {
+                // The stdin of a process that still runs; an older one is of no use.
+                Some(app) if key.ends_with(".i") => {
+                    if pid.is_some() && self.table.get(app).and_then(|a| a.run.pid) == pid {
+                        self.set_stdin(app, key, fd);
+                    } else {
+                        self.hold_del.push(key);
+                    }
+                }
                 Some(app) => self.watch_pipe(fd, app, err, key, false),
                 None => self.hold_del.push(key),
             }
@@ -685,13 +710,9 @@ impl Daemon {
         let Some(app) = self.table.get(id) else {
             return Event::SpawnFailed("the app is gone".into());
         };
-        let extra = [
-            ("pm_id", id.to_string()),
-            ("name", app.spec.name.clone()),
-            ("namespace", app.spec.namespace.clone()),
-            ("NODE_APP_INSTANCE", "0".to_string()),
-            ("WARD_HOME", self.home.root.to_string_lossy().into_owned()),
-        ];
+        let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        let extra: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match spawn::spawn(&app.spec, &extra, self.child_nofile) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -704,6 +725,16 @@ impl Daemon {
                 self.cpu_prev.remove(&id);
                 self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
+                self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
+                let pid_path = self.pid_path(id);
+                if let Err(e) = std::fs::write(&pid_path, format!("{}", s.pid)) {
+                    log(format_args!(
+                        "unable to write {}: {}",
+                        pid_path.display(),
+                        crate::error::os(&e)
+                    ));
+                }
+                self.hold_add_stdin.push(id);
                 log(format_args!("started {name} (id {id}), pid {}", s.pid));
                 Event::Spawned {
                     pid: s.pid,
@@ -749,26 +780,81 @@ impl Daemon {
     }
 
     fn remove(&mut self, id: u32) {
+        self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
-        }
-        if let Some(d) = self.timers.iter().find(|&&(_, i)| i == id).copied() {
-            self.timers.remove(&d);
+            if let Some(d) = app.run.deadline {
+                self.timers.remove(&(d, id));
+            }
         }
         self.groups.remove(&id);
         self.io.remove(&id);
         self.cpu_prev.remove(&id);
-        // Pipes still held open by leftovers of a deleted app have nowhere to go.
-        let toks: Vec<u64> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.app == id)
-            .map(|(&t, _)| t)
-            .collect();
-        for t in toks {
-            self.close_pipe(t);
-        }
+        self.close_stdin(id);
+        // Its output pipes reach EOF once its process group is gone (it was killed on the
+        // way here); they are closed then, and what comes meanwhile has no file to go to.
         self.dirty = true;
+    }
+
+    /// pm2's per-app pid file: the app's `pid_file`, or `pids/NAME-ID.pid`.
+    fn pid_path(&self, id: u32) -> std::path::PathBuf {
+        match self.table.get(id) {
+            Some(a) if !a.spec.pid_file.is_empty() => a.spec.pid_file.clone().into(),
+            Some(a) => self.home.pids().join(format!(
+                "{}-{id}.pid",
+                crate::config::log_stem(&a.spec.name)
+            )),
+            None => self.home.pids().join(format!("unknown-{id}.pid")),
+        }
+    }
+
+    /// The app's process is gone: its stdin pipe and pid file go too.
+    fn gone(&mut self, id: u32) {
+        self.close_stdin(id);
+        let _ = std::fs::remove_file(self.pid_path(id));
+    }
+
+    fn close_stdin(&mut self, id: u32) {
+        if let Some((key, _fd)) = self.stdins.remove(&id) {
+            self.hold_del.push(key);
+        }
+    }
+
+    fn set_stdin(&mut self, id: u32, key: String, fd: OwnedFd) {
+        let _ = nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
+        if let Some((old, _)) = self.stdins.insert(id, (key, fd)) {
+            self.hold_del.push(old);
+        }
+    }
+
+    /// `ward send`: one line to the app's stdin, without ever waiting on the app.
+    fn send_line(&mut self, id: u32, line: &str) -> std::result::Result<(), String> {
+        let name = self
+            .table
+            .get(id)
+            .map(|a| a.spec.name.clone())
+            .unwrap_or_default();
+        let Some((_, fd)) = self.stdins.get(&id) else {
+            return Err(format!(
+                "{name} (id {id}) is not running, so it has no stdin"
+            ));
+        };
+        let mut data = line.as_bytes().to_vec();
+        data.push(b'\n');
+        match nix::unistd::write(fd, &data) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(_) | Err(Errno::EAGAIN) => Err(format!(
+                "the stdin pipe of {name} (id {id}) is full: the app is not reading it"
+            )),
+            Err(Errno::EPIPE) => Err(format!("{name} (id {id}) has closed its stdin")),
+            Err(e) => Err(format!(
+                "unable to write to the stdin of {name}: {}",
+                e.desc()
+            )),
+        }
     }
 
     fn close_pipe(&mut self, tok: u64) {
@@ -804,6 +890,7 @@ impl Daemon {
         }
         let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
         self.log_requested_exit(a.app, exit);
+        self.gone(a.app);
         self.apply(
             a.app,
             Event::Exited {
@@ -839,6 +926,7 @@ impl Daemon {
             if let Some(id) = self.pids.remove(&pid) {
                 self.log_requested_exit(id, exit);
                 self.adopted.retain(|_, a| a.pid != pid);
+                self.gone(id);
                 self.apply(
                     id,
                     Event::Exited {
@@ -1100,7 +1188,12 @@ impl Daemon {
                 self.reply_raw(&from, id, &Reply::List { apps });
             }
             Request::Start { items } => self.on_start(from, id, items),
-            Request::Act { verb, targets } => self.on_act(from, id, verb, targets),
+            Request::Act {
+                verb,
+                targets,
+                update_env,
+            } => self.on_act(from, id, verb, targets, update_env),
+            Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Flush { targets } => {
                 let ids = if targets.is_empty() {
@@ -1135,6 +1228,24 @@ impl Daemon {
             }
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
+            Request::Send { target, line } => {
+                let res = self.table.resolve(&target).map_err(|e| e.to_string());
+                let res = res.and_then(|ids| match ids.as_slice() {
+                    [one] => self.send_line(*one, &line),
+                    _ => Err(format!(
+                        "{target} names {} apps; send writes to one (use its id)",
+                        ids.len()
+                    )),
+                });
+                let reply = match res {
+                    Ok(()) => Reply::Done {
+                        notes: vec![],
+                        apps: vec![],
+                    },
+                    Err(message) => Reply::Error { message },
+                };
+                self.reply_raw(&from, id, &reply);
+            }
             Request::Update { exe } => {
                 // Answer first; the exec happens once the reply is out.
                 self.reply_raw(
@@ -1247,7 +1358,14 @@ impl Daemon {
         Ok((notes, waits))
     }
 
-    fn on_act(&mut self, from: UnixAddr, id: u64, verb: Verb, targets: Vec<String>) {
+    fn on_act(
+        &mut self,
+        from: UnixAddr,
+        id: u64,
+        verb: Verb,
+        targets: Vec<String>,
+        update_env: Option<BTreeMap<String, String>>,
+    ) {
         let ids = match self.table.resolve_all(&targets) {
             Ok(ids) => ids,
             Err(e) => {
@@ -1271,6 +1389,14 @@ impl Daemon {
                 ));
                 notes.push(format!("[{}]({app}) ✓", a.spec.name));
             }
+            if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
+                // pm2 extends the stored environment; nothing is removed.
+                if let Some(a) = self.table.get_mut(app) {
+                    a.spec
+                        .env
+                        .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
             let event = match verb {
                 Verb::Stop => Event::Stop,
                 Verb::Restart | Verb::Reload => Event::Restart,
@@ -1289,14 +1415,22 @@ impl Daemon {
 
     fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
-            Existing(Vec<u32>),
+            /// Registered apps to (re)start, with variables to merge into their environment.
+            Existing(Vec<u32>, Option<BTreeMap<String, String>>),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
         let mut plans = Vec::new();
         for item in items {
             let plan = match self.plan_start(&item) {
-                Ok(Some(ids)) => Plan::Existing(ids),
+                Ok(Some(ids)) => {
+                    let env = item
+                        .spec
+                        .as_ref()
+                        .filter(|_| item.ecosystem)
+                        .map(|s| s.env.clone());
+                    Plan::Existing(ids, env)
+                }
                 Ok(None) => match item.spec {
                     Some(spec) => {
                         if let Err(e) = crate::config::check_name(&spec.name) {
@@ -1324,10 +1458,19 @@ impl Daemon {
         let mut waits = Vec::new();
         let mut notes = Vec::new();
         let mut failures = Vec::new();
+        // New apps first: one that cannot be spawned fails the request before any
+        // registered app is restarted, and the new ones already started are taken back.
+        plans.sort_by_key(|p| matches!(p, Plan::Existing(..)));
         for plan in plans {
             match plan {
-                Plan::Existing(ids) => {
+                Plan::Existing(..) if !failures.is_empty() => break,
+                Plan::Existing(ids, env) => {
                     for app in ids {
+                        if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
+                            a.spec
+                                .env
+                                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
                         let running = self
                             .table
                             .get(app)
@@ -1353,37 +1496,47 @@ impl Daemon {
                         waits.push(app);
                     }
                 }
-                Plan::New(mut spec) => {
-                    let paths = logs::app_paths(&self.home.logs(), &spec, None);
-                    spec.out_file = paths.out.to_string_lossy().into_owned();
-                    spec.error_file = paths.err.to_string_lossy().into_owned();
-                    if let Some(all) = paths.all {
-                        spec.log_file = all.to_string_lossy().into_owned();
-                    }
+                Plan::New(spec) => {
                     let name = spec.name.clone();
-                    let app = self.table.add(*spec, Run::new(sys::wall_ms()));
-                    self.open_logs(app);
-                    self.apply(app, Event::Start);
-                    let failed = self
-                        .table
-                        .get(app)
-                        .filter(|a| a.run.status == Status::Errored)
-                        .and_then(|a| a.run.last_error.clone());
-                    match failed {
-                        Some(why) => {
-                            // A new app that cannot even start is not kept.
-                            self.remove(app);
-                            failures.push(format!("unable to start {name}: {why}"));
+                    for _ in 0..spec.instances.max(1) {
+                        let app = self.register((*spec).clone());
+                        if !spec.autostart {
+                            self.open_logs(app);
+                            notes.push(format!(
+                                "[{name}]({app}) registered, not started (autostart off)"
+                            ));
+                            continue;
                         }
-                        None => {
-                            notes.push(format!("[{name}]({app}) started ✓"));
-                            waits.push(app);
+                        self.apply(app, Event::Start);
+                        let failed = self
+                            .table
+                            .get(app)
+                            .filter(|a| a.run.status == Status::Errored)
+                            .and_then(|a| a.run.last_error.clone());
+                        match failed {
+                            Some(why) => {
+                                // A new app that cannot even start is not kept.
+                                self.remove(app);
+                                failures.push(format!("unable to start {name}: {why}"));
+                                break;
+                            }
+                            None => {
+                                // Opened after the spawn, so that an app refused at spawn
+                                // leaves no log files; its pipes are first read on the next
+                                // loop turn.
+                                self.open_logs(app);
+                                notes.push(format!("[{name}]({app}) started ✓"));
+                                waits.push(app);
+                            }
                         }
                     }
                 }
             }
         }
         if !failures.is_empty() {
+            for app in waits {
+                self.apply(app, Event::Delete);
+            }
             return self.reply_raw(
                 &from,
                 id,
@@ -1401,10 +1554,89 @@ impl Daemon {
         });
     }
 
+    /// Adds an app to the table under the next id, in the lowest free instance slot of its
+    /// name, with its log files open.
+    fn register(&mut self, mut spec: AppSpec) -> u32 {
+        let used: Vec<u32> = self
+            .table
+            .by_name(&spec.name)
+            .iter()
+            .filter_map(|&i| self.table.get(i))
+            .map(|a| a.spec.instance)
+            .collect();
+        spec.instance = instances::free_slot(&used);
+        let app = self.table.add(spec, Run::new(sys::wall_ms()));
+        let logs_dir = self.home.logs();
+        if let Some(a) = self.table.get_mut(app) {
+            let (out, err, all) = instances::log_paths(&logs_dir, &a.spec, app);
+            a.spec.out_file = out;
+            a.spec.error_file = err;
+            a.spec.log_file = all;
+        }
+        // The caller opens the log files once the app has started (or is registered
+        // stopped), so that an app refused at spawn leaves none behind.
+        app
+    }
+
+    /// `ward scale NAME N`: new copies take the first copy's spec; the newest copies go.
+    fn on_scale(&mut self, from: UnixAddr, id: u64, name: String, to: ScaleTo) {
+        let mut ids = self.table.by_name(&name).to_vec();
+        ids.sort_unstable();
+        let Some(first) = ids.first().and_then(|&i| self.table.get(i)) else {
+            let message = format!("process {name} not found");
+            return self.reply_raw(&from, id, &Reply::Error { message });
+        };
+        let template = first.spec.clone();
+        let (add, remove) = match instances::plan_scale(&ids, to, &name) {
+            Ok(p) => p,
+            Err(message) => return self.reply_raw(&from, id, &Reply::Error { message }),
+        };
+        let target = ids.len() as u32 + add - remove.len() as u32;
+        for &app in &ids {
+            if let Some(a) = self.table.get_mut(app) {
+                a.spec.instances = target;
+            }
+        }
+        let mut waits = Vec::new();
+        let mut notes = Vec::new();
+        for _ in 0..add {
+            let mut spec = template.clone();
+            spec.instances = target;
+            spec.out_file = strip_copy(&template.out_file, ids[0], template.merge_logs);
+            spec.error_file = strip_copy(&template.error_file, ids[0], template.merge_logs);
+            spec.log_file = strip_copy(&template.log_file, ids[0], template.merge_logs);
+            let app = self.register(spec);
+            self.apply(app, Event::Start);
+            self.open_logs(app);
+            notes.push(format!("[{name}]({app}) started ✓"));
+            waits.push(app);
+        }
+        for app in remove {
+            notes.push(format!("[{name}]({app}) deleted ✓"));
+            self.apply(app, Event::Delete);
+            waits.push(app);
+        }
+        if notes.is_empty() {
+            notes.push(format!("{name} already runs {target} copies"));
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
+    }
+
     /// pm2's order: an id, then a name (for a word that looks like no file), then the same
     /// script under the same name. `Ok(None)`: register a new app.
     fn plan_start(&self, item: &StartItem) -> std::result::Result<Option<Vec<u32>>, String> {
         let t = item.target.as_str();
+        if item.ecosystem {
+            // An ecosystem app is known by its name alone (pm2's `_startJson`).
+            let ids = self.table.by_name(t);
+            return Ok((!ids.is_empty()).then(|| ids.to_vec()));
+        }
         if let Ok(n) = t.parse::<u32>() {
             if self.table.get(n).is_some() {
                 return Ok(Some(vec![n]));
@@ -1444,7 +1676,7 @@ impl Daemon {
             return;
         };
         let spec = &app.spec;
-        let paths = logs::app_paths(&self.home.logs(), spec, None);
+        let paths = logs::app_paths(&self.home.logs(), spec);
         let rotation = self
             .log_defaults
             .rotation(spec.max_log_size, spec.log_retain);
@@ -1545,10 +1777,12 @@ impl Daemon {
                 },
                 cpu: 0.0,
                 memory: 0,
+                cpu_time: 0.0,
             };
             if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
                 if let Some(u) = usage.get(g) {
                     view.memory = u.rss;
+                    view.cpu_time = u.ticks as f64 / self.clk_tck as f64;
                     let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
                         Some(&(p, t, at)) if p == pid => (t, at),
                         _ => (0, app.run.started_mono),
@@ -1575,44 +1809,33 @@ impl Daemon {
                 return;
             }
         };
-        if self.outbox.is_empty() {
-            self.outbox_progress = sys::mono_ms();
-        }
-        for d in protocol::frames(id, &body, protocol::FRAME) {
-            self.outbox.push_back(Outgoing {
-                to: *to,
-                datagram: d,
-            });
-        }
+        let frames = protocol::frames(id, &body, protocol::FRAME);
+        self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
     }
 
     /// Sends what is queued without waiting; a client whose queue is full gets the rest on
     /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
+    /// Each client has its own queue: one that reads nothing delays no one else.
     fn flush_outbox(&mut self) {
-        while let Some(o) = self.outbox.front() {
-            match self.server.send(&o.to, &o.datagram) {
-                Ok(()) => {
-                    self.outbox.pop_front();
-                    self.outbox_progress = sys::mono_ms();
-                }
-                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => {
-                    if sys::mono_ms().saturating_sub(self.outbox_progress) > OUTBOX_PATIENCE_MS {
-                        let gone = o.to;
-                        log("a client took no reply for 5 s: dropping it");
-                        self.outbox.retain(|x| x.to != gone);
-                        self.outbox_progress = sys::mono_ms();
-                        continue;
+        let server = &self.server;
+        let stalled = self
+            .outbox
+            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
+                loop {
+                    match server.send(to, d) {
+                        Ok(()) => return Sent::Ok,
+                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => return Sent::Gone,
                     }
-                    return;
                 }
-                Err(Errno::EINTR) => {}
-                Err(_) => {
-                    // The client is gone: drop everything queued for it.
-                    let gone = o.to;
-                    self.outbox.retain(|x| x.to != gone);
-                }
-            }
+            });
+        if stalled > 0 {
+            log(format_args!(
+                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                OUTBOX_PATIENCE_MS / 1000
+            ));
         }
     }
 }
@@ -1624,5 +1847,25 @@ fn drain(s: &UnixStream) {
         if n == 0 {
             break;
         }
+    }
+}
+
+/// A copy's own log path (`out-3.log`) back to the group's (`out.log`), so that a new copy
+/// gets its own `-ID` instead of `out-3-7.log`.
+fn strip_copy(path: &str, id: u32, merged: bool) -> String {
+    if merged {
+        return path.to_string();
+    }
+    let p = std::path::Path::new(path);
+    let suffix = format!("-{id}");
+    match (
+        p.file_stem().and_then(|s| s.to_str()),
+        p.extension().and_then(|e| e.to_str()),
+    ) {
+        (Some(stem), Some(ext)) if stem.ends_with(&suffix) => p
+            .with_file_name(format!("{}.{ext}", &stem[..stem.len() - suffix.len()]))
+            .to_string_lossy()
+            .into_owned(),
+        _ => path.strip_suffix(&suffix).unwrap_or(path).to_string(),
     }
 }

@@ -113,7 +113,7 @@ impl Link {
         let mut child = std::process::Command::new(exe);
         child
             .arg("holder")
-            .env("WARD_HOME", &home.root)
+            .envs(home.env())
             .stdin(std::process::Stdio::null())
             // Its own group: a signal for the daemon's group must not reach it.
             .process_group(0);
@@ -365,7 +365,8 @@ fn spawn_daemon(home: &Home) {
     let _ = std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
-        .env("WARD_HOME", &home.root)
+        .arg("--wait-lock")
+        .envs(home.env())
         .stdin(std::process::Stdio::null())
         .spawn();
 }

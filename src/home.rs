@@ -10,43 +10,76 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Home {
     pub root: PathBuf,
+    /// pm2 mode (installed as `pm2`): pm2's home and file names, so scripts that read
+    /// `~/.pm2/pm2.pid` or `dump.pm2` keep working.
+    pub pm2: bool,
 }
 
 impl Home {
-    /// The home named by the environment: `$WARD_HOME`, else `$HOME/.ward`.
-    pub fn from_env() -> Result<Home> {
-        if let Some(dir) = std::env::var_os("WARD_HOME").filter(|d| !d.is_empty()) {
-            return Ok(Home::at(absolute(Path::new(&dir))));
+    /// The home named by the environment. ward mode: `$WARD_HOME`, else `~/.ward`.
+    /// pm2 mode: `$PM2_HOME`, else `~/.pm2` (a daemon started by a pm2-mode client gets
+    /// the folder in `WARD_HOME` and the mode in `WARD_MODE=pm2`).
+    pub fn from_env(pm2: bool) -> Result<Home> {
+        let pm2 = pm2 || std::env::var_os("WARD_MODE").is_some_and(|m| m == "pm2");
+        let (var, folder) = if pm2 && std::env::var_os("WARD_MODE").is_none() {
+            ("PM2_HOME", ".pm2")
+        } else if pm2 {
+            ("WARD_HOME", ".pm2")
+        } else {
+            ("WARD_HOME", ".ward")
+        };
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            return Ok(Home::at(absolute(Path::new(&dir)), pm2));
         }
         match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-            Some(h) => Ok(Home::at(Path::new(&h).join(".ward"))),
-            None => Err(Error::new(
-                "neither WARD_HOME nor HOME is set; set WARD_HOME to the folder ward should use",
-            )),
+            Some(h) => Ok(Home::at(Path::new(&h).join(folder), pm2)),
+            None => Err(Error::new(format!(
+                "neither {var} nor HOME is set; set {var} to the folder to use"
+            ))),
         }
     }
 
-    pub fn at(root: PathBuf) -> Home {
-        Home { root }
+    pub fn at(root: PathBuf, pm2: bool) -> Home {
+        Home { root, pm2 }
+    }
+
+    /// What a daemon or holder started for this home needs in its environment.
+    pub fn env(&self) -> [(&'static str, std::ffi::OsString); 2] {
+        [
+            ("WARD_HOME", self.root.clone().into_os_string()),
+            ("WARD_MODE", if self.pm2 { "pm2" } else { "ward" }.into()),
+        ]
     }
 
     pub fn socket(&self) -> PathBuf {
         self.root.join("ward.sock")
     }
     pub fn pid_file(&self) -> PathBuf {
+        if self.pm2 {
+            if let Some(p) = std::env::var_os("PM2_PID_FILE_PATH").filter(|p| !p.is_empty()) {
+                return PathBuf::from(p);
+            }
+            return self.root.join("pm2.pid");
+        }
         self.root.join("ward.pid")
+    }
+    /// pm2's per-app pid files: `pids/NAME-ID.pid`.
+    pub fn pids(&self) -> PathBuf {
+        self.root.join("pids")
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("ward.lock")
     }
     pub fn daemon_log(&self) -> PathBuf {
-        self.root.join("ward.log")
+        self.root
+            .join(if self.pm2 { "pm2.log" } else { "ward.log" })
     }
     pub fn state(&self) -> PathBuf {
         self.root.join("state.json")
     }
     pub fn dump(&self) -> PathBuf {
-        self.root.join("dump.json")
+        self.root
+            .join(if self.pm2 { "dump.pm2" } else { "dump.json" })
     }
     pub fn holder_socket(&self) -> PathBuf {
         self.root.join("holder.sock")
@@ -65,7 +98,7 @@ impl Home {
     /// Creates the home (mode 0700: the socket inside is the daemon's door) and its logs folder.
     pub fn create(&self) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
-        for dir in [&self.root, &self.logs()] {
+        for dir in [&self.root, &self.logs(), &self.pids()] {
             if let Err(e) = std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)

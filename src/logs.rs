@@ -112,22 +112,19 @@ pub fn parse_size(s: &str) -> Result<u64> {
     }
 }
 
-/// pm2's default log paths: `logs/NAME-out.log`, `logs/NAME-error.log`, and with
-/// `instance` (several instances share the name and logs are not merged)
-/// `logs/NAME-out-ID.log`, `logs/NAME-error-ID.log`.
-pub fn default_paths(logs: &Path, name: &str, instance: Option<u32>) -> (PathBuf, PathBuf) {
+/// pm2's default log paths: `logs/NAME-out.log`, `logs/NAME-error.log` (instances.rs
+/// makes them `NAME-out-ID.log` for copies that do not merge their logs).
+pub fn default_paths(logs: &Path, name: &str) -> (PathBuf, PathBuf) {
     let stem = log_stem(name);
-    let id = instance.map(|i| format!("-{i}")).unwrap_or_default();
     (
-        logs.join(format!("{stem}-out{id}.log")),
-        logs.join(format!("{stem}-error{id}.log")),
+        logs.join(format!("{stem}-out.log")),
+        logs.join(format!("{stem}-error.log")),
     )
 }
 
-/// pm2's combined log for `-l` without a path: `logs/NAME.log` (`NAME-ID.log`).
-pub fn default_combined(logs: &Path, name: &str, instance: Option<u32>) -> PathBuf {
-    let id = instance.map(|i| format!("-{i}")).unwrap_or_default();
-    logs.join(format!("{}{id}.log", log_stem(name)))
+/// pm2's combined log for `-l` without a path: `logs/NAME.log`.
+pub fn default_combined(logs: &Path, name: &str) -> PathBuf {
+    logs.join(format!("{}.log", log_stem(name)))
 }
 
 /// The files of one app.
@@ -137,18 +134,26 @@ pub struct Paths {
     pub all: Option<PathBuf>,
 }
 
-/// Where an app's output goes: its own paths, else pm2's defaults. `instance` is the app's
-/// id when several instances share its name; with `merge_logs` they share the files.
-/// `log_file` is empty, `false`, `/dev/null` or `NULL` for none, `true` for the default.
-pub fn app_paths(logs: &Path, spec: &crate::config::AppSpec, instance: Option<u32>) -> Paths {
-    let instance = instance.filter(|_| !spec.merge_logs);
-    let (def_out, def_err) = default_paths(logs, &spec.name, instance);
+/// Where an app's output goes: its own paths, else pm2's defaults (instances.rs has made
+/// them per copy already where copies do not merge their logs). `log_file` is empty,
+/// `false`, `/dev/null` or `NULL` for none, `true` for the default, and relative to the
+/// logs folder. `disable_logs` discards everything.
+pub fn app_paths(logs: &Path, spec: &crate::config::AppSpec) -> Paths {
+    if spec.disable_logs {
+        let none = PathBuf::from("/dev/null");
+        return Paths {
+            out: none.clone(),
+            err: none,
+            all: None,
+        };
+    }
+    let (def_out, def_err) = default_paths(logs, &spec.name);
     let pick = |p: &str, d: PathBuf| if p.is_empty() { d } else { PathBuf::from(p) };
     let all = match spec.log_file.as_str() {
         "" | "false" => None,
         p if is_discard(p) => None,
-        "true" => Some(default_combined(logs, &spec.name, instance)),
-        p => Some(PathBuf::from(p)),
+        "true" => Some(default_combined(logs, &spec.name)),
+        p => Some(logs.join(p)),
     };
     Paths {
         out: pick(&spec.out_file, def_out),
@@ -571,16 +576,27 @@ mod tests {
 
     #[test]
     fn paths() {
-        let (o, e) = default_paths(Path::new("/h/logs"), "my app", None);
+        let (o, e) = default_paths(Path::new("/h/logs"), "my app");
         assert_eq!(o, Path::new("/h/logs/my-app-out.log"));
         assert_eq!(e, Path::new("/h/logs/my-app-error.log"));
-        let (o, e) = default_paths(Path::new("/h/logs"), "api", Some(3));
-        assert_eq!(o, Path::new("/h/logs/api-out-3.log"));
-        assert_eq!(e, Path::new("/h/logs/api-error-3.log"));
         assert_eq!(
-            default_combined(Path::new("/l"), "api", None),
+            default_combined(Path::new("/l"), "api"),
             Path::new("/l/api.log")
         );
+        let spec = crate::config::AppSpec {
+            name: "api".into(),
+            log_file: "api.log".into(),
+            ..Default::default()
+        };
+        let p = app_paths(Path::new("/l"), &spec);
+        assert_eq!(p.all.as_deref(), Some(Path::new("/l/api.log")));
+        assert_eq!(p.out, Path::new("/l/api-out.log"));
+        let off = crate::config::AppSpec {
+            disable_logs: true,
+            ..spec
+        };
+        let p = app_paths(Path::new("/l"), &off);
+        assert!(is_discard(&p.out.to_string_lossy()) && p.all.is_none());
         assert!(is_discard("/dev/null") && is_discard("NULL") && !is_discard("null.log"));
         assert_eq!(
             split_name(Path::new("/a/api-out.log")),

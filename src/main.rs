@@ -4,21 +4,30 @@
 
 #![deny(unsafe_code)]
 
+mod appkeys;
+mod attach;
 mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
 mod daemon;
 mod datefmt;
+mod ecosystem;
 mod error;
 mod follow;
 mod holder;
 mod home;
+mod inspect;
+mod instances;
+mod jsonish;
 mod lifecycle;
 mod logs;
+mod monit;
+mod outbox;
 mod proc;
 mod protocol;
 mod render;
+mod report;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
@@ -27,22 +36,33 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
+#[allow(dead_code)] // wired into the ecosystem reader with it
+mod yaml;
 
 use cli::Command;
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let code = match run(args) {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    // Installed (or linked) as `pm2`: pm2's home, file names and messages.
+    let pm2 = std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "pm2");
+    let code = match run(args.collect(), pm2) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ward: {e}");
+            eprintln!("{}: {e}", if pm2 { "pm2" } else { "ward" });
             1
         }
     };
     std::process::exit(code);
 }
 
-fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
+fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
+    let args = client::take_output_flags(args);
+    if let Some(code) = cli::unsupported(&args) {
+        return Ok(code);
+    }
     let cmd = cli::parse(args)?;
     match cmd {
         Command::Version => {
@@ -56,6 +76,7 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
         Command::Daemon {
             spawned,
             resurrect,
+            wait_lock,
             lock_fd,
             sock_fd,
         } => {
@@ -63,13 +84,19 @@ fn run(args: Vec<std::ffi::OsString>) -> error::Result<i32> {
                 lock: lock_fd,
                 sock: sock_fd,
             };
-            daemon::run(home::Home::from_env()?, spawned, resurrect, inherited)?;
+            daemon::run(
+                home::Home::from_env(pm2)?,
+                spawned,
+                resurrect,
+                wait_lock,
+                inherited,
+            )?;
             Ok(0)
         }
         Command::Holder => {
-            holder::run(&home::Home::from_env()?)?;
+            holder::run(&home::Home::from_env(pm2)?)?;
             Ok(0)
         }
-        other => client::run(other, &home::Home::from_env()?),
+        other => client::run(other, &home::Home::from_env(pm2)?),
     }
 }

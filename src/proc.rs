@@ -62,17 +62,18 @@ pub fn usage_by_group(wanted: &HashMap<u32, ()>) -> HashMap<u32, Usage> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
-    let mut buf = String::with_capacity(512);
+    let mut buf = [0u8; 4096];
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        buf.clear();
-        if read_into(&format!("/proc/{pid}/stat"), &mut buf).is_err() {
+        let Ok(text) = read_small(&format!("/proc/{pid}/stat"), &mut buf) else {
             continue;
-        }
-        let Some(st) = parse_stat(&buf) else { continue };
+        };
+        let Some(st) = parse_stat(&text) else {
+            continue;
+        };
         if st.state == 'Z' || !wanted.contains_key(&st.pgrp) {
             continue;
         }
@@ -83,9 +84,15 @@ pub fn usage_by_group(wanted: &HashMap<u32, ()>) -> HashMap<u32, Usage> {
     out
 }
 
-fn read_into(path: &str, buf: &mut String) -> std::io::Result<()> {
+/// Reads a small /proc file with open, read, close. `read_to_string` would add a statx
+/// and an lseek per file for a size hint that /proc does not give: with every process on
+/// the machine read on each `ls`, that doubled the syscalls. /proc/PID/stat is produced
+/// whole by its first read, and is far shorter than `buf`.
+/// A command name that is not UTF-8 must not hide the process: it is read lossily.
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> std::io::Result<std::borrow::Cow<'a, str>> {
     use std::io::Read;
-    std::fs::File::open(path)?.read_to_string(buf).map(|_| ())
+    let n = std::fs::File::open(path)?.read(buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]))
 }
 
 pub fn page_size() -> u64 {

@@ -4,7 +4,7 @@
 //! count (u32), little-endian; the payloads of one id, in order, make one JSON document.
 //! No sockets here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,31 @@ pub struct StartItem {
     /// Why `spec` could not be built (script not found, …), reported when nothing matches.
     pub spec_error: Option<String>,
     pub force: bool,
+    /// From an ecosystem file: `target` is the app's name; apps of that name are restarted
+    /// (stopped ones started) with `spec.env` merged over theirs, and `spec` is registered
+    /// (`spec.instances` times) when there are none — pm2's `_startJson`.
+    #[serde(default)]
+    pub ecosystem: bool,
+}
+
+/// `ward scale NAME N|+N|-N`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleTo {
+    Exactly(u32),
+    More(u32),
+    Fewer(u32),
+}
+
+impl ScaleTo {
+    /// How many copies there should be, given how many there are.
+    pub fn target(self, now: u32) -> u32 {
+        match self {
+            ScaleTo::Exactly(n) => n,
+            ScaleTo::More(n) => now.saturating_add(n),
+            ScaleTo::Fewer(n) => now.saturating_sub(n),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -65,6 +90,14 @@ pub enum Request {
     Act {
         verb: Verb,
         targets: Vec<String>,
+        /// Restart/reload: merge these variables over each app's environment first
+        /// (`--update-env`, or an ecosystem file's `env`).
+        #[serde(default)]
+        update_env: Option<BTreeMap<String, String>>,
+    },
+    Scale {
+        name: String,
+        to: ScaleTo,
     },
     /// Stop every app, answer, and exit.
     Kill,
@@ -82,6 +115,11 @@ pub enum Request {
     Resurrect,
     /// Empty the dump.
     ClearDump,
+    /// Write a line to one app's stdin.
+    Send {
+        target: String,
+        line: String,
+    },
     /// Re-execute the daemon from this binary, in place.
     Update {
         exe: String,
@@ -97,6 +135,9 @@ pub struct AppView {
     pub cpu: f64,
     /// RSS in bytes of the app's whole process group.
     pub memory: u64,
+    /// CPU seconds (user + system) used by the live processes of the group.
+    #[serde(default)]
+    pub cpu_time: f64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -177,11 +218,14 @@ pub fn header(d: &[u8]) -> Result<Header> {
     Ok(Header { id, seq, count })
 }
 
-/// Puts messages back together, per sender and id. Frames of one sender arrive in order
-/// (UNIX datagram sockets neither lose nor reorder), so a frame out of sequence means a
-/// sender that restarted its message: the old one is dropped.
+/// Puts messages back together, per sender. Frames of one sender arrive in order (UNIX
+/// datagram sockets neither lose nor reorder) and a client has one request in flight, so a
+/// sender has at most one partial message: a new first frame replaces an abandoned one, and
+/// a frame out of sequence drops it. Memory held is thus bounded per sender, whatever it
+/// sends.
 pub struct Reassembly<K> {
-    partial: HashMap<(K, u64), (u32, Vec<u8>, u64)>,
+    /// sender → (id, next sequence number, payload so far, ms of the last frame)
+    partial: HashMap<K, (u64, u32, Vec<u8>, u64)>,
 }
 
 impl<K> Default for Reassembly<K> {
@@ -199,32 +243,36 @@ impl<K: std::hash::Hash + Eq + Clone> Reassembly<K> {
         let h = header(d)?;
         let body = &d[HEADER..];
         if h.count == 1 {
+            self.partial.remove(from);
             return Ok(Some((h.id, body.to_vec())));
         }
-        let key = (from.clone(), h.id);
         if h.seq == 0 {
             let mut buf = Vec::with_capacity(body.len() * 2);
             buf.extend_from_slice(body);
-            self.partial.insert(key, (1, buf, now));
+            self.partial.insert(from.clone(), (h.id, 1, buf, now));
             return Ok(None);
         }
-        let Some((next, buf, stamp)) = self.partial.get_mut(&key) else {
+        let Some((id, next, buf, stamp)) = self.partial.get_mut(from) else {
             return Err(Error::new("frame of an unknown message"));
         };
+        if *id != h.id {
+            self.partial.remove(from);
+            return Err(Error::new("frame of an unknown message"));
+        }
         if *next != h.seq {
-            self.partial.remove(&key);
+            self.partial.remove(from);
             return Err(Error::new("frame out of sequence"));
         }
         if buf.len() + body.len() > MAX_MESSAGE {
-            self.partial.remove(&key);
+            self.partial.remove(from);
             return Err(Error::new("message too large"));
         }
         buf.extend_from_slice(body);
         *next += 1;
         *stamp = now;
         if *next == h.count {
-            let (_, buf, _) = self.partial.remove(&key).unwrap_or_default();
-            return Ok(Some((h.id, buf)));
+            let (id, _, buf, _) = self.partial.remove(from).unwrap_or_default();
+            return Ok(Some((id, buf)));
         }
         Ok(None)
     }
@@ -235,7 +283,7 @@ impl<K: std::hash::Hash + Eq + Clone> Reassembly<K> {
 
     /// Drops partial messages untouched since `before`.
     pub fn expire(&mut self, before: u64) {
-        self.partial.retain(|_, (_, _, stamp)| *stamp >= before);
+        self.partial.retain(|_, (_, _, _, stamp)| *stamp >= before);
     }
 }
 
@@ -278,6 +326,24 @@ mod tests {
         r.feed(&0, &ds[0], 0).unwrap();
         assert!(r.feed(&0, &ds[2], 0).is_err()); // skipped frame
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn one_partial_message_per_sender() {
+        let mut r = Reassembly::default();
+        for id in 0..1000 {
+            r.feed(&7u8, &frames(id, &[1u8; 100], 10)[0], 0).unwrap();
+        }
+        assert_eq!(r.partial.len(), 1);
+        // An older one can no longer go on; the latest one completes.
+        assert!(r.feed(&7u8, &frames(998, &[1u8; 100], 10)[1], 0).is_err());
+        assert!(r.is_empty());
+        let ds = frames(999, &[1u8; 100], 10);
+        let mut got = None;
+        for d in &ds {
+            got = r.feed(&7u8, d, 0).unwrap();
+        }
+        assert_eq!(got, Some((999, vec![1u8; 100])));
     }
 
     #[test]

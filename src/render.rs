@@ -133,6 +133,21 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
             let over = total - term;
             widths[name_col] = widths[name_col].saturating_sub(over).max(8);
         }
+        // Still too wide (pm2 condenses its table on narrow terminals too): the columns
+        // that matter least go, one at a time, never wrapping a line.
+        for drop in ["watching", "user", "mode", "uptime", "namespace", "pid"] {
+            let total: usize = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+            if total <= term {
+                break;
+            }
+            if let Some(i) = head.iter().position(|h| *h == drop) {
+                head.remove(i);
+                widths.remove(i);
+                for r in rows.iter_mut() {
+                    r.remove(i);
+                }
+            }
+        }
     }
 
     let line = |l: &str, m: &str, r: &str| {
@@ -210,14 +225,18 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "args": s.args,
         "pm_out_log_path": s.out_file,
         "pm_err_log_path": s.error_file,
-        "pm_pid_path": format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id),
+        "pm_pid_path": if s.pid_file.is_empty() {
+            format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id)
+        } else {
+            s.pid_file.clone()
+        },
         "exec_mode": "fork_mode",
-        "instances": 1,
-        "instance_var": "NODE_APP_INSTANCE",
-        "NODE_APP_INSTANCE": 0,
-        "merge_logs": true,
+        "instances": s.instances,
+        "instance_var": s.instance_var,
+        "NODE_APP_INSTANCE": s.instance,
+        "merge_logs": s.merge_logs,
         "autorestart": s.autorestart,
-        "autostart": true,
+        "autostart": s.autostart,
         "max_restarts": s.max_restarts,
         "min_uptime": s.min_uptime,
         "kill_timeout": s.kill_timeout,
@@ -233,6 +252,27 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     });
     if let Value::Object(m) = fixed {
         pm2_env.extend(m);
+    }
+    // Fields pm2's dashboards read; the APM ones (axm_*) stay empty.
+    let pm2_extra = json!({
+        "vizion_running": false,
+        "pmx": false,
+        "automation": false,
+        "km_link": false,
+        "windowsHide": true,
+        "kill_retry_time": 100,
+        "filter_env": [],
+        "axm_actions": [],
+        "axm_monitor": {},
+        "axm_options": {},
+        "axm_dynamic": {},
+    });
+    if let Value::Object(m) = pm2_extra {
+        pm2_env.extend(m);
+    }
+    // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
+    if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
+        pm2_env.insert("exit_code".into(), json!(c));
     }
     json!({
         "pid": r.pid.unwrap_or(0),
@@ -275,6 +315,7 @@ mod tests {
             },
             cpu: 1.5,
             memory: 42 * 1024 * 1024,
+            cpu_time: 0.0,
         }
     }
 
@@ -313,6 +354,28 @@ mod tests {
 └────┴────────┴──────┴──────┴────────┴───┴─────────┴──────┴────────┴──────┴──────────┘
 ";
         assert_eq!(got, want, "\ngot:\n{got}\nwant:\n{want}");
+    }
+
+    #[test]
+    fn narrow_terminals_drop_minor_columns() {
+        let apps = vec![view(0, "api-server-long-name", Status::Online, Some(4242))];
+        for width in [80, 60, 50] {
+            let style = Style {
+                color: false,
+                width: Some(width),
+            };
+            let got = table(&apps, 6_000, "root", &style);
+            for line in got.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line}");
+            }
+            assert!(got.contains("online") && got.contains("42.0mb"), "{got}");
+        }
+        let style = Style {
+            color: false,
+            width: Some(80),
+        };
+        let got = table(&apps, 6_000, "root", &style);
+        assert!(!got.contains("watching") && got.contains("uptime"), "{got}");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, sockopt,
+    self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrLike, UnixAddr,
+    sockopt,
 };
 
 use crate::error::{Error, Result};
@@ -85,9 +86,15 @@ impl Server {
                 }
             }
         }
+        // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
+        // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
+        // leave this function. Nobody can be answered there anyway.
+        let from = msg
+            .address
+            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
         Ok(Some(Datagram {
             len: msg.bytes,
-            from: msg.address,
+            from,
             uid,
             truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
         }))

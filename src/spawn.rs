@@ -14,6 +14,8 @@ use crate::config::AppSpec;
 
 pub struct Spawned {
     pub pid: u32,
+    /// The write end of the app's stdin, kept open by the daemon (`ward send`).
+    pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
@@ -55,7 +57,7 @@ pub fn spawn(
         .env_clear()
         .envs(&spec.env)
         .envs(extra_env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -83,11 +85,14 @@ pub fn spawn(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("exec {program}: {}", crate::error::os(&e)))?;
-    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err("the output pipes were not created".into());
+    let (Some(inp), Some(out), Some(err)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err("the pipes were not created".into());
     };
     Ok(Spawned {
         pid: child.id(),
+        stdin: inp.into(),
         stdout: out.into(),
         stderr: err.into(),
     })

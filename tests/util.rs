@@ -118,6 +118,130 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Runs `ward ARGS` with extra environment variables, whatever its exit code.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run ward")
+    }
+
+    /// `(id, name, pid, status, restart_time)` of every app: what a failed request must
+    /// leave untouched.
+    pub fn snapshot(&self) -> Vec<(u64, String, u64, String, u64)> {
+        self.jlist()
+            .iter()
+            .map(|a| {
+                (
+                    a["pm_id"].as_u64().unwrap(),
+                    a["name"].as_str().unwrap().to_string(),
+                    a["pid"].as_u64().unwrap(),
+                    a["pm2_env"]["status"].as_str().unwrap().to_string(),
+                    a["pm2_env"]["restart_time"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The app's jlist entry, asserting it exists.
+    pub fn must(&self, name: &str) -> serde_json::Value {
+        self.app(name)
+            .unwrap_or_else(|| panic!("no app {name:?} in jlist: {:?}", self.snapshot()))
+    }
+
+    pub fn restarts(&self, name: &str) -> u64 {
+        self.must(name)["pm2_env"]["restart_time"].as_u64().unwrap()
+    }
+
+    /// Waits until `name` is online with a pid, and returns the pid.
+    pub fn wait_online(&self, name: &str) -> u32 {
+        let mut pid = None;
+        wait_until(secs(10), &format!("{name} online"), || {
+            pid = self
+                .pid(name)
+                .filter(|_| self.status(name).as_deref() == Some("online"));
+            pid.is_some()
+        });
+        pid.unwrap()
+    }
+
+    /// Waits until the log file `file` contains `needle`; returns the whole file.
+    pub fn wait_log(&self, file: &str, needle: &str) -> String {
+        let mut text = String::new();
+        wait_until(secs(10), &format!("{needle:?} in {file}"), || {
+            text = self.read_log(file);
+            text.contains(needle)
+        });
+        text
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("ward.sock")
+    }
+}
+
+/// argv of a process, from /proc/PID/cmdline.
+pub fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.first() != Some(&"Z") && f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Live processes whose environment names this home (`WARD_HOME=root`): the daemon, the fd
+/// holder, and every app (ward sets WARD_HOME for its apps).
+pub fn processes_of(h: &Home) -> Vec<u32> {
+    let want = format!("WARD_HOME={}", h.root.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|v| v == want.as_bytes()) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Asserts the command failed, and returns its stderr.
+pub fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed:\nstdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 impl Drop for Home {
     fn drop(&mut self) {
         // Kill the daemon and every process group it started, without asking it nicely:
@@ -146,8 +270,13 @@ impl Drop for Home {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if let Some(pid) = self.daemon_pid() {
-            unsafe_kill(pid as i32, 9);
+        for file in ["ward.pid", "pm2.pid"] {
+            if let Some(pid) = std::fs::read_to_string(self.root.join(file))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                unsafe_kill(pid, 9);
+            }
         }
         for g in groups {
             unsafe_kill(-(g as i32), 9);
