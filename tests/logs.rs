@@ -690,3 +690,33 @@ fn daemon_log_records_starts_exits_restarts() {
         assert!(is_date(&l[..19], "dddd-dd-ddTdd:dd:dd"), "{l}");
     }
 }
+
+#[test]
+fn ecosystem_log_keys() {
+    let h = Home::new("logs-eco");
+    h.script(
+        "e.sh",
+        "#!/bin/sh\nseq 1 2000\necho done >&2\nexec sleep 1000\n",
+    );
+    std::fs::write(
+        h.dir.join("eco.json"),
+        r#"{"apps": [{"name": "e", "script": "e.sh", "time": true, "out_file": "o.log",
+            "log_file": true, "max_log_size": "4K", "log_retain": 2}]}"#,
+    )
+    .unwrap();
+    h.ok(&["start", "eco.json"]);
+    wait_until(secs(10), "stderr line in the combined file", || {
+        h.read_log("e.log").contains(": done\n")
+    });
+    let out = std::fs::read_to_string(h.dir.join("o.log")).unwrap();
+    assert!(
+        out.is_empty() || is_date(&out[..19], "dddd-dd-ddTdd:dd:dd"),
+        "{out}"
+    );
+    let rotated: Vec<_> = std::fs::read_dir(&h.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("o__"))
+        .collect();
+    assert_eq!(rotated.len(), 2);
+}
