@@ -81,13 +81,16 @@ struct Io {
     all: Option<Sink>,
     /// Prefix every line with the capture time in this format.
     stamp: Option<crate::datefmt::DateFormat>,
+    /// Copies of the app write to the same files (`merge_logs`).
+    shared: bool,
 }
 
 impl Io {
-    /// Lines are assembled (held until their newline) when they get a timestamp or when two
-    /// streams share a file; otherwise bytes go through as they come.
+    /// Lines are assembled (held until their newline) when they get a timestamp or when
+    /// several streams share a file, so that no line is cut by another's write; otherwise
+    /// bytes go through as they come.
     fn by_line(&self) -> bool {
-        self.stamp.is_some() || self.all.is_some()
+        self.stamp.is_some() || self.all.is_some() || self.shared
     }
 
     fn sinks(&mut self) -> impl Iterator<Item = &mut Sink> {
@@ -873,6 +876,7 @@ impl Daemon {
                         log(n);
                     }
                 }
+                self.after_rotation(p.app);
             }
             self.hold_del.push(p.key);
         }
@@ -1029,8 +1033,39 @@ impl Daemon {
         for n in notes {
             log(n);
         }
+        self.after_rotation(app);
         if eof {
             self.close_pipe(tok);
+        }
+    }
+
+    /// When one of `app`'s files was rotated, every other sink of the same path (copies
+    /// that merge their logs) moves to the fresh file too, instead of writing on into the
+    /// rotated one. Rotations are rare, so the scan over all apps is fine.
+    fn after_rotation(&mut self, app: u32) {
+        let Some(io) = self.io.get_mut(&app) else {
+            return;
+        };
+        let paths: Vec<std::path::PathBuf> = io
+            .sinks()
+            .filter_map(|s| s.take_rotated().then(|| s.path.clone()))
+            .collect();
+        if paths.is_empty() {
+            return;
+        }
+        let mut notes = Vec::new();
+        for (&other, io) in self.io.iter_mut() {
+            if other == app {
+                continue;
+            }
+            for s in io.sinks() {
+                if paths.contains(&s.path) {
+                    notes.extend(s.reopen());
+                }
+            }
+        }
+        for n in notes {
+            log(n);
         }
     }
 
@@ -1693,6 +1728,7 @@ impl Daemon {
             log(n);
         }
         let stamp = spec.date_format().map(crate::datefmt::DateFormat::parse);
+        let shared = spec.merge_logs && spec.instances > 1;
         self.io.insert(
             id,
             Io {
@@ -1700,6 +1736,7 @@ impl Daemon {
                 err,
                 all,
                 stamp,
+                shared,
             },
         );
     }

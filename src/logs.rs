@@ -219,6 +219,9 @@ pub struct Sink {
     /// The file passed its size in the middle of a line: rotate at the next newline.
     rotate_due: bool,
     rotate_failing: bool,
+    /// Set by a rotation, for the daemon to re-open other sinks of the same path (copies
+    /// of an app that merge their logs share the file).
+    rotated: bool,
     pub dropped: u64,
     failing: bool,
 }
@@ -235,6 +238,7 @@ impl Sink {
             rotation,
             rotate_due: false,
             rotate_failing: false,
+            rotated: false,
             dropped: 0,
             failing: false,
         };
@@ -244,6 +248,11 @@ impl Sink {
 
     pub fn discards(&self) -> bool {
         self.discard
+    }
+
+    /// Did this sink rotate its file since the last call?
+    pub fn take_rotated(&mut self) -> bool {
+        std::mem::take(&mut self.rotated)
     }
 
     /// (Re)opens the file by its path (after an external rotation, or when a failing one
@@ -364,6 +373,12 @@ impl Sink {
         match res {
             Ok(()) => {
                 self.size += data.len() as u64;
+                if self.rotation.is_some() {
+                    // Other writers (merged copies) may share the file: its size says.
+                    if let Some(m) = self.file.as_ref().and_then(|f| f.metadata().ok()) {
+                        self.size = m.len();
+                    }
+                }
                 if self.failing {
                     self.failing = false;
                     Some(format!(
@@ -447,6 +462,7 @@ impl Sink {
             ));
         }
         self.rotate_failing = false;
+        self.rotated = true;
         let note = self.reopen();
         prune(&dir, &stem, &ext, r.retain);
         note

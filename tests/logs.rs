@@ -558,6 +558,76 @@ fn following_survives_builtin_rotation() {
 }
 
 #[test]
+fn merged_copies_share_whole_lines_across_rotations() {
+    let h = Home::new("logs-merged");
+    const N: u64 = 3000;
+    // Each line in two writes, both copies at once: a line is whole in the shared file only
+    // if ward holds each copy's partial line until its newline.
+    h.script(
+        "m.sh",
+        &format!(
+            "#!/bin/sh\nwhile [ ! -f go ]; do sleep 0.01; done\ni=0\n\
+             while [ $i -lt {N} ]; do i=$((i+1)); printf '%s-' $NODE_APP_INSTANCE; \
+             printf '%s\\n' $i; done\nexec sleep 1000\n"
+        ),
+    );
+    h.ok(&[
+        "start",
+        "m.sh",
+        "-i",
+        "2",
+        "--merge-logs",
+        "--max-log-size",
+        "8K",
+        "--log-retain",
+        "1000",
+    ]);
+    std::fs::write(h.dir.join("go"), "").unwrap();
+    let files = || {
+        let mut f = rotated(&h, "m-out");
+        f.push(h.log_path("m-out.log"));
+        f
+    };
+    let count = || {
+        files()
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    wait_until(secs(30), "both sequences", || count() == 2 * N as usize);
+    let mut seen = std::collections::HashSet::new();
+    for f in files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "{f:?} ends mid-line"
+        );
+        for l in text.lines() {
+            let (copy, n) = l
+                .split_once('-')
+                .unwrap_or_else(|| panic!("broken line {l:?} in {f:?}"));
+            let n: u64 = n.parse().unwrap_or_else(|_| panic!("broken line {l:?}"));
+            assert!(copy == "0" || copy == "1", "{l:?}");
+            assert!(seen.insert((copy.to_string(), n)), "{l:?} twice");
+        }
+    }
+    assert_eq!(seen.len(), 2 * N as usize);
+    // Both copies moved on to the fresh file at each rotation: no rotated file grew far
+    // past the size (a copy still writing into a rotated file would make it grow on).
+    let f = files();
+    assert!(f.len() > 4, "{f:?}");
+    for r in &f[..f.len() - 1] {
+        let len = std::fs::metadata(r).unwrap().len();
+        assert!(len < 4096 + 64 * 1024 + 16, "{r:?}: {len}");
+    }
+}
+
+#[test]
 fn config_json_gives_rotation_defaults() {
     let h = Home::new("logs-config");
     std::fs::create_dir_all(&h.root).unwrap();
