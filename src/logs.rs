@@ -493,7 +493,8 @@ pub fn rotated_files(dir: &Path, stem: &str, ext: &str) -> Vec<PathBuf> {
                 let n = n.to_string_lossy();
                 n.starts_with(&prefix)
                     && n.ends_with(ext)
-                    && is_stamp(&n[prefix.len()..n.len() - ext.len()])
+                    && n.get(prefix.len()..n.len().saturating_sub(ext.len()))
+                        .is_some_and(is_stamp)
             })
             .map(|e| e.path())
             .collect(),
