@@ -282,7 +282,7 @@ impl Source {
             };
             self.pos += n as u64;
             let mut rest = &buf[..n];
-            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            while let Some(i) = crate::logs::find_newline(rest) {
                 if self.partial.is_empty() {
                     p.line(&self.label, self.err, &rest[..i]);
                 } else {

@@ -162,13 +162,34 @@ pub fn app_paths(logs: &Path, spec: &crate::config::AppSpec) -> Paths {
     }
 }
 
+/// The first `\n` in `s`, eight bytes at a time (a byte-by-byte search is most of the cost
+/// of timestamping a flood of short lines).
+pub fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = ONES * b'\n' as u64;
+    let mut at = 0;
+    for chunk in s.chunks_exact(8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        // A zero byte in `w` is a newline in `chunk` (the classic has-zero-byte test).
+        let w = u64::from_le_bytes(bytes) ^ NL;
+        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    s[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
+}
+
 /// Appends to `out` every complete line of what `partial` held plus `data`, each preceded by
 /// `prefix`, and keeps the incomplete tail in `partial` (with the prefix of the moment its
 /// first byte came, so a line carries the time it started). A tail longer than `LINE_CAP`
 /// is written as a line of its own.
 pub fn assemble(partial: &mut Vec<u8>, data: &[u8], prefix: &[u8], out: &mut Vec<u8>) {
     let mut rest = data;
-    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+    while let Some(i) = find_newline(rest) {
         let (line, after) = rest.split_at(i + 1);
         if partial.is_empty() {
             out.extend_from_slice(prefix);
@@ -324,7 +345,7 @@ impl Sink {
         let mut note = None;
         let mut rest = data;
         if self.rotate_due {
-            match rest.iter().position(|&b| b == b'\n') {
+            match find_newline(rest) {
                 Some(i) => {
                     note = self.append(&rest[..=i]).or(note);
                     rest = &rest[i + 1..];
@@ -344,7 +365,7 @@ impl Sink {
             }
             // This write passes the size: the file ends with the line that passes it.
             let from = room.saturating_sub(1);
-            match rest[from..].iter().position(|&b| b == b'\n') {
+            match find_newline(&rest[from..]) {
                 Some(i) => {
                     let cut = from + i + 1;
                     note = self.append(&rest[..cut]).or(note);
@@ -576,6 +597,29 @@ mod tests {
         let mut partial = b"tail".to_vec();
         finish(&mut partial, &mut out);
         assert_eq!(out, b"tail\n");
+    }
+
+    #[test]
+    fn newlines_are_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut v = vec![b'x'; len];
+                let want = if at < len {
+                    v[at] = b'\n';
+                    Some(at)
+                } else {
+                    None
+                };
+                assert_eq!(find_newline(&v), want, "len {len} at {at}");
+                // Bytes that differ from \n only in a bit, and 0x8a, are not newlines.
+                let mut w = vec![0x8a; len];
+                if at < len {
+                    w[at] = b'\n';
+                }
+                w.iter_mut().take(at).for_each(|b| *b = 0x0b);
+                assert_eq!(find_newline(&w), want, "len {len} at {at} (near misses)");
+            }
+        }
     }
 
     #[test]
