@@ -792,6 +792,8 @@ fn cron_value(v: &Value) -> std::result::Result<Option<String>, String> {
         }
     };
     check_cron(&s)?;
+    // What the scheduler runs (it has no L, W or #; it refuses a date that never comes).
+    crate::cron::Schedule::parse(&s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(Some(s))
 }
 

@@ -5,7 +5,7 @@
 use lexopt::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::protocol::{ScaleTo, Verb};
+use crate::protocol::{ControlOp, ScaleTo, Verb};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StartOpts {
@@ -34,6 +34,13 @@ pub struct StartOpts {
     pub log_date_format: Option<String>,
     pub max_log_size: Option<u64>,
     pub log_retain: Option<u32>,
+    pub max_memory_restart: Option<u64>,
+    /// `Some("0")` is pm2's way to say no cron.
+    pub cron_restart: Option<String>,
+    /// `Some(paths)`: watch these (the cwd when empty).
+    pub watch: Option<Vec<String>>,
+    pub ignore_watch: Vec<String>,
+    pub watch_delay: Option<u64>,
     pub pid_file: Option<String>,
     /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
     pub instances: Option<i64>,
@@ -102,6 +109,10 @@ pub enum Command {
         verb: Verb,
         targets: Vec<String>,
         opts: ActOpts,
+    },
+    Control {
+        op: ControlOp,
+        targets: Vec<String>,
     },
     /// `ward env <id>`
     Env {
@@ -200,6 +211,19 @@ Options:
                                    default from ~/.ward/config.json {\"max_log_size\": \"10M\"}
       --log-retain N               rotated files kept per log file (default: config.json's
                                    log_retain, else 30)
+      --max-memory-restart SIZE    restart gracefully when the app's whole process group
+                                   uses more memory (RSS) than SIZE: bytes, or K, M, G
+                                   (e.g. 300M); checked every WARD_WORKER_INTERVAL ms
+  -c, --cron-restart \"EXPR\"        restart on a cron schedule, local time (also --cron):
+                                   5 fields (min hour day month weekday) or 6 (seconds
+                                   first); *, ranges, lists, steps, names; `0` disables
+      --watch [PATHS]              restart when files change under the app's folder, or
+                                   under PATHS (comma-separated; give it after the script,
+                                   or as --watch=PATHS); dot folders and node_modules and
+                                   ward's own log files are never watched
+      --ignore-watch \"NAMES\"       names, paths, globs (*.log) or regexes not to watch
+      --watch-delay SECONDS        quiet time after a change before restarting: seconds,
+                                   or milliseconds with ms (e.g. 500ms); at least 100 ms
   -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
   -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
                                    with its own id and NODE_APP_INSTANCE 0..N-1
@@ -211,23 +235,28 @@ Options:
     Doc {
         name: "stop",
         aliases: &[],
-        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
+        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--watch] [--only APPS]",
         summary: "stop apps and keep them in the list",
         details: "\
-Sends the app's stop signal (SIGINT unless --kill-signal) to its whole process group,
-then SIGKILL after its kill timeout. Returns once every app has stopped.
+Sends the app's stop signal (SIGINT unless --kill-signal) and SIGCONT to its whole process
+group, then SIGKILL to the group after its kill timeout. Returns once every app has stopped.
 
 With an ecosystem file, acts on the apps the file names.
 
+A plain stop keeps a watched app's watch set up (`ward start` resumes it); file changes do
+not start a stopped app.
+
 Options:
+      --watch                      also stop watching the app's files
       --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
+        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch]",
         summary: "stop and start apps again; the restart count goes up",
-        details: "A stopped or errored app is started.
+        details: "A stopped or errored app is started. The daemon's log says why each restart
+happened.
 
 With an ecosystem file, acts on the apps the file names and gives them the file's `env`
 (and `env_NAME` with --env NAME).
@@ -237,7 +266,8 @@ Options:
                                    app's; nothing is removed). Without it the app keeps the
                                    environment it was started with.
       --env NAME                   ecosystem file: merge env_NAME over env
-      --only APP[,APP...]          ecosystem file: only these apps",
+      --only APP[,APP...]          ecosystem file: only these apps
+      --watch                      toggle watching (on if off, off if on), as pm2 does",
     },
     Doc {
         name: "reload",
@@ -257,6 +287,22 @@ With an ecosystem file, acts on the apps the file names.
 
 Options:
       --only APP[,APP...]          ecosystem file: only these apps",
+    },
+    Doc {
+        name: "reset",
+        aliases: &[],
+        usage: "ward reset <name|id|namespace|all|/regex/>...",
+        summary: "zero the restart counters (restarts and unstable restarts)",
+        details: "The apps keep running; the ↺ column and restart_time start again from 0.",
+    },
+    Doc {
+        name: "sendSignal",
+        aliases: &["send-signal"],
+        usage: "ward sendSignal <signal> <name|id|namespace|all|/regex/>...",
+        summary: "send a signal to apps' main processes",
+        details: "\
+The signal (SIGUSR2, USR2 or 12) goes to each app's main pid only, as pm2 does, not to its
+process group. Fails, sending nothing, if a target app is not running.",
     },
     Doc {
         name: "list",
@@ -553,7 +599,8 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
                  Options: -h, --help (also after a command); -v, --version.\n\
-                 Environment: WARD_HOME (default ~/.ward), NO_COLOR.\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR, WARD_WORKER_INTERVAL\n\
+                 (ms between memory checks, default 1000).\n\
                  `ward help <command>` tells more; `man ward` tells all.\n",
             );
             Ok(s)
@@ -649,6 +696,32 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         "start" => parse_start(&mut p, tail.unwrap_or_default())?,
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
         "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
+        "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {
+            Command::Act { targets, .. } => Command::Control {
+                op: ControlOp::Reset,
+                targets,
+            },
+            other => other,
+        },
+        "sendSignal" => {
+            let signal = match p.next()? {
+                Some(Value(v)) => crate::config::parse_signal(&v.string()?)?,
+                Some(Short('h') | Long("help")) => return Ok(Command::Help(Some(cmd))),
+                Some(arg) => return Err(arg.unexpected().into()),
+                None => {
+                    return Err(Error::new(
+                        "sendSignal needs a signal and a target: ward sendSignal SIGUSR2 api",
+                    ));
+                }
+            };
+            match parse_act(&mut p, canonical, Verb::Restart)? {
+                Command::Act { targets, .. } => Command::Control {
+                    op: ControlOp::Signal { signal },
+                    targets,
+                },
+                other => other,
+            }
+        }
         "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
@@ -851,10 +924,12 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
 
 fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
     let mut targets = Vec::new();
+    let mut watch = false;
     let mut opts = ActOpts::default();
     let env_ok = matches!(verb, Verb::Restart | Verb::Reload);
     while let Some(arg) = p.next()? {
         match arg {
+            Long("watch") if cmd == "stop" || cmd == "restart" => watch = true,
             Value(v) => targets.push(v.string()?),
             Short('a') | Long("update-env") if env_ok => opts.update_env = true,
             Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
@@ -867,6 +942,13 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
         return Err(Error::new(format!(
             "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
         )));
+    }
+    if watch {
+        let op = match verb {
+            Verb::Stop => ControlOp::StopWatch,
+            _ => ControlOp::RestartWatch,
+        };
+        return Ok(Command::Control { op, targets });
     }
     Ok(Command::Act {
         verb,
@@ -943,6 +1025,12 @@ fn instances(p: &mut lexopt::Parser) -> Result<i64> {
     })
 }
 
+fn split_list(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split([',', ' ', '\t', '\n'])
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+}
+
 fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
     let v = p.value()?.string()?;
     v.parse::<T>().map_err(|_| {
@@ -1009,12 +1097,14 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
             Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
             Short('l') | Long("log") => {
-                // An optional value, as pm2's `[path]`: the next word unless it is an option.
+                // An optional value, as pm2's `[path]`: with `=`, or the next word once the
+                // script is known (`start app.js -l all.log`; `start -l app.js` keeps the script).
                 let v = match p.optional_value() {
                     Some(v) => Some(v),
-                    None => p
+                    None if !o.targets.is_empty() => p
                         .try_raw_args()
                         .and_then(|mut raw| raw.next_if(|a| !a.to_string_lossy().starts_with('-'))),
+                    None => None,
                 };
                 o.log_file = Some(match v {
                     Some(v) => v.string()?,
@@ -1027,6 +1117,41 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
                 o.max_log_size = Some(crate::logs::parse_size(&p.value()?.string()?)?)
             }
             Long("log-retain") => o.log_retain = Some(number(p, "--log-retain")?),
+            Long("max-memory-restart") => {
+                o.max_memory_restart = Some(crate::config::parse_memory(&p.value()?.string()?)?)
+            }
+            Short('c') | Long("cron") | Long("cron-restart") => {
+                let v = p.value()?.string()?;
+                if v.trim() != "0" {
+                    crate::cron::Schedule::parse(&v)
+                        .map_err(|e| Error::new(format!("invalid cron expression {v:?}: {e}")))?;
+                }
+                o.cron_restart = Some(v);
+            }
+            Long("watch") => {
+                // pm2's `--watch [paths]`: a value only with `=`, or a word that follows
+                // once the script is known (`start app.js --watch src`).
+                let mut paths: Vec<String> = match p.optional_value() {
+                    Some(v) => split_list(&v.string()?).collect(),
+                    None => Vec::new(),
+                };
+                if paths.is_empty() && !o.targets.is_empty() {
+                    if let Some(mut raw) = p.try_raw_args() {
+                        if let Some(v) =
+                            raw.next_if(|a| a.to_str().is_some_and(|s| !s.starts_with('-')))
+                        {
+                            paths = split_list(&v.to_string_lossy()).collect();
+                        }
+                    }
+                }
+                o.watch = Some(paths);
+            }
+            Long("ignore-watch") => {
+                o.ignore_watch.extend(split_list(&p.value()?.string()?));
+            }
+            Long("watch-delay") => {
+                o.watch_delay = Some(crate::config::parse_watch_delay(&p.value()?.string()?)?)
+            }
             Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
             Long("merge-logs") => o.merge_logs = true,
@@ -1205,6 +1330,113 @@ mod tests {
         assert_eq!(o.log_file.as_deref(), Some("all.log"));
         assert_eq!(o.log_date_format.as_deref(), Some("HH"));
         assert!(parse_str("start a.sh --max-log-size lots").is_err());
+    }
+
+    #[test]
+    fn policy_flags() {
+        let v = |a: &[&str]| parse(a.iter().map(Into::into).collect());
+        let Command::Start(o) = v(&[
+            "start",
+            "app.js",
+            "--max-memory-restart",
+            "300M",
+            "-c",
+            "*/2 * * * * *",
+            "--watch",
+            "src,lib",
+            "--ignore-watch",
+            "logs",
+            "--watch-delay",
+            "500ms",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cron_restart.as_deref(), Some("*/2 * * * * *"));
+        assert_eq!(o.max_memory_restart, Some(300 << 20));
+        assert_eq!(o.watch, Some(vec!["src".to_string(), "lib".to_string()]));
+        assert_eq!(o.ignore_watch, vec!["logs"]);
+        assert_eq!(o.watch_delay, Some(500));
+        assert_eq!(o.targets, vec!["app.js"]);
+        // --watch before the script takes no value; the script stays the target.
+        let Command::Start(o) = parse_str("start --watch app.js").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.watch, Some(vec![]));
+        assert_eq!(o.targets, vec!["app.js"]);
+        let Command::Start(o) = parse_str("start app.js --watch --name x").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.watch, Some(vec![]));
+        assert_eq!(o.name.as_deref(), Some("x"));
+        let Command::Start(o) = parse(
+            ["start", "app.js", "--cron-restart", "0 3 * * *"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cron_restart.as_deref(), Some("0 3 * * *"));
+        let e = parse(
+            ["start", "a.js", "-c", "0 25 * * *"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("hour field"), "{e}");
+        assert!(parse_str("start a.js --max-memory-restart lots").is_err());
+        assert!(parse_str("start a.js --cron 0").is_ok());
+    }
+
+    #[test]
+    fn control_commands() {
+        assert_eq!(
+            parse_str("reset api").unwrap(),
+            Command::Control {
+                op: ControlOp::Reset,
+                targets: vec!["api".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("sendSignal SIGUSR2 api 3").unwrap(),
+            Command::Control {
+                op: ControlOp::Signal {
+                    signal: libc::SIGUSR2
+                },
+                targets: vec!["api".into(), "3".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("send-signal usr1 api").unwrap(),
+            Command::Control {
+                op: ControlOp::Signal {
+                    signal: libc::SIGUSR1
+                },
+                targets: vec!["api".into()]
+            }
+        );
+        assert!(parse_str("sendSignal SIGNOPE api").is_err());
+        assert!(parse_str("sendSignal SIGUSR2").is_err());
+        assert!(parse_str("reset").is_err());
+        assert_eq!(
+            parse_str("stop --watch api").unwrap(),
+            Command::Control {
+                op: ControlOp::StopWatch,
+                targets: vec!["api".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("restart api --watch").unwrap(),
+            Command::Control {
+                op: ControlOp::RestartWatch,
+                targets: vec!["api".into()]
+            }
+        );
+        assert!(parse_str("delete --watch api").is_err());
     }
 
     #[test]

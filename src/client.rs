@@ -52,6 +52,15 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             )?;
             done(home, reply)
         }
+        Command::Control { op, targets } => {
+            let reply = request(
+                home,
+                &Request::Control { op, targets },
+                Duration::from_secs(600),
+                true,
+            )?;
+            done(home, reply)
+        }
         Command::Ecosystem => write_sample(),
         Command::Kill => kill(home),
         Command::Logs(opts) => crate::follow::run(home, &opts),
@@ -886,6 +895,19 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                             .or_else(|| o.time.then(|| crate::datefmt::TIME_FORMAT.to_string())),
                         max_log_size: o.max_log_size,
                         log_retain: o.log_retain,
+                        max_memory_restart: o.max_memory_restart,
+                        cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
+                        // pm2's `watch: true` is the app's folder; paths are its own.
+                        watch: match &o.watch {
+                            None => Vec::new(),
+                            Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
+                            Some(p) => p
+                                .iter()
+                                .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                                .collect(),
+                        },
+                        ignore_watch: o.ignore_watch.clone(),
+                        watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
                         pid_file: o
                             .pid_file
                             .as_ref()

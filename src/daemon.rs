@@ -2,7 +2,8 @@
 //! and carries out the actions it gets back; decisions belong to lifecycle.rs.
 //!
 //! The loop waits on the control socket, the signal pipes (SIGCHLD, SIGTERM/SIGINT/SIGQUIT,
-//! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
+//! SIGHUP), every app's stdout and stderr pipe, and the inotify fd while some app watches.
+//! Its timeout is the nearest deadline (lifecycle, cron, memory check, watch debounce), or
 //! infinite when none is armed: an idle daemon makes no wake-ups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -25,12 +26,16 @@ use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
 use crate::outbox::{Outbox, Sent};
 use crate::proc;
-use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
+use crate::protocol::{
+    self, AppView, ControlOp, Reassembly, Reply, Request, ScaleTo, StartItem, Verb,
+};
+use crate::schedule::Schedules;
 use crate::sock::Server;
 use crate::spawn;
 use crate::store::{self, State};
 use crate::sys;
 use crate::table::{App, Table};
+use crate::watch::Watcher;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
@@ -38,12 +43,17 @@ const TOK_TERM: u64 = 2;
 const TOK_HUP: u64 = 3;
 const TOK_HOLDER: u64 = 4;
 const TOK_USR2: u64 = 5;
+const TOK_WATCH: u64 = 6;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
 const PIPE_TURN: usize = 1 << 20;
 /// Datagrams taken from the control socket per loop turn.
 const SOCK_TURN: usize = 256;
+/// Exits handled per loop turn. Each may respawn an app that can exit again before the
+/// reaping loop ends: without a bound, a crash loop of many apps keeps the loop reaping
+/// and spawning forever and no other fd is served.
+const REAP_TURN: usize = 32;
 /// A reply that a client does not take for this long is dropped.
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
@@ -144,6 +154,13 @@ pub struct Daemon {
     child_nofile: Option<(u64, u64)>,
     uid: u32,
     clk_tck: u64,
+    /// Cron and memory-check timers.
+    sched: Schedules,
+    watcher: Watcher,
+    /// The watcher's inotify fd is in the epoll set.
+    watch_polled: bool,
+    /// Exits are left to reap (the last turn hit `REAP_TURN`).
+    reap_more: bool,
     holder: Option<holder::Link>,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
@@ -280,6 +297,7 @@ impl Daemon {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
         });
+        let home_root = home.root.clone();
         log(format_args!(
             "ward {} daemon started, pid {}, home {}",
             env!("CARGO_PKG_VERSION"),
@@ -317,6 +335,10 @@ impl Daemon {
             child_nofile,
             uid: sys::uid(),
             clk_tck: proc::clock_ticks(),
+            sched: Schedules::new(Schedules::interval_from_env()),
+            watcher: Watcher::new(vec![home_root]),
+            watch_polled: false,
+            reap_more: false,
             holder: None,
             hold_add: Vec::new(),
             hold_add_stdin: Vec::new(),
@@ -466,6 +488,7 @@ impl Daemon {
         let mut start = Vec::new();
         for id in self.table.ids() {
             self.open_logs(id);
+            self.arm_policies(id);
             let Some(app) = self.table.get_mut(id) else {
                 continue;
             };
@@ -575,10 +598,18 @@ impl Daemon {
                         log("SIGUSR2: re-opening every log file");
                         self.reload_logs();
                     }
+                    TOK_WATCH => {
+                        for note in self.watcher.read(sys::mono_ms()) {
+                            log(note);
+                        }
+                    }
                     TOK_HOLDER => self.on_holder_gone(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
+            }
+            if self.reap_more {
+                self.on_sigchld();
             }
             self.fire_timers();
             self.answer_pending();
@@ -603,8 +634,18 @@ impl Daemon {
     }
 
     fn timeout(&self) -> EpollTimeout {
+        if self.reap_more {
+            return EpollTimeout::ZERO;
+        }
         let now = sys::mono_ms();
-        let mut next: Option<u64> = self.timers.first().map(|&(d, _)| d);
+        let mut next: Option<u64> = [
+            self.timers.first().map(|&(d, _)| d),
+            self.sched.next_deadline(),
+            self.watcher.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if !self.outbox.is_empty() {
             next = Some(next.map_or(now + OUTBOX_RETRY_MS, |d| d.min(now + OUTBOX_RETRY_MS)));
         }
@@ -673,8 +714,11 @@ impl Daemon {
                 return;
             };
             let before = app.run.deadline;
+            // A memory sample under the limit changes nothing: no state write each check.
+            let sample = matches!(event, Event::Memory { .. });
             let actions = app.run.handle(&app.spec, now, event);
             let after = app.run.deadline;
+            let main_pid = app.run.pid;
             if before != after {
                 if let Some(d) = before {
                     self.timers.remove(&(d, id));
@@ -683,7 +727,9 @@ impl Daemon {
                     self.timers.insert((d, id));
                 }
             }
-            self.dirty = true;
+            if !(sample && actions.is_empty()) {
+                self.dirty = true;
+            }
             for action in actions {
                 use crate::lifecycle::Action;
                 match action {
@@ -695,6 +741,13 @@ impl Daemon {
                                     "unable to signal process group {pgid}: {}",
                                     e.desc()
                                 ));
+                            }
+                        }
+                    }
+                    Action::SignalMain(sig) => {
+                        if let Some(pid) = main_pid {
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
                             }
                         }
                     }
@@ -783,6 +836,8 @@ impl Daemon {
     }
 
     fn remove(&mut self, id: u32) {
+        self.sched.remove_app(id);
+        self.set_watch(id, false);
         self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
@@ -926,7 +981,15 @@ impl Daemon {
     }
 
     fn on_sigchld(&mut self) {
-        while let Some((pid, exit)) = sys::reap() {
+        self.reap_more = false;
+        for n in 0.. {
+            if n == REAP_TURN {
+                self.reap_more = true;
+                return;
+            }
+            let Some((pid, exit)) = sys::reap() else {
+                return;
+            };
             if let Some(id) = self.pids.remove(&pid) {
                 self.log_requested_exit(id, exit);
                 self.adopted.retain(|_, a| a.pid != pid);
@@ -938,6 +1001,10 @@ impl Daemon {
                         wall: sys::wall_ms(),
                     },
                 );
+                // A respawn waits for the child's exec, which takes long on a loaded
+                // machine; serve the control socket between them (one non-blocking recv)
+                // so that `ward ls` answers promptly during a crash loop.
+                self.on_socket();
             }
             // Other pids are grandchildren that came to us as subreaper: reaped, done.
         }
@@ -960,6 +1027,174 @@ impl Daemon {
         if !self.reasm.is_empty() {
             self.reasm.expire(now.saturating_sub(PARTIAL_PATIENCE_MS));
         }
+        for (id, path) in self.watcher.due(now) {
+            self.apply(id, Event::Changed(path));
+        }
+        let (crons, memory) = self.sched.due(now);
+        for id in crons {
+            self.apply(id, Event::Cron);
+        }
+        if memory {
+            self.check_memory();
+        }
+    }
+
+    /// One pass over /proc for every app with a memory limit; each app's state machine
+    /// decides what its figure means.
+    fn check_memory(&mut self) {
+        let apps: Vec<(u32, u32)> = self
+            .sched
+            .memory_apps()
+            .filter(|&id| {
+                self.table
+                    .get(id)
+                    .is_some_and(|a| a.run.status == Status::Online)
+            })
+            .filter_map(|id| self.groups.get(&id).map(|&g| (id, g)))
+            .collect();
+        if apps.is_empty() {
+            return;
+        }
+        let wanted: HashMap<u32, ()> = apps.iter().map(|&(_, g)| (g, ())).collect();
+        let usage = proc::usage_by_group(&wanted);
+        for (id, g) in apps {
+            if let Some(u) = usage.get(&g) {
+                self.apply(id, Event::Memory { rss: u.rss });
+            }
+        }
+    }
+
+    /// Arms an app's cron and memory timers and its watch, from its spec.
+    fn arm_policies(&mut self, id: u32) {
+        let Some(app) = self.table.get(id) else {
+            return;
+        };
+        if let Err(e) = self.sched.set_app(id, &app.spec, sys::mono_ms()) {
+            log(format_args!("{}: {e}", app.spec.name));
+        }
+        let watch = !app.spec.watch.is_empty();
+        self.set_watch(id, watch);
+    }
+
+    /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
+    /// exactly while some app watches.
+    fn set_watch(&mut self, id: u32, on: bool) {
+        if !on {
+            self.watcher.remove(id);
+        } else if let Some(app) = self.table.get(id) {
+            let spec = &app.spec;
+            // Absolute paths: pm2's `watch: true` became the app's folder when the app was
+            // registered (client or ecosystem reader).
+            let roots: Vec<std::path::PathBuf> = spec
+                .watch
+                .iter()
+                .map(|w| std::path::Path::new(&spec.cwd).join(w))
+                .collect();
+            let name = spec.name.clone();
+            match self
+                .watcher
+                .add(id, roots, &spec.ignore_watch, spec.watch_delay)
+            {
+                Ok(notes) => {
+                    for n in notes {
+                        log(format_args!("{name}: {n}"));
+                    }
+                }
+                Err(e) => log(format_args!("{name}: {e}")),
+            }
+        }
+        match (self.watcher.fd(), self.watch_polled) {
+            (Some(fd), false) => {
+                match self
+                    .epoll
+                    .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, TOK_WATCH))
+                {
+                    Ok(()) => self.watch_polled = true,
+                    Err(e) => log(format_args!("unable to poll inotify: {}", e.desc())),
+                }
+            }
+            // Closing the fd took it out of the epoll set.
+            (None, true) => self.watch_polled = false,
+            _ => {}
+        }
+    }
+
+    /// `reset`, `sendSignal`, `stop --watch`, `restart --watch`.
+    fn on_control(&mut self, from: UnixAddr, id: u64, op: ControlOp, targets: Vec<String>) {
+        let ids = match self.table.resolve_all(&targets) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let message = e.to_string();
+                return self.reply_raw(&from, id, &Reply::Error { message });
+            }
+        };
+        let mut notes = Vec::new();
+        match op {
+            ControlOp::Reset => {
+                for &app in &ids {
+                    self.apply(app, Event::Reset);
+                    if let Some(a) = self.table.get(app) {
+                        notes.push(format!("[{}]({app}) restart counters reset ✓", a.spec.name));
+                    }
+                }
+            }
+            ControlOp::Signal { signal } => {
+                let sig = crate::config::signal_name(signal);
+                // All or nothing: a failed request changes nothing.
+                let idle: Vec<String> = ids
+                    .iter()
+                    .filter_map(|&i| self.table.get(i))
+                    .filter(|a| a.run.pid.is_none() || !a.run.status.is_running())
+                    .map(|a| format!("{} (id {})", a.spec.name, a.id))
+                    .collect();
+                if !idle.is_empty() {
+                    let message = format!(
+                        "cannot send {sig}: not running: {}; nothing was sent",
+                        idle.join(", ")
+                    );
+                    return self.reply_raw(&from, id, &Reply::Error { message });
+                }
+                for &app in &ids {
+                    self.apply(app, Event::Signal(signal));
+                    if let Some(a) = self.table.get(app) {
+                        notes.push(format!(
+                            "[{}]({app}) {sig} sent to pid {} ✓",
+                            a.spec.name,
+                            a.run.pid.unwrap_or(0)
+                        ));
+                    }
+                }
+            }
+            ControlOp::StopWatch | ControlOp::RestartWatch => {
+                for &app in &ids {
+                    let Some(a) = self.table.get_mut(app) else {
+                        continue;
+                    };
+                    let on = op == ControlOp::RestartWatch && a.spec.watch.is_empty();
+                    // Turned on again, it watches the app's folder (pm2's `watch: true`).
+                    a.spec.watch = if on {
+                        vec![a.spec.cwd.clone()]
+                    } else {
+                        Vec::new()
+                    };
+                    self.dirty = true;
+                    self.set_watch(app, on);
+                }
+                let verb = if op == ControlOp::StopWatch {
+                    Verb::Stop
+                } else {
+                    Verb::Restart
+                };
+                return self.on_act(from, id, verb, targets, None);
+            }
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits: ids,
+            notes,
+            kill: false,
+        });
     }
 
     /// Copies what a pipe holds to the app's log files, up to `PIPE_TURN` bytes per turn
@@ -1261,6 +1496,7 @@ impl Daemon {
                     },
                 );
             }
+            Request::Control { op, targets } => self.on_control(from, id, op, targets),
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
             Request::Send { target, line } => {
@@ -1477,6 +1713,9 @@ impl Daemon {
                                 },
                             );
                         }
+                        if let Err(message) = check_policies(&spec) {
+                            return self.reply_raw(&from, id, &Reply::Error { message });
+                        }
                         Plan::New(Box::new(spec))
                     }
                     None => {
@@ -1608,6 +1847,7 @@ impl Daemon {
             a.spec.error_file = err;
             a.spec.log_file = all;
         }
+        self.arm_policies(app);
         // The caller opens the log files once the app has started (or is registered
         // stopped), so that an app refused at spawn leaves none behind.
         app
@@ -1724,6 +1964,15 @@ impl Daemon {
             }
             None => (None, None),
         };
+        // ward's own files are never a reason for a watched app to restart.
+        self.watcher.add_own_file(paths.out.clone());
+        self.watcher.add_own_file(paths.err.clone());
+        if let Some(all) = &paths.all {
+            self.watcher.add_own_file(all.clone());
+        }
+        if spec.pid_file.starts_with('/') {
+            self.watcher.add_own_file(spec.pid_file.clone().into());
+        }
         for n in [n1, n2, n3].into_iter().flatten() {
             log(n);
         }
@@ -1875,6 +2124,18 @@ impl Daemon {
             ));
         }
     }
+}
+
+/// What the client checks too, checked again for specs that come from elsewhere (an
+/// ecosystem file): a bad cron expression or ignore pattern fails the start.
+fn check_policies(spec: &AppSpec) -> std::result::Result<(), String> {
+    if let Some(c) = spec.cron_restart.as_ref().filter(|c| c.trim() != "0") {
+        crate::cron::Schedule::parse(c)
+            .map_err(|e| format!("invalid cron_restart {c:?} for {}: {e}", spec.name))?;
+    }
+    crate::watch::Ignore::new(&spec.ignore_watch)
+        .map_err(|e| format!("invalid ignore_watch for {}: {e}", spec.name))?;
+    Ok(())
 }
 
 fn drain(s: &UnixStream) {

@@ -490,6 +490,17 @@ impl Sink {
     }
 }
 
+/// Is `p` a rotated copy of the log file `log` (`dir/api-out__STAMP.log` for
+/// `dir/api-out.log`)? For the watcher: ward's own files are never a reason to restart.
+pub fn is_rotated_of(log: &Path, p: &Path) -> bool {
+    let (dir, stem, ext) = split_name(log);
+    p.parent() == Some(dir.as_path())
+        && p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with(&format!("{stem}__")) && n.ends_with(&ext)
+        })
+}
+
 /// `/a/b/api-out.log` → (`/a/b`, `api-out`, `.log`).
 fn split_name(path: &Path) -> (PathBuf, String, String) {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -663,6 +674,18 @@ mod tests {
             split_name(Path::new("/a/api-out.log")),
             (PathBuf::from("/a"), "api-out".into(), ".log".into())
         );
+        assert!(is_rotated_of(
+            Path::new("/a/api-out.log"),
+            Path::new("/a/api-out__2026-11-25_20-01-02.log")
+        ));
+        assert!(!is_rotated_of(
+            Path::new("/a/api-out.log"),
+            Path::new("/b/api-out__2026-11-25_20-01-02.log")
+        ));
+        assert!(!is_rotated_of(
+            Path::new("/a/api-out.log"),
+            Path::new("/a/api.js")
+        ));
         assert!(is_stamp("2026-11-25_20-01-02"));
         assert!(is_stamp("2026-11-25_20-01-02_007"));
         assert!(!is_stamp("2026-11-25"));

@@ -10,6 +10,7 @@ mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
+mod cron;
 mod daemon;
 mod datefmt;
 mod ecosystem;
@@ -28,6 +29,7 @@ mod proc;
 mod protocol;
 mod render;
 mod report;
+mod schedule;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
@@ -36,6 +38,7 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
+mod watch;
 #[allow(dead_code)] // wired into the ecosystem reader with it
 mod yaml;
 

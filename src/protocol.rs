@@ -124,6 +124,24 @@ pub enum Request {
     Update {
         exe: String,
     },
+    /// Policy operations on apps that are not a plain verb (issue 4).
+    Control {
+        op: ControlOp,
+        targets: Vec<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ControlOp {
+    /// `reset`: zero the restart counters.
+    Reset,
+    /// `sendSignal`: deliver a signal to each app's main pid.
+    Signal { signal: i32 },
+    /// `stop --watch`: stop watching, then stop.
+    StopWatch,
+    /// `restart --watch`: toggle watching, then restart.
+    RestartWatch,
 }
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
