@@ -790,3 +790,49 @@ fn ecosystem_log_keys() {
         .collect();
     assert_eq!(rotated.len(), 2);
 }
+
+#[test]
+fn rotated_files_do_not_restart_a_watched_app() {
+    let h = Home::new("logs-watch-rotate");
+    let proj = h.dir.join("proj");
+    std::fs::create_dir_all(proj.join("src")).unwrap();
+    std::fs::write(
+        proj.join("app.sh"),
+        "#!/bin/sh\nseq 1 3000\nexec sleep 1000\n",
+    )
+    .unwrap();
+    let mut c = h.cmd(&[
+        "start",
+        "app.sh",
+        "--name",
+        "w",
+        "--watch",
+        "-o",
+        "out.log",
+        "--max-log-size",
+        "2K",
+    ]);
+    c.current_dir(&proj);
+    assert!(c.output().unwrap().status.success());
+    let rotated_in_proj = || {
+        std::fs::read_dir(&proj)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("out__"))
+            .count()
+    };
+    wait_until(secs(10), "rotations in the watched folder", || {
+        rotated_in_proj() >= 3
+    });
+    std::fs::write(proj.join("src/a.js"), "x").unwrap();
+    let daemon_log = || std::fs::read_to_string(h.root.join("ward.log")).unwrap_or_default();
+    wait_until(secs(10), "the restart for src/a.js", || {
+        daemon_log().contains("src/a.js changed")
+    });
+    let text = daemon_log();
+    assert!(
+        !text.contains("out__"),
+        "a rotated file restarted the app:\n{text}"
+    );
+    assert_eq!(text.matches("changed").count(), 1, "{text}");
+}
