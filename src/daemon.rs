@@ -58,6 +58,18 @@ const REAP_TURN: usize = 32;
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
+/// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
+/// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
+const SAMPLE_MS: u64 = 1000;
+
+/// One app's CPU and memory as last read from /proc.
+struct Sample {
+    pid: u32,
+    at: u64,
+    ticks: u64,
+    cpu: f64,
+    rss: u64,
+}
 
 struct Pipe {
     fd: OwnedFd,
@@ -147,7 +159,8 @@ pub struct Daemon {
     reasm: Reassembly<UnixAddr>,
     outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
-    cpu_prev: HashMap<u32, (u32, u64, u64)>,
+    /// The last /proc sample of each running app (see `views`).
+    samples: HashMap<u32, Sample>,
     dirty: bool,
     state_failing: bool,
     exiting: bool,
@@ -328,7 +341,7 @@ impl Daemon {
             reasm: Reassembly::default(),
             outbox: Outbox::default(),
             pending: Vec::new(),
-            cpu_prev: HashMap::new(),
+            samples: HashMap::new(),
             dirty: false,
             state_failing: false,
             exiting: false,
@@ -778,7 +791,7 @@ impl Daemon {
                 if let Some(app) = self.table.get_mut(id) {
                     app.run.pid_start = start;
                 }
-                self.cpu_prev.remove(&id);
+                self.samples.remove(&id);
                 self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
                 self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
@@ -847,7 +860,7 @@ impl Daemon {
         }
         self.groups.remove(&id);
         self.io.remove(&id);
-        self.cpu_prev.remove(&id);
+        self.samples.remove(&id);
         self.close_stdin(id);
         // Its output pipes reach EOF once its process group is gone (it was killed on the
         // way here); they are closed then, and what comes meanwhile has no file to go to.
@@ -2038,14 +2051,25 @@ impl Daemon {
 
     /// The table with live CPU and memory, one pass over /proc for all apps.
     fn views(&mut self, with_env: bool) -> Vec<AppView> {
-        let wanted: HashMap<u32, ()> = self
+        let now = sys::mono_ms();
+        // Sample only the running apps whose last sample is older than SAMPLE_MS (or of an
+        // earlier process): one walk over their processes in /proc, none over the machine.
+        let stale: HashMap<u32, ()> = self
             .table
             .iter()
-            .filter(|a| a.run.pid.is_some())
-            .filter_map(|a| self.groups.get(&a.id).map(|&g| (g, ())))
+            .filter_map(|a| Some((a, a.run.pid?, *self.groups.get(&a.id)?)))
+            .filter(|(a, pid, _)| {
+                // A process in its first second changes fast (it is still loading): its
+                // samples are not reused.
+                self.samples.get(&a.id).is_none_or(|s| {
+                    s.pid != *pid
+                        || now.saturating_sub(s.at) >= SAMPLE_MS
+                        || s.at.saturating_sub(a.run.started_mono) < SAMPLE_MS
+                })
+            })
+            .map(|(_, _, g)| (g, ()))
             .collect();
-        let usage = proc::usage_by_group(&wanted);
-        let now = sys::mono_ms();
+        let usage = proc::usage_by_group(&stale);
         let mut out = Vec::with_capacity(self.table.len());
         for app in self.table.iter() {
             let mut view = AppView {
@@ -2065,20 +2089,43 @@ impl Daemon {
                 memory: 0,
                 cpu_time: 0.0,
             };
-            if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
-                if let Some(u) = usage.get(g) {
-                    view.memory = u.rss;
-                    view.cpu_time = u.ticks as f64 / self.clk_tck as f64;
-                    let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
-                        Some(&(p, t, at)) if p == pid => (t, at),
-                        _ => (0, app.run.started_mono),
-                    };
-                    let dt = now.saturating_sub(since_ms).max(1) as f64 / 1000.0;
-                    let dticks = u.ticks.saturating_sub(since_ticks) as f64;
-                    view.cpu = (dticks / self.clk_tck as f64 / dt * 100.0).max(0.0);
-                    view.cpu = (view.cpu * 10.0).round() / 10.0;
-                    self.cpu_prev.insert(app.id, (pid, u.ticks, now));
+            let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) else {
+                out.push(view);
+                continue;
+            };
+            if stale.contains_key(g) {
+                match usage.get(g) {
+                    Some(u) => {
+                        // CPU over the interval since the previous sample of this process,
+                        // or since it started.
+                        let (since_ticks, since_ms) = match self.samples.get(&app.id) {
+                            Some(s) if s.pid == pid => (s.ticks, s.at),
+                            _ => (0, app.run.started_mono),
+                        };
+                        let dt = now.saturating_sub(since_ms).max(1) as f64 / 1000.0;
+                        let dticks = u.ticks.saturating_sub(since_ticks) as f64;
+                        let cpu = (dticks / self.clk_tck as f64 / dt * 100.0).max(0.0);
+                        self.samples.insert(
+                            app.id,
+                            Sample {
+                                pid,
+                                at: now,
+                                ticks: u.ticks,
+                                cpu: (cpu * 10.0).round() / 10.0,
+                                rss: u.rss,
+                            },
+                        );
+                    }
+                    // Its processes are gone: 0, never stale numbers.
+                    None => {
+                        self.samples.remove(&app.id);
+                    }
                 }
+            }
+            if let Some(s) = self.samples.get(&app.id).filter(|s| s.pid == pid) {
+                view.cpu = s.cpu;
+                view.memory = s.rss;
+                view.cpu_time = s.ticks as f64 / self.clk_tck as f64;
             }
             out.push(view);
         }
