@@ -129,8 +129,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("uid", "uid", Kind::Owner),
     ("user", "uid", Kind::Owner),
     ("gid", "gid", Kind::Owner),
-    ("pid_file", "pid_file", Kind::Ignored),
-    ("pid", "pid_file", Kind::Ignored),
+    ("pid_file", "pid_file", Kind::Str),
+    ("pid", "pid_file", Kind::Str),
     ("treekill", "treekill", Kind::Ignored),
     ("force", "force", Kind::Ignored),
     (
@@ -140,7 +140,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("increment_var", "increment_var", Kind::Ignored),
     ("filter_env", "filter_env", Kind::Ignored),
-    ("append_env_to_name", "append_env_to_name", Kind::Ignored),
+    // Read by ecosystem.rs (`--env NAME` renames the app NAME-ENV).
+    ("append_env_to_name", "append_env_to_name", Kind::Bool),
     ("name_prefix", "name_prefix", Kind::Ignored),
     ("source_map_support", "source_map_support", Kind::Ignored),
     (
@@ -313,6 +314,7 @@ impl Checker<'_> {
             merge_logs: None,
             cluster: false,
             port: None,
+            append_env_to_name: false,
             log_default: false,
             spec: AppSpec::default(),
             script_at: String::new(),
@@ -383,6 +385,7 @@ impl Checker<'_> {
                             "instance_var" => s.instance_var = x.clone(),
                             "out_file" => s.out_file = x.clone(),
                             "error_file" => s.error_file = x.clone(),
+                            "pid_file" => s.pid_file = x.clone(),
                             "log_date_format" => s.log_date_format = Some(x.clone()),
                             "log_type" => s.log_type = Some(x.clone()),
                             _ => {}

@@ -493,8 +493,17 @@ as it is.",
         details: "",
     },
     Doc {
+        name: "startOrRestart",
+        aliases: &["startOrReload", "startOrGracefulReload"],
+        usage: "ward startOrRestart <ecosystem file|->",
+        summary: "start the file's apps that are not running, restart the ones that are",
+        details: "\
+As pm2 does; reload is restart outside cluster mode, so the three are the same. The
+restarted apps take the file's environment. Takes start's options (--env, --only, ...).",
+    },
+    Doc {
         name: "update",
-        aliases: &[],
+        aliases: &["updatePM2"],
         usage: "ward update",
         summary: "re-execute the daemon from this binary, keeping every app running",
         details: "\
@@ -694,6 +703,20 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
     let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
     let command = match canonical {
         "start" => parse_start(&mut p, tail.unwrap_or_default())?,
+        "startOrRestart" => {
+            // pm2's start of an ecosystem file is already start-or-restart.
+            let c = parse_start(&mut p, tail.unwrap_or_default())?;
+            if let Command::Start(o) = &c {
+                let file_only =
+                    o.targets.len() == 1 && crate::ecosystem::is_ecosystem(&o.targets[0]);
+                if !file_only {
+                    return Err(Error::new(format!(
+                        "{cmd} takes one ecosystem file (or - for JSON on stdin)"
+                    )));
+                }
+            }
+            c
+        }
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
         "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
         "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {

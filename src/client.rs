@@ -290,7 +290,14 @@ fn list(
     sort: Option<(crate::report::SortKey, bool)>,
     mini: bool,
 ) -> Result<i32> {
-    let mut apps = fetch(home, json)?;
+    let mut apps = if json {
+        fetch(home, true)?
+    } else {
+        match request(home, &Request::Table, Duration::from_secs(30), true)? {
+            Reply::Table { rows } => rows.into_iter().map(|r| r.view()).collect(),
+            other => return unexpected(other),
+        }
+    };
     let now = crate::sys::wall_ms();
     if let Some((key, desc)) = sort {
         crate::report::sort(&mut apps, key, desc, now);
@@ -616,7 +623,8 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
 /// before anything is sent.
 fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let shell = shell_env();
-    let eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }
@@ -700,7 +708,8 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
         )));
     }
     let shell = shell_env();
-    let eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }

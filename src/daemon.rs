@@ -1470,6 +1470,10 @@ impl Daemon {
                 let apps = self.views(env);
                 self.reply_raw(&from, id, &Reply::List { apps });
             }
+            Request::Table => {
+                let rows = self.views(false).iter().map(protocol::Row::of).collect();
+                self.reply_raw(&from, id, &Reply::Table { rows });
+            }
             Request::Start { items } => self.on_start(from, id, items),
             Request::Act {
                 verb,

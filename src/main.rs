@@ -39,7 +39,6 @@ mod store;
 mod sys;
 mod table;
 mod watch;
-#[allow(dead_code)] // wired into the ecosystem reader with it
 mod yaml;
 
 use cli::Command;

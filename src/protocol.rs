@@ -80,6 +80,9 @@ impl ScaleTo {
 #[serde(tag = "req", rename_all = "snake_case")]
 pub enum Request {
     Ping,
+    /// Only what `ls` shows, one small row per app: with 1,000 apps the full list is
+    /// ten times the bytes to encode, send and decode.
+    Table,
     /// The table; `env` includes each app's environment (for `jlist`).
     List {
         env: bool,
@@ -158,6 +161,70 @@ pub struct AppView {
     pub cpu_time: f64,
 }
 
+/// One line of `ls`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Row {
+    pub id: u32,
+    pub name: String,
+    pub namespace: String,
+    pub pid: Option<u32>,
+    pub status: crate::lifecycle::Status,
+    pub restarts: u32,
+    pub pm_uptime: u64,
+    pub cpu: f64,
+    pub memory: u64,
+    pub watch: bool,
+}
+
+impl Row {
+    pub fn of(v: &AppView) -> Row {
+        let a = &v.app;
+        Row {
+            id: a.id,
+            name: a.spec.name.clone(),
+            namespace: a.spec.namespace.clone(),
+            pid: a.run.pid,
+            status: a.run.status,
+            restarts: a.run.restarts,
+            pm_uptime: a.run.pm_uptime,
+            cpu: v.cpu,
+            memory: v.memory,
+            watch: !a.spec.watch.is_empty(),
+        }
+    }
+
+    /// Back into the shape the renderers take; what `ls` does not show is left default.
+    pub fn view(self) -> AppView {
+        let spec = AppSpec {
+            name: self.name,
+            namespace: self.namespace,
+            watch: if self.watch {
+                vec![".".into()]
+            } else {
+                Vec::new()
+            },
+            ..AppSpec::default()
+        };
+        let run = crate::lifecycle::Run {
+            status: self.status,
+            pid: self.pid,
+            restarts: self.restarts,
+            pm_uptime: self.pm_uptime,
+            ..crate::lifecycle::Run::default()
+        };
+        AppView {
+            app: App {
+                id: self.id,
+                spec,
+                run,
+            },
+            cpu: self.cpu,
+            memory: self.memory,
+            cpu_time: 0.0,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
@@ -170,6 +237,9 @@ pub enum Reply {
     },
     List {
         apps: Vec<AppView>,
+    },
+    Table {
+        rows: Vec<Row>,
     },
     /// A request that acted on apps: what happened to each, then the table.
     Done {

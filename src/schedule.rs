@@ -59,9 +59,15 @@ impl Schedules {
         }
     }
 
+    /// `WARD_WORKER_INTERVAL`, or pm2's `PM2_WORKER_INTERVAL` in pm2 mode.
     pub fn interval_from_env() -> u64 {
+        let pm2 = std::env::var_os("WARD_MODE").is_some_and(|m| m == "pm2");
         std::env::var("WARD_WORKER_INTERVAL")
             .ok()
+            .or_else(|| {
+                pm2.then(|| std::env::var("PM2_WORKER_INTERVAL").ok())
+                    .flatten()
+            })
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|&v| v > 0)
             .unwrap_or(MEMORY_INTERVAL_MS)

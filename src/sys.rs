@@ -35,6 +35,23 @@ pub fn raise_nofile() -> Option<((u64, u64), u64)> {
     Some(((soft, hard), now))
 }
 
+/// Sets another process's RLIMIT_NOFILE (a child's, right after it was spawned).
+pub fn set_nofile(pid: u32, soft: u64, hard: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: prlimit reads the struct we pass and writes nothing (old limit: null).
+    unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &lim,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
 /// Sends `sig` to the process group `pgid`. A group that is gone is not an error.
 pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     let Ok(sig) = Signal::try_from(sig) else {
