@@ -122,6 +122,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("merge_logs", "merge_logs", Kind::Bool),
     ("combine_logs", "merge_logs", Kind::Bool),
     ("disable_logs", "disable_logs", Kind::Bool),
+    ("max_log_size", "max_log_size", Kind::Size),
+    ("log_retain", "log_retain", Kind::Count),
     ("stop_exit_codes", "stop_exit_codes", Kind::ExitCodes),
     ("port", "port", Kind::Port),
     ("uid", "uid", Kind::Owner),
@@ -418,6 +420,7 @@ impl Checker<'_> {
                             "max_restarts" => s.max_restarts = n.min(u32::MAX as u64) as u32,
                             "kill_timeout" => s.kill_timeout = n,
                             "listen_timeout" => s.listen_timeout = n,
+                            "log_retain" => s.log_retain = Some(n.min(u32::MAX as u64) as u32),
                             _ => {}
                         }
                         Ok(())
@@ -461,7 +464,10 @@ impl Checker<'_> {
                 },
                 Kind::Size => match parse_size(val) {
                     Some(n) => {
-                        s.max_memory_restart = Some(n);
+                        match canon {
+                            "max_log_size" => s.max_log_size = Some(n),
+                            _ => s.max_memory_restart = Some(n),
+                        }
                         Ok(())
                     }
                     None => Err(bad("a size such as 300M, 1G, 512K or a number of bytes")),
@@ -941,6 +947,7 @@ mod tests {
             "instances": "max", "exec_mode": "cluster_mode", "max_memory_restart": "1.5G",
             "min_uptime": "2m", "cron": "*/5 * * * *", "stop_exit_codes": 3,
             "kill_signal": "SIGTERM", "time": true, "combine_logs": false,
+            "max_log_size": "10M", "log_retain": 5,
             "env": {"A": 1, "B": true, "C": {"x": 1}, "D": null}, "env_prod": {"A": "2"},
             "watch": true, "port": 8080, "bogus_key": 1, "instanses": 2
         }]}))
@@ -961,6 +968,10 @@ mod tests {
             Some("YYYY-MM-DDTHH:mm:ss")
         );
         assert_eq!(a.merge_logs, Some(false));
+        assert_eq!(
+            (a.spec.max_log_size, a.spec.log_retain),
+            (Some(10 << 20), Some(5))
+        );
         assert_eq!(a.env["A"], "1");
         assert_eq!(a.env["B"], "true");
         assert_eq!(a.env["C"], r#"{"x":1}"#);

@@ -28,6 +28,12 @@ pub struct StartOpts {
     pub namespace: Option<String>,
     pub out_file: Option<String>,
     pub error_file: Option<String>,
+    /// `-l` alone is `Some("true")`: the default combined file.
+    pub log_file: Option<String>,
+    pub time: bool,
+    pub log_date_format: Option<String>,
+    pub max_log_size: Option<u64>,
+    pub log_retain: Option<u32>,
     pub max_memory_restart: Option<u64>,
     /// `Some("0")` is pm2's way to say no cron.
     pub cron_restart: Option<String>,
@@ -51,6 +57,19 @@ pub struct ActOpts {
     pub update_env: bool,
     pub env_name: Option<String>,
     pub only: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsOpts {
+    /// `None`: every app.
+    pub target: Option<String>,
+    pub lines: usize,
+    pub raw: bool,
+    pub out: bool,
+    pub err: bool,
+    pub nostream: bool,
+    /// Prefix each shown line with the time it is shown, in this format.
+    pub timestamp: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -125,6 +144,11 @@ pub enum Command {
     Monit,
     Ping,
     Kill,
+    Logs(LogsOpts),
+    Flush {
+        targets: Vec<String>,
+    },
+    ReloadLogs,
     Save {
         force: bool,
     },
@@ -180,6 +204,17 @@ Options:
                                    ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
+  -l, --log [FILE]                 also write stdout and stderr, line by line, to one file
+                                   (default ~/.ward/logs/NAME.log)
+                                   /dev/null or NULL for -o, -e or -l: discard that stream
+      --time                       prefix each line with its capture time (YYYY-MM-DDTHH:mm:ss)
+      --log-date-format FMT        prefix each line with its capture time in this format:
+                                   YYYY YY MM M DD D HH H hh h mm m ss s SSS Z ZZ A a,
+                                   [text] is copied as is (e.g. \"YYYY-MM-DD HH:mm:ss Z\")
+      --max-log-size SIZE          rotate a log file once it passes SIZE (bytes, or 10K/10M/1G);
+                                   default from ~/.ward/config.json {\"max_log_size\": \"10M\"}
+      --log-retain N               rotated files kept per log file (default: config.json's
+                                   log_retain, else 30)
       --max-memory-restart SIZE    restart gracefully when the app's whole process group
                                    uses more memory (RSS) than SIZE: bytes, or K, M, G
                                    (e.g. 300M); checked every WARD_WORKER_INTERVAL ms
@@ -391,6 +426,45 @@ copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the ne
         usage: "ward kill",
         summary: "stop every app, then the daemon",
         details: "The list is cleared; the next daemon starts empty.",
+    },
+    Doc {
+        name: "logs",
+        aliases: &["log"],
+        usage: "ward logs [name|id|namespace|all|/regex/] [options]",
+        summary: "show the last lines of apps' logs, then follow them",
+        details: "\
+Prints the last lines of each selected app's stdout and stderr log, each line prefixed
+with `ID|NAME |` (stderr's prefix in red on a terminal), then prints new lines as they are
+written, until Ctrl-C. Following survives rotation, `ward flush` and `ward reloadLogs`:
+a log file that is replaced or truncated is opened again. Without a target: every app.
+
+Options:
+      --lines N                    lines to show from each file first (default 15; 0: none)
+      --nostream                   print the last lines and exit, do not follow
+      --raw                        lines only, no prefix or headers (stderr's to stderr)
+      --out                        only the stdout logs
+      --err                        only the stderr logs
+      --timestamp [FORMAT]         prefix each line with the time it is shown
+                                   (default format YYYY-MM-DD-HH:mm:ss)",
+    },
+    Doc {
+        name: "flush",
+        aliases: &[],
+        usage: "ward flush [name|id|namespace|all|/regex/]...",
+        summary: "empty log files",
+        details: "\
+Truncates the stdout, stderr and combined log files of the apps named; without a target,
+of every app and also the daemon's log (~/.ward/ward.log). Rotated files are kept.",
+    },
+    Doc {
+        name: "reloadLogs",
+        aliases: &[],
+        usage: "ward reloadLogs",
+        summary: "make the daemon re-open every log file",
+        details: "\
+For an external logrotate that renamed the files: the daemon opens each log file again
+by its path, creating it when it is gone. SIGUSR2 to the daemon does the same. A log path
+that was failing (full disk, missing folder) is retried too.",
     },
     Doc {
         name: "save",
@@ -704,6 +778,19 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::List { json, sort, mini }
         }
+        "logs" => parse_logs(&mut p)?,
+        "flush" => {
+            let mut targets = Vec::new();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) => targets.push(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            // `flush all` is every app, without the daemon's log (as pm2 does).
+            Command::Flush { targets }
+        }
         "save" => {
             let mut force = false;
             while let Some(arg) = p.next()? {
@@ -825,7 +912,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::Startup(o)
         }
-        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" => {
+        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" | "reloadLogs" => {
             if let Some(arg) = p.next()? {
                 return match arg {
                     Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
@@ -835,6 +922,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             match canonical {
                 "jlist" => Command::Jlist,
                 "ping" => Command::Ping,
+                "reloadLogs" => Command::ReloadLogs,
                 "resurrect" => Command::Resurrect,
                 "cleardump" => Command::ClearDump,
                 "update" => Command::Update,
@@ -1061,6 +1149,27 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("namespace") => o.namespace = Some(p.value()?.string()?),
             Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
             Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
+            Short('l') | Long("log") => {
+                // An optional value, as pm2's `[path]`: with `=`, or the next word once the
+                // script is known (`start app.js -l all.log`; `start -l app.js` keeps the script).
+                let v = match p.optional_value() {
+                    Some(v) => Some(v),
+                    None if !o.targets.is_empty() => p
+                        .try_raw_args()
+                        .and_then(|mut raw| raw.next_if(|a| !a.to_string_lossy().starts_with('-'))),
+                    None => None,
+                };
+                o.log_file = Some(match v {
+                    Some(v) => v.string()?,
+                    None => "true".into(),
+                });
+            }
+            Long("time") => o.time = true,
+            Long("log-date-format") => o.log_date_format = Some(p.value()?.string()?),
+            Long("max-log-size") => {
+                o.max_log_size = Some(crate::logs::parse_size(&p.value()?.string()?)?)
+            }
+            Long("log-retain") => o.log_retain = Some(number(p, "--log-retain")?),
             Long("max-memory-restart") => {
                 o.max_memory_restart = Some(crate::config::parse_memory(&p.value()?.string()?)?)
             }
@@ -1112,6 +1221,50 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
         ));
     }
     Ok(Command::Start(Box::new(o)))
+}
+
+fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut o = LogsOpts {
+        target: None,
+        lines: 15,
+        raw: false,
+        out: false,
+        err: false,
+        nostream: false,
+        timestamp: None,
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("lines") => o.lines = number(p, "--lines")?,
+            Long("raw") => o.raw = true,
+            Long("out") => o.out = true,
+            Long("err") => o.err = true,
+            Long("nostream") => o.nostream = true,
+            Long("timestamp") => {
+                // Optional value: the next word only when it looks like a date format, so
+                // that `ward logs --timestamp api` still means the app api.
+                let v = match p.optional_value() {
+                    Some(v) => Some(v.string()?),
+                    None => p
+                        .try_raw_args()
+                        .and_then(|mut raw| {
+                            raw.next_if(|a| crate::datefmt::looks_like_format(&a.to_string_lossy()))
+                        })
+                        .map(|v| v.to_string_lossy().into_owned()),
+                };
+                o.timestamp = Some(v.unwrap_or_else(|| crate::datefmt::LOGS_TIMESTAMP.into()));
+            }
+            Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
+            Value(v) if o.target.is_none() => o.target = Some(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if o.out && o.err {
+        return Err(Error::new(
+            "--out and --err exclude each other; give neither for both",
+        ));
+    }
+    Ok(Command::Logs(o))
 }
 
 #[cfg(test)]
@@ -1180,6 +1333,56 @@ mod tests {
             parse_str("stop --help").unwrap(),
             Command::Help(Some("stop".into()))
         );
+    }
+
+    #[test]
+    fn logs_options() {
+        let Command::Logs(o) = parse_str("log api --lines 3 --raw --err --nostream").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert_eq!(
+            (o.lines, o.raw, o.err, o.out, o.nostream),
+            (3, true, true, false, true)
+        );
+        let Command::Logs(o) = parse_str("logs --timestamp api").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert_eq!(o.timestamp.as_deref(), Some("YYYY-MM-DD-HH:mm:ss"));
+        let Command::Logs(o) = parse_str("logs --timestamp HH:mm api").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.timestamp.as_deref(), Some("HH:mm"));
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert!(parse_str("logs --out --err").is_err());
+        assert!(parse_str("logs --lines x").is_err());
+        assert_eq!(
+            parse_str("flush").unwrap(),
+            Command::Flush { targets: vec![] }
+        );
+        assert_eq!(parse_str("reloadLogs").unwrap(), Command::ReloadLogs);
+    }
+
+    #[test]
+    fn start_log_options() {
+        let Command::Start(o) =
+            parse_str("start a.sh -l --time --max-log-size 10M --log-retain 3 --merge-logs")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.log_file.as_deref(), Some("true"));
+        assert!(o.time && o.merge_logs);
+        assert_eq!((o.max_log_size, o.log_retain), (Some(10 << 20), Some(3)));
+        let Command::Start(o) = parse_str("start a.sh -l all.log --log-date-format HH").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.log_file.as_deref(), Some("all.log"));
+        assert_eq!(o.log_date_format.as_deref(), Some("HH"));
+        assert!(parse_str("start a.sh --max-log-size lots").is_err());
     }
 
     #[test]

@@ -63,6 +63,20 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         }
         Command::Ecosystem => write_sample(),
         Command::Kill => kill(home),
+        Command::Logs(opts) => crate::follow::run(home, &opts),
+        Command::Flush { targets } => {
+            let reply = request(
+                home,
+                &Request::Flush { targets },
+                Duration::from_secs(60),
+                true,
+            )?;
+            notes(reply)
+        }
+        Command::ReloadLogs => {
+            let reply = request(home, &Request::ReloadLogs, Duration::from_secs(60), true)?;
+            notes(reply)
+        }
         Command::Save { force } => {
             match request(
                 home,
@@ -144,6 +158,33 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
         }
+    }
+}
+
+fn notes(reply: Reply) -> Result<i32> {
+    let Reply::Notes { notes } = reply else {
+        return unexpected(reply);
+    };
+    let mut s = String::new();
+    for n in notes {
+        s.push_str("[ward] ");
+        s.push_str(&n);
+        s.push('\n');
+    }
+    out(&s);
+    Ok(0)
+}
+
+/// The table, for clients that read the apps' files themselves (`ward logs`).
+pub fn list_apps(home: &Home) -> Result<Vec<protocol::AppView>> {
+    match request(
+        home,
+        &Request::List { env: false },
+        Duration::from_secs(30),
+        true,
+    )? {
+        Reply::List { apps } => Ok(apps),
+        other => unexpected(other).map(|_| Vec::new()),
     }
 }
 
@@ -579,6 +620,15 @@ fn daemon_answers(home: &Home) -> bool {
     )
 }
 
+/// A log path relative to the app's folder; pm2's words for "none" and "default" stay.
+fn log_path(cwd: &Path, p: &str) -> String {
+    if crate::logs::is_discard(p) || p == "true" || p == "false" {
+        p.to_string()
+    } else {
+        cwd.join(p).to_string_lossy().into_owned()
+    }
+}
+
 fn here() -> Result<std::path::PathBuf> {
     std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))
 }
@@ -906,13 +956,33 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                         out_file: o
                             .out_file
                             .as_ref()
-                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .map(|p| log_path(&cwd, p))
                             .unwrap_or_default(),
                         error_file: o
                             .error_file
                             .as_ref()
-                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .map(|p| log_path(&cwd, p))
                             .unwrap_or_default(),
+                        log_file: match o.log_file.as_deref() {
+                            None => String::new(),
+                            // `-l` alone: relative, so the daemon puts it in its logs folder.
+                            Some("true") => format!(
+                                "{}.log",
+                                config::log_stem(
+                                    &o.name
+                                        .clone()
+                                        .unwrap_or_else(|| config::default_name(target))
+                                )
+                            ),
+                            Some(p) => log_path(&cwd, p),
+                        },
+                        // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
+                        log_date_format: o
+                            .log_date_format
+                            .clone()
+                            .or_else(|| o.time.then(|| crate::datefmt::TIME_FORMAT.to_string())),
+                        max_log_size: o.max_log_size,
+                        log_retain: o.log_retain,
                         max_memory_restart: o.max_memory_restart,
                         cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
                         // pm2's `watch: true` is the app's folder; paths are its own.

@@ -72,6 +72,10 @@ pub struct AppSpec {
     pub wait_ready: bool,
     pub listen_timeout: u64,
     pub autostart: bool,
+    /// Rotate a log file once it passes this many bytes; `None`: the daemon-wide default.
+    pub max_log_size: Option<u64>,
+    /// Rotated files kept per log file; `None`: the daemon-wide default.
+    pub log_retain: Option<u32>,
 }
 
 impl Default for AppSpec {
@@ -112,11 +116,19 @@ impl Default for AppSpec {
             wait_ready: false,
             listen_timeout: LISTEN_TIMEOUT_MS,
             autostart: true,
+            max_log_size: None,
+            log_retain: None,
         }
     }
 }
 
 impl AppSpec {
+    /// The timestamp format of captured lines, if any (pm2's `time` is turned into
+    /// `log_date_format` when the spec is built).
+    pub fn date_format(&self) -> Option<&str> {
+        self.log_date_format.as_deref().filter(|f| !f.is_empty())
+    }
+
     /// What pm2 reports as `exec_interpreter`.
     pub fn interpreter_name(&self) -> &str {
         self.interpreter.as_deref().unwrap_or("none")

@@ -104,6 +104,12 @@ pub enum Request {
     },
     /// Stop every app, answer, and exit.
     Kill,
+    /// Empty the log files of `targets`; of every app and the daemon's own log when empty.
+    Flush {
+        targets: Vec<String>,
+    },
+    /// Re-open every log file (after an external logrotate).
+    ReloadLogs,
     /// Write the table to the dump (`force`: even when it is empty).
     Save {
         force: bool,
@@ -241,6 +247,10 @@ pub enum Reply {
         apps: Vec<AppView>,
     },
     Killed,
+    /// A request that changed no app: what was done.
+    Notes {
+        notes: Vec<String>,
+    },
     /// Nothing was done, for a reason worth a warning but not a failure.
     Warning {
         message: String,

@@ -131,6 +131,27 @@ pub fn local_timestamp() -> String {
     )
 }
 
+/// The broken-down local time of `secs` since the epoch, for log timestamps.
+pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return None;
+    }
+    Some(crate::datefmt::Tm {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        min: tm.tm_min as u32,
+        sec: tm.tm_sec as u32,
+        wday: tm.tm_wday as u32,
+        gmtoff: tm.tm_gmtoff,
+    })
+}
+
 /// The local calendar time of an epoch second (localtime_r), for cron schedules.
 pub fn civil_local(epoch: i64) -> Option<crate::cron::Civil> {
     let t = epoch as libc::time_t;

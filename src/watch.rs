@@ -193,9 +193,9 @@ impl Watcher {
         }
         // Rotated copies start with the log file's path (`api-out.log.1`, `api-out.log-…`).
         let s = p.as_os_str().as_encoded_bytes();
+        // ward's own rotation renames to `api-out__STAMP.log` (logs.rs).
         self.own_files.iter().any(|f| {
-            let f = f.as_os_str().as_encoded_bytes();
-            s.starts_with(f)
+            s.starts_with(f.as_os_str().as_encoded_bytes()) || crate::logs::is_rotated_of(f, p)
         })
     }
 
