@@ -307,9 +307,10 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     })
 }
 
+/// `jlist`: the entries in pm2's key order, so that `jlist` and `prettylist` read as pm2's.
 pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
     let list: Vec<Value> = apps.iter().map(|v| jlist_entry(v, home, user)).collect();
-    serde_json::to_string(&Value::Array(list)).unwrap_or_else(|_| "[]".into())
+    crate::inspect::to_json(&crate::inspect::pm2_order(&list))
 }
 
 #[cfg(test)]
