@@ -122,13 +122,15 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("merge_logs", "merge_logs", Kind::Bool),
     ("combine_logs", "merge_logs", Kind::Bool),
     ("disable_logs", "disable_logs", Kind::Bool),
+    ("max_log_size", "max_log_size", Kind::Size),
+    ("log_retain", "log_retain", Kind::Count),
     ("stop_exit_codes", "stop_exit_codes", Kind::ExitCodes),
     ("port", "port", Kind::Port),
     ("uid", "uid", Kind::Owner),
     ("user", "uid", Kind::Owner),
     ("gid", "gid", Kind::Owner),
-    ("pid_file", "pid_file", Kind::Ignored),
-    ("pid", "pid_file", Kind::Ignored),
+    ("pid_file", "pid_file", Kind::Str),
+    ("pid", "pid_file", Kind::Str),
     ("treekill", "treekill", Kind::Ignored),
     ("force", "force", Kind::Ignored),
     (
@@ -138,7 +140,8 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ),
     ("increment_var", "increment_var", Kind::Ignored),
     ("filter_env", "filter_env", Kind::Ignored),
-    ("append_env_to_name", "append_env_to_name", Kind::Ignored),
+    // Read by ecosystem.rs (`--env NAME` renames the app NAME-ENV).
+    ("append_env_to_name", "append_env_to_name", Kind::Bool),
     ("name_prefix", "name_prefix", Kind::Ignored),
     ("source_map_support", "source_map_support", Kind::Ignored),
     (
@@ -311,6 +314,7 @@ impl Checker<'_> {
             merge_logs: None,
             cluster: false,
             port: None,
+            append_env_to_name: false,
             log_default: false,
             spec: AppSpec::default(),
             script_at: String::new(),
@@ -381,6 +385,7 @@ impl Checker<'_> {
                             "instance_var" => s.instance_var = x.clone(),
                             "out_file" => s.out_file = x.clone(),
                             "error_file" => s.error_file = x.clone(),
+                            "pid_file" => s.pid_file = x.clone(),
                             "log_date_format" => s.log_date_format = Some(x.clone()),
                             "log_type" => s.log_type = Some(x.clone()),
                             _ => {}
@@ -415,6 +420,7 @@ impl Checker<'_> {
                             "max_restarts" => s.max_restarts = n.min(u32::MAX as u64) as u32,
                             "kill_timeout" => s.kill_timeout = n,
                             "listen_timeout" => s.listen_timeout = n,
+                            "log_retain" => s.log_retain = Some(n.min(u32::MAX as u64) as u32),
                             _ => {}
                         }
                         Ok(())
@@ -458,7 +464,10 @@ impl Checker<'_> {
                 },
                 Kind::Size => match parse_size(val) {
                     Some(n) => {
-                        s.max_memory_restart = Some(n);
+                        match canon {
+                            "max_log_size" => s.max_log_size = Some(n),
+                            _ => s.max_memory_restart = Some(n),
+                        }
                         Ok(())
                     }
                     None => Err(bad("a size such as 300M, 1G, 512K or a number of bytes")),
@@ -786,6 +795,8 @@ fn cron_value(v: &Value) -> std::result::Result<Option<String>, String> {
         }
     };
     check_cron(&s)?;
+    // What the scheduler runs (it has no L, W or #; it refuses a date that never comes).
+    crate::cron::Schedule::parse(&s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(Some(s))
 }
 
@@ -936,6 +947,7 @@ mod tests {
             "instances": "max", "exec_mode": "cluster_mode", "max_memory_restart": "1.5G",
             "min_uptime": "2m", "cron": "*/5 * * * *", "stop_exit_codes": 3,
             "kill_signal": "SIGTERM", "time": true, "combine_logs": false,
+            "max_log_size": "10M", "log_retain": 5,
             "env": {"A": 1, "B": true, "C": {"x": 1}, "D": null}, "env_prod": {"A": "2"},
             "watch": true, "port": 8080, "bogus_key": 1, "instanses": 2
         }]}))
@@ -956,6 +968,10 @@ mod tests {
             Some("YYYY-MM-DDTHH:mm:ss")
         );
         assert_eq!(a.merge_logs, Some(false));
+        assert_eq!(
+            (a.spec.max_log_size, a.spec.log_retain),
+            (Some(10 << 20), Some(5))
+        );
         assert_eq!(a.env["A"], "1");
         assert_eq!(a.env["B"], "true");
         assert_eq!(a.env["C"], r#"{"x":1}"#);

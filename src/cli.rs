@@ -5,7 +5,7 @@
 use lexopt::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::protocol::{ScaleTo, Verb};
+use crate::protocol::{ControlOp, ScaleTo, Verb};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StartOpts {
@@ -28,6 +28,19 @@ pub struct StartOpts {
     pub namespace: Option<String>,
     pub out_file: Option<String>,
     pub error_file: Option<String>,
+    /// `-l` alone is `Some("true")`: the default combined file.
+    pub log_file: Option<String>,
+    pub time: bool,
+    pub log_date_format: Option<String>,
+    pub max_log_size: Option<u64>,
+    pub log_retain: Option<u32>,
+    pub max_memory_restart: Option<u64>,
+    /// `Some("0")` is pm2's way to say no cron.
+    pub cron_restart: Option<String>,
+    /// `Some(paths)`: watch these (the cwd when empty).
+    pub watch: Option<Vec<String>>,
+    pub ignore_watch: Vec<String>,
+    pub watch_delay: Option<u64>,
     pub pid_file: Option<String>,
     /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
     pub instances: Option<i64>,
@@ -44,6 +57,19 @@ pub struct ActOpts {
     pub update_env: bool,
     pub env_name: Option<String>,
     pub only: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsOpts {
+    /// `None`: every app.
+    pub target: Option<String>,
+    pub lines: usize,
+    pub raw: bool,
+    pub out: bool,
+    pub err: bool,
+    pub nostream: bool,
+    /// Prefix each shown line with the time it is shown, in this format.
+    pub timestamp: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -67,6 +93,10 @@ pub enum Command {
     },
     Holder,
     Update,
+    ImportPm2 {
+        path: Option<String>,
+        start: bool,
+    },
     Send {
         target: String,
         line: String,
@@ -83,6 +113,10 @@ pub enum Command {
         verb: Verb,
         targets: Vec<String>,
         opts: ActOpts,
+    },
+    Control {
+        op: ControlOp,
+        targets: Vec<String>,
     },
     /// `ward env <id>`
     Env {
@@ -110,6 +144,11 @@ pub enum Command {
     Monit,
     Ping,
     Kill,
+    Logs(LogsOpts),
+    Flush {
+        targets: Vec<String>,
+    },
+    ReloadLogs,
     Save {
         force: bool,
     },
@@ -165,6 +204,30 @@ Options:
                                    ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
   -e, --error FILE                 stderr log file (default ~/.ward/logs/NAME-error.log)
+  -l, --log [FILE]                 also write stdout and stderr, line by line, to one file
+                                   (default ~/.ward/logs/NAME.log)
+                                   /dev/null or NULL for -o, -e or -l: discard that stream
+      --time                       prefix each line with its capture time (YYYY-MM-DDTHH:mm:ss)
+      --log-date-format FMT        prefix each line with its capture time in this format:
+                                   YYYY YY MM M DD D HH H hh h mm m ss s SSS Z ZZ A a,
+                                   [text] is copied as is (e.g. \"YYYY-MM-DD HH:mm:ss Z\")
+      --max-log-size SIZE          rotate a log file once it passes SIZE (bytes, or 10K/10M/1G);
+                                   default from ~/.ward/config.json {\"max_log_size\": \"10M\"}
+      --log-retain N               rotated files kept per log file (default: config.json's
+                                   log_retain, else 30)
+      --max-memory-restart SIZE    restart gracefully when the app's whole process group
+                                   uses more memory (RSS) than SIZE: bytes, or K, M, G
+                                   (e.g. 300M); checked every WARD_WORKER_INTERVAL ms
+  -c, --cron-restart \"EXPR\"        restart on a cron schedule, local time (also --cron):
+                                   5 fields (min hour day month weekday) or 6 (seconds
+                                   first); *, ranges, lists, steps, names; `0` disables
+      --watch [PATHS]              restart when files change under the app's folder, or
+                                   under PATHS (comma-separated; give it after the script,
+                                   or as --watch=PATHS); dot folders and node_modules and
+                                   ward's own log files are never watched
+      --ignore-watch \"NAMES\"       names, paths, globs (*.log) or regexes not to watch
+      --watch-delay SECONDS        quiet time after a change before restarting: seconds,
+                                   or milliseconds with ms (e.g. 500ms); at least 100 ms
   -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
   -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
                                    with its own id and NODE_APP_INSTANCE 0..N-1
@@ -176,23 +239,28 @@ Options:
     Doc {
         name: "stop",
         aliases: &[],
-        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--only APPS]",
+        usage: "ward stop <name|id|namespace|all|/regex/|ecosystem file>... [--watch] [--only APPS]",
         summary: "stop apps and keep them in the list",
         details: "\
-Sends the app's stop signal (SIGINT unless --kill-signal) to its whole process group,
-then SIGKILL after its kill timeout. Returns once every app has stopped.
+Sends the app's stop signal (SIGINT unless --kill-signal) and SIGCONT to its whole process
+group, then SIGKILL to the group after its kill timeout. Returns once every app has stopped.
 
 With an ecosystem file, acts on the apps the file names.
 
+A plain stop keeps a watched app's watch set up (`ward start` resumes it); file changes do
+not start a stopped app.
+
 Options:
+      --watch                      also stop watching the app's files
       --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
+        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch]",
         summary: "stop and start apps again; the restart count goes up",
-        details: "A stopped or errored app is started.
+        details: "A stopped or errored app is started. The daemon's log says why each restart
+happened.
 
 With an ecosystem file, acts on the apps the file names and gives them the file's `env`
 (and `env_NAME` with --env NAME).
@@ -202,7 +270,8 @@ Options:
                                    app's; nothing is removed). Without it the app keeps the
                                    environment it was started with.
       --env NAME                   ecosystem file: merge env_NAME over env
-      --only APP[,APP...]          ecosystem file: only these apps",
+      --only APP[,APP...]          ecosystem file: only these apps
+      --watch                      toggle watching (on if off, off if on), as pm2 does",
     },
     Doc {
         name: "reload",
@@ -222,6 +291,22 @@ With an ecosystem file, acts on the apps the file names.
 
 Options:
       --only APP[,APP...]          ecosystem file: only these apps",
+    },
+    Doc {
+        name: "reset",
+        aliases: &[],
+        usage: "ward reset <name|id|namespace|all|/regex/>...",
+        summary: "zero the restart counters (restarts and unstable restarts)",
+        details: "The apps keep running; the ↺ column and restart_time start again from 0.",
+    },
+    Doc {
+        name: "sendSignal",
+        aliases: &["send-signal"],
+        usage: "ward sendSignal <signal> <name|id|namespace|all|/regex/>...",
+        summary: "send a signal to apps' main processes",
+        details: "\
+The signal (SIGUSR2, USR2 or 12) goes to each app's main pid only, as pm2 does, not to its
+process group. Fails, sending nothing, if a target app is not running.",
     },
     Doc {
         name: "list",
@@ -343,6 +428,45 @@ copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the ne
         details: "The list is cleared; the next daemon starts empty.",
     },
     Doc {
+        name: "logs",
+        aliases: &["log"],
+        usage: "ward logs [name|id|namespace|all|/regex/] [options]",
+        summary: "show the last lines of apps' logs, then follow them",
+        details: "\
+Prints the last lines of each selected app's stdout and stderr log, each line prefixed
+with `ID|NAME |` (stderr's prefix in red on a terminal), then prints new lines as they are
+written, until Ctrl-C. Following survives rotation, `ward flush` and `ward reloadLogs`:
+a log file that is replaced or truncated is opened again. Without a target: every app.
+
+Options:
+      --lines N                    lines to show from each file first (default 15; 0: none)
+      --nostream                   print the last lines and exit, do not follow
+      --raw                        lines only, no prefix or headers (stderr's to stderr)
+      --out                        only the stdout logs
+      --err                        only the stderr logs
+      --timestamp [FORMAT]         prefix each line with the time it is shown
+                                   (default format YYYY-MM-DD-HH:mm:ss)",
+    },
+    Doc {
+        name: "flush",
+        aliases: &[],
+        usage: "ward flush [name|id|namespace|all|/regex/]...",
+        summary: "empty log files",
+        details: "\
+Truncates the stdout, stderr and combined log files of the apps named; without a target,
+of every app and also the daemon's log (~/.ward/ward.log). Rotated files are kept.",
+    },
+    Doc {
+        name: "reloadLogs",
+        aliases: &[],
+        usage: "ward reloadLogs",
+        summary: "make the daemon re-open every log file",
+        details: "\
+For an external logrotate that renamed the files: the daemon opens each log file again
+by its path, creating it when it is gone. SIGUSR2 to the daemon does the same. A log path
+that was failing (full disk, missing folder) is retried too.",
+    },
+    Doc {
         name: "save",
         aliases: &["dump"],
         usage: "ward save [--force]",
@@ -373,8 +497,31 @@ as it is.",
         details: "",
     },
     Doc {
-        name: "update",
+        name: "startOrRestart",
+        aliases: &["startOrReload", "startOrGracefulReload"],
+        usage: "ward startOrRestart <ecosystem file|->",
+        summary: "start the file's apps that are not running, restart the ones that are",
+        details: "\
+As pm2 does; reload is restart outside cluster mode, so the three are the same. The
+restarted apps take the file's environment. Takes start's options (--env, --only, ...).",
+    },
+    Doc {
+        name: "import-pm2",
         aliases: &[],
+        usage: "ward import-pm2 [PATH] [--start]",
+        summary: "register the apps of a pm2 dump (default ~/.pm2/dump.pm2) in ward",
+        details: "\
+Reads the list pm2 saved (`pm2 save`) and registers the same apps, with their names, order,
+environment and options, stopped unless --start. Apps whose name ward already has are
+skipped. Whatever could not be carried over (uid/gid, unknown signals, damaged entries) is
+reported on stderr. pm2's default log and pid paths become ward's.
+
+Options:
+      --start                      start the apps that were running in pm2",
+    },
+    Doc {
+        name: "update",
+        aliases: &["updatePM2"],
         usage: "ward update",
         summary: "re-execute the daemon from this binary, keeping every app running",
         details: "\
@@ -479,7 +626,8 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
                  Options: -h, --help (also after a command); -v, --version.\n\
-                 Environment: WARD_HOME (default ~/.ward), NO_COLOR.\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR, WARD_WORKER_INTERVAL\n\
+                 (ms between memory checks, default 1000).\n\
                  `ward help <command>` tells more; `man ward` tells all.\n",
             );
             Ok(s)
@@ -573,8 +721,48 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
     let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
     let command = match canonical {
         "start" => parse_start(&mut p, tail.unwrap_or_default())?,
+        "startOrRestart" => {
+            // pm2's start of an ecosystem file is already start-or-restart.
+            let c = parse_start(&mut p, tail.unwrap_or_default())?;
+            if let Command::Start(o) = &c {
+                let file_only =
+                    o.targets.len() == 1 && crate::ecosystem::is_ecosystem(&o.targets[0]);
+                if !file_only {
+                    return Err(Error::new(format!(
+                        "{cmd} takes one ecosystem file (or - for JSON on stdin)"
+                    )));
+                }
+            }
+            c
+        }
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
         "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
+        "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {
+            Command::Act { targets, .. } => Command::Control {
+                op: ControlOp::Reset,
+                targets,
+            },
+            other => other,
+        },
+        "sendSignal" => {
+            let signal = match p.next()? {
+                Some(Value(v)) => crate::config::parse_signal(&v.string()?)?,
+                Some(Short('h') | Long("help")) => return Ok(Command::Help(Some(cmd))),
+                Some(arg) => return Err(arg.unexpected().into()),
+                None => {
+                    return Err(Error::new(
+                        "sendSignal needs a signal and a target: ward sendSignal SIGUSR2 api",
+                    ));
+                }
+            };
+            match parse_act(&mut p, canonical, Verb::Restart)? {
+                Command::Act { targets, .. } => Command::Control {
+                    op: ControlOp::Signal { signal },
+                    targets,
+                },
+                other => other,
+            }
+        }
         "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
@@ -589,6 +777,19 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 }
             }
             Command::List { json, sort, mini }
+        }
+        "logs" => parse_logs(&mut p)?,
+        "flush" => {
+            let mut targets = Vec::new();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) => targets.push(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            // `flush all` is every app, without the daemon's log (as pm2 does).
+            Command::Flush { targets }
         }
         "save" => {
             let mut force = false;
@@ -626,6 +827,18 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Ecosystem
         }
         "holder" => Command::Holder,
+        "import-pm2" => {
+            let (mut path, mut start) = (None, false);
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Long("start") => start = true,
+                    Value(v) if path.is_none() => path = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            Command::ImportPm2 { path, start }
+        }
         "describe" => {
             let mut target = None;
             while let Some(arg) = p.next()? {
@@ -699,7 +912,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             Command::Startup(o)
         }
-        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" => {
+        "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" | "reloadLogs" => {
             if let Some(arg) = p.next()? {
                 return match arg {
                     Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
@@ -709,6 +922,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             match canonical {
                 "jlist" => Command::Jlist,
                 "ping" => Command::Ping,
+                "reloadLogs" => Command::ReloadLogs,
                 "resurrect" => Command::Resurrect,
                 "cleardump" => Command::ClearDump,
                 "update" => Command::Update,
@@ -763,10 +977,12 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
 
 fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
     let mut targets = Vec::new();
+    let mut watch = false;
     let mut opts = ActOpts::default();
     let env_ok = matches!(verb, Verb::Restart | Verb::Reload);
     while let Some(arg) = p.next()? {
         match arg {
+            Long("watch") if cmd == "stop" || cmd == "restart" => watch = true,
             Value(v) => targets.push(v.string()?),
             Short('a') | Long("update-env") if env_ok => opts.update_env = true,
             Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
@@ -779,6 +995,13 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
         return Err(Error::new(format!(
             "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
         )));
+    }
+    if watch {
+        let op = match verb {
+            Verb::Stop => ControlOp::StopWatch,
+            _ => ControlOp::RestartWatch,
+        };
+        return Ok(Command::Control { op, targets });
     }
     Ok(Command::Act {
         verb,
@@ -855,6 +1078,12 @@ fn instances(p: &mut lexopt::Parser) -> Result<i64> {
     })
 }
 
+fn split_list(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split([',', ' ', '\t', '\n'])
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+}
+
 fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T> {
     let v = p.value()?.string()?;
     v.parse::<T>().map_err(|_| {
@@ -920,6 +1149,62 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("namespace") => o.namespace = Some(p.value()?.string()?),
             Short('o') | Long("output") => o.out_file = Some(p.value()?.string()?),
             Short('e') | Long("error") => o.error_file = Some(p.value()?.string()?),
+            Short('l') | Long("log") => {
+                // An optional value, as pm2's `[path]`: with `=`, or the next word once the
+                // script is known (`start app.js -l all.log`; `start -l app.js` keeps the script).
+                let v = match p.optional_value() {
+                    Some(v) => Some(v),
+                    None if !o.targets.is_empty() => p
+                        .try_raw_args()
+                        .and_then(|mut raw| raw.next_if(|a| !a.to_string_lossy().starts_with('-'))),
+                    None => None,
+                };
+                o.log_file = Some(match v {
+                    Some(v) => v.string()?,
+                    None => "true".into(),
+                });
+            }
+            Long("time") => o.time = true,
+            Long("log-date-format") => o.log_date_format = Some(p.value()?.string()?),
+            Long("max-log-size") => {
+                o.max_log_size = Some(crate::logs::parse_size(&p.value()?.string()?)?)
+            }
+            Long("log-retain") => o.log_retain = Some(number(p, "--log-retain")?),
+            Long("max-memory-restart") => {
+                o.max_memory_restart = Some(crate::config::parse_memory(&p.value()?.string()?)?)
+            }
+            Short('c') | Long("cron") | Long("cron-restart") => {
+                let v = p.value()?.string()?;
+                if v.trim() != "0" {
+                    crate::cron::Schedule::parse(&v)
+                        .map_err(|e| Error::new(format!("invalid cron expression {v:?}: {e}")))?;
+                }
+                o.cron_restart = Some(v);
+            }
+            Long("watch") => {
+                // pm2's `--watch [paths]`: a value only with `=`, or a word that follows
+                // once the script is known (`start app.js --watch src`).
+                let mut paths: Vec<String> = match p.optional_value() {
+                    Some(v) => split_list(&v.string()?).collect(),
+                    None => Vec::new(),
+                };
+                if paths.is_empty() && !o.targets.is_empty() {
+                    if let Some(mut raw) = p.try_raw_args() {
+                        if let Some(v) =
+                            raw.next_if(|a| a.to_str().is_some_and(|s| !s.starts_with('-')))
+                        {
+                            paths = split_list(&v.to_string_lossy()).collect();
+                        }
+                    }
+                }
+                o.watch = Some(paths);
+            }
+            Long("ignore-watch") => {
+                o.ignore_watch.extend(split_list(&p.value()?.string()?));
+            }
+            Long("watch-delay") => {
+                o.watch_delay = Some(crate::config::parse_watch_delay(&p.value()?.string()?)?)
+            }
             Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
             Long("merge-logs") => o.merge_logs = true,
@@ -936,6 +1221,50 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
         ));
     }
     Ok(Command::Start(Box::new(o)))
+}
+
+fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut o = LogsOpts {
+        target: None,
+        lines: 15,
+        raw: false,
+        out: false,
+        err: false,
+        nostream: false,
+        timestamp: None,
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("lines") => o.lines = number(p, "--lines")?,
+            Long("raw") => o.raw = true,
+            Long("out") => o.out = true,
+            Long("err") => o.err = true,
+            Long("nostream") => o.nostream = true,
+            Long("timestamp") => {
+                // Optional value: the next word only when it looks like a date format, so
+                // that `ward logs --timestamp api` still means the app api.
+                let v = match p.optional_value() {
+                    Some(v) => Some(v.string()?),
+                    None => p
+                        .try_raw_args()
+                        .and_then(|mut raw| {
+                            raw.next_if(|a| crate::datefmt::looks_like_format(&a.to_string_lossy()))
+                        })
+                        .map(|v| v.to_string_lossy().into_owned()),
+                };
+                o.timestamp = Some(v.unwrap_or_else(|| crate::datefmt::LOGS_TIMESTAMP.into()));
+            }
+            Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
+            Value(v) if o.target.is_none() => o.target = Some(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if o.out && o.err {
+        return Err(Error::new(
+            "--out and --err exclude each other; give neither for both",
+        ));
+    }
+    Ok(Command::Logs(o))
 }
 
 #[cfg(test)]
@@ -1004,6 +1333,163 @@ mod tests {
             parse_str("stop --help").unwrap(),
             Command::Help(Some("stop".into()))
         );
+    }
+
+    #[test]
+    fn logs_options() {
+        let Command::Logs(o) = parse_str("log api --lines 3 --raw --err --nostream").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert_eq!(
+            (o.lines, o.raw, o.err, o.out, o.nostream),
+            (3, true, true, false, true)
+        );
+        let Command::Logs(o) = parse_str("logs --timestamp api").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert_eq!(o.timestamp.as_deref(), Some("YYYY-MM-DD-HH:mm:ss"));
+        let Command::Logs(o) = parse_str("logs --timestamp HH:mm api").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.timestamp.as_deref(), Some("HH:mm"));
+        assert_eq!(o.target.as_deref(), Some("api"));
+        assert!(parse_str("logs --out --err").is_err());
+        assert!(parse_str("logs --lines x").is_err());
+        assert_eq!(
+            parse_str("flush").unwrap(),
+            Command::Flush { targets: vec![] }
+        );
+        assert_eq!(parse_str("reloadLogs").unwrap(), Command::ReloadLogs);
+    }
+
+    #[test]
+    fn start_log_options() {
+        let Command::Start(o) =
+            parse_str("start a.sh -l --time --max-log-size 10M --log-retain 3 --merge-logs")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.log_file.as_deref(), Some("true"));
+        assert!(o.time && o.merge_logs);
+        assert_eq!((o.max_log_size, o.log_retain), (Some(10 << 20), Some(3)));
+        let Command::Start(o) = parse_str("start a.sh -l all.log --log-date-format HH").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.log_file.as_deref(), Some("all.log"));
+        assert_eq!(o.log_date_format.as_deref(), Some("HH"));
+        assert!(parse_str("start a.sh --max-log-size lots").is_err());
+    }
+
+    #[test]
+    fn policy_flags() {
+        let v = |a: &[&str]| parse(a.iter().map(Into::into).collect());
+        let Command::Start(o) = v(&[
+            "start",
+            "app.js",
+            "--max-memory-restart",
+            "300M",
+            "-c",
+            "*/2 * * * * *",
+            "--watch",
+            "src,lib",
+            "--ignore-watch",
+            "logs",
+            "--watch-delay",
+            "500ms",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cron_restart.as_deref(), Some("*/2 * * * * *"));
+        assert_eq!(o.max_memory_restart, Some(300 << 20));
+        assert_eq!(o.watch, Some(vec!["src".to_string(), "lib".to_string()]));
+        assert_eq!(o.ignore_watch, vec!["logs"]);
+        assert_eq!(o.watch_delay, Some(500));
+        assert_eq!(o.targets, vec!["app.js"]);
+        // --watch before the script takes no value; the script stays the target.
+        let Command::Start(o) = parse_str("start --watch app.js").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.watch, Some(vec![]));
+        assert_eq!(o.targets, vec!["app.js"]);
+        let Command::Start(o) = parse_str("start app.js --watch --name x").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.watch, Some(vec![]));
+        assert_eq!(o.name.as_deref(), Some("x"));
+        let Command::Start(o) = parse(
+            ["start", "app.js", "--cron-restart", "0 3 * * *"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cron_restart.as_deref(), Some("0 3 * * *"));
+        let e = parse(
+            ["start", "a.js", "-c", "0 25 * * *"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("hour field"), "{e}");
+        assert!(parse_str("start a.js --max-memory-restart lots").is_err());
+        assert!(parse_str("start a.js --cron 0").is_ok());
+    }
+
+    #[test]
+    fn control_commands() {
+        assert_eq!(
+            parse_str("reset api").unwrap(),
+            Command::Control {
+                op: ControlOp::Reset,
+                targets: vec!["api".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("sendSignal SIGUSR2 api 3").unwrap(),
+            Command::Control {
+                op: ControlOp::Signal {
+                    signal: libc::SIGUSR2
+                },
+                targets: vec!["api".into(), "3".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("send-signal usr1 api").unwrap(),
+            Command::Control {
+                op: ControlOp::Signal {
+                    signal: libc::SIGUSR1
+                },
+                targets: vec!["api".into()]
+            }
+        );
+        assert!(parse_str("sendSignal SIGNOPE api").is_err());
+        assert!(parse_str("sendSignal SIGUSR2").is_err());
+        assert!(parse_str("reset").is_err());
+        assert_eq!(
+            parse_str("stop --watch api").unwrap(),
+            Command::Control {
+                op: ControlOp::StopWatch,
+                targets: vec!["api".into()]
+            }
+        );
+        assert_eq!(
+            parse_str("restart api --watch").unwrap(),
+            Command::Control {
+                op: ControlOp::RestartWatch,
+                targets: vec!["api".into()]
+            }
+        );
+        assert!(parse_str("delete --watch api").is_err());
     }
 
     #[test]

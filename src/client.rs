@@ -52,8 +52,31 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             )?;
             done(home, reply)
         }
+        Command::Control { op, targets } => {
+            let reply = request(
+                home,
+                &Request::Control { op, targets },
+                Duration::from_secs(600),
+                true,
+            )?;
+            done(home, reply)
+        }
         Command::Ecosystem => write_sample(),
         Command::Kill => kill(home),
+        Command::Logs(opts) => crate::follow::run(home, &opts),
+        Command::Flush { targets } => {
+            let reply = request(
+                home,
+                &Request::Flush { targets },
+                Duration::from_secs(60),
+                true,
+            )?;
+            notes(reply)
+        }
+        Command::ReloadLogs => {
+            let reply = request(home, &Request::ReloadLogs, Duration::from_secs(60), true)?;
+            notes(reply)
+        }
         Command::Save { force } => {
             match request(
                 home,
@@ -86,6 +109,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             done(home, reply)
         }
         Command::Update => update(home),
+        Command::ImportPm2 { path, start } => import_pm2(home, path, start),
         Command::Send { target, line } => {
             match request(
                 home,
@@ -134,6 +158,33 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
             Err(Error::new("internal: not a client command"))
         }
+    }
+}
+
+fn notes(reply: Reply) -> Result<i32> {
+    let Reply::Notes { notes } = reply else {
+        return unexpected(reply);
+    };
+    let mut s = String::new();
+    for n in notes {
+        s.push_str("[ward] ");
+        s.push_str(&n);
+        s.push('\n');
+    }
+    out(&s);
+    Ok(0)
+}
+
+/// The table, for clients that read the apps' files themselves (`ward logs`).
+pub fn list_apps(home: &Home) -> Result<Vec<protocol::AppView>> {
+    match request(
+        home,
+        &Request::List { env: false },
+        Duration::from_secs(30),
+        true,
+    )? {
+        Reply::List { apps } => Ok(apps),
+        other => unexpected(other).map(|_| Vec::new()),
     }
 }
 
@@ -240,7 +291,14 @@ fn list(
     sort: Option<(crate::report::SortKey, bool)>,
     mini: bool,
 ) -> Result<i32> {
-    let mut apps = fetch(home, json)?;
+    let mut apps = if json {
+        fetch(home, true)?
+    } else {
+        match request(home, &Request::Table, Duration::from_secs(30), true)? {
+            Reply::Table { rows } => rows.into_iter().map(|r| r.view()).collect(),
+            other => return unexpected(other),
+        }
+    };
     let now = crate::sys::wall_ms();
     if let Some((key, desc)) = sort {
         crate::report::sort(&mut apps, key, desc, now);
@@ -433,6 +491,84 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
     Ok(0)
 }
 
+fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
+    let pm2_home = std::env::var_os("PM2_HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pm2")))
+        .ok_or_else(|| Error::new("neither PM2_HOME nor HOME is set; give the dump's path"))?;
+    let path = path
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| pm2_home.join("dump.pm2"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
+    if !crate::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
+        return Err(Error::new(format!(
+            "{} is not a pm2 dump (an array of pm2_env objects)",
+            path.display()
+        )));
+    }
+    let (apps, mut problems) = crate::pm2dump::read_all(&value);
+    let registered: Vec<String> =
+        match request(home, &Request::Table, Duration::from_secs(30), true)? {
+            Reply::Table { rows } => rows.into_iter().map(|r| r.name).collect(),
+            other => return unexpected(other),
+        };
+    let pm2_dirs = [pm2_home.join("logs"), pm2_home.join("pids")];
+    let mut items = Vec::new();
+    for imp in apps {
+        problems.extend(imp.notes);
+        let mut spec = imp.spec;
+        if registered.contains(&spec.name) {
+            problems.push(format!(
+                "{} is already registered in ward: skipped",
+                spec.name
+            ));
+            continue;
+        }
+        // pm2's default paths become ward's; paths the user chose stay.
+        for p in [&mut spec.out_file, &mut spec.error_file, &mut spec.pid_file] {
+            if pm2_dirs
+                .iter()
+                .any(|d| Path::new(p.as_str()).starts_with(d))
+            {
+                p.clear();
+            }
+        }
+        if !Path::new(&spec.script).exists() {
+            problems.push(format!(
+                "{}: {} does not exist (registered anyway)",
+                spec.name, spec.script
+            ));
+        }
+        spec.autostart = start && imp.status != crate::lifecycle::Status::Stopped;
+        items.push(StartItem {
+            target: spec.name.clone(),
+            spec: Some(spec),
+            spec_error: None,
+            // Copies of one name (instances) are all registered.
+            force: true,
+            ecosystem: false,
+        });
+    }
+    for p in &problems {
+        eprintln!("ward: import-pm2: {p}");
+    }
+    if items.is_empty() {
+        chatter("[ward] nothing to import\n");
+        return Ok(0);
+    }
+    let reply = request(
+        home,
+        &Request::Start { items },
+        Duration::from_secs(600),
+        true,
+    )?;
+    done(home, reply)
+}
+
 fn update(home: &Home) -> Result<i32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::unable("find the ward binary", os(&e)))?
@@ -482,6 +618,15 @@ fn daemon_answers(home: &Home) -> bool {
         request(home, &Request::Ping, Duration::from_secs(2), false),
         Ok(Reply::Pong { .. })
     )
+}
+
+/// A log path relative to the app's folder; pm2's words for "none" and "default" stay.
+fn log_path(cwd: &Path, p: &str) -> String {
+    if crate::logs::is_discard(p) || p == "true" || p == "false" {
+        p.to_string()
+    } else {
+        cwd.join(p).to_string_lossy().into_owned()
+    }
 }
 
 fn here() -> Result<std::path::PathBuf> {
@@ -557,7 +702,8 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
 /// before anything is sent.
 fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let shell = shell_env();
-    let eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }
@@ -641,7 +787,8 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
         )));
     }
     let shell = shell_env();
-    let eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    let mut eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
+    ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
         eprintln!("ward: warning: {w}");
     }
@@ -809,13 +956,46 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                         out_file: o
                             .out_file
                             .as_ref()
-                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .map(|p| log_path(&cwd, p))
                             .unwrap_or_default(),
                         error_file: o
                             .error_file
                             .as_ref()
-                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .map(|p| log_path(&cwd, p))
                             .unwrap_or_default(),
+                        log_file: match o.log_file.as_deref() {
+                            None => String::new(),
+                            // `-l` alone: relative, so the daemon puts it in its logs folder.
+                            Some("true") => format!(
+                                "{}.log",
+                                config::log_stem(
+                                    &o.name
+                                        .clone()
+                                        .unwrap_or_else(|| config::default_name(target))
+                                )
+                            ),
+                            Some(p) => log_path(&cwd, p),
+                        },
+                        // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
+                        log_date_format: o
+                            .log_date_format
+                            .clone()
+                            .or_else(|| o.time.then(|| crate::datefmt::TIME_FORMAT.to_string())),
+                        max_log_size: o.max_log_size,
+                        log_retain: o.log_retain,
+                        max_memory_restart: o.max_memory_restart,
+                        cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
+                        // pm2's `watch: true` is the app's folder; paths are its own.
+                        watch: match &o.watch {
+                            None => Vec::new(),
+                            Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
+                            Some(p) => p
+                                .iter()
+                                .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                                .collect(),
+                        },
+                        ignore_watch: o.ignore_watch.clone(),
+                        watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
                         pid_file: o
                             .pid_file
                             .as_ref()

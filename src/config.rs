@@ -72,6 +72,10 @@ pub struct AppSpec {
     pub wait_ready: bool,
     pub listen_timeout: u64,
     pub autostart: bool,
+    /// Rotate a log file once it passes this many bytes; `None`: the daemon-wide default.
+    pub max_log_size: Option<u64>,
+    /// Rotated files kept per log file; `None`: the daemon-wide default.
+    pub log_retain: Option<u32>,
 }
 
 impl Default for AppSpec {
@@ -112,11 +116,19 @@ impl Default for AppSpec {
             wait_ready: false,
             listen_timeout: LISTEN_TIMEOUT_MS,
             autostart: true,
+            max_log_size: None,
+            log_retain: None,
         }
     }
 }
 
 impl AppSpec {
+    /// The timestamp format of captured lines, if any (pm2's `time` is turned into
+    /// `log_date_format` when the spec is built).
+    pub fn date_format(&self) -> Option<&str> {
+        self.log_date_format.as_deref().filter(|f| !f.is_empty())
+    }
+
     /// What pm2 reports as `exec_interpreter`.
     pub fn interpreter_name(&self) -> &str {
         self.interpreter.as_deref().unwrap_or("none")
@@ -348,6 +360,51 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         })
 }
 
+/// pm2's `max_memory_restart`: bytes, or a number with K, M or G (powers of 1024, as pm2
+/// counts them); `300M`, `1.5G`, `512K`, `1048576`.
+pub fn parse_memory(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let bad = || {
+        Error::new(format!(
+            "invalid memory size {s:?}: expected bytes or a number with K, M or G (e.g. 300M)"
+        ))
+    };
+    let upper = t.to_ascii_uppercase();
+    let body = upper.strip_suffix('B').unwrap_or(&upper);
+    let (num, mult) = match body.chars().last() {
+        Some('K') => (&body[..body.len() - 1], 1u64 << 10),
+        Some('M') => (&body[..body.len() - 1], 1 << 20),
+        Some('G') => (&body[..body.len() - 1], 1 << 30),
+        _ => (body, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v <= 0.0 || v * mult as f64 > u64::MAX as f64 / 2.0 {
+        return Err(bad());
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+/// pm2's `--watch-delay`: seconds (a float), or milliseconds with `ms` (`4`, `0.5`,
+/// `4000ms`). Returns milliseconds.
+pub fn parse_watch_delay(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let bad = || {
+        Error::new(format!(
+            "invalid watch delay {s:?}: expected seconds (e.g. 1.5) or milliseconds with ms \
+             (e.g. 1500ms)"
+        ))
+    };
+    let (num, mult) = match t.strip_suffix("ms") {
+        Some(n) => (n, 1.0),
+        None => (t.strip_suffix('s').unwrap_or(t), 1000.0),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+        return Err(bad());
+    }
+    Ok((v * mult).round() as u64)
+}
+
 pub fn signal_name(n: i32) -> String {
     match nix::sys::signal::Signal::try_from(n) {
         Ok(s) => s.as_str().to_string(),
@@ -395,5 +452,30 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
         assert!(parse_signal("SIGNOPE").is_err());
         assert_eq!(signal_name(libc::SIGINT), "SIGINT");
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("300M").unwrap(), 300 << 20);
+        assert_eq!(parse_memory("300m").unwrap(), 300 << 20);
+        assert_eq!(parse_memory("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_memory("512K").unwrap(), 512 << 10);
+        assert_eq!(parse_memory("200MB").unwrap(), 200 << 20);
+        assert_eq!(parse_memory("1048576").unwrap(), 1 << 20);
+        for bad in ["", "M", "-1M", "0", "12X", "abc", "1e30G"] {
+            assert!(parse_memory(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn watch_delays() {
+        assert_eq!(parse_watch_delay("4").unwrap(), 4000);
+        assert_eq!(parse_watch_delay("0.5").unwrap(), 500);
+        assert_eq!(parse_watch_delay("4000ms").unwrap(), 4000);
+        assert_eq!(parse_watch_delay("2s").unwrap(), 2000);
+        assert_eq!(parse_watch_delay("0").unwrap(), 0);
+        assert!(parse_watch_delay("-1").is_err());
+        assert!(parse_watch_delay("soon").is_err());
     }
 }

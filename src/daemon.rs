@@ -2,7 +2,8 @@
 //! and carries out the actions it gets back; decisions belong to lifecycle.rs.
 //!
 //! The loop waits on the control socket, the signal pipes (SIGCHLD, SIGTERM/SIGINT/SIGQUIT,
-//! SIGHUP), and every app's stdout and stderr pipe. Its timeout is the nearest deadline, or
+//! SIGHUP), every app's stdout and stderr pipe, and the inotify fd while some app watches.
+//! Its timeout is the nearest deadline (lifecycle, cron, memory check, watch debounce), or
 //! infinite when none is armed: an idle daemon makes no wake-ups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -25,33 +26,58 @@ use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
 use crate::outbox::{Outbox, Sent};
 use crate::proc;
-use crate::protocol::{self, AppView, Reassembly, Reply, Request, ScaleTo, StartItem, Verb};
+use crate::protocol::{
+    self, AppView, ControlOp, Reassembly, Reply, Request, ScaleTo, StartItem, Verb,
+};
+use crate::schedule::Schedules;
 use crate::sock::Server;
 use crate::spawn;
 use crate::store::{self, State};
 use crate::sys;
 use crate::table::{App, Table};
+use crate::watch::Watcher;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
 const TOK_TERM: u64 = 2;
 const TOK_HUP: u64 = 3;
 const TOK_HOLDER: u64 = 4;
+const TOK_USR2: u64 = 5;
+const TOK_WATCH: u64 = 6;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
 const PIPE_TURN: usize = 1 << 20;
 /// Datagrams taken from the control socket per loop turn.
 const SOCK_TURN: usize = 256;
+/// Exits handled per loop turn. Each may respawn an app that can exit again before the
+/// reaping loop ends: without a bound, a crash loop of many apps keeps the loop reaping
+/// and spawning forever and no other fd is served.
+const REAP_TURN: usize = 32;
 /// A reply that a client does not take for this long is dropped.
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
+/// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
+/// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
+const SAMPLE_MS: u64 = 1000;
+
+/// One app's CPU and memory as last read from /proc.
+struct Sample {
+    pid: u32,
+    at: u64,
+    ticks: u64,
+    cpu: f64,
+    rss: u64,
+}
 
 struct Pipe {
     fd: OwnedFd,
     app: u32,
     err: bool,
+    /// The line still waiting for its newline (only when lines are assembled); empty and
+    /// unallocated otherwise.
+    partial: Vec<u8>,
     /// Its name at the fd holder: `ID.PID.o|e`.
     key: String,
 }
@@ -73,6 +99,27 @@ pub struct Inherited {
 struct Io {
     out: Sink,
     err: Sink,
+    /// pm2's `log_file`: stdout and stderr together, line by line.
+    all: Option<Sink>,
+    /// Prefix every line with the capture time in this format.
+    stamp: Option<crate::datefmt::DateFormat>,
+    /// Copies of the app write to the same files (`merge_logs`).
+    shared: bool,
+}
+
+impl Io {
+    /// Lines are assembled (held until their newline) when they get a timestamp or when
+    /// several streams share a file, so that no line is cut by another's write; otherwise
+    /// bytes go through as they come.
+    fn by_line(&self) -> bool {
+        self.stamp.is_some() || self.all.is_some() || self.shared
+    }
+
+    fn sinks(&mut self) -> impl Iterator<Item = &mut Sink> {
+        [&mut self.out, &mut self.err]
+            .into_iter()
+            .chain(self.all.as_mut())
+    }
 }
 
 struct Pending {
@@ -90,6 +137,7 @@ pub struct Daemon {
     sig_chld: UnixStream,
     sig_term: UnixStream,
     sig_hup: UnixStream,
+    sig_usr2: UnixStream,
     table: Table,
     /// (deadline, app id) for every app whose `run.deadline` is set.
     timers: BTreeSet<(u64, u32)>,
@@ -102,17 +150,30 @@ pub struct Daemon {
     io: HashMap<u32, Io>,
     /// One read buffer serves every pipe.
     buf: Vec<u8>,
+    /// Assembled lines of one read, written with one write per file.
+    batch: Vec<u8>,
+    stamp: String,
+    clock: crate::datefmt::Clock,
+    log_defaults: logs::Defaults,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
     outbox: Outbox<UnixAddr>,
     pending: Vec<Pending>,
-    cpu_prev: HashMap<u32, (u32, u64, u64)>,
+    /// The last /proc sample of each running app (see `views`).
+    samples: HashMap<u32, Sample>,
     dirty: bool,
     state_failing: bool,
     exiting: bool,
     child_nofile: Option<(u64, u64)>,
     uid: u32,
     clk_tck: u64,
+    /// Cron and memory-check timers.
+    sched: Schedules,
+    watcher: Watcher,
+    /// The watcher's inotify fd is in the epoll set.
+    watch_polled: bool,
+    /// Exits are left to reap (the last turn hit `REAP_TURN`).
+    reap_more: bool,
     holder: Option<holder::Link>,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
@@ -233,6 +294,8 @@ impl Daemon {
         let sig_chld = signal_pipe(&[libc::SIGCHLD])?;
         let sig_term = signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])?;
         let sig_hup = signal_pipe(&[libc::SIGHUP])?;
+        // pm2's daemon re-opens its log files on SIGUSR2 (for logrotate's postrotate).
+        let sig_usr2 = signal_pipe(&[libc::SIGUSR2])?;
         let add = |fd: std::os::fd::BorrowedFd, tok| {
             epoll
                 .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, tok))
@@ -242,6 +305,12 @@ impl Daemon {
         add(sig_chld.as_fd(), TOK_CHLD)?;
         add(sig_term.as_fd(), TOK_TERM)?;
         add(sig_hup.as_fd(), TOK_HUP)?;
+        add(sig_usr2.as_fd(), TOK_USR2)?;
+        let log_defaults = logs::Defaults::load(&home.config()).unwrap_or_else(|e| {
+            log(format_args!("{e}; no log rotation defaults"));
+            logs::Defaults::default()
+        });
+        let home_root = home.root.clone();
         log(format_args!(
             "ward {} daemon started, pid {}, home {}",
             env!("CARGO_PKG_VERSION"),
@@ -255,6 +324,7 @@ impl Daemon {
             sig_chld,
             sig_term,
             sig_hup,
+            sig_usr2,
             table: Table::default(),
             timers: BTreeSet::new(),
             pids: HashMap::new(),
@@ -263,17 +333,25 @@ impl Daemon {
             next_token: TOK_FIRST_PIPE,
             io: HashMap::new(),
             buf: vec![0; 64 * 1024],
+            batch: Vec::new(),
+            stamp: String::new(),
+            clock: crate::datefmt::Clock::default(),
+            log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
             outbox: Outbox::default(),
             pending: Vec::new(),
-            cpu_prev: HashMap::new(),
+            samples: HashMap::new(),
             dirty: false,
             state_failing: false,
             exiting: false,
             child_nofile,
             uid: sys::uid(),
             clk_tck: proc::clock_ticks(),
+            sched: Schedules::new(Schedules::interval_from_env()),
+            watcher: Watcher::new(vec![home_root]),
+            watch_polled: false,
+            reap_more: false,
             holder: None,
             hold_add: Vec::new(),
             hold_add_stdin: Vec::new(),
@@ -423,6 +501,7 @@ impl Daemon {
         let mut start = Vec::new();
         for id in self.table.ids() {
             self.open_logs(id);
+            self.arm_policies(id);
             let Some(app) = self.table.get_mut(id) else {
                 continue;
             };
@@ -527,10 +606,23 @@ impl Daemon {
                         }
                     }
                     TOK_HUP => drain(&self.sig_hup),
+                    TOK_USR2 => {
+                        drain(&self.sig_usr2);
+                        log("SIGUSR2: re-opening every log file");
+                        self.reload_logs();
+                    }
+                    TOK_WATCH => {
+                        for note in self.watcher.read(sys::mono_ms()) {
+                            log(note);
+                        }
+                    }
                     TOK_HOLDER => self.on_holder_gone(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
+            }
+            if self.reap_more {
+                self.on_sigchld();
             }
             self.fire_timers();
             self.answer_pending();
@@ -555,8 +647,18 @@ impl Daemon {
     }
 
     fn timeout(&self) -> EpollTimeout {
+        if self.reap_more {
+            return EpollTimeout::ZERO;
+        }
         let now = sys::mono_ms();
-        let mut next: Option<u64> = self.timers.first().map(|&(d, _)| d);
+        let mut next: Option<u64> = [
+            self.timers.first().map(|&(d, _)| d),
+            self.sched.next_deadline(),
+            self.watcher.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if !self.outbox.is_empty() {
             next = Some(next.map_or(now + OUTBOX_RETRY_MS, |d| d.min(now + OUTBOX_RETRY_MS)));
         }
@@ -625,8 +727,11 @@ impl Daemon {
                 return;
             };
             let before = app.run.deadline;
+            // A memory sample under the limit changes nothing: no state write each check.
+            let sample = matches!(event, Event::Memory { .. });
             let actions = app.run.handle(&app.spec, now, event);
             let after = app.run.deadline;
+            let main_pid = app.run.pid;
             if before != after {
                 if let Some(d) = before {
                     self.timers.remove(&(d, id));
@@ -635,7 +740,9 @@ impl Daemon {
                     self.timers.insert((d, id));
                 }
             }
-            self.dirty = true;
+            if !(sample && actions.is_empty()) {
+                self.dirty = true;
+            }
             for action in actions {
                 use crate::lifecycle::Action;
                 match action {
@@ -647,6 +754,13 @@ impl Daemon {
                                     "unable to signal process group {pgid}: {}",
                                     e.desc()
                                 ));
+                            }
+                        }
+                    }
+                    Action::SignalMain(sig) => {
+                        if let Some(pid) = main_pid {
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
                             }
                         }
                     }
@@ -677,7 +791,7 @@ impl Daemon {
                 if let Some(app) = self.table.get_mut(id) {
                     app.run.pid_start = start;
                 }
-                self.cpu_prev.remove(&id);
+                self.samples.remove(&id);
                 self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
                 self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
@@ -719,13 +833,24 @@ impl Daemon {
             log(format_args!("unable to watch an output pipe: {}", e.desc()));
             return;
         }
-        self.pipes.insert(tok, Pipe { fd, app, err, key });
+        self.pipes.insert(
+            tok,
+            Pipe {
+                fd,
+                app,
+                err,
+                key,
+                partial: Vec::new(),
+            },
+        );
         if hold {
             self.hold_add.push(tok);
         }
     }
 
     fn remove(&mut self, id: u32) {
+        self.sched.remove_app(id);
+        self.set_watch(id, false);
         self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
@@ -735,7 +860,7 @@ impl Daemon {
         }
         self.groups.remove(&id);
         self.io.remove(&id);
-        self.cpu_prev.remove(&id);
+        self.samples.remove(&id);
         self.close_stdin(id);
         // Its output pipes reach EOF once its process group is gone (it was killed on the
         // way here); they are closed then, and what comes meanwhile has no file to go to.
@@ -804,8 +929,23 @@ impl Daemon {
     }
 
     fn close_pipe(&mut self, tok: u64) {
-        if let Some(p) = self.pipes.remove(&tok) {
+        if let Some(mut p) = self.pipes.remove(&tok) {
             let _ = self.epoll.delete(p.fd.as_fd());
+            if !p.partial.is_empty() {
+                self.batch.clear();
+                logs::finish(&mut p.partial, &mut self.batch);
+                if let Some(io) = self.io.get_mut(&p.app) {
+                    let sink = if p.err { &mut io.err } else { &mut io.out };
+                    let notes = [
+                        sink.write(&self.batch),
+                        io.all.as_mut().and_then(|a| a.write(&self.batch)),
+                    ];
+                    for n in notes.into_iter().flatten() {
+                        log(n);
+                    }
+                }
+                self.after_rotation(p.app);
+            }
             self.hold_del.push(p.key);
         }
     }
@@ -821,6 +961,7 @@ impl Daemon {
             return; // already reaped through SIGCHLD
         }
         let exit = sys::reap_pid(a.pid).unwrap_or(crate::lifecycle::Exit::Unknown);
+        self.log_requested_exit(a.app, exit);
         self.gone(a.app);
         self.apply(
             a.app,
@@ -831,9 +972,39 @@ impl Daemon {
         );
     }
 
+    /// lifecycle.rs logs the exits it reacts to; an exit that was asked for (stop, restart,
+    /// delete) gets its line here, so ward.log shows every exit.
+    fn log_requested_exit(&self, id: u32, exit: crate::lifecycle::Exit) {
+        if let Some(app) = self
+            .table
+            .get(id)
+            .filter(|a| a.run.status == Status::Stopping)
+        {
+            let why = match app.run.then {
+                crate::lifecycle::Then::Rest => "stopped",
+                crate::lifecycle::Then::Start => "restarting",
+                crate::lifecycle::Then::Delete => "deleted",
+            };
+            log(format_args!(
+                "{} (id {id}) {}: {why}",
+                app.spec.name,
+                crate::lifecycle::describe_exit(exit)
+            ));
+        }
+    }
+
     fn on_sigchld(&mut self) {
-        while let Some((pid, exit)) = sys::reap() {
+        self.reap_more = false;
+        for n in 0.. {
+            if n == REAP_TURN {
+                self.reap_more = true;
+                return;
+            }
+            let Some((pid, exit)) = sys::reap() else {
+                return;
+            };
             if let Some(id) = self.pids.remove(&pid) {
+                self.log_requested_exit(id, exit);
                 self.adopted.retain(|_, a| a.pid != pid);
                 self.gone(id);
                 self.apply(
@@ -843,6 +1014,10 @@ impl Daemon {
                         wall: sys::wall_ms(),
                     },
                 );
+                // A respawn waits for the child's exec, which takes long on a loaded
+                // machine; serve the control socket between them (one non-blocking recv)
+                // so that `ward ls` answers promptly during a crash loop.
+                self.on_socket();
             }
             // Other pids are grandchildren that came to us as subreaper: reaped, done.
         }
@@ -865,15 +1040,192 @@ impl Daemon {
         if !self.reasm.is_empty() {
             self.reasm.expire(now.saturating_sub(PARTIAL_PATIENCE_MS));
         }
+        for (id, path) in self.watcher.due(now) {
+            self.apply(id, Event::Changed(path));
+        }
+        let (crons, memory) = self.sched.due(now);
+        for id in crons {
+            self.apply(id, Event::Cron);
+        }
+        if memory {
+            self.check_memory();
+        }
     }
 
+    /// One pass over /proc for every app with a memory limit; each app's state machine
+    /// decides what its figure means.
+    fn check_memory(&mut self) {
+        let apps: Vec<(u32, u32)> = self
+            .sched
+            .memory_apps()
+            .filter(|&id| {
+                self.table
+                    .get(id)
+                    .is_some_and(|a| a.run.status == Status::Online)
+            })
+            .filter_map(|id| self.groups.get(&id).map(|&g| (id, g)))
+            .collect();
+        if apps.is_empty() {
+            return;
+        }
+        let wanted: HashMap<u32, ()> = apps.iter().map(|&(_, g)| (g, ())).collect();
+        let usage = proc::usage_by_group(&wanted);
+        for (id, g) in apps {
+            if let Some(u) = usage.get(&g) {
+                self.apply(id, Event::Memory { rss: u.rss });
+            }
+        }
+    }
+
+    /// Arms an app's cron and memory timers and its watch, from its spec.
+    fn arm_policies(&mut self, id: u32) {
+        let Some(app) = self.table.get(id) else {
+            return;
+        };
+        if let Err(e) = self.sched.set_app(id, &app.spec, sys::mono_ms()) {
+            log(format_args!("{}: {e}", app.spec.name));
+        }
+        let watch = !app.spec.watch.is_empty();
+        self.set_watch(id, watch);
+    }
+
+    /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
+    /// exactly while some app watches.
+    fn set_watch(&mut self, id: u32, on: bool) {
+        if !on {
+            self.watcher.remove(id);
+        } else if let Some(app) = self.table.get(id) {
+            let spec = &app.spec;
+            // Absolute paths: pm2's `watch: true` became the app's folder when the app was
+            // registered (client or ecosystem reader).
+            let roots: Vec<std::path::PathBuf> = spec
+                .watch
+                .iter()
+                .map(|w| std::path::Path::new(&spec.cwd).join(w))
+                .collect();
+            let name = spec.name.clone();
+            match self
+                .watcher
+                .add(id, roots, &spec.ignore_watch, spec.watch_delay)
+            {
+                Ok(notes) => {
+                    for n in notes {
+                        log(format_args!("{name}: {n}"));
+                    }
+                }
+                Err(e) => log(format_args!("{name}: {e}")),
+            }
+        }
+        match (self.watcher.fd(), self.watch_polled) {
+            (Some(fd), false) => {
+                match self
+                    .epoll
+                    .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, TOK_WATCH))
+                {
+                    Ok(()) => self.watch_polled = true,
+                    Err(e) => log(format_args!("unable to poll inotify: {}", e.desc())),
+                }
+            }
+            // Closing the fd took it out of the epoll set.
+            (None, true) => self.watch_polled = false,
+            _ => {}
+        }
+    }
+
+    /// `reset`, `sendSignal`, `stop --watch`, `restart --watch`.
+    fn on_control(&mut self, from: UnixAddr, id: u64, op: ControlOp, targets: Vec<String>) {
+        let ids = match self.table.resolve_all(&targets) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let message = e.to_string();
+                return self.reply_raw(&from, id, &Reply::Error { message });
+            }
+        };
+        let mut notes = Vec::new();
+        match op {
+            ControlOp::Reset => {
+                for &app in &ids {
+                    self.apply(app, Event::Reset);
+                    if let Some(a) = self.table.get(app) {
+                        notes.push(format!("[{}]({app}) restart counters reset ✓", a.spec.name));
+                    }
+                }
+            }
+            ControlOp::Signal { signal } => {
+                let sig = crate::config::signal_name(signal);
+                // All or nothing: a failed request changes nothing.
+                let idle: Vec<String> = ids
+                    .iter()
+                    .filter_map(|&i| self.table.get(i))
+                    .filter(|a| a.run.pid.is_none() || !a.run.status.is_running())
+                    .map(|a| format!("{} (id {})", a.spec.name, a.id))
+                    .collect();
+                if !idle.is_empty() {
+                    let message = format!(
+                        "cannot send {sig}: not running: {}; nothing was sent",
+                        idle.join(", ")
+                    );
+                    return self.reply_raw(&from, id, &Reply::Error { message });
+                }
+                for &app in &ids {
+                    self.apply(app, Event::Signal(signal));
+                    if let Some(a) = self.table.get(app) {
+                        notes.push(format!(
+                            "[{}]({app}) {sig} sent to pid {} ✓",
+                            a.spec.name,
+                            a.run.pid.unwrap_or(0)
+                        ));
+                    }
+                }
+            }
+            ControlOp::StopWatch | ControlOp::RestartWatch => {
+                for &app in &ids {
+                    let Some(a) = self.table.get_mut(app) else {
+                        continue;
+                    };
+                    let on = op == ControlOp::RestartWatch && a.spec.watch.is_empty();
+                    // Turned on again, it watches the app's folder (pm2's `watch: true`).
+                    a.spec.watch = if on {
+                        vec![a.spec.cwd.clone()]
+                    } else {
+                        Vec::new()
+                    };
+                    self.dirty = true;
+                    self.set_watch(app, on);
+                }
+                let verb = if op == ControlOp::StopWatch {
+                    Verb::Stop
+                } else {
+                    Verb::Restart
+                };
+                return self.on_act(from, id, verb, targets, None);
+            }
+        }
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits: ids,
+            notes,
+            kill: false,
+        });
+    }
+
+    /// Copies what a pipe holds to the app's log files, up to `PIPE_TURN` bytes per turn
+    /// (the pipe stays ready, so the next turn continues after the other fds had theirs).
+    ///
+    /// Without timestamps or a combined file the bytes go through as read: one read and one
+    /// write per 64 KiB. splice(2) from the pipe to the file was measured against this and
+    /// gave no clear gain (same daemon CPU per GB within noise), while it refuses O_APPEND
+    /// files (so an external truncation would leave a hole) and hides line boundaries from
+    /// rotation; read + write stayed.
     fn on_pipe(&mut self, tok: u64) {
-        let Some(pipe) = self.pipes.get(&tok) else {
+        let Some(pipe) = self.pipes.get_mut(&tok) else {
             return;
         };
         let (app, err) = (pipe.app, pipe.err);
         let mut taken = 0;
         let mut eof = false;
+        let mut notes = Vec::new();
         while taken < PIPE_TURN {
             let n = match nix::unistd::read(pipe.fd.as_raw_fd(), &mut self.buf) {
                 Ok(0) => {
@@ -889,16 +1241,137 @@ impl Daemon {
                 }
             };
             taken += n;
-            if let Some(io) = self.io.get_mut(&app) {
+            let Some(io) = self.io.get_mut(&app) else {
+                continue; // nowhere to go: drained and dropped
+            };
+            let data = &self.buf[..n];
+            if !io.by_line() {
                 let sink = if err { &mut io.err } else { &mut io.out };
-                if let Some(msg) = sink.write(&self.buf[..n]) {
-                    log(msg);
+                notes.extend(sink.write(data));
+                continue;
+            }
+            let own_discards = if err {
+                io.err.discards()
+            } else {
+                io.out.discards()
+            };
+            if own_discards && io.all.as_ref().is_none_or(|a| a.discards()) {
+                continue;
+            }
+            self.stamp.clear();
+            if let Some(f) = &io.stamp {
+                self.clock.render(f, sys::wall_ms(), &mut self.stamp);
+                self.stamp.push_str(": ");
+            }
+            self.batch.clear();
+            logs::assemble(
+                &mut pipe.partial,
+                data,
+                self.stamp.as_bytes(),
+                &mut self.batch,
+            );
+            if !self.batch.is_empty() {
+                let sink = if err { &mut io.err } else { &mut io.out };
+                notes.extend(sink.write(&self.batch));
+                if let Some(all) = io.all.as_mut() {
+                    notes.extend(all.write(&self.batch));
                 }
             }
         }
+        for n in notes {
+            log(n);
+        }
+        self.after_rotation(app);
         if eof {
             self.close_pipe(tok);
         }
+    }
+
+    /// When one of `app`'s files was rotated, every other sink of the same path (copies
+    /// that merge their logs) moves to the fresh file too, instead of writing on into the
+    /// rotated one. Rotations are rare, so the scan over all apps is fine.
+    fn after_rotation(&mut self, app: u32) {
+        let Some(io) = self.io.get_mut(&app) else {
+            return;
+        };
+        let paths: Vec<std::path::PathBuf> = io
+            .sinks()
+            .filter_map(|s| s.take_rotated().then(|| s.path.clone()))
+            .collect();
+        if paths.is_empty() {
+            return;
+        }
+        let mut notes = Vec::new();
+        for (&other, io) in self.io.iter_mut() {
+            if other == app {
+                continue;
+            }
+            for s in io.sinks() {
+                if paths.contains(&s.path) {
+                    notes.extend(s.reopen());
+                }
+            }
+        }
+        for n in notes {
+            log(n);
+        }
+    }
+
+    /// `ward reloadLogs` and SIGUSR2: every log file is opened again by its path, for an
+    /// external logrotate that renamed them (and a path that was failing may work now).
+    fn reload_logs(&mut self) -> usize {
+        let mut count = 0;
+        let mut notes = Vec::new();
+        for io in self.io.values_mut() {
+            for sink in io.sinks() {
+                if !sink.discards() {
+                    count += 1;
+                    notes.extend(sink.reopen());
+                }
+            }
+        }
+        for n in notes {
+            log(n);
+        }
+        count
+    }
+
+    /// `ward flush`: empties the log files of `ids`, and the daemon's own log when `all`.
+    fn flush_logs(&mut self, ids: &[u32], daemon_log: bool) -> Vec<String> {
+        let mut done = Vec::new();
+        let mut notes = Vec::new();
+        for id in ids {
+            if let Some(io) = self.io.get_mut(id) {
+                for sink in io.sinks() {
+                    if !sink.discards() {
+                        notes.extend(sink.truncate());
+                        done.push(format!("Flushing {}", sink.path.display()));
+                    }
+                }
+            }
+        }
+        if daemon_log {
+            let path = self.home.daemon_log();
+            // The daemon's stderr is this file, opened for appending: it continues at 0.
+            if let Err(e) = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(0))
+            {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    notes.push(format!(
+                        "unable to flush {}: {}",
+                        path.display(),
+                        crate::error::os(&e)
+                    ));
+                }
+            }
+            done.push(format!("Flushing {}", path.display()));
+        }
+        for n in notes {
+            log(n);
+        }
+        done
     }
 
     // ---- requests ----------------------------------------------------------------------
@@ -997,6 +1470,10 @@ impl Daemon {
                 let apps = self.views(env);
                 self.reply_raw(&from, id, &Reply::List { apps });
             }
+            Request::Table => {
+                let rows = self.views(false).iter().map(protocol::Row::of).collect();
+                self.reply_raw(&from, id, &Reply::Table { rows });
+            }
             Request::Start { items } => self.on_start(from, id, items),
             Request::Act {
                 verb,
@@ -1005,6 +1482,38 @@ impl Daemon {
             } => self.on_act(from, id, verb, targets, update_env),
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
+            Request::Flush { targets } => {
+                let ids = if targets.is_empty() {
+                    Ok(self.table.ids())
+                } else {
+                    self.table.resolve_all(&targets)
+                };
+                match ids {
+                    Ok(ids) => {
+                        let notes = self.flush_logs(&ids, targets.is_empty());
+                        self.reply_raw(&from, id, &Reply::Notes { notes });
+                    }
+                    Err(e) => self.reply_raw(
+                        &from,
+                        id,
+                        &Reply::Error {
+                            message: e.to_string(),
+                        },
+                    ),
+                }
+            }
+            Request::ReloadLogs => {
+                let n = self.reload_logs();
+                log(format_args!("reloadLogs: re-opened {n} log files"));
+                self.reply_raw(
+                    &from,
+                    id,
+                    &Reply::Notes {
+                        notes: vec![format!("Reloading {n} log files")],
+                    },
+                );
+            }
+            Request::Control { op, targets } => self.on_control(from, id, op, targets),
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
             Request::Send { target, line } => {
@@ -1073,7 +1582,20 @@ impl Daemon {
                 status: a.run.status,
             })
             .collect();
-        let reply = match store::save_dump(&self.home.dump(), &saved) {
+        let written = if self.home.pm2 {
+            // pm2's own format, so that pm2 (or a script reading dump.pm2) can use it.
+            let home = self.home.root.to_string_lossy().into_owned();
+            let user = sys::user_name();
+            let envs = self
+                .views(true)
+                .iter()
+                .map(|v| crate::render::jlist_entry(v, &home, &user)["pm2_env"].clone())
+                .collect();
+            store::save_pm2_dump(&self.home.dump(), envs)
+        } else {
+            store::save_dump(&self.home.dump(), &saved)
+        };
+        let reply = match written {
             Ok(()) => Reply::Saved {
                 count: saved.len(),
                 path: self.home.dump().to_string_lossy().into_owned(),
@@ -1106,12 +1628,15 @@ impl Daemon {
 
     /// Registers and starts the dump's apps; returns what happened and the apps started.
     fn resurrect(&mut self) -> Result<(Vec<String>, Vec<u32>)> {
-        let saved = store::load_dump(&self.home.dump())?;
-        let mut notes = Vec::new();
+        let (saved, mut notes) = store::load_dump(&self.home.dump())?;
         let mut waits = Vec::new();
+        // Names registered before: those are not started again. (Several saved copies of
+        // one name, instances, all come back.)
+        let before: std::collections::HashSet<String> =
+            self.table.iter().map(|a| a.spec.name.clone()).collect();
         for s in saved {
             let name = s.spec.name.clone();
-            if !self.table.by_name(&name).is_empty() {
+            if before.contains(&name) {
                 notes.push(format!("[{name}] is already registered: not started again"));
                 continue;
             }
@@ -1119,7 +1644,10 @@ impl Daemon {
                 notes.push(format!("skipped an app of the dump: {e}"));
                 continue;
             }
-            let app = self.table.add(s.spec, Run::new(sys::wall_ms()));
+            let mut spec = s.spec;
+            // The saved log paths are final (per copy already); only the slot is new.
+            spec.instance = self.free_instance(&name);
+            let app = self.table.add(spec, Run::new(sys::wall_ms()));
             self.open_logs(app);
             if s.status == Status::Stopped {
                 notes.push(format!(
@@ -1220,6 +1748,9 @@ impl Daemon {
                                     message: e.to_string(),
                                 },
                             );
+                        }
+                        if let Err(message) = check_policies(&spec) {
+                            return self.reply_raw(&from, id, &Reply::Error { message });
                         }
                         Plan::New(Box::new(spec))
                     }
@@ -1336,14 +1867,7 @@ impl Daemon {
     /// Adds an app to the table under the next id, in the lowest free instance slot of its
     /// name, with its log files open.
     fn register(&mut self, mut spec: AppSpec) -> u32 {
-        let used: Vec<u32> = self
-            .table
-            .by_name(&spec.name)
-            .iter()
-            .filter_map(|&i| self.table.get(i))
-            .map(|a| a.spec.instance)
-            .collect();
-        spec.instance = instances::free_slot(&used);
+        spec.instance = self.free_instance(&spec.name);
         let app = self.table.add(spec, Run::new(sys::wall_ms()));
         let logs_dir = self.home.logs();
         if let Some(a) = self.table.get_mut(app) {
@@ -1352,9 +1876,22 @@ impl Daemon {
             a.spec.error_file = err;
             a.spec.log_file = all;
         }
+        self.arm_policies(app);
         // The caller opens the log files once the app has started (or is registered
         // stopped), so that an app refused at spawn leaves none behind.
         app
+    }
+
+    /// The lowest instance slot (`NODE_APP_INSTANCE`) no app of this name holds.
+    fn free_instance(&self, name: &str) -> u32 {
+        let used: Vec<u32> = self
+            .table
+            .by_name(name)
+            .iter()
+            .filter_map(|&i| self.table.get(i))
+            .map(|a| a.spec.instance)
+            .collect();
+        instances::free_slot(&used)
     }
 
     /// `ward scale NAME N`: new copies take the first copy's spec; the newest copies go.
@@ -1454,20 +1991,44 @@ impl Daemon {
         let Some(app) = self.table.get(id) else {
             return;
         };
-        let (def_out, def_err) = logs::default_paths(&self.home.logs(), &app.spec.name);
-        let pick = |p: &str, d: std::path::PathBuf| {
-            if p.is_empty() {
-                d
-            } else {
-                std::path::PathBuf::from(p)
+        let spec = &app.spec;
+        let paths = logs::app_paths(&self.home.logs(), spec);
+        let rotation = self
+            .log_defaults
+            .rotation(spec.max_log_size, spec.log_retain);
+        let (out, n1) = Sink::open(&paths.out, rotation);
+        let (err, n2) = Sink::open(&paths.err, rotation);
+        let (all, n3) = match &paths.all {
+            Some(p) => {
+                let (s, n) = Sink::open(p, rotation);
+                (Some(s), n)
             }
+            None => (None, None),
         };
-        let (out, n1) = Sink::open(&pick(&app.spec.out_file, def_out));
-        let (err, n2) = Sink::open(&pick(&app.spec.error_file, def_err));
-        for n in [n1, n2].into_iter().flatten() {
+        // ward's own files are never a reason for a watched app to restart.
+        self.watcher.add_own_file(paths.out.clone());
+        self.watcher.add_own_file(paths.err.clone());
+        if let Some(all) = &paths.all {
+            self.watcher.add_own_file(all.clone());
+        }
+        if spec.pid_file.starts_with('/') {
+            self.watcher.add_own_file(spec.pid_file.clone().into());
+        }
+        for n in [n1, n2, n3].into_iter().flatten() {
             log(n);
         }
-        self.io.insert(id, Io { out, err });
+        let stamp = spec.date_format().map(crate::datefmt::DateFormat::parse);
+        let shared = spec.merge_logs && spec.instances > 1;
+        self.io.insert(
+            id,
+            Io {
+                out,
+                err,
+                all,
+                stamp,
+                shared,
+            },
+        );
     }
 
     fn begin_kill(&mut self, to: Option<(UnixAddr, u64)>) {
@@ -1518,14 +2079,25 @@ impl Daemon {
 
     /// The table with live CPU and memory, one pass over /proc for all apps.
     fn views(&mut self, with_env: bool) -> Vec<AppView> {
-        let wanted: HashMap<u32, ()> = self
+        let now = sys::mono_ms();
+        // Sample only the running apps whose last sample is older than SAMPLE_MS (or of an
+        // earlier process): one walk over their processes in /proc, none over the machine.
+        let stale: HashMap<u32, ()> = self
             .table
             .iter()
-            .filter(|a| a.run.pid.is_some())
-            .filter_map(|a| self.groups.get(&a.id).map(|&g| (g, ())))
+            .filter_map(|a| Some((a, a.run.pid?, *self.groups.get(&a.id)?)))
+            .filter(|(a, pid, _)| {
+                // A process in its first second changes fast (it is still loading): its
+                // samples are not reused.
+                self.samples.get(&a.id).is_none_or(|s| {
+                    s.pid != *pid
+                        || now.saturating_sub(s.at) >= SAMPLE_MS
+                        || s.at.saturating_sub(a.run.started_mono) < SAMPLE_MS
+                })
+            })
+            .map(|(_, _, g)| (g, ()))
             .collect();
-        let usage = proc::usage_by_group(&wanted);
-        let now = sys::mono_ms();
+        let usage = proc::usage_by_group(&stale);
         let mut out = Vec::with_capacity(self.table.len());
         for app in self.table.iter() {
             let mut view = AppView {
@@ -1545,20 +2117,43 @@ impl Daemon {
                 memory: 0,
                 cpu_time: 0.0,
             };
-            if let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) {
-                if let Some(u) = usage.get(g) {
-                    view.memory = u.rss;
-                    view.cpu_time = u.ticks as f64 / self.clk_tck as f64;
-                    let (since_ticks, since_ms) = match self.cpu_prev.get(&app.id) {
-                        Some(&(p, t, at)) if p == pid => (t, at),
-                        _ => (0, app.run.started_mono),
-                    };
-                    let dt = now.saturating_sub(since_ms).max(1) as f64 / 1000.0;
-                    let dticks = u.ticks.saturating_sub(since_ticks) as f64;
-                    view.cpu = (dticks / self.clk_tck as f64 / dt * 100.0).max(0.0);
-                    view.cpu = (view.cpu * 10.0).round() / 10.0;
-                    self.cpu_prev.insert(app.id, (pid, u.ticks, now));
+            let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) else {
+                out.push(view);
+                continue;
+            };
+            if stale.contains_key(g) {
+                match usage.get(g) {
+                    Some(u) => {
+                        // CPU over the interval since the previous sample of this process,
+                        // or since it started.
+                        let (since_ticks, since_ms) = match self.samples.get(&app.id) {
+                            Some(s) if s.pid == pid => (s.ticks, s.at),
+                            _ => (0, app.run.started_mono),
+                        };
+                        let dt = now.saturating_sub(since_ms).max(1) as f64 / 1000.0;
+                        let dticks = u.ticks.saturating_sub(since_ticks) as f64;
+                        let cpu = (dticks / self.clk_tck as f64 / dt * 100.0).max(0.0);
+                        self.samples.insert(
+                            app.id,
+                            Sample {
+                                pid,
+                                at: now,
+                                ticks: u.ticks,
+                                cpu: (cpu * 10.0).round() / 10.0,
+                                rss: u.rss,
+                            },
+                        );
+                    }
+                    // Its processes are gone: 0, never stale numbers.
+                    None => {
+                        self.samples.remove(&app.id);
+                    }
                 }
+            }
+            if let Some(s) = self.samples.get(&app.id).filter(|s| s.pid == pid) {
+                view.cpu = s.cpu;
+                view.memory = s.rss;
+                view.cpu_time = s.ticks as f64 / self.clk_tck as f64;
             }
             out.push(view);
         }
@@ -1604,6 +2199,18 @@ impl Daemon {
             ));
         }
     }
+}
+
+/// What the client checks too, checked again for specs that come from elsewhere (an
+/// ecosystem file): a bad cron expression or ignore pattern fails the start.
+fn check_policies(spec: &AppSpec) -> std::result::Result<(), String> {
+    if let Some(c) = spec.cron_restart.as_ref().filter(|c| c.trim() != "0") {
+        crate::cron::Schedule::parse(c)
+            .map_err(|e| format!("invalid cron_restart {c:?} for {}: {e}", spec.name))?;
+    }
+    crate::watch::Ignore::new(&spec.ignore_watch)
+        .map_err(|e| format!("invalid ignore_watch for {}: {e}", spec.name))?;
+    Ok(())
 }
 
 fn drain(s: &UnixStream) {

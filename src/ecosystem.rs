@@ -28,7 +28,8 @@ pub fn is_ecosystem(target: &str) -> bool {
         .file_name()
         .and_then(|b| b.to_str())
         .unwrap_or("");
-    base.ends_with(".json")
+    target == "-"
+        || base.ends_with(".json")
         || base.ends_with(".config.js")
         || base.ends_with(".config.cjs")
         || base.ends_with(".config.mjs")
@@ -62,6 +63,8 @@ pub struct EcoApp {
     /// `exec_mode: cluster`: run as instances in fork mode.
     pub cluster: bool,
     pub port: Option<u64>,
+    /// `append_env_to_name`: `--env NAME` renames the app `NAME-ENV`.
+    pub append_env_to_name: bool,
     /// `log_file: true`: `NAME.log` in ward's logs folder.
     pub(crate) log_default: bool,
     /// Every other key, already applied.
@@ -96,27 +99,92 @@ pub fn load(shown: &str, here: &Path, path_var: Option<&str>) -> Result<Ecosyste
         .map(Path::to_path_buf)
         .unwrap_or_else(|| here.to_path_buf());
     let lower = shown.to_ascii_lowercase();
-    if lower.ends_with(".yml") || lower.ends_with(".yaml") {
-        return Err(Error::new(format!(
-            "unable to read {shown}: YAML ecosystem files are not supported; write it as \
-             JSON (ecosystem.json) or JavaScript (ecosystem.config.js)"
-        )));
-    }
-    let src = std::fs::read_to_string(&path)
-        .map_err(|e| Error::unable(format_args!("read {shown}"), crate::error::os(&e)))?;
-    let js = !lower.ends_with(".json");
-    let parsed = if js {
-        read_js(shown, &path, &src, path_var)?
+    // `-`: the app list as JSON on stdin (`cat ecosystem.json | ward start -`).
+    let (shown, dir, src) = if shown == "-" {
+        let mut src = String::new();
+        std::io::stdin()
+            .read_to_string(&mut src)
+            .map_err(|e| Error::unable("read the app list from stdin", crate::error::os(&e)))?;
+        ("<stdin>", here.to_path_buf(), src)
     } else {
-        jsonish::parse_json(&src).map_err(|f| Error::new(format!("{shown}:{}", at_failure(&f))))?
+        let src = std::fs::read_to_string(&path)
+            .map_err(|e| Error::unable(format_args!("read {shown}"), crate::error::os(&e)))?;
+        (shown, dir, src)
     };
-    let (apps, warnings) = appkeys::check(shown, &parsed.positions, &parsed.value)?;
+    let parsed = if lower.ends_with(".yml") || lower.ends_with(".yaml") {
+        let value = crate::yaml::parse(&src)
+            .map_err(|e| Error::new(format!("{shown}:{}: {}", e.line, e.message)))?;
+        jsonish::Parsed {
+            value,
+            positions: HashMap::new(),
+        }
+    } else if lower.ends_with(".json") || shown == "<stdin>" {
+        jsonish::parse_json(&src).map_err(|f| Error::new(format!("{shown}:{}", at_failure(&f))))?
+    } else {
+        read_js(shown, &path, &src, path_var)?
+    };
+    let (mut apps, warnings) = appkeys::check(shown, &parsed.positions, &parsed.value)?;
+    merge_deploy_env(&parsed.value, &mut apps);
     Ok(Ecosystem {
         shown: shown.to_string(),
         dir: normalize(&dir),
         apps,
         warnings,
     })
+}
+
+/// The app objects of a file, in order: `{apps: [...]}`, `{apps: {...}}` or `[...]`.
+fn raw_apps(root: &Value) -> Vec<&Value> {
+    match root {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => match m.get("apps") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(one) => vec![one],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// pm2 merges a file's `deploy.<env>.env` block like `env_<env>` (an app's own
+/// `env_<env>` wins), and reads `append_env_to_name` per app.
+fn merge_deploy_env(root: &Value, apps: &mut [EcoApp]) {
+    let raw = raw_apps(root);
+    for app in apps.iter_mut() {
+        app.append_env_to_name = raw
+            .get(app.index)
+            .and_then(|a| a.get("append_env_to_name"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    }
+    let Some(Value::Object(deploy)) = root.get("deploy") else {
+        return;
+    };
+    for (env_name, d) in deploy {
+        let Some(Value::Object(vars)) = d.get("env") else {
+            continue;
+        };
+        for app in apps.iter_mut() {
+            let block = app.env_named.entry(env_name.clone()).or_default();
+            for (k, v) in vars {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                block.entry(k.clone()).or_insert(v);
+            }
+        }
+    }
+}
+
+/// `--env NAME` with `append_env_to_name: true` registers the app as `NAME-ENV`, as pm2
+/// does, so that one file can run each environment side by side.
+pub fn apply_env_name(eco: &mut Ecosystem, env_name: Option<&str>) {
+    let Some(env) = env_name else { return };
+    for app in eco.apps.iter_mut().filter(|a| a.append_env_to_name) {
+        app.name = format!("{}-{env}", app.name);
+        app.spec.name = app.name.clone();
+    }
 }
 
 fn at_failure(f: &jsonish::Failure) -> String {
@@ -342,6 +410,7 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = env;
     spec.out_file = in_cwd(&spec.out_file);
+    spec.pid_file = in_cwd(&spec.pid_file);
     spec.error_file = in_cwd(&spec.error_file);
     spec.log_file = if app.log_default {
         // Relative: the daemon puts it in its logs folder.

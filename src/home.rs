@@ -90,6 +90,10 @@ impl Home {
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// Daemon-wide settings (log rotation defaults), read at daemon start.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
 
     /// Creates the home (mode 0700: the socket inside is the daemon's door) and its logs folder.
     pub fn create(&self) -> Result<()> {

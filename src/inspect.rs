@@ -545,3 +545,234 @@ mod tests {
         );
     }
 }
+
+/// pm2's order for an entry of `jlist` and for its `pm2_env` (what `pm2 jlist` prints):
+/// keys pm2 knows come in its order, ward's own keys after them, the app's environment
+/// variables (which pm2 copies into `pm2_env`) next, and pm2's runtime keys last.
+const PM2_ENTRY: &[&str] = &["pid", "name", "pm2_env", "pm_id", "monit"];
+const PM2_ENV_HEAD: &[&str] = &[
+    "name",
+    "filter_env",
+    "namespace",
+    "env",
+    "instances",
+    "merge_logs",
+    "vizion",
+    "autostart",
+    "autorestart",
+    "watch",
+    "append_env_to_name",
+    "instance_var",
+    "pmx",
+    "automation",
+    "treekill",
+    "username",
+    "windowsHide",
+    "kill_retry_time",
+];
+const PM2_ENV_MIDDLE: &[&str] = &[
+    "node_args",
+    "pm_exec_path",
+    "pm_cwd",
+    "exec_interpreter",
+    "exec_mode",
+    "pm_out_log_path",
+    "pm_err_log_path",
+    "pm_pid_path",
+    "km_link",
+    "vizion_running",
+    "NODE_APP_INSTANCE",
+];
+const PM2_ENV_TAIL: &[&str] = &[
+    "status",
+    "pm_uptime",
+    "axm_actions",
+    "axm_monitor",
+    "axm_options",
+    "axm_dynamic",
+    "created_at",
+    "pm_id",
+    "restart_time",
+    "unstable_restarts",
+    "_pm2_version",
+    "version",
+    "node_version",
+];
+
+/// Converts `jlist` entries (serde_json sorts keys) into nodes in pm2's key order.
+pub fn pm2_order(list: &[serde_json::Value]) -> Node {
+    Node::Arr(list.iter().map(entry).collect())
+}
+
+fn plain(v: &serde_json::Value) -> Node {
+    use serde_json::Value as V;
+    match v {
+        V::Null => Node::Null,
+        V::Bool(b) => Node::Bool(*b),
+        V::Number(n) => Node::Num(n.as_f64().unwrap_or(0.0)),
+        V::String(s) => Node::Str(s.clone()),
+        V::Array(a) => Node::Arr(a.iter().map(plain).collect()),
+        V::Object(m) => Node::Obj(m.iter().map(|(k, v)| (k.clone(), plain(v))).collect()),
+    }
+}
+
+fn entry(v: &serde_json::Value) -> Node {
+    let Some(m) = v.as_object() else {
+        return plain(v);
+    };
+    let mut out = Vec::new();
+    for k in PM2_ENTRY {
+        if let Some(x) = m.get(*k) {
+            let node = if *k == "pm2_env" {
+                pm2_env(x)
+            } else {
+                plain(x)
+            };
+            out.push((k.to_string(), node));
+        }
+    }
+    for (k, x) in m.iter().filter(|(k, _)| !PM2_ENTRY.contains(&k.as_str())) {
+        out.push((k.clone(), plain(x)));
+    }
+    Node::Obj(out)
+}
+
+fn pm2_env(v: &serde_json::Value) -> Node {
+    let Some(m) = v.as_object() else {
+        return plain(v);
+    };
+    let env_keys: Vec<&String> = m
+        .get("env")
+        .and_then(|e| e.as_object())
+        .map(|e| e.keys().collect())
+        .unwrap_or_default();
+    let named = |k: &str| k.starts_with("env_");
+    let known = |k: &str| {
+        PM2_ENV_HEAD.contains(&k) || PM2_ENV_MIDDLE.contains(&k) || PM2_ENV_TAIL.contains(&k)
+    };
+    let mut out: Vec<(String, Node)> = Vec::with_capacity(m.len());
+    let take = |out: &mut Vec<(String, Node)>, k: &str| {
+        if let Some(x) = m.get(k) {
+            if !out.iter().any(|(o, _)| o == k) {
+                out.push((k.to_string(), plain(x)));
+            }
+        }
+    };
+    for k in PM2_ENV_HEAD {
+        take(&mut out, k);
+    }
+    // pm2 puts the env_<name> blocks after its defaults, then the rest of the app's config.
+    for k in m.keys().filter(|k| named(k)) {
+        take(&mut out, k);
+    }
+    for k in m
+        .keys()
+        .filter(|k| !known(k) && !named(k) && !env_keys.contains(k))
+    {
+        take(&mut out, k);
+    }
+    for k in PM2_ENV_MIDDLE {
+        take(&mut out, k);
+    }
+    if let Some(e) = m.get("env").and_then(|e| e.as_object()) {
+        for k in e.keys() {
+            if !known(k) {
+                take(&mut out, k);
+            }
+        }
+    }
+    for k in PM2_ENV_TAIL {
+        take(&mut out, k);
+    }
+    Node::Obj(out)
+}
+
+/// JSON text of a node, keys in the node's order (as `JSON.stringify` writes it).
+pub fn to_json(n: &Node) -> String {
+    let mut s = String::new();
+    write_json(n, &mut s);
+    s
+}
+
+fn write_json(n: &Node, s: &mut String) {
+    match n {
+        Node::Null => s.push_str("null"),
+        Node::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+        Node::Num(x) => {
+            let v = serde_json::Number::from_f64(*x)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null);
+            if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                s.push_str(&format!("{}", *x as i64));
+            } else {
+                s.push_str(&v.to_string());
+            }
+        }
+        Node::Str(t) => s.push_str(&serde_json::Value::String(t.clone()).to_string()),
+        Node::Arr(a) => {
+            s.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                write_json(x, s);
+            }
+            s.push(']');
+        }
+        Node::Obj(o) => {
+            s.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(&serde_json::Value::String(k.clone()).to_string());
+                s.push(':');
+                write_json(x, s);
+            }
+            s.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn jlist_entries_come_in_pm2s_key_order() {
+        let v: serde_json::Value = serde_json::json!([{
+            "monit": {"memory": 1, "cpu": 0}, "name": "api", "pid": 7, "pm_id": 0,
+            "pm2_env": {"status": "online", "name": "api", "env": {"NODE_ENV": "x"},
+                        "NODE_ENV": "x", "pm_exec_path": "/a.js", "restart_time": 2,
+                        "max_restarts": 16, "namespace": "default", "env_prod": {}}
+        }]);
+        let n = pm2_order(v.as_array().unwrap());
+        let Node::Arr(a) = &n else { panic!() };
+        let Node::Obj(top) = &a[0] else { panic!() };
+        let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["pid", "name", "pm2_env", "pm_id", "monit"]);
+        let Node::Obj(env) = &top[2].1 else { panic!() };
+        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "namespace",
+                "env",
+                "env_prod",
+                "max_restarts",
+                "pm_exec_path",
+                "NODE_ENV",
+                "status",
+                "restart_time"
+            ]
+        );
+        let json = to_json(&n);
+        assert!(
+            json.starts_with("[{\"pid\":7,\"name\":\"api\",\"pm2_env\":{\"name\":\"api\""),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, v);
+    }
+}

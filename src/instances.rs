@@ -16,7 +16,7 @@ pub fn free_slot(used: &[u32]) -> u32 {
 
 /// `out.log` → `out-3.log`: pm2 gives each copy its own file unless `merge_logs`.
 pub fn per_copy(path: &str, id: u32) -> String {
-    if path.is_empty() || path == "/dev/null" {
+    if path.is_empty() || logs::is_discard(path) {
         return path.to_string();
     }
     let p = Path::new(path);

@@ -83,6 +83,12 @@ pub enum Reason {
     Stop,
     Delete,
     SpawnFailed,
+    /// The process group used more memory than `max_memory_restart`.
+    MemoryLimit,
+    /// `cron_restart` came due.
+    Cron,
+    /// A watched path changed (the path is in the record's `detail`).
+    Watch,
 }
 
 impl Reason {
@@ -94,6 +100,9 @@ impl Reason {
             Reason::Stop => "stop",
             Reason::Delete => "delete",
             Reason::SpawnFailed => "spawn failed",
+            Reason::MemoryLimit => "memory limit",
+            Reason::Cron => "cron",
+            Reason::Watch => "watched path changed",
         }
     }
 }
@@ -105,6 +114,9 @@ pub struct ExitRecord {
     pub exit: Exit,
     pub uptime: u64,
     pub reason: Reason,
+    /// What exactly: the path that changed, the memory used, the cron expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -125,13 +137,27 @@ pub enum Event {
     },
     /// The deadline armed by the last `Arm` has passed.
     Deadline,
+    /// The RSS of the app's process group, sampled (only for apps with a memory limit).
+    Memory {
+        rss: u64,
+    },
+    /// The app's `cron_restart` came due.
+    Cron,
+    /// A watched path changed (after the watch delay).
+    Changed(String),
+    /// `ward reset`: zero the restart counters.
+    Reset,
+    /// `ward sendSignal`: deliver a signal to the main pid.
+    Signal(i32),
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Spawn,
     /// Send this signal to the app's whole process group.
     Signal(i32),
+    /// Send this signal to the app's main process only (pm2's `sendSignal`).
+    SignalMain(i32),
     Arm(u64),
     Disarm,
     /// Remove the app from the table.
@@ -167,6 +193,9 @@ pub struct Run {
     pub backoff: u64,
     pub exits: VecDeque<ExitRecord>,
     pub last_error: Option<String>,
+    /// Why the stop in progress was asked for, when it is a restart; recorded with the
+    /// exit that ends it.
+    pub why: Option<(Reason, Option<String>)>,
 }
 
 impl Default for Run {
@@ -186,6 +215,7 @@ impl Default for Run {
             backoff: 0,
             exits: VecDeque::new(),
             last_error: None,
+            why: None,
         }
     }
 }
@@ -237,8 +267,7 @@ impl Run {
             (Stopped | Errored | OneLaunch, Event::Stop) => vec![],
 
             (Launching | Online, Event::Restart) => {
-                self.restarts += 1;
-                self.begin_stop(spec, now, Then::Start)
+                self.restart_running(spec, now, Reason::Restart, None, String::new())
             }
             (Stopping, Event::Restart) => {
                 if self.then != Then::Delete {
@@ -246,17 +275,8 @@ impl Run {
                 }
                 vec![]
             }
-            (WaitingRestart, Event::Restart) => {
-                self.restarts += 1;
-                self.unstable_streak = 0;
-                let mut a = self.disarm();
-                a.extend(self.spawn());
-                a
-            }
-            (Stopped | Errored | OneLaunch, Event::Restart) => {
-                self.restarts += 1;
-                self.unstable_streak = 0;
-                self.spawn()
+            (WaitingRestart | Stopped | Errored | OneLaunch, Event::Restart) => {
+                self.restart_idle(spec, Reason::Restart, "")
             }
 
             (Launching | Online, Event::Delete) => self.begin_stop(spec, now, Then::Delete),
@@ -291,12 +311,16 @@ impl Run {
                 self.on_exit(spec, now, exit, wall)
             }
             (Stopping, Event::Exited { exit, wall }) => {
-                let reason = match self.then {
-                    Then::Rest => Reason::Stop,
-                    Then::Start => Reason::Restart,
-                    Then::Delete => Reason::Delete,
+                let why = self.why.take();
+                let (reason, detail) = match self.then {
+                    Then::Rest => (Reason::Stop, None),
+                    Then::Start => why.unwrap_or((Reason::Restart, None)),
+                    Then::Delete => (Reason::Delete, None),
                 };
                 self.record(now, exit, wall, reason);
+                if let Some(last) = self.exits.back_mut() {
+                    last.detail = detail;
+                }
                 self.pid = None;
                 let line = format!(
                     "{} {} ({})",
@@ -337,6 +361,72 @@ impl Run {
                 self.spawn()
             }
 
+            (Online, Event::Memory { rss }) => match spec.max_memory_restart {
+                Some(limit) if rss > limit => {
+                    let line = format!(
+                        "restarting {}: its processes use {} of memory, over its \
+                         max_memory_restart of {}",
+                        spec.name,
+                        human_bytes(rss),
+                        human_bytes(limit)
+                    );
+                    self.restart_running(
+                        spec,
+                        now,
+                        Reason::MemoryLimit,
+                        Some(human_bytes(rss)),
+                        line,
+                    )
+                }
+                _ => vec![],
+            },
+            // A memory sample of an app that is not (or no longer) up means nothing.
+            (
+                Launching | Stopping | Stopped | Errored | OneLaunch | WaitingRestart,
+                Event::Memory { .. },
+            ) => vec![],
+
+            // pm2 drops the cron job of a stopped app and keeps it for an errored one.
+            (Launching | Online, Event::Cron) => {
+                let expr = spec.cron_restart.clone().unwrap_or_default();
+                let line = format!("restarting {}: cron_restart \"{expr}\" came due", spec.name);
+                self.restart_running(spec, now, Reason::Cron, Some(expr), line)
+            }
+            (WaitingRestart | Errored, Event::Cron) => {
+                let expr = spec.cron_restart.clone().unwrap_or_default();
+                self.restart_idle(
+                    spec,
+                    Reason::Cron,
+                    &format!("cron_restart \"{expr}\" came due"),
+                )
+            }
+            (Stopping | Stopped | OneLaunch, Event::Cron) => vec![],
+
+            // A change restarts a running app, and brings back one that crashed (its code
+            // was probably just fixed); an app the user stopped stays stopped.
+            (Launching | Online, Event::Changed(path)) => {
+                let line = format!("restarting {}: {path} changed", spec.name);
+                self.restart_running(spec, now, Reason::Watch, Some(path), line)
+            }
+            (WaitingRestart | Errored, Event::Changed(path)) => {
+                self.restart_idle(spec, Reason::Watch, &format!("{path} changed"))
+            }
+            (Stopping | Stopped | OneLaunch, Event::Changed(_)) => vec![],
+
+            (_, Event::Reset) => {
+                self.restarts = 0;
+                self.unstable_restarts = 0;
+                self.unstable_streak = 0;
+                self.backoff = 0;
+                vec![]
+            }
+
+            (Launching | Online | Stopping, Event::Signal(sig)) => match self.pid {
+                Some(_) => vec![Action::SignalMain(sig)],
+                None => vec![],
+            },
+            (Stopped | Errored | OneLaunch | WaitingRestart, Event::Signal(_)) => vec![],
+
             // Stale or impossible pairs: a deadline that was disarmed in the same turn, an
             // exit or spawn report for a state that has no process. Nothing to do.
             (Launching | Online | Stopped | Errored | OneLaunch, Event::Deadline)
@@ -346,6 +436,42 @@ impl Run {
                 Event::Spawned { .. } | Event::SpawnFailed(_),
             ) => vec![],
         }
+    }
+
+    /// A restart of a running app: the stop ladder, then a start; `why` goes with the exit.
+    fn restart_running(
+        &mut self,
+        spec: &AppSpec,
+        now: u64,
+        reason: Reason,
+        detail: Option<String>,
+        line: String,
+    ) -> Vec<Action> {
+        self.restarts += 1;
+        self.why = Some((reason, detail));
+        let line = if line.is_empty() {
+            format!("restarting {}: {}", spec.name, reason.as_str())
+        } else {
+            line
+        };
+        let mut a = vec![Action::Log(line)];
+        a.extend(self.begin_stop(spec, now, Then::Start));
+        a
+    }
+
+    /// A restart of an app with no process (waiting, stopped, errored): start it now.
+    fn restart_idle(&mut self, spec: &AppSpec, reason: Reason, what: &str) -> Vec<Action> {
+        self.restarts += 1;
+        self.unstable_streak = 0;
+        let what = if what.is_empty() {
+            reason.as_str()
+        } else {
+            what
+        };
+        let mut a = vec![Action::Log(format!("restarting {}: {what}", spec.name))];
+        a.extend(self.disarm());
+        a.extend(self.spawn());
+        a
     }
 
     fn spawn(&mut self) -> Vec<Action> {
@@ -386,6 +512,7 @@ impl Run {
             exit,
             uptime: now.saturating_sub(self.started_mono),
             reason,
+            detail: None,
         });
     }
 
@@ -467,6 +594,22 @@ impl Run {
             a.push(self.arm(now + delay));
         }
         a
+    }
+}
+
+/// `312.5 MB`, for log lines (powers of 1024, as pm2's K/M/G).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
     }
 }
 
@@ -561,7 +704,10 @@ mod tests {
         assert_eq!(r.status, Status::Errored);
         assert_eq!(r.unstable_restarts, s.max_restarts + 1);
         // A restart by hand brings it back.
-        assert_eq!(r.handle(&s, t, Event::Restart), vec![Action::Spawn]);
+        assert_eq!(
+            no_logs(r.handle(&s, t, Event::Restart)),
+            vec![Action::Spawn]
+        );
     }
 
     #[test]
@@ -687,7 +833,8 @@ mod tests {
         let mut r = started(&s, 0);
         let mut t = 0;
         let mut delays = vec![];
-        for _ in 0..20 {
+        // 100 × 1.5^13 > 15 000: the fourteenth delay hits the cap.
+        for _ in 0..16 {
             t += 10;
             for a in r.handle(
                 &s,
@@ -707,7 +854,8 @@ mod tests {
             r.handle(&s, t, Event::Spawned { pid: 1, wall: t });
         }
         assert_eq!(&delays[..4], &[100, 150, 225, 337]);
-        assert_eq!(*delays.last().unwrap(), BACKOFF_CAP_MS);
+        assert_eq!(delays[12], 12_921);
+        assert_eq!(&delays[13..], &[BACKOFF_CAP_MS; 3]);
         // Up for longer than the reset time: back to the first delay.
         t += BACKOFF_RESET_MS;
         let a = r.handle(
@@ -821,6 +969,251 @@ mod tests {
         );
         assert_eq!(r.status, Status::Errored);
         assert_eq!(r.last_error.as_deref(), Some("No such file or directory"));
+    }
+
+    fn exited(r: &mut Run, s: &AppSpec, at: u64, exit: Exit) -> Vec<Action> {
+        r.handle(s, at, Event::Exited { exit, wall: at })
+    }
+
+    fn logs(a: &[Action]) -> Vec<String> {
+        a.iter()
+            .filter_map(|a| match a {
+                Action::Log(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn memory_over_the_limit_restarts_gracefully() {
+        let s = AppSpec {
+            max_memory_restart: Some(300 << 20),
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        // At or under the limit: nothing.
+        assert_eq!(r.handle(&s, 10, Event::Memory { rss: 300 << 20 }), vec![]);
+        let a = r.handle(&s, 20, Event::Memory { rss: 400 << 20 });
+        assert_eq!(
+            no_logs(a.clone()),
+            vec![
+                Action::Signal(libc::SIGINT),
+                Action::Signal(libc::SIGCONT),
+                Action::Arm(20 + s.kill_timeout)
+            ]
+        );
+        assert!(
+            logs(&a)[0].contains("400.0 MB") && logs(&a)[0].contains("300.0 MB"),
+            "{a:?}"
+        );
+        assert_eq!(r.status, Status::Stopping);
+        assert_eq!(r.restarts, 1);
+        // A second sample while it stops changes nothing.
+        assert_eq!(r.handle(&s, 30, Event::Memory { rss: 500 << 20 }), vec![]);
+        let a = exited(&mut r, &s, 40, Exit::Signal(libc::SIGINT));
+        assert!(a.contains(&Action::Spawn));
+        let last = r.exits.back().unwrap();
+        assert_eq!(last.reason, Reason::MemoryLimit);
+        assert_eq!(last.detail.as_deref(), Some("400.0 MB"));
+        assert_eq!(r.restarts, 1);
+    }
+
+    #[test]
+    fn memory_without_a_limit_or_not_online_is_ignored() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        assert_eq!(r.handle(&s, 10, Event::Memory { rss: u64::MAX }), vec![]);
+        let s = AppSpec {
+            max_memory_restart: Some(1),
+            ..spec()
+        };
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 10, Event::Memory { rss: 100 }), vec![]);
+        assert_eq!(r.status, Status::Stopped);
+    }
+
+    #[test]
+    fn cron_restarts_running_and_errored_apps_not_stopped_ones() {
+        let s = AppSpec {
+            cron_restart: Some("0 3 * * *".into()),
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 10, Event::Cron);
+        assert!(a.contains(&Action::Signal(libc::SIGINT)), "{a:?}");
+        assert!(logs(&a)[0].contains("cron_restart \"0 3 * * *\""), "{a:?}");
+        exited(&mut r, &s, 20, Exit::Code(0));
+        assert_eq!(r.exits.back().unwrap().reason, Reason::Cron);
+        assert_eq!(r.status, Status::Launching);
+
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 10, Event::Cron), vec![]);
+        assert_eq!(r.status, Status::Stopped);
+
+        let mut r = Run {
+            status: Status::Errored,
+            unstable_streak: 3,
+            ..Run::new(0)
+        };
+        assert_eq!(no_logs(r.handle(&s, 10, Event::Cron)), vec![Action::Spawn]);
+        assert_eq!(r.unstable_streak, 0);
+        assert_eq!(r.restarts, 1);
+    }
+
+    #[test]
+    fn watched_change_restarts_with_the_path() {
+        let s = AppSpec {
+            watch: vec!["/srv/api".into()],
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 10, Event::Changed("/srv/api/index.js".into()));
+        assert_eq!(logs(&a), vec!["restarting api: /srv/api/index.js changed"]);
+        exited(&mut r, &s, 20, Exit::Signal(libc::SIGINT));
+        let last = r.exits.back().unwrap();
+        assert_eq!(last.reason, Reason::Watch);
+        assert_eq!(last.detail.as_deref(), Some("/srv/api/index.js"));
+        // A stopped app stays stopped; an errored one comes back.
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 10, Event::Changed("x".into())), vec![]);
+        let mut r = Run {
+            status: Status::Errored,
+            ..Run::new(0)
+        };
+        assert_eq!(
+            no_logs(r.handle(&s, 10, Event::Changed("x".into()))),
+            vec![Action::Spawn]
+        );
+        // While waiting for a delayed restart: restart now.
+        let s2 = AppSpec {
+            restart_delay: 5000,
+            ..s.clone()
+        };
+        let mut r = started(&s2, 0);
+        exited(&mut r, &s2, 2000, Exit::Code(1));
+        assert_eq!(r.status, Status::WaitingRestart);
+        assert_eq!(
+            no_logs(r.handle(&s2, 2100, Event::Changed("x".into()))),
+            vec![Action::Disarm, Action::Spawn]
+        );
+    }
+
+    #[test]
+    fn manual_restart_is_logged_and_recorded() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 10, Event::Restart);
+        assert_eq!(logs(&a), vec!["restarting api: manual restart"]);
+        exited(&mut r, &s, 20, Exit::Signal(libc::SIGINT));
+        assert_eq!(r.exits.back().unwrap().reason, Reason::Restart);
+        assert_eq!(r.exits.back().unwrap().detail, None);
+    }
+
+    #[test]
+    fn reset_zeroes_the_counters() {
+        let s = AppSpec {
+            max_restarts: 100,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        for t in 1..5 {
+            exited(&mut r, &s, t * 10, Exit::Code(1));
+            r.handle(&s, t * 10, Event::Spawned { pid: 1, wall: 0 });
+        }
+        assert_eq!(
+            (r.restarts, r.unstable_restarts, r.unstable_streak),
+            (4, 4, 4)
+        );
+        assert_eq!(r.handle(&s, 100, Event::Reset), vec![]);
+        assert_eq!(
+            (r.restarts, r.unstable_restarts, r.unstable_streak),
+            (0, 0, 0)
+        );
+        assert_eq!(r.status, Status::Online);
+    }
+
+    #[test]
+    fn send_signal_goes_to_the_main_pid_of_a_running_app() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        assert_eq!(
+            r.handle(&s, 10, Event::Signal(libc::SIGUSR2)),
+            vec![Action::SignalMain(libc::SIGUSR2)]
+        );
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 10, Event::Signal(libc::SIGUSR2)), vec![]);
+    }
+
+    #[test]
+    fn stop_sends_the_kill_signal_then_sigcont() {
+        let s = AppSpec {
+            kill_signal: libc::SIGTERM,
+            kill_timeout: 300,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        assert_eq!(
+            r.handle(&s, 100, Event::Stop),
+            vec![
+                Action::Signal(libc::SIGTERM),
+                Action::Signal(libc::SIGCONT),
+                Action::Arm(400)
+            ]
+        );
+    }
+
+    #[test]
+    fn max_restarts_zero_errors_on_the_first_unstable_exit() {
+        let s = AppSpec {
+            max_restarts: 0,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = exited(&mut r, &s, 10, Exit::Code(1));
+        assert!(!a.contains(&Action::Spawn));
+        assert_eq!(r.status, Status::Errored);
+        // A stable run that exits is restarted even so.
+        let mut r = started(&s, 0);
+        assert!(exited(&mut r, &s, 5000, Exit::Code(1)).contains(&Action::Spawn));
+    }
+
+    #[test]
+    fn exits_keep_the_last_ten() {
+        let s = AppSpec {
+            max_restarts: 100,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        for t in 1..=15u64 {
+            exited(&mut r, &s, t * 2000, Exit::Code(t as i32));
+            r.handle(&s, t * 2000, Event::Spawned { pid: 1, wall: 0 });
+        }
+        assert_eq!(r.exits.len(), EXITS_KEPT);
+        assert_eq!(r.exits.front().unwrap().exit, Exit::Code(6));
+        assert_eq!(r.exits.back().unwrap().exit, Exit::Code(15));
+        assert_eq!(r.exits.back().unwrap().uptime, 2000);
+    }
+
+    #[test]
+    fn no_autorestart_clean_exit_is_stopped_not_one_launch() {
+        // pm2 never sets one-launch-status (it is only a constant in its code): an app
+        // with autorestart off that exits shows `stopped` there, and here.
+        let s = AppSpec {
+            autorestart: false,
+            ..spec()
+        };
+        for code in [0, 1] {
+            let mut r = started(&s, 0);
+            exited(&mut r, &s, 5000, Exit::Code(code));
+            assert_eq!(r.status, Status::Stopped);
+        }
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KB");
+        assert_eq!(human_bytes(300 << 20), "300.0 MB");
     }
 
     #[test]

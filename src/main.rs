@@ -10,9 +10,12 @@ mod cli;
 #[allow(unsafe_code)]
 mod client;
 mod config;
+mod cron;
 mod daemon;
+mod datefmt;
 mod ecosystem;
 mod error;
+mod follow;
 mod holder;
 mod home;
 mod inspect;
@@ -22,10 +25,12 @@ mod lifecycle;
 mod logs;
 mod monit;
 mod outbox;
+mod pm2dump;
 mod proc;
 mod protocol;
 mod render;
 mod report;
+mod schedule;
 mod sock;
 #[allow(unsafe_code)]
 mod spawn;
@@ -34,7 +39,7 @@ mod store;
 #[allow(unsafe_code)]
 mod sys;
 mod table;
-#[allow(dead_code)] // wired into the ecosystem reader with it
+mod watch;
 mod yaml;
 
 use cli::Command;

@@ -18,6 +18,7 @@ pub struct Stat {
     pub start: u64,
     /// Resident pages.
     pub rss_pages: u64,
+    pub threads: u64,
 }
 
 /// Parses one /proc/PID/stat line. The command name may hold spaces and parentheses, so
@@ -36,6 +37,7 @@ pub fn parse_stat(s: &str) -> Option<Stat> {
         ticks: num(11)? + num(12)?,
         start: num(19)?,
         rss_pages: num(21)?,
+        threads: num(17)?,
     })
 }
 
@@ -51,23 +53,30 @@ pub struct Usage {
     pub rss: u64,
 }
 
-/// One pass over /proc, summing usage for the process groups in `wanted`.
-/// Cost: one read per process on the machine, whatever the number of apps.
+/// Usage summed per process group, for the groups in `wanted` (each led by an app's main
+/// process). Walks down from each leader through /proc/PID/task/TID/children, and also
+/// from the daemon's own children (orphaned descendants come back to it as subreaper), so
+/// it reads only the apps' processes, never the whole machine: about two small reads per
+/// process of the apps. A descendant that left the app's group (setsid) is not counted.
 pub fn usage_by_group(wanted: &HashMap<u32, ()>) -> HashMap<u32, Usage> {
     let mut out: HashMap<u32, Usage> = HashMap::with_capacity(wanted.len());
     if wanted.is_empty() {
         return out;
     }
     let page = page_size();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
     let mut buf = [0u8; 4096];
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+    let mut stack: Vec<u32> = wanted.keys().copied().collect();
+    let me = std::process::id();
+    stack.extend(
+        children(me, 1, &mut buf)
+            .into_iter()
+            .filter(|p| !wanted.contains_key(p)),
+    );
+    let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
+    while let Some(pid) = stack.pop() {
+        if !seen.insert(pid) {
             continue;
-        };
+        }
         let Ok(text) = read_small(&format!("/proc/{pid}/stat"), &mut buf) else {
             continue;
         };
@@ -80,8 +89,51 @@ pub fn usage_by_group(wanted: &HashMap<u32, ()>) -> HashMap<u32, Usage> {
         let u = out.entry(st.pgrp).or_default();
         u.ticks += st.ticks;
         u.rss += st.rss_pages * page;
+        stack.extend(children(pid, st.threads, &mut buf));
     }
     out
+}
+
+/// The children of `pid`, from each of its threads' `children` file (a child belongs to
+/// the thread that forked it).
+fn children(pid: u32, threads: u64, buf: &mut [u8]) -> Vec<u32> {
+    let parse = |t: &str| -> Vec<u32> {
+        t.split_ascii_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    if threads <= 1 {
+        return read_all(&format!("/proc/{pid}/task/{pid}/children"), buf)
+            .map(|t| parse(&t))
+            .unwrap_or_default();
+    }
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for tid in dir.flatten() {
+        let tid = tid.file_name();
+        let Some(tid) = tid.to_str() else { continue };
+        if let Ok(t) = read_all(&format!("/proc/{pid}/task/{tid}/children"), buf) {
+            out.extend(parse(&t));
+        }
+    }
+    out
+}
+
+/// Reads a /proc file of any length (a children list can be long) without the size probe
+/// of `read_to_string`: an empty file costs one read.
+fn read_all(path: &str, buf: &mut [u8]) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut out = String::new();
+    loop {
+        let n = f.read(buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
 }
 
 /// Reads a small /proc file with open, read, close. `read_to_string` would add a statx

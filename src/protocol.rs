@@ -80,6 +80,9 @@ impl ScaleTo {
 #[serde(tag = "req", rename_all = "snake_case")]
 pub enum Request {
     Ping,
+    /// Only what `ls` shows, one small row per app: with 1,000 apps the full list is
+    /// ten times the bytes to encode, send and decode.
+    Table,
     /// The table; `env` includes each app's environment (for `jlist`).
     List {
         env: bool,
@@ -101,6 +104,12 @@ pub enum Request {
     },
     /// Stop every app, answer, and exit.
     Kill,
+    /// Empty the log files of `targets`; of every app and the daemon's own log when empty.
+    Flush {
+        targets: Vec<String>,
+    },
+    /// Re-open every log file (after an external logrotate).
+    ReloadLogs,
     /// Write the table to the dump (`force`: even when it is empty).
     Save {
         force: bool,
@@ -118,6 +127,24 @@ pub enum Request {
     Update {
         exe: String,
     },
+    /// Policy operations on apps that are not a plain verb (issue 4).
+    Control {
+        op: ControlOp,
+        targets: Vec<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ControlOp {
+    /// `reset`: zero the restart counters.
+    Reset,
+    /// `sendSignal`: deliver a signal to each app's main pid.
+    Signal { signal: i32 },
+    /// `stop --watch`: stop watching, then stop.
+    StopWatch,
+    /// `restart --watch`: toggle watching, then restart.
+    RestartWatch,
 }
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
@@ -134,6 +161,70 @@ pub struct AppView {
     pub cpu_time: f64,
 }
 
+/// One line of `ls`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Row {
+    pub id: u32,
+    pub name: String,
+    pub namespace: String,
+    pub pid: Option<u32>,
+    pub status: crate::lifecycle::Status,
+    pub restarts: u32,
+    pub pm_uptime: u64,
+    pub cpu: f64,
+    pub memory: u64,
+    pub watch: bool,
+}
+
+impl Row {
+    pub fn of(v: &AppView) -> Row {
+        let a = &v.app;
+        Row {
+            id: a.id,
+            name: a.spec.name.clone(),
+            namespace: a.spec.namespace.clone(),
+            pid: a.run.pid,
+            status: a.run.status,
+            restarts: a.run.restarts,
+            pm_uptime: a.run.pm_uptime,
+            cpu: v.cpu,
+            memory: v.memory,
+            watch: !a.spec.watch.is_empty(),
+        }
+    }
+
+    /// Back into the shape the renderers take; what `ls` does not show is left default.
+    pub fn view(self) -> AppView {
+        let spec = AppSpec {
+            name: self.name,
+            namespace: self.namespace,
+            watch: if self.watch {
+                vec![".".into()]
+            } else {
+                Vec::new()
+            },
+            ..AppSpec::default()
+        };
+        let run = crate::lifecycle::Run {
+            status: self.status,
+            pid: self.pid,
+            restarts: self.restarts,
+            pm_uptime: self.pm_uptime,
+            ..crate::lifecycle::Run::default()
+        };
+        AppView {
+            app: App {
+                id: self.id,
+                spec,
+                run,
+            },
+            cpu: self.cpu,
+            memory: self.memory,
+            cpu_time: 0.0,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
@@ -147,12 +238,19 @@ pub enum Reply {
     List {
         apps: Vec<AppView>,
     },
+    Table {
+        rows: Vec<Row>,
+    },
     /// A request that acted on apps: what happened to each, then the table.
     Done {
         notes: Vec<String>,
         apps: Vec<AppView>,
     },
     Killed,
+    /// A request that changed no app: what was done.
+    Notes {
+        notes: Vec<String>,
+    },
     /// Nothing was done, for a reason worth a warning but not a failure.
     Warning {
         message: String,

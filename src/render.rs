@@ -116,7 +116,12 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
         r.push((format!("{}%", fmt_cpu(v.cpu)), None));
         r.push((bytes(v.memory), None));
         r.push((user.to_string(), None));
-        r.push(("disabled".into(), None));
+        // pm2 shows "enabled" in green for a watched app.
+        r.push(if !a.spec.watch.is_empty() {
+            ("enabled".into(), Some("32"))
+        } else {
+            ("disabled".into(), None)
+        });
         rows.push(r);
     }
 
@@ -244,13 +249,32 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "exp_backoff_restart_delay": s.exp_backoff_restart_delay,
         "stop_exit_codes": s.stop_exit_codes,
         "treekill": true,
-        "watch": false,
         "username": user,
         "version": "N/A",
         "vizion": false,
         "env": Value::Object(env),
     });
     if let Value::Object(m) = fixed {
+        pm2_env.extend(m);
+    }
+    let policies = json!({
+        // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
+        "watch": if s.watch.is_empty() {
+            json!(false)
+        } else if s.watch.len() == 1 && s.watch[0] == s.cwd {
+            json!(true)
+        } else {
+            json!(s.watch)
+        },
+        "ignore_watch": s.ignore_watch,
+        "watch_delay": s.watch_delay,
+        "max_memory_restart": s.max_memory_restart,
+        "cron_restart": s.cron_restart,
+        "kill_signal": crate::config::signal_name(s.kill_signal),
+        // ward's own: the last exits with their reasons (`ward describe` shows them).
+        "exits": r.exits,
+    });
+    if let Value::Object(m) = policies {
         pm2_env.extend(m);
     }
     // Fields pm2's dashboards read; the APM ones (axm_*) stay empty.
@@ -283,9 +307,10 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     })
 }
 
+/// `jlist`: the entries in pm2's key order, so that `jlist` and `prettylist` read as pm2's.
 pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
     let list: Vec<Value> = apps.iter().map(|v| jlist_entry(v, home, user)).collect();
-    serde_json::to_string(&Value::Array(list)).unwrap_or_else(|_| "[]".into())
+    crate::inspect::to_json(&crate::inspect::pm2_order(&list))
 }
 
 #[cfg(test)]

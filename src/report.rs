@@ -226,7 +226,10 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
         ("script id", a.id.to_string()),
         ("exec cwd", s.cwd.clone()),
         ("exec mode", "fork_mode".into()),
-        ("watch & reload", "✘".into()),
+        (
+            "watch & reload",
+            if s.watch.is_empty() { "✘" } else { "✔" }.into(),
+        ),
         ("unstable restarts", r.unstable_restarts.to_string()),
         ("created at", iso(r.created_at)),
     ];
@@ -247,7 +250,11 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
                 iso(e.at),
                 exit_text(e.exit),
                 uptime(e.uptime),
-                e.reason.as_str().into(),
+                // The path that changed, the memory used, the cron expression.
+                match &e.detail {
+                    Some(d) => format!("{}: {d}", e.reason.as_str()),
+                    None => e.reason.as_str().into(),
+                },
             ]);
         }
         out.push_str(&boxed("Last exits (newest first)", &ex));
@@ -416,6 +423,22 @@ mod tests {
     }
 
     #[test]
+    fn describe_shows_why_and_watching() {
+        let mut v = view(0, "web", 0.0, 1024, 1, 2000);
+        v.app.spec.watch = vec!["/srv".into()];
+        v.app.run.exits.push_back(ExitRecord {
+            at: 1_795_633_713_401,
+            exit: Exit::Signal(2),
+            uptime: 1_000,
+            reason: Reason::Watch,
+            detail: Some("/srv/a.js".into()),
+        });
+        let got = describe(&v, "/h", 10_000_000);
+        assert!(got.contains("watched path changed: /srv/a.js"), "{got}");
+        assert!(got.contains("✔"), "{got}");
+    }
+
+    #[test]
     fn describe_box_and_exits() {
         let mut v = view(0, "web", 0.0, 1024, 1, 2000);
         v.app.run.exits.push_back(ExitRecord {
@@ -423,6 +446,7 @@ mod tests {
             exit: Exit::Signal(9),
             uptime: 61_000,
             reason: Reason::Crashed,
+            detail: None,
         });
         v.app.run.last_error = Some("spawn: no such file".into());
         let got = describe(&v, "/h", 10_000_000);

@@ -1,10 +1,11 @@
 //! Starting an app: its command line, environment, process group, and output pipes.
 //!
 //! std's `Command` does the careful part (argv and envp built before the fork, signal mask
-//! and SIGPIPE reset in the child, exec errno sent back over a close-on-exec pipe). The one
-//! thing it cannot express is restoring the file limit the daemon raised for itself, which
-//! is done in `pre_exec` with a single async-signal-safe call. The `Child` is never waited:
-//! the daemon reaps with `waitpid(-1)`.
+//! and SIGPIPE reset in the child, exec errno sent back over a close-on-exec pipe), and with
+//! no `pre_exec` hook it uses posix_spawn (vfork-like: the daemon's memory is not copied,
+//! however many apps it holds). The file limit the daemon raised for itself is given back
+//! to the child right after exec, with prlimit. The `Child` is never waited: the daemon
+//! reaps with `waitpid(-1)`.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -68,20 +69,6 @@ pub fn spawn(
     {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
-    if let Some((soft, hard)) = nofile {
-        // SAFETY: between fork and exec the child calls only setrlimit, which is
-        // async-signal-safe; the limit values were computed before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: soft as libc::rlim_t,
-                    rlim_max: hard as libc::rlim_t,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                Ok(())
-            });
-        }
-    }
     let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         // EMFILE comes from the daemon's own pipes, not from the program: say so,
         // and what to do (each app keeps about five fds open in the daemon).
@@ -91,6 +78,12 @@ pub fn spawn(
             .to_string(),
         _ => format!("exec {program}: {}", crate::error::os(&e)),
     })?;
+    if let Some((soft, hard)) = nofile {
+        // Given back right after exec, with prlimit: a `pre_exec` hook would make std fork
+        // (copying the daemon's page tables) instead of using posix_spawn, which costs
+        // more with every app the daemon holds.
+        crate::sys::set_nofile(child.id(), soft, hard);
+    }
     let (Some(inp), Some(out), Some(err)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

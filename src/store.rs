@@ -85,12 +85,7 @@ pub struct Saved {
 /// Writes dump.json, keeping the previous one as dump.json.bak.
 pub fn save_dump(path: &Path, apps: &[Saved]) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(apps).map_err(|e| Error::unable("encode the dump", e))?;
-    if path.exists() {
-        let bak = bak_path(path);
-        let old = std::fs::read(path)
-            .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
-        write_atomic(&bak, &old)?;
-    }
+    keep_bak(path)?;
     write_atomic(path, &bytes)
 }
 
@@ -102,10 +97,10 @@ pub fn bak_path(path: &Path) -> std::path::PathBuf {
 
 /// Reads dump.json. A missing dump is an empty list; a damaged one is an error that leaves
 /// the file as it is.
-pub fn load_dump(path: &Path) -> Result<Vec<Saved>> {
+pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => {
             return Err(Error::unable(
                 format_args!("read {}", path.display()),
@@ -113,7 +108,7 @@ pub fn load_dump(path: &Path) -> Result<Vec<Saved>> {
             ));
         }
     };
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let damaged = |e: serde_json::Error| {
         let hint = if bak_path(path).exists() {
             format!(
                 "; it was left as it is, and the previous dump is in {}",
@@ -123,5 +118,39 @@ pub fn load_dump(path: &Path) -> Result<Vec<Saved>> {
             "; it was left as it is".to_string()
         };
         Error::new(format!("unable to read {}: {e}{hint}", path.display()))
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+    // A dump written by pm2 (or by ward in pm2 mode): pm2_env objects.
+    if crate::pm2dump::is_pm2(&value) {
+        let (apps, mut notes) = crate::pm2dump::read_all(&value);
+        let saved = apps
+            .into_iter()
+            .map(|i| {
+                notes.extend(i.notes);
+                Saved {
+                    spec: i.spec,
+                    status: i.status,
+                }
+            })
+            .collect();
+        return Ok((saved, notes));
+    }
+    Ok((serde_json::from_value(value).map_err(damaged)?, Vec::new()))
+}
+
+/// Writes a dump in pm2's format (pm2 mode), keeping the previous one as `.bak`.
+pub fn save_pm2_dump(path: &Path, pm2_envs: Vec<serde_json::Value>) -> Result<()> {
+    let v = crate::pm2dump::encode(pm2_envs);
+    let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::unable("encode the dump", e))?;
+    keep_bak(path)?;
+    write_atomic(path, &bytes)
+}
+
+fn keep_bak(path: &Path) -> Result<()> {
+    if path.exists() {
+        let old = std::fs::read(path)
+            .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
+        write_atomic(&bak_path(path), &old)?;
+    }
+    Ok(())
 }

@@ -35,6 +35,23 @@ pub fn raise_nofile() -> Option<((u64, u64), u64)> {
     Some(((soft, hard), now))
 }
 
+/// Sets another process's RLIMIT_NOFILE (a child's, right after it was spawned).
+pub fn set_nofile(pid: u32, soft: u64, hard: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: prlimit reads the struct we pass and writes nothing (old limit: null).
+    unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &lim,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
 /// Sends `sig` to the process group `pgid`. A group that is gone is not an error.
 pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     let Ok(sig) = Signal::try_from(sig) else {
@@ -114,6 +131,62 @@ pub fn local_timestamp() -> String {
     )
 }
 
+/// The broken-down local time of `secs` since the epoch, for log timestamps.
+pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return None;
+    }
+    Some(crate::datefmt::Tm {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        min: tm.tm_min as u32,
+        sec: tm.tm_sec as u32,
+        wday: tm.tm_wday as u32,
+        gmtoff: tm.tm_gmtoff,
+    })
+}
+
+/// The local calendar time of an epoch second (localtime_r), for cron schedules.
+pub fn civil_local(epoch: i64) -> Option<crate::cron::Civil> {
+    let t = epoch as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return None;
+    }
+    Some(crate::cron::Civil {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        // A leap second (60) is read as the last ordinary one.
+        second: tm.tm_sec.min(59) as u32,
+    })
+}
+
+/// The epoch second of a local calendar time (mktime, letting it decide daylight saving
+/// time; a time skipped by a DST change comes out moved forward by the change).
+pub fn civil_to_epoch(c: crate::cron::Civil) -> Option<i64> {
+    // SAFETY: a zeroed tm is a valid value; mktime reads and normalises only that struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = c.year - 1900;
+    tm.tm_mon = c.month as i32 - 1;
+    tm.tm_mday = c.day as i32;
+    tm.tm_hour = c.hour as i32;
+    tm.tm_min = c.minute as i32;
+    tm.tm_sec = c.second as i32;
+    tm.tm_isdst = -1;
+    let t = unsafe { libc::mktime(&mut tm) };
+    if t == -1 { None } else { Some(t as i64) }
+}
+
 /// A pidfd for `pid`: readable once the process has exited. Used to supervise processes
 /// adopted from an earlier daemon, which are not our children.
 pub fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
@@ -140,4 +213,10 @@ pub fn reap_pid(pid: u32) -> Option<Exit> {
 pub fn keep_across_exec(fd: std::os::fd::RawFd) -> bool {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok()
+}
+
+/// Sends `sig` to one process (`sendSignal` targets the main pid only, as pm2 does).
+pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
+    let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
+    signal::kill(Pid::from_raw(pid as i32), sig)
 }

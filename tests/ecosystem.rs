@@ -789,7 +789,7 @@ const BROKEN: &[(&str, &str, &[&str])] = &[
     (
         "conf.yaml",
         "apps: []\n",
-        &["YAML ecosystem files are not supported"],
+        &["conf.yaml: the file lists no apps"],
     ),
     (
         "absent.json",

@@ -125,3 +125,117 @@ fn cloud_and_module_verbs_answer_at_once() {
     );
     ok(&h, &["kill"]);
 }
+
+/// The fixture dump.pm2 (as real pm2 writes it), pointed at this test's folders, with
+/// the scripts it names.
+fn pm2_dump_fixture(h: &Home) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dump.pm2"),
+    )
+    .unwrap();
+    let app = h.dir.join("srv");
+    std::fs::create_dir_all(app.join("jobs")).unwrap();
+    let js = "console.log('up ' + process.argv.slice(2).join(' ') + ' ' + process.env.NODE_ENV + ' ' + process.env.NODE_APP_INSTANCE); setInterval(() => {}, 1000);\n";
+    std::fs::write(app.join("api.js"), js).unwrap();
+    std::fs::write(app.join("echo.js"), js).unwrap();
+    std::fs::write(app.join("worker.py"), "import time\ntime.sleep(1000)\n").unwrap();
+    text.replace("/srv/app", app.to_str().unwrap())
+        .replace("/home/user/.pm2", h.root.to_str().unwrap())
+}
+
+#[test]
+fn a_dump_written_by_pm2_is_resurrected_as_it_is() {
+    let h = Home::new("pm2mode-dump");
+    std::fs::create_dir_all(&h.root).unwrap();
+    std::fs::write(h.root.join("dump.pm2"), pm2_dump_fixture(&h)).unwrap();
+    let out = ok(&h, &["resurrect"]);
+    assert!(out.contains("api"), "{out}");
+    let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
+    let names: Vec<&str> = jl.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["api", "echo2", "echo2", "worker"],
+        "names and ids order"
+    );
+    let ids: Vec<u64> = jl.iter().map(|a| a["pm_id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let api = &jl[0]["pm2_env"];
+    assert_eq!(api["status"], "online");
+    assert_eq!(api["exec_interpreter"], "node");
+    assert_eq!(api["args"], serde_json::json!(["--port", "3000"]));
+    assert_eq!(api["env"]["NODE_ENV"], "production");
+    assert_eq!(api["kill_timeout"], 3000);
+    assert_eq!(api["max_restarts"], 10);
+    wait_until(secs(10), "api's output", || {
+        std::fs::read_to_string(h.root.join("logs/api-out.log"))
+            .is_ok_and(|s| s.contains("up --port 3000 production"))
+    });
+    // Instances keep their own slots and log files.
+    wait_until(secs(10), "both instances log", || {
+        let a = std::fs::read_to_string(h.root.join("logs/echo2-out-1.log")).unwrap_or_default();
+        let b = std::fs::read_to_string(h.root.join("logs/echo2-out-2.log")).unwrap_or_default();
+        a.contains("undefined 0") && b.contains("undefined 1")
+    });
+    let worker = &jl[3]["pm2_env"];
+    assert_eq!(
+        worker["status"], "stopped",
+        "saved stopped, registered stopped"
+    );
+    assert_eq!(worker["exec_interpreter"], "python3");
+    assert_eq!(worker["namespace"], "jobs");
+    assert_eq!(worker["pm_cwd"], h.dir.join("srv/jobs").to_str().unwrap());
+    assert_eq!(worker["autorestart"], false);
+    // pm2 mode saves in pm2's format, and that comes back too.
+    ok(&h, &["save"]);
+    let dump: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.root.join("dump.pm2")).unwrap()).unwrap();
+    let first = &dump[0];
+    assert_eq!(first["name"], "api");
+    assert!(
+        first["pm_exec_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("srv/api.js")
+    );
+    assert!(first.get("pm_id").is_none(), "pm2 deletes pm_id from dumps");
+    assert_eq!(first["env"]["NODE_ENV"], "production");
+    ok(&h, &["kill"]);
+    ok(&h, &["resurrect"]);
+    let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
+    assert_eq!(jl.len(), 4);
+    assert_eq!(jl[0]["pm2_env"]["env"]["NODE_ENV"], "production");
+    assert_eq!(jl[3]["pm2_env"]["status"], "stopped");
+}
+
+#[test]
+fn import_pm2_registers_a_pm2_dump_in_wards_home() {
+    let h = Home::new("pm2mode-import");
+    let dump = h.dir.join("dump.pm2");
+    std::fs::write(&dump, pm2_dump_fixture(&h)).unwrap();
+    let d = dump.to_str().unwrap();
+    h.ok(&["import-pm2", d]);
+    let jl = h.jlist();
+    assert_eq!(jl.len(), 4);
+    assert!(
+        jl.iter().all(|a| a["pm2_env"]["status"] == "stopped"),
+        "stopped unless --start"
+    );
+    // pm2's default log paths became ward's.
+    assert!(
+        jl[0]["pm2_env"]["pm_out_log_path"]
+            .as_str()
+            .unwrap()
+            .starts_with(h.root.to_str().unwrap())
+    );
+    // Already registered names are skipped and reported.
+    let o = h.run(&["import-pm2", d, "--start"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already registered"));
+    h.ok(&["delete", "all"]);
+    h.ok(&["import-pm2", d, "--start"]);
+    assert_eq!(h.status("api").as_deref(), Some("online"));
+    assert_eq!(h.status("worker").as_deref(), Some("stopped"));
+    std::fs::write(h.dir.join("not.json"), "{\"apps\": []}").unwrap();
+    let err = h.fails(&["import-pm2", h.dir.join("not.json").to_str().unwrap()]);
+    assert!(err.contains("not a pm2 dump"), "{err}");
+}

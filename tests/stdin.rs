@@ -134,3 +134,25 @@ fn attach_connects_the_terminal_through_tmux() {
         "detaching leaves the app running"
     );
 }
+
+#[test]
+fn apps_get_the_file_limit_the_daemon_had_not_its_raised_one() {
+    let h = Home::new("stdin-nofile");
+    h.ok(&["start", "sleep", "--", "1000"]);
+    let pid = h.pid("sleep").unwrap();
+    let mine = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap()
+            .split_whitespace()
+            .skip(3)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    wait_until(secs(5), "limit given back", || {
+        let theirs = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        line(&theirs) == line(&mine)
+    });
+}
