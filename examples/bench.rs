@@ -1230,13 +1230,19 @@ fn logs(cfg: &Cfg, res: &mut Results) -> R<()> {
                     if now != size {
                         (size, grew) = (now, Instant::now());
                     } else if done.exists() && grew.elapsed() > Duration::from_secs(2) {
-                        res.notes.push(format!(
-                            "{}: log capture{}: {} of {} bytes reached the log file",
-                            tool.name(),
-                            if time { " with --time" } else { "" },
-                            size,
-                            bytes + 4
-                        ));
+                        res.notes.push(if time {
+                            format!(
+                                "{}: log capture with --time: the writer's last line never \
+                                 reached the log file ({size} bytes with timestamps)",
+                                tool.name()
+                            )
+                        } else {
+                            format!(
+                                "{}: log capture: {size} of {} bytes reached the log file",
+                                tool.name(),
+                                bytes + 4
+                            )
+                        });
                         break grew.duration_since(t);
                     }
                     if t.elapsed() > Duration::from_secs(600) {
