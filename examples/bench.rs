@@ -1500,6 +1500,7 @@ fn bench(args: &[String]) -> R<()> {
         (Some(p), None) => res
             .notes
             .push(format!("pm2 (version unknown) from {}", p.display())),
+        (None, _) if no_pm2 => res.notes.push("pm2 left out (--no-pm2); ward alone".into()),
         (None, _) => res
             .notes
             .push("pm2 not found (set PM2_BIN or put pm2 on PATH); ward alone".into()),
