@@ -48,6 +48,8 @@ pub struct AppSpec {
     pub error_file: String,
     /// pm2's `pid_file`; empty means `$HOME/pids/NAME-ID.pid`.
     pub pid_file: String,
+    /// The ecosystem file's `env_NAME` blocks, by NAME (shown as pm2 shows them).
+    pub env_blocks: BTreeMap<String, BTreeMap<String, String>>,
     /// How many copies of the app were asked for (`-i`, `instances`); each copy is an app
     /// of its own with the same name.
     pub instances: u32,
@@ -100,6 +102,7 @@ impl Default for AppSpec {
             out_file: String::new(),
             error_file: String::new(),
             pid_file: String::new(),
+            env_blocks: BTreeMap::new(),
             instances: 1,
             instance: 0,
             instance_var: INSTANCE_VAR.into(),

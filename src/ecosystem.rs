@@ -409,6 +409,8 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.interpreter = interpreter;
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = env;
+    // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
+    spec.env_blocks = app.env_named.clone();
     spec.out_file = in_cwd(&spec.out_file);
     spec.pid_file = in_cwd(&spec.pid_file);
     spec.error_file = in_cwd(&spec.error_file);
