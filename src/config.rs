@@ -269,7 +269,7 @@ pub fn resolve_script(
             candidate.display()
         ))),
         Ok(m) => {
-            let script = normalize(&candidate);
+            let script = normalize(&candidate).to_string_lossy().into_owned();
             let interp = match explicit {
                 Some(i) => i,
                 None => interpreter_for(word, path_var),
@@ -326,7 +326,7 @@ fn check_interpreter(interp: &str, path_var: Option<&str>) -> Result<()> {
 }
 
 /// Removes `.` and `..` components without touching the file system (symlinks stay as named).
-fn normalize(p: &Path) -> String {
+pub fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -338,7 +338,7 @@ fn normalize(p: &Path) -> String {
             other => out.push(other.as_os_str()),
         }
     }
-    out.to_string_lossy().into_owned()
+    out
 }
 
 /// Parses a signal name or number: `SIGTERM`, `TERM`, `15`.

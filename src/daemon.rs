@@ -260,20 +260,6 @@ pub fn run(
     Ok(())
 }
 
-fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
-    let (read, write) = UnixStream::pair().map_err(|e| Error::unable("create a signal pipe", e))?;
-    read.set_nonblocking(true)
-        .map_err(|e| Error::unable("create a signal pipe", e))?;
-    for &sig in signals {
-        let w = write
-            .try_clone()
-            .map_err(|e| Error::unable("create a signal pipe", e))?;
-        signal_hook::low_level::pipe::register(sig, w)
-            .map_err(|e| Error::unable(format_args!("catch signal {sig}"), e))?;
-    }
-    Ok(read)
-}
-
 impl Daemon {
     fn new(home: Home, sock_fd: Option<i32>, lock_fd: i32) -> Result<Daemon> {
         let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
@@ -298,11 +284,11 @@ impl Daemon {
         };
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| Error::unable("create an epoll instance", e.desc()))?;
-        let sig_chld = signal_pipe(&[libc::SIGCHLD])?;
-        let sig_term = signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])?;
-        let sig_hup = signal_pipe(&[libc::SIGHUP])?;
+        let sig_chld = sys::signal_pipe(&[libc::SIGCHLD])?;
+        let sig_term = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])?;
+        let sig_hup = sys::signal_pipe(&[libc::SIGHUP])?;
         // pm2's daemon re-opens its log files on SIGUSR2 (for logrotate's postrotate).
-        let sig_usr2 = signal_pipe(&[libc::SIGUSR2])?;
+        let sig_usr2 = sys::signal_pipe(&[libc::SIGUSR2])?;
         let add = |fd: std::os::fd::BorrowedFd, tok| {
             epoll
                 .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, tok))
@@ -970,13 +956,7 @@ impl Daemon {
                 return self.on_act(from, id, verb, targets, None);
             }
         }
-        self.pending.push(Pending {
-            to: from,
-            id,
-            waits: ids,
-            notes,
-            kill: false,
-        });
+        self.reply_when_settled(from, id, ids, notes);
     }
 
     /// Copies what a pipe holds to the app's log files, up to `PIPE_TURN` bytes per turn

@@ -6,6 +6,24 @@
 use super::*;
 
 impl Daemon {
+    /// Answers once every app in `waits` has settled (online, stopped, errored, gone...),
+    /// with the table then.
+    pub(super) fn reply_when_settled(
+        &mut self,
+        to: UnixAddr,
+        id: u64,
+        waits: Vec<u32>,
+        notes: Vec<String>,
+    ) {
+        self.pending.push(Pending {
+            to,
+            id,
+            waits,
+            notes,
+            kill: false,
+        });
+    }
+
     // ---- requests ----------------------------------------------------------------------
 
     pub(super) fn on_socket(&mut self) {
@@ -241,13 +259,7 @@ impl Daemon {
 
     pub(super) fn on_resurrect(&mut self, from: UnixAddr, id: u64) {
         match self.resurrect() {
-            Ok((notes, waits)) => self.pending.push(Pending {
-                to: from,
-                id,
-                waits,
-                notes,
-                kill: false,
-            }),
+            Ok((notes, waits)) => self.reply_when_settled(from, id, waits, notes),
             Err(e) => self.reply_raw(
                 &from,
                 id,
@@ -343,13 +355,7 @@ impl Daemon {
             };
             self.apply(app, event);
         }
-        self.pending.push(Pending {
-            to: from,
-            id,
-            waits: ids,
-            notes,
-            kill: false,
-        });
+        self.reply_when_settled(from, id, ids, notes);
     }
 
     pub(super) fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
@@ -487,13 +493,7 @@ impl Daemon {
                 },
             );
         }
-        self.pending.push(Pending {
-            to: from,
-            id,
-            waits,
-            notes,
-            kill: false,
-        });
+        self.reply_when_settled(from, id, waits, notes);
     }
 
     /// Adds an app to the table under the next id, in the lowest free instance slot of its
@@ -567,13 +567,7 @@ impl Daemon {
         if notes.is_empty() {
             notes.push(format!("{name} already runs {target} copies"));
         }
-        self.pending.push(Pending {
-            to: from,
-            id,
-            waits,
-            notes,
-            kill: false,
-        });
+        self.reply_when_settled(from, id, waits, notes);
     }
 
     /// pm2's order: an id, then a name (for a word that looks like no file), then the same
