@@ -56,15 +56,7 @@ impl Follow {
 }
 
 pub fn run(home: &Home, target: &str) -> Result<i32> {
-    let reply = request(
-        home,
-        &Request::List { env: false },
-        Duration::from_secs(30),
-        true,
-    )?;
-    let Reply::List { apps } = reply else {
-        return Err(Error::new("the daemon answered something unexpected"));
-    };
+    let apps = crate::client::fetch(home, false)?;
     let table = crate::table::Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
     let ids = table.resolve(target)?;
     let [id] = ids.as_slice() else {

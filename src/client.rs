@@ -123,15 +123,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         }
         Command::Attach { target } => crate::attach::run(home, &target),
         Command::Pid { target } => {
-            let reply = request(
-                home,
-                &Request::List { env: false },
-                Duration::from_secs(30),
-                true,
-            )?;
-            let Reply::List { apps } = reply else {
-                return unexpected(reply);
-            };
+            let apps = fetch(home, false)?;
             let ids: Option<Vec<u32>> = match &target {
                 None => None,
                 Some(t) => {
@@ -854,15 +846,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
 
 /// `ward env ID`: pm2 prints `KEY: value` lines.
 fn env(home: &Home, target: &str) -> Result<i32> {
-    let reply = request(
-        home,
-        &Request::List { env: true },
-        Duration::from_secs(30),
-        true,
-    )?;
-    let Reply::List { apps } = reply else {
-        return unexpected(reply);
-    };
+    let apps = fetch(home, true)?;
     let found = match target.parse::<u32>() {
         Ok(id) => apps.iter().find(|v| v.app.id == id),
         Err(_) => apps.iter().find(|v| v.app.spec.name == target),

@@ -48,6 +48,8 @@ pub struct AppSpec {
     pub error_file: String,
     /// pm2's `pid_file`; empty means `$HOME/pids/NAME-ID.pid`.
     pub pid_file: String,
+    /// The ecosystem file's `env_NAME` blocks, by NAME (shown as pm2 shows them).
+    pub env_blocks: BTreeMap<String, BTreeMap<String, String>>,
     /// How many copies of the app were asked for (`-i`, `instances`); each copy is an app
     /// of its own with the same name.
     pub instances: u32,
@@ -100,6 +102,7 @@ impl Default for AppSpec {
             out_file: String::new(),
             error_file: String::new(),
             pid_file: String::new(),
+            env_blocks: BTreeMap::new(),
             instances: 1,
             instance: 0,
             instance_var: INSTANCE_VAR.into(),
@@ -266,7 +269,7 @@ pub fn resolve_script(
             candidate.display()
         ))),
         Ok(m) => {
-            let script = normalize(&candidate);
+            let script = normalize(&candidate).to_string_lossy().into_owned();
             let interp = match explicit {
                 Some(i) => i,
                 None => interpreter_for(word, path_var),
@@ -323,7 +326,7 @@ fn check_interpreter(interp: &str, path_var: Option<&str>) -> Result<()> {
 }
 
 /// Removes `.` and `..` components without touching the file system (symlinks stay as named).
-fn normalize(p: &Path) -> String {
+pub fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -335,7 +338,7 @@ fn normalize(p: &Path) -> String {
             other => out.push(other.as_os_str()),
         }
     }
-    out.to_string_lossy().into_owned()
+    out
 }
 
 /// Parses a signal name or number: `SIGTERM`, `TERM`, `15`.

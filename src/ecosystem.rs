@@ -127,7 +127,7 @@ pub fn load(shown: &str, here: &Path, path_var: Option<&str>) -> Result<Ecosyste
     merge_deploy_env(&parsed.value, &mut apps);
     Ok(Ecosystem {
         shown: shown.to_string(),
-        dir: normalize(&dir),
+        dir: config::normalize(&dir),
         apps,
         warnings,
     })
@@ -364,7 +364,7 @@ pub fn resolve_instances(n: i64, cpus: u32) -> u32 {
 /// file's folder), environment = the shell's + the file's.
 pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     let cwd = match &app.cwd {
-        Some(c) => normalize(&eco.dir.join(c)),
+        Some(c) => config::normalize(&eco.dir.join(c)),
         None => eco.dir.clone(),
     };
     if !cwd.is_dir() {
@@ -396,7 +396,9 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
                 "/dev/null".into()
             }
         } else {
-            normalize(&cwd.join(p)).to_string_lossy().into_owned()
+            config::normalize(&cwd.join(p))
+                .to_string_lossy()
+                .into_owned()
         }
     };
     let instances = app
@@ -409,6 +411,8 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.interpreter = interpreter;
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = env;
+    // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
+    spec.env_blocks = app.env_named.clone();
     spec.out_file = in_cwd(&spec.out_file);
     spec.pid_file = in_cwd(&spec.pid_file);
     spec.error_file = in_cwd(&spec.error_file);
@@ -421,7 +425,11 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.watch = spec
         .watch
         .iter()
-        .map(|w| normalize(&cwd.join(w)).to_string_lossy().into_owned())
+        .map(|w| {
+            config::normalize(&cwd.join(w))
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     spec.instances = instances;
     // pm2 merges the logs of a fork-mode app unless it asked for instances.
@@ -429,22 +437,6 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
         .merge_logs
         .unwrap_or(app.instances.is_none() && !app.cluster);
     Ok(spec)
-}
-
-/// Removes `.` and `..` without touching the file system.
-fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// What `ward ecosystem` writes: pm2's sample, with the keys ward users reach for first.

@@ -586,20 +586,6 @@ fn write_out(s: &str) {
     let _ = o.flush();
 }
 
-fn signal_pipe(signals: &[i32]) -> Result<UnixStream> {
-    let (read, write) = UnixStream::pair().map_err(|e| Error::unable("create a signal pipe", e))?;
-    read.set_nonblocking(true)
-        .map_err(|e| Error::unable("create a signal pipe", e))?;
-    for &sig in signals {
-        let w = write
-            .try_clone()
-            .map_err(|e| Error::unable("create a signal pipe", e))?;
-        signal_hook::low_level::pipe::register(sig, w)
-            .map_err(|e| Error::unable(format_args!("catch signal {sig}"), e))?;
-    }
-    Ok(read)
-}
-
 fn drain(mut s: &UnixStream) -> bool {
     let mut buf = [0u8; 64];
     let mut any = false;
@@ -684,8 +670,8 @@ pub fn run(home: &Home) -> Result<i32> {
     }
     // Before raw mode, so that a daemon that cannot start is reported normally.
     let mut apps = client::fetch(home, false)?;
-    let winch = signal_pipe(&[libc::SIGWINCH])?;
-    let stop = signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+    let winch = crate::sys::signal_pipe(&[libc::SIGWINCH])?;
+    let stop = crate::sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
     let term = Term::enter()?;
     let mut ui = Ui::default();
     ui.update(&apps);

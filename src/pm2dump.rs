@@ -155,6 +155,13 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         max_memory_restart: n(v, "max_memory_restart"),
         cron_restart: s(v, "cron_restart").filter(|c| c != "0"),
         log_date_format: s(v, "log_date_format"),
+        env_blocks: match v {
+            Value::Object(m) => m
+                .iter()
+                .filter_map(|(k, x)| Some((k.strip_prefix("env_")?.to_string(), env_map(Some(x)))))
+                .collect(),
+            _ => BTreeMap::new(),
+        },
         ..d
     };
     if let Some(c) = &spec.cron_restart {

@@ -257,6 +257,9 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     if let Value::Object(m) = fixed {
         pm2_env.extend(m);
     }
+    for (name, block) in &s.env_blocks {
+        pm2_env.insert(format!("env_{name}"), json!(block));
+    }
     let policies = json!({
         // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
         "watch": if s.watch.is_empty() {

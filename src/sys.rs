@@ -220,3 +220,21 @@ pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
     let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
     signal::kill(Pid::from_raw(pid as i32), sig)
 }
+
+/// A non-blocking pipe that becomes readable when one of `signals` arrives (signal-hook's
+/// self-pipe), for a poll loop.
+pub fn signal_pipe(signals: &[i32]) -> crate::error::Result<std::os::unix::net::UnixStream> {
+    use crate::error::Error;
+    let (read, write) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::unable("create a signal pipe", e))?;
+    read.set_nonblocking(true)
+        .map_err(|e| Error::unable("create a signal pipe", e))?;
+    for &sig in signals {
+        let w = write
+            .try_clone()
+            .map_err(|e| Error::unable("create a signal pipe", e))?;
+        signal_hook::low_level::pipe::register(sig, w)
+            .map_err(|e| Error::unable(format_args!("catch signal {sig}"), e))?;
+    }
+    Ok(read)
+}

@@ -61,6 +61,26 @@ fn a_pm2_session_uses_pm2s_files() {
         .parse()
         .unwrap();
     assert!(alive(daemon));
+    std::fs::write(
+        h.dir.join("ecosystem.json"),
+        r#"{"apps":[{"name":"web","script":"api.sh","env":{"MODE":"dev"},"env_production":{"MODE":"prod"}}]}"#,
+    )
+    .unwrap();
+    ok(&h, &["start", "ecosystem.json", "--env", "production"]);
+    let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
+    let web = jl.iter().find(|a| a["name"] == "web").unwrap();
+    assert_eq!(
+        web["pm2_env"]["env_production"]["MODE"], "prod",
+        "env_* blocks as pm2"
+    );
+    assert_eq!(web["pm2_env"]["env"]["MODE"], "prod");
+    assert!(h.root.join("pids/web-2.pid").exists());
+    let pretty = ok(&h, &["prettylist"]);
+    assert!(pretty.contains("status: 'online'"), "{pretty}");
+    assert!(
+        pretty.contains("env_production: { MODE: 'prod' }"),
+        "{pretty}"
+    );
     ok(&h, &["restart", "/^wor/"]);
     ok(&h, &["save"]);
     assert!(h.root.join("dump.pm2").exists());
@@ -75,7 +95,11 @@ fn a_pm2_session_uses_pm2s_files() {
     ok(&h, &["resurrect"]);
     let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
     let names: Vec<&str> = jl.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["api", "worker"]);
+    assert_eq!(names, ["api", "worker", "web"]);
+    assert_eq!(
+        jl[2]["pm2_env"]["env_production"]["MODE"], "prod",
+        "kept in dump.pm2"
+    );
     // --silent: no chatter, data still printed.
     assert_eq!(ok(&h, &["stop", "all", "-s"]), "");
     assert_eq!(ok(&h, &["pid", "--silent"]), "");
