@@ -854,7 +854,7 @@ fn env(home: &Home, target: &str) -> Result<i32> {
     let Some(v) = found else {
         return Err(Error::new(format!("process {target} not found")));
     };
-    let mut vars = v.app.spec.env.clone();
+    let mut vars = (*v.app.spec.env).clone();
     vars.extend(config::pm2_vars(
         v.app.id,
         &v.app.spec,
@@ -925,7 +925,7 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                         interpreter,
                         interpreter_args: o.interpreter_args.clone(),
                         cwd: cwd.to_string_lossy().into_owned(),
-                        env: env.clone(),
+                        env: std::sync::Arc::new(env.clone()),
                         namespace: o.namespace.clone().unwrap_or(d.namespace),
                         autorestart: !o.no_autorestart,
                         max_restarts: o.max_restarts.unwrap_or(d.max_restarts),

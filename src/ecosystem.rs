@@ -410,7 +410,7 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.script = script;
     spec.interpreter = interpreter;
     spec.cwd = cwd.to_string_lossy().into_owned();
-    spec.env = env;
+    spec.env = std::sync::Arc::new(env);
     // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
     spec.env_blocks = app.env_named.clone();
     spec.out_file = in_cwd(&spec.out_file);

@@ -130,7 +130,7 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         interpreter,
         interpreter_args: words(v.get("node_args").or(v.get("interpreter_args"))),
         cwd: s(v, "pm_cwd").unwrap_or_else(|| "/".into()),
-        env,
+        env: std::sync::Arc::new(env),
         namespace: s(v, "namespace").unwrap_or(d.namespace.clone()),
         autorestart: v
             .get("autorestart")

@@ -209,7 +209,7 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
     let r = &a.run;
     let mut env = Map::new();
     let mut pm2_env = Map::new();
-    for (k, val) in &s.env {
+    for (k, val) in s.env.iter() {
         env.insert(k.clone(), Value::String(val.clone()));
         pm2_env.insert(k.clone(), Value::String(val.clone()));
     }

@@ -343,8 +343,7 @@ impl Daemon {
             if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
                 // pm2 extends the stored environment; nothing is removed.
                 if let Some(a) = self.table.get_mut(app) {
-                    a.spec
-                        .env
+                    std::sync::Arc::make_mut(&mut a.spec.env)
                         .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
@@ -373,7 +372,7 @@ impl Daemon {
                         .spec
                         .as_ref()
                         .filter(|_| item.ecosystem)
-                        .map(|s| s.env.clone());
+                        .map(|s| (*s.env).clone());
                     Plan::Existing(ids, env)
                 }
                 Ok(None) => match item.spec {
@@ -415,8 +414,7 @@ impl Daemon {
                 Plan::Existing(ids, env) => {
                     for app in ids {
                         if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
-                            a.spec
-                                .env
+                            std::sync::Arc::make_mut(&mut a.spec.env)
                                 .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                         }
                         let running = self

@@ -56,7 +56,7 @@ pub fn spawn(
     cmd.args(&args)
         .current_dir(cwd)
         .env_clear()
-        .envs(&spec.env)
+        .envs(spec.env.iter())
         .envs(extra_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

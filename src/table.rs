@@ -23,7 +23,11 @@ pub struct Table {
     apps: BTreeMap<u32, App>,
     by_name: HashMap<String, Vec<u32>>,
     next_id: u32,
+    /// The last distinct environments seen, for sharing (see `insert`).
+    envs: Vec<crate::config::Env>,
 }
+
+const ENVS_KEPT: usize = 8;
 
 impl Table {
     pub fn from_apps(apps: Vec<App>, next_id: u32) -> Table {
@@ -76,7 +80,17 @@ impl Table {
         id
     }
 
-    fn insert(&mut self, app: App) {
+    fn insert(&mut self, mut app: App) {
+        // Apps started from one shell have equal environments: keep one copy of each.
+        match self.envs.iter().find(|e| ***e == *app.spec.env) {
+            Some(e) => app.spec.env = e.clone(),
+            None => {
+                if self.envs.len() == ENVS_KEPT {
+                    self.envs.remove(0);
+                }
+                self.envs.push(app.spec.env.clone());
+            }
+        }
         self.by_name
             .entry(app.spec.name.clone())
             .or_default()
