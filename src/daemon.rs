@@ -68,6 +68,8 @@ const PARTIAL_PATIENCE_MS: u64 = 10_000;
 /// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
 /// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
 const SAMPLE_MS: u64 = 1000;
+/// The longest a burst of exits may leave state.json behind the table.
+const SAVE_BURST_MS: u64 = 200;
 
 /// One app's CPU and memory as last read from /proc.
 struct Sample {
@@ -181,6 +183,8 @@ pub struct Daemon {
     watch_polled: bool,
     /// Exits are left to reap (the last turn hit `REAP_TURN`).
     reap_more: bool,
+    /// Monotonic ms of the last state.json write.
+    last_save: u64,
     holder: Option<holder::Link>,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
@@ -345,6 +349,7 @@ impl Daemon {
             watcher: Watcher::new(vec![home_root]),
             watch_polled: false,
             reap_more: false,
+            last_save: 0,
             holder: None,
             hold_add: Vec::new(),
             hold_add_stdin: Vec::new(),
@@ -405,8 +410,14 @@ impl Daemon {
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
-            if self.dirty && !self.exiting {
+            // During a burst of exits (more to reap on the next turn) the table is written
+            // at most every SAVE_BURST_MS rather than after each batch: 1,000 apps stopping
+            // would otherwise rewrite state.json thirty times.
+            let burst = self.reap_more
+                && sys::mono_ms().saturating_sub(self.last_save) < SAVE_BURST_MS;
+            if self.dirty && !self.exiting && !burst {
                 self.save();
+                self.last_save = sys::mono_ms();
             }
             if self.update_to.is_some() && self.outbox.is_empty() {
                 return;
