@@ -413,8 +413,8 @@ impl Daemon {
             // During a burst of exits (more to reap on the next turn) the table is written
             // at most every SAVE_BURST_MS rather than after each batch: 1,000 apps stopping
             // would otherwise rewrite state.json thirty times.
-            let burst = self.reap_more
-                && sys::mono_ms().saturating_sub(self.last_save) < SAVE_BURST_MS;
+            let burst =
+                self.reap_more && sys::mono_ms().saturating_sub(self.last_save) < SAVE_BURST_MS;
             if self.dirty && !self.exiting && !burst {
                 self.save();
                 self.last_save = sys::mono_ms();

@@ -263,3 +263,75 @@ fn import_pm2_registers_a_pm2_dump_in_wards_home() {
     let err = h.fails(&["import-pm2", h.dir.join("not.json").to_str().unwrap()]);
     assert!(err.contains("not a pm2 dump"), "{err}");
 }
+
+#[test]
+fn pm2_silent_and_update_pm2() {
+    let h = Home::new("pm2mode-silent");
+    ok(&h, &["start", "sleep", "-n", "quiet", "--", "1000"]);
+    let link = h.dir.join("bin/pm2");
+    let out = Command::new(&link)
+        .args(["restart", "quiet"])
+        .env("PM2_HOME", &h.root)
+        .env("PM2_SILENT", "true")
+        .env_remove("WARD_HOME")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "PM2_SILENT=true: no chatter"
+    );
+    let pid: u32 = std::fs::read_to_string(h.root.join("pm2.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = ok(&h, &["updatePM2"]);
+    assert!(out.contains("updated in place"), "{out}");
+    let after: u32 = std::fs::read_to_string(h.root.join("pm2.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, after, "same daemon, re-executed");
+    let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
+    assert_eq!(jl[0]["pm2_env"]["restart_time"], 1);
+    ok(&h, &["kill"]);
+}
+
+#[test]
+fn pm2_worker_interval_sets_the_memory_check_period_in_pm2_mode() {
+    let h = Home::new("pm2mode-worker");
+    // A daemon that checks memory every 200 ms restarts an app over a 1K limit about five
+    // times a second; at the default 1000 ms, six restarts take six seconds.
+    let link = h.dir.join("bin/pm2");
+    let _ = pm2(&h, &["ping"]); // creates the link
+    ok(&h, &["kill"]);
+    let out = Command::new(&link)
+        .args([
+            "start",
+            "sleep",
+            "-n",
+            "fat",
+            "--max-memory-restart",
+            "1K",
+            "--",
+            "1000",
+        ])
+        .env("PM2_HOME", &h.root)
+        .env("PM2_WORKER_INTERVAL", "200")
+        .env_remove("WARD_HOME")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restarts = || -> u64 {
+        let jl: Vec<serde_json::Value> = serde_json::from_str(&ok(&h, &["jlist"])).unwrap();
+        jl[0]["pm2_env"]["restart_time"].as_u64().unwrap_or(0)
+    };
+    wait_until(secs(4), "six memory restarts", || restarts() >= 6);
+}
