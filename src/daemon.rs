@@ -68,6 +68,8 @@ const PARTIAL_PATIENCE_MS: u64 = 10_000;
 /// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
 /// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
 const SAMPLE_MS: u64 = 1000;
+/// A process younger than this is still loading; its samples are not reused.
+const YOUNG_MS: u64 = 200;
 /// The longest a burst of exits may leave state.json behind the table.
 const SAVE_BURST_MS: u64 = 200;
 

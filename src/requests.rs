@@ -714,12 +714,12 @@ impl Daemon {
             .iter()
             .filter_map(|a| Some((a, a.run.pid?, *self.groups.get(&a.id)?)))
             .filter(|(a, pid, _)| {
-                // A process in its first second changes fast (it is still loading): its
-                // samples are not reused.
+                // A sample taken while the process was still loading (its first
+                // YOUNG_MS) is not reused: its memory was not there yet.
                 self.samples.get(&a.id).is_none_or(|s| {
                     s.pid != *pid
                         || now.saturating_sub(s.at) >= SAMPLE_MS
-                        || s.at.saturating_sub(a.run.started_mono) < SAMPLE_MS
+                        || s.at.saturating_sub(a.run.started_mono) < YOUNG_MS
                 })
             })
             .map(|(_, _, g)| (g, ()))
