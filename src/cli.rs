@@ -92,6 +92,7 @@ pub enum Command {
         sock_fd: Option<i32>,
     },
     Holder,
+    Forker,
     Update,
     ImportPm2 {
         path: Option<String>,
@@ -827,6 +828,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Ecosystem
         }
         "holder" => Command::Holder,
+        "forker" => Command::Forker,
         "import-pm2" => {
             let (mut path, mut start) = (None, false);
             while let Some(arg) = p.next()? {

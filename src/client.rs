@@ -147,9 +147,11 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             Ok(0)
         }
         Command::Startup(o) => startup(&o, home),
-        Command::Version | Command::Help(_) | Command::Daemon { .. } | Command::Holder => {
-            Err(Error::new("internal: not a client command"))
-        }
+        Command::Version
+        | Command::Help(_)
+        | Command::Daemon { .. }
+        | Command::Holder
+        | Command::Forker => Err(Error::new("internal: not a client command")),
     }
 }
 

@@ -185,6 +185,8 @@ pub struct Daemon {
     watch_polled: bool,
     /// Exits are left to reap (the last turn hit `REAP_TURN`).
     reap_more: bool,
+    /// Starts apps without the cost of the daemon's many descriptors (see forker.rs).
+    forker: Option<crate::forker::Forker>,
     /// Monotonic ms of the last state.json write.
     last_save: u64,
     holder: Option<holder::Link>,
@@ -351,6 +353,8 @@ impl Daemon {
             watcher: Watcher::new(vec![home_root]),
             watch_polled: false,
             reap_more: false,
+            // Started now, while the daemon holds no app descriptors.
+            forker: crate::forker::Forker::start(),
             last_save: 0,
             holder: None,
             hold_add: Vec::new(),
@@ -572,7 +576,7 @@ impl Daemon {
         let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        match spawn::spawn(&app.spec, &extra, self.child_nofile) {
+        match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
             Ok(s) => {
                 let name = app.spec.name.clone();
                 self.pids.insert(s.pid, id);

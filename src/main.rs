@@ -16,6 +16,8 @@ mod datefmt;
 mod ecosystem;
 mod error;
 mod follow;
+#[allow(unsafe_code)]
+mod forker;
 mod holder;
 mod home;
 mod inspect;
@@ -94,6 +96,10 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
                 wait_lock,
                 inherited,
             )?;
+            Ok(0)
+        }
+        Command::Forker => {
+            forker::run()?;
             Ok(0)
         }
         Command::Holder => {

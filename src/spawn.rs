@@ -40,6 +40,7 @@ pub fn spawn(
     spec: &AppSpec,
     extra_env: &[(&str, String)],
     nofile: Option<(u64, u64)>,
+    forker: &mut Option<crate::forker::Forker>,
 ) -> Result<Spawned, String> {
     let cwd = std::path::Path::new(&spec.cwd);
     if let Err(e) = std::fs::metadata(cwd).and_then(|m| {
@@ -52,6 +53,56 @@ pub fn spawn(
         return Err(format!("chdir {}: {}", spec.cwd, crate::error::os(&e)));
     }
     let (program, args) = command_line(spec);
+    let python = spec
+        .interpreter
+        .as_deref()
+        .is_some_and(|i| i.contains("python"));
+    if let Some(f) = forker {
+        let mut env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .filter(|(k, _)| !extra_env.iter().any(|(x, _)| x == k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        if python {
+            env.retain(|(k, _)| k != "PYTHONUNBUFFERED");
+            env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+        }
+        let req = crate::forker::Req {
+            program: program.clone(),
+            args: args.clone(),
+            env,
+            cwd: spec.cwd.clone(),
+            nofile,
+        };
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| match e {
+                nix::errno::Errno::EMFILE => out_of_fds(),
+                e => format!("unable to create a pipe: {}", e.desc()),
+            })
+        };
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        use std::os::fd::AsRawFd;
+        match f.spawn(
+            &req,
+            [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        ) {
+            Ok(pid) => {
+                return Ok(Spawned {
+                    pid,
+                    stdin: in_w,
+                    stdout: out_r,
+                    stderr: err_r,
+                });
+            }
+            Err(Some(why)) => return Err(why),
+            // The fork server is gone: start the app ourselves, as before it existed.
+            Err(None) => *forker = None,
+        }
+    }
     let mut cmd = Command::new(&program);
     cmd.args(&args)
         .current_dir(cwd)
@@ -62,20 +113,13 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if spec
-        .interpreter
-        .as_deref()
-        .is_some_and(|i| i.contains("python"))
-    {
+    if python {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
     let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         // EMFILE comes from the daemon's own pipes, not from the program: say so,
         // and what to do (each app keeps about five fds open in the daemon).
-        Some(libc::EMFILE) => "the daemon is out of file descriptors \
-             (its RLIMIT_NOFILE); raise the limit: LimitNOFILE=infinity in its unit, or \
-             `ulimit -Hn` before it starts"
-            .to_string(),
+        Some(libc::EMFILE) => out_of_fds(),
         _ => format!("exec {program}: {}", crate::error::os(&e)),
     })?;
     if let Some((soft, hard)) = nofile {
@@ -95,6 +139,12 @@ pub fn spawn(
         stdout: out.into(),
         stderr: err.into(),
     })
+}
+
+fn out_of_fds() -> String {
+    "the daemon is out of file descriptors (its RLIMIT_NOFILE); raise the limit: \
+     LimitNOFILE=infinity in its unit, or `ulimit -Hn` before it starts"
+        .to_string()
 }
 
 #[cfg(test)]
