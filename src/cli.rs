@@ -622,7 +622,12 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
                 if !d.aliases.is_empty() {
                     name = format!("{} ({})", name, d.aliases.join(", "));
                 }
-                s.push_str(&format!("  {name:<32} {}\n", d.summary));
+                if name.chars().count() > 32 {
+                    // A long list of aliases gets a line of its own.
+                    s.push_str(&format!("  {name}\n  {:<32} {}\n", "", d.summary));
+                } else {
+                    s.push_str(&format!("  {name:<32} {}\n", d.summary));
+                }
             }
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
