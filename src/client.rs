@@ -554,6 +554,11 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
         chatter("[ward] nothing to import\n");
         return Ok(0);
     }
+    start_and_show(home, items)
+}
+
+/// Sends one Start request (waiting for every app to settle) and prints the result.
+fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
     let reply = request(
         home,
         &Request::Start { items },
@@ -683,13 +688,7 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
         }
         start_items(&o, &here)?
     };
-    let reply = request(
-        home,
-        &Request::Start { items },
-        Duration::from_secs(600),
-        true,
-    )?;
-    done(home, reply)
+    start_and_show(home, items)
 }
 
 /// The apps of an ecosystem file, as start items; every error of every app is reported
