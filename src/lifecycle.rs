@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AppSpec;
+use crate::spec::config::AppSpec;
 
 /// pm2's cap on the exponential backoff delay, and the uptime after which it resets.
 pub const BACKOFF_CAP_MS: u64 = 15_000;
@@ -616,7 +616,7 @@ pub fn human_bytes(n: u64) -> String {
 pub fn describe_exit(exit: Exit) -> String {
     match exit {
         Exit::Code(c) => format!("exited with code {c}"),
-        Exit::Signal(s) => format!("was killed by {}", crate::config::signal_name(s)),
+        Exit::Signal(s) => format!("was killed by {}", crate::spec::config::signal_name(s)),
         Exit::Unknown => "exited (status unknown: it was adopted from an earlier daemon)".into(),
     }
 }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::log_stem;
 use crate::error::{Error, Result, os};
+use crate::spec::config::log_stem;
 
 /// A partial line longer than this is written out as a line of its own: an app that never
 /// prints a newline cannot make the daemon hold unbounded memory.
@@ -138,7 +138,7 @@ pub struct Paths {
 /// them per copy already where copies do not merge their logs). `log_file` is empty,
 /// `false`, `/dev/null` or `NULL` for none, `true` for the default, and relative to the
 /// logs folder. `disable_logs` discards everything.
-pub fn app_paths(logs: &Path, spec: &crate::config::AppSpec) -> Paths {
+pub fn app_paths(logs: &Path, spec: &crate::spec::config::AppSpec) -> Paths {
     if spec.disable_logs {
         let none = PathBuf::from("/dev/null");
         return Paths {
@@ -438,9 +438,9 @@ impl Sink {
         let r = self.rotation?;
         let (dir, stem, ext) = split_name(&self.path);
         let mut stamp = String::new();
-        crate::datefmt::Clock::default().render(
-            &crate::datefmt::DateFormat::parse("YYYY-MM-DD_HH-mm-ss"),
-            crate::sys::wall_ms(),
+        crate::spec::datefmt::Clock::default().render(
+            &crate::spec::datefmt::DateFormat::parse("YYYY-MM-DD_HH-mm-ss"),
+            crate::os::sys::wall_ms(),
             &mut stamp,
         );
         // Within one second, a counter above every kept file of that second keeps the
@@ -655,7 +655,7 @@ mod tests {
             default_combined(Path::new("/l"), "api"),
             Path::new("/l/api.log")
         );
-        let spec = crate::config::AppSpec {
+        let spec = crate::spec::config::AppSpec {
             name: "api".into(),
             log_file: "api.log".into(),
             ..Default::default()
@@ -663,7 +663,7 @@ mod tests {
         let p = app_paths(Path::new("/l"), &spec);
         assert_eq!(p.all.as_deref(), Some(Path::new("/l/api.log")));
         assert_eq!(p.out, Path::new("/l/api-out.log"));
-        let off = crate::config::AppSpec {
+        let off = crate::spec::config::AppSpec {
             disable_logs: true,
             ..spec
         };
@@ -696,7 +696,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!(
             "ward-logs-unit-{name}-{}-{}",
             std::process::id(),
-            crate::sys::wall_ms()
+            crate::os::sys::wall_ms()
         ));
         std::fs::create_dir_all(&d).unwrap();
         d

@@ -4,47 +4,22 @@
 
 #![deny(unsafe_code)]
 
-mod appkeys;
-mod attach;
-mod cli;
-#[allow(unsafe_code)]
 mod client;
-mod config;
-mod cron;
 mod daemon;
-mod datefmt;
-mod ecosystem;
 mod error;
-mod follow;
-#[allow(unsafe_code)]
-mod forker;
-mod holder;
 mod home;
-mod inspect;
-mod instances;
-mod jsonish;
 mod lifecycle;
 mod logs;
-mod monit;
-mod outbox;
-mod pm2dump;
-mod proc;
+#[allow(unsafe_code)]
+mod os;
 mod protocol;
-mod render;
-mod report;
-mod schedule;
-mod sock;
-#[allow(unsafe_code)]
-mod spawn;
-mod startup;
+mod spec;
 mod store;
-#[allow(unsafe_code)]
-mod sys;
 mod table;
-mod watch;
-mod yaml;
 
-use cli::Command;
+use client::cli::{self, Command};
+use client::commands as client_cmd;
+use os::forker;
 
 fn main() {
     let mut args = std::env::args_os();
@@ -64,18 +39,18 @@ fn main() {
 }
 
 fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
-    let args = client::take_output_flags(args);
+    let args = client_cmd::take_output_flags(args);
     if let Some(code) = cli::unsupported(&args) {
         return Ok(code);
     }
     let cmd = cli::parse(args)?;
     match cmd {
         Command::Version => {
-            client::out(&format!("{}\n", env!("CARGO_PKG_VERSION")));
+            client_cmd::out(&format!("{}\n", env!("CARGO_PKG_VERSION")));
             Ok(0)
         }
         Command::Help(topic) => {
-            client::out(&cli::help(topic.as_deref())?);
+            client_cmd::out(&cli::help(topic.as_deref())?);
             Ok(0)
         }
         Command::Daemon {
@@ -103,9 +78,9 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             Ok(0)
         }
         Command::Holder => {
-            holder::run(&home::Home::from_env(pm2)?)?;
+            daemon::holder::run(&home::Home::from_env(pm2)?)?;
             Ok(0)
         }
-        other => client::run(other, &home::Home::from_env(pm2)?),
+        other => client_cmd::run(other, &home::Home::from_env(pm2)?),
     }
 }

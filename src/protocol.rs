@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AppSpec;
 use crate::error::{Error, Result};
+use crate::spec::config::AppSpec;
 use crate::table::App;
 
 pub const HEADER: usize = 16;

@@ -78,7 +78,7 @@ mod tests {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Saved {
     #[serde(flatten)]
-    pub spec: crate::config::AppSpec,
+    pub spec: crate::spec::config::AppSpec,
     pub status: crate::lifecycle::Status,
 }
 
@@ -121,8 +121,8 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
     };
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
     // A dump written by pm2 (or by ward in pm2 mode): pm2_env objects.
-    if crate::pm2dump::is_pm2(&value) {
-        let (apps, mut notes) = crate::pm2dump::read_all(&value);
+    if crate::spec::pm2dump::is_pm2(&value) {
+        let (apps, mut notes) = crate::spec::pm2dump::read_all(&value);
         let saved = apps
             .into_iter()
             .map(|i| {
@@ -140,7 +140,7 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
 
 /// Writes a dump in pm2's format (pm2 mode), keeping the previous one as `.bak`.
 pub fn save_pm2_dump(path: &Path, pm2_envs: Vec<serde_json::Value>) -> Result<()> {
-    let v = crate::pm2dump::encode(pm2_envs);
+    let v = crate::spec::pm2dump::encode(pm2_envs);
     let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::unable("encode the dump", e))?;
     keep_bak(path)?;
     write_atomic(path, &bytes)

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AppSpec;
 use crate::error::{Error, Result};
 use crate::lifecycle::Run;
+use crate::spec::config::AppSpec;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct App {
@@ -24,7 +24,7 @@ pub struct Table {
     by_name: HashMap<String, Vec<u32>>,
     next_id: u32,
     /// The last distinct environments seen, for sharing (see `insert`).
-    envs: Vec<crate::config::Env>,
+    envs: Vec<crate::spec::config::Env>,
 }
 
 const ENVS_KEPT: usize = 8;

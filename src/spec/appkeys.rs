@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::config::{self, AppSpec};
-use crate::ecosystem::EcoApp;
 use crate::error::{Error, Result};
+use crate::spec::config::{self, AppSpec};
+use crate::spec::ecosystem::EcoApp;
 
 /// Checks a whole file; `Err` holds every error, one per line, then "nothing was done".
 pub fn check(
@@ -796,7 +796,7 @@ fn cron_value(v: &Value) -> std::result::Result<Option<String>, String> {
     };
     check_cron(&s)?;
     // What the scheduler runs (it has no L, W or #; it refuses a date that never comes).
-    crate::cron::Schedule::parse(&s).map_err(|e| format!("{s:?}: {e}"))?;
+    crate::spec::cron::Schedule::parse(&s).map_err(|e| format!("{s:?}: {e}"))?;
     Ok(Some(s))
 }
 
@@ -926,7 +926,7 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ecosystem::file_env;
+    use crate::spec::ecosystem::file_env;
     use serde_json::json;
 
     fn check_value(v: Value) -> std::result::Result<(Vec<EcoApp>, Vec<String>), Vec<String>> {

@@ -47,7 +47,7 @@ impl Init {
 
     /// pm2's detection order: the first init system whose tool exists.
     pub fn detect(path_var: Option<&str>) -> Result<Init> {
-        let has = |t: &str| crate::config::find_in_path(t, path_var).is_some();
+        let has = |t: &str| crate::spec::config::find_in_path(t, path_var).is_some();
         if has("systemctl") {
             Ok(Init::Systemd)
         } else if has("rc-update") {

@@ -231,7 +231,7 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "pm_out_log_path": s.out_file,
         "pm_err_log_path": s.error_file,
         "pm_pid_path": if s.pid_file.is_empty() {
-            format!("{home}/pids/{}-{}.pid", crate::config::log_stem(&s.name), a.id)
+            format!("{home}/pids/{}-{}.pid", crate::spec::config::log_stem(&s.name), a.id)
         } else {
             s.pid_file.clone()
         },
@@ -273,7 +273,7 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
         "watch_delay": s.watch_delay,
         "max_memory_restart": s.max_memory_restart,
         "cron_restart": s.cron_restart,
-        "kill_signal": crate::config::signal_name(s.kill_signal),
+        "kill_signal": crate::spec::config::signal_name(s.kill_signal),
         // ward's own: the last exits with their reasons (`ward describe` shows them).
         "exits": r.exits,
     });
@@ -313,14 +313,14 @@ pub fn jlist_entry(v: &AppView, home: &str, user: &str) -> Value {
 /// `jlist`: the entries in pm2's key order, so that `jlist` and `prettylist` read as pm2's.
 pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
     let list: Vec<Value> = apps.iter().map(|v| jlist_entry(v, home, user)).collect();
-    crate::inspect::to_json(&crate::inspect::pm2_order(&list))
+    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(&list))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppSpec;
     use crate::lifecycle::Run;
+    use crate::spec::config::AppSpec;
     use crate::table::App;
 
     fn view(id: u32, name: &str, status: Status, pid: Option<u32>) -> AppView {

@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use crate::config::AppSpec;
+use crate::spec::config::AppSpec;
 
 pub struct Spawned {
     pub pid: u32,
@@ -40,7 +40,7 @@ pub fn spawn(
     spec: &AppSpec,
     extra_env: &[(&str, String)],
     nofile: Option<(u64, u64)>,
-    forker: &mut Option<crate::forker::Forker>,
+    forker: &mut Option<crate::os::forker::Forker>,
 ) -> Result<Spawned, String> {
     let cwd = std::path::Path::new(&spec.cwd);
     if let Err(e) = std::fs::metadata(cwd).and_then(|m| {
@@ -69,7 +69,7 @@ pub fn spawn(
             env.retain(|(k, _)| k != "PYTHONUNBUFFERED");
             env.push(("PYTHONUNBUFFERED".into(), "1".into()));
         }
-        let req = crate::forker::Req {
+        let req = crate::os::forker::Req {
             program: program.clone(),
             args: args.clone(),
             env,
@@ -126,7 +126,7 @@ pub fn spawn(
         // Given back right after exec, with prlimit: a `pre_exec` hook would make std fork
         // (copying the daemon's page tables) instead of using posix_spawn, which costs
         // more with every app the daemon holds.
-        crate::sys::set_nofile(child.id(), soft, hard);
+        crate::os::sys::set_nofile(child.id(), soft, hard);
     }
     let (Some(inp), Some(out), Some(err)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::client;
+use crate::client::commands as client;
+use crate::client::render::{bytes, fit, uptime};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::lifecycle::{Exit, Status};
 use crate::protocol::{AppView, Reply, Request, StartItem, Verb};
-use crate::render::{bytes, fit, uptime};
 
 /// Memory samples kept per app for its sparkline.
 const HISTORY: usize = 60;
@@ -368,7 +368,7 @@ pub fn frame(
         let last_exit = a.run.exits.back().map(|e| {
             let what = match e.exit {
                 Exit::Code(c) => format!("code {c}"),
-                Exit::Signal(s) => crate::config::signal_name(s),
+                Exit::Signal(s) => crate::spec::config::signal_name(s),
                 Exit::Unknown => "unknown".into(),
             };
             format!("{what} ({}, after {})", e.reason.as_str(), uptime(e.uptime))
@@ -670,8 +670,8 @@ pub fn run(home: &Home) -> Result<i32> {
     }
     // Before raw mode, so that a daemon that cannot start is reported normally.
     let mut apps = client::fetch(home, false)?;
-    let winch = crate::sys::signal_pipe(&[libc::SIGWINCH])?;
-    let stop = crate::sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+    let winch = crate::os::sys::signal_pipe(&[libc::SIGWINCH])?;
+    let stop = crate::os::sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
     let term = Term::enter()?;
     let mut ui = Ui::default();
     ui.update(&apps);
@@ -689,7 +689,7 @@ pub fn run(home: &Home) -> Result<i32> {
             tail.out = tail_file(&v.app.spec.out_file, h);
             tail.err = tail_file(&v.app.spec.error_file, h);
         }
-        let lines = frame(&mut ui, &apps, &tail, crate::sys::wall_ms(), w, h);
+        let lines = frame(&mut ui, &apps, &tail, crate::os::sys::wall_ms(), w, h);
         write_out(&format!("\x1b[H{}", lines.join("\r\n")));
 
         let left = next.saturating_duration_since(Instant::now());
@@ -833,7 +833,7 @@ fn act(
         ),
     };
     ui.message = format!("{doing} {name}…");
-    let lines = frame(ui, apps, tail, crate::sys::wall_ms(), w, h);
+    let lines = frame(ui, apps, tail, crate::os::sys::wall_ms(), w, h);
     write_out(&format!("\x1b[H{}", lines.join("\r\n")));
     let verb = &doing[..doing.len() - 3];
     ui.message = match client::request(home, &req, Duration::from_secs(120), false) {
@@ -853,8 +853,8 @@ fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppSpec;
     use crate::lifecycle::Run;
+    use crate::spec::config::AppSpec;
     use crate::table::App;
 
     fn app(id: u32, name: &str) -> AppView {

@@ -478,8 +478,8 @@ mod tests {
     /// JSON: ward's renderer must give back pm2's text byte for byte.
     #[test]
     fn pm2_prettylist_golden() {
-        let json = include_str!("../tests/fixtures/pm2-prettylist.json");
-        let want = include_str!("../tests/fixtures/pm2-prettylist.txt");
+        let json = include_str!("../../tests/fixtures/pm2-prettylist.json");
+        let want = include_str!("../../tests/fixtures/pm2-prettylist.txt");
         let got = show(json);
         if got != want {
             for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {

@@ -6,14 +6,14 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cli::{ActOpts, Command, StartOpts};
-use crate::config::{self, AppSpec};
-use crate::ecosystem;
+use crate::client::cli::{ActOpts, Command, StartOpts};
+use crate::client::render;
 use crate::error::{Error, Result, os};
 use crate::home::Home;
+use crate::os::sock;
 use crate::protocol::{self, Reassembly, Reply, Request, StartItem, Verb};
-use crate::render;
-use crate::sock;
+use crate::spec::config::{self, AppSpec};
+use crate::spec::ecosystem;
 
 /// How long a client waits for the daemon it started to answer.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -35,7 +35,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::Prettylist => prettylist(home),
         Command::Describe { target } => describe(home, &target),
         Command::Metrics => metrics(home),
-        Command::Monit => crate::monit::run(home),
+        Command::Monit => crate::client::monit::run(home),
         Command::Start(opts) => start(home, &opts),
         Command::Act {
             verb,
@@ -63,7 +63,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         }
         Command::Ecosystem => write_sample(),
         Command::Kill => kill(home),
-        Command::Logs(opts) => crate::follow::run(home, &opts),
+        Command::Logs(opts) => crate::client::follow::run(home, &opts),
         Command::Flush { targets } => {
             let reply = request(
                 home,
@@ -121,7 +121,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 other => unexpected(other),
             }
         }
-        Command::Attach { target } => crate::attach::run(home, &target),
+        Command::Attach { target } => crate::client::attach::run(home, &target),
         Command::Pid { target } => {
             let apps = fetch(home, false)?;
             let ids: Option<Vec<u32>> = match &target {
@@ -282,7 +282,7 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
 fn list(
     home: &Home,
     json: bool,
-    sort: Option<(crate::report::SortKey, bool)>,
+    sort: Option<(crate::client::report::SortKey, bool)>,
     mini: bool,
 ) -> Result<i32> {
     let mut apps = if json {
@@ -293,25 +293,25 @@ fn list(
             other => return unexpected(other),
         }
     };
-    let now = crate::sys::wall_ms();
+    let now = crate::os::sys::wall_ms();
     if let Some((key, desc)) = sort {
-        crate::report::sort(&mut apps, key, desc, now);
+        crate::client::report::sort(&mut apps, key, desc, now);
     }
     if json {
         let mut s = render::jlist(
             &apps,
             &home.root.to_string_lossy(),
-            &crate::sys::user_name(),
+            &crate::os::sys::user_name(),
         );
         s.push('\n');
         out(&s);
     } else if mini {
-        out(&crate::report::mini(&apps, now));
+        out(&crate::client::report::mini(&apps, now));
     } else {
         out(&render::table(
             &apps,
             now,
-            &crate::sys::user_name(),
+            &crate::os::sys::user_name(),
             &style(),
         ));
     }
@@ -326,10 +326,11 @@ fn prettylist(home: &Home) -> Result<i32> {
     let json = render::jlist(
         &apps,
         &home.root.to_string_lossy(),
-        &crate::sys::user_name(),
+        &crate::os::sys::user_name(),
     );
-    let node = crate::inspect::parse(&json).map_err(|e| Error::unable("render the list", e))?;
-    let mut s = crate::inspect::inspect(&node);
+    let node =
+        crate::client::inspect::parse(&json).map_err(|e| Error::unable("render the list", e))?;
+    let mut s = crate::client::inspect::inspect(&node);
     if std::io::stdout().is_terminal() {
         s.push('\n');
     }
@@ -342,11 +343,11 @@ fn describe(home: &Home, target: &str) -> Result<i32> {
     let next = apps.iter().map(|v| v.app.id + 1).max().unwrap_or(0);
     let table = crate::table::Table::from_apps(apps.iter().map(|v| v.app.clone()).collect(), next);
     let ids = table.resolve(target)?;
-    let now = crate::sys::wall_ms();
+    let now = crate::os::sys::wall_ms();
     let root = home.root.to_string_lossy();
     let mut s = String::new();
     for v in apps.iter().filter(|v| ids.contains(&v.app.id)) {
-        s.push_str(&crate::report::describe(v, &root, now));
+        s.push_str(&crate::client::report::describe(v, &root, now));
     }
     out(&s);
     Ok(0)
@@ -354,7 +355,7 @@ fn describe(home: &Home, target: &str) -> Result<i32> {
 
 fn metrics(home: &Home) -> Result<i32> {
     let apps = fetch(home, false)?;
-    out(&crate::report::metrics(&apps));
+    out(&crate::client::report::metrics(&apps));
     Ok(0)
 }
 
@@ -373,8 +374,8 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
     }
     s.push_str(&render::table(
         &apps,
-        crate::sys::wall_ms(),
-        &crate::sys::user_name(),
+        crate::os::sys::wall_ms(),
+        &crate::os::sys::user_name(),
         &style(),
     ));
     out(&s);
@@ -404,14 +405,14 @@ fn kill(home: &Home) -> Result<i32> {
     Ok(0)
 }
 
-fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
-    use crate::startup::{Init, Target};
+fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
+    use crate::client::startup::{Init, Target};
     let path_var = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
     let init = match &o.platform {
         Some(p) => Init::parse(p)?,
         None => Init::detect(Some(&path_var))?,
     };
-    let me = crate::sys::user_name();
+    let me = crate::os::sys::user_name();
     let user = o.user.clone().unwrap_or_else(|| me.clone());
     let user_home = match &o.home {
         Some(h) => h.clone(),
@@ -442,7 +443,7 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
         path_var,
     };
     let dest = o.dest.as_ref().map(Path::new);
-    let root = crate::sys::uid() == 0;
+    let root = crate::os::sys::uid() == 0;
     if dest.is_none() && !root && init != Init::SystemdUser {
         let verb = if o.remove { "unstartup" } else { "startup" };
         let mut s = String::new();
@@ -465,9 +466,9 @@ fn startup(o: &crate::cli::StartupOpts, home: &Home) -> Result<i32> {
         return Ok(0);
     }
     let done = if o.remove {
-        crate::startup::uninstall(&t, dest)?
+        crate::client::startup::uninstall(&t, dest)?
     } else {
-        crate::startup::install(&t, dest)?
+        crate::client::startup::install(&t, dest)?
     };
     let mut s: String = done.iter().map(|l| format!("[ward] {l}\n")).collect();
     if !o.remove {
@@ -498,13 +499,13 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
-    if !crate::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
+    if !crate::spec::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
         return Err(Error::new(format!(
             "{} is not a pm2 dump (an array of pm2_env objects)",
             path.display()
         )));
     }
-    let (apps, mut problems) = crate::pm2dump::read_all(&value);
+    let (apps, mut problems) = crate::spec::pm2dump::read_all(&value);
     let registered: Vec<String> =
         match request(home, &Request::Table, Duration::from_secs(30), true)? {
             Reply::Table { rows } => rows.into_iter().map(|r| r.name).collect(),
@@ -606,7 +607,7 @@ fn update(home: &Home) -> Result<i32> {
 
 fn alive(pid: u32) -> bool {
     // A zombie counts as gone: it is only waiting for its parent.
-    match crate::proc::read_stat(pid) {
+    match crate::os::proc::read_stat(pid) {
         Some(st) => st.state != 'Z',
         None => false,
     }
@@ -962,10 +963,10 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                             Some(p) => log_path(&cwd, p),
                         },
                         // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
-                        log_date_format: o
-                            .log_date_format
-                            .clone()
-                            .or_else(|| o.time.then(|| crate::datefmt::TIME_FORMAT.to_string())),
+                        log_date_format: o.log_date_format.clone().or_else(|| {
+                            o.time
+                                .then(|| crate::spec::datefmt::TIME_FORMAT.to_string())
+                        }),
                         max_log_size: o.max_log_size,
                         log_retain: o.log_retain,
                         max_memory_restart: o.max_memory_restart,

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::appkeys;
-use crate::config::{self, AppSpec};
 use crate::error::{Error, Result};
-use crate::jsonish;
+use crate::spec::appkeys;
+use crate::spec::config::{self, AppSpec};
+use crate::spec::jsonish;
 
 /// How long node may take to evaluate a configuration file.
 const NODE_PATIENCE: Duration = Duration::from_secs(30);
@@ -112,7 +112,7 @@ pub fn load(shown: &str, here: &Path, path_var: Option<&str>) -> Result<Ecosyste
         (shown, dir, src)
     };
     let parsed = if lower.ends_with(".yml") || lower.ends_with(".yaml") {
-        let value = crate::yaml::parse(&src)
+        let value = crate::spec::yaml::parse(&src)
             .map_err(|e| Error::new(format!("{shown}:{}: {}", e.line, e.message)))?;
         jsonish::Parsed {
             value,

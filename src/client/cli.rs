@@ -132,7 +132,7 @@ pub enum Command {
     List {
         json: bool,
         /// `--sort FIELD[:asc|:desc]`: the field and whether descending.
-        sort: Option<(crate::report::SortKey, bool)>,
+        sort: Option<(crate::client::report::SortKey, bool)>,
         /// `-m`/`--mini-list`: one line per app.
         mini: bool,
     },
@@ -732,7 +732,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             let c = parse_start(&mut p, tail.unwrap_or_default())?;
             if let Command::Start(o) = &c {
                 let file_only =
-                    o.targets.len() == 1 && crate::ecosystem::is_ecosystem(&o.targets[0]);
+                    o.targets.len() == 1 && crate::spec::ecosystem::is_ecosystem(&o.targets[0]);
                 if !file_only {
                     return Err(Error::new(format!(
                         "{cmd} takes one ecosystem file (or - for JSON on stdin)"
@@ -752,7 +752,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         },
         "sendSignal" => {
             let signal = match p.next()? {
-                Some(Value(v)) => crate::config::parse_signal(&v.string()?)?,
+                Some(Value(v)) => crate::spec::config::parse_signal(&v.string()?)?,
                 Some(Short('h') | Long("help")) => return Ok(Command::Help(Some(cmd))),
                 Some(arg) => return Err(arg.unexpected().into()),
                 None => {
@@ -776,7 +776,9 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             while let Some(arg) = p.next()? {
                 match arg {
                     Long("json") => json = true,
-                    Long("sort") => sort = Some(crate::report::parse_sort(&p.value()?.string()?)?),
+                    Long("sort") => {
+                        sort = Some(crate::client::report::parse_sort(&p.value()?.string()?)?)
+                    }
                     Short('m') | Long("mini-list") | Long("mini") => mini = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => return Err(arg.unexpected().into()),
@@ -915,7 +917,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 }
             }
             if let Some(pf) = &o.platform {
-                crate::startup::Init::parse(pf)?;
+                crate::client::startup::Init::parse(pf)?;
             }
             Command::Startup(o)
         }
@@ -1130,7 +1132,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
                 o.kill_timeout = Some(number(p, "--kill-timeout")?)
             }
             Long("kill-signal") => {
-                o.kill_signal = Some(crate::config::parse_signal(&p.value()?.string()?)?)
+                o.kill_signal = Some(crate::spec::config::parse_signal(&p.value()?.string()?)?)
             }
             Long("stop-exit-codes") => {
                 // Variadic as in pm2: the numbers that follow; a word ends the list.
@@ -1178,12 +1180,13 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             }
             Long("log-retain") => o.log_retain = Some(number(p, "--log-retain")?),
             Long("max-memory-restart") => {
-                o.max_memory_restart = Some(crate::config::parse_memory(&p.value()?.string()?)?)
+                o.max_memory_restart =
+                    Some(crate::spec::config::parse_memory(&p.value()?.string()?)?)
             }
             Short('c') | Long("cron") | Long("cron-restart") => {
                 let v = p.value()?.string()?;
                 if v.trim() != "0" {
-                    crate::cron::Schedule::parse(&v)
+                    crate::spec::cron::Schedule::parse(&v)
                         .map_err(|e| Error::new(format!("invalid cron expression {v:?}: {e}")))?;
                 }
                 o.cron_restart = Some(v);
@@ -1210,7 +1213,9 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
                 o.ignore_watch.extend(split_list(&p.value()?.string()?));
             }
             Long("watch-delay") => {
-                o.watch_delay = Some(crate::config::parse_watch_delay(&p.value()?.string()?)?)
+                o.watch_delay = Some(crate::spec::config::parse_watch_delay(
+                    &p.value()?.string()?,
+                )?)
             }
             Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
@@ -1255,11 +1260,14 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
                     None => p
                         .try_raw_args()
                         .and_then(|mut raw| {
-                            raw.next_if(|a| crate::datefmt::looks_like_format(&a.to_string_lossy()))
+                            raw.next_if(|a| {
+                                crate::spec::datefmt::looks_like_format(&a.to_string_lossy())
+                            })
                         })
                         .map(|v| v.to_string_lossy().into_owned()),
                 };
-                o.timestamp = Some(v.unwrap_or_else(|| crate::datefmt::LOGS_TIMESTAMP.into()));
+                o.timestamp =
+                    Some(v.unwrap_or_else(|| crate::spec::datefmt::LOGS_TIMESTAMP.into()));
             }
             Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
             Value(v) if o.target.is_none() => o.target = Some(v.string()?),

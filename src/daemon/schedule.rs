@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::config::AppSpec;
-use crate::cron::Schedule;
-use crate::sys;
+use crate::os::sys;
+use crate::spec::config::AppSpec;
+use crate::spec::cron::Schedule;
 
 /// pm2 checks memory every 30 s (`PM2_WORKER_INTERVAL`); ward every second by default: a
 /// leaking app is caught before it takes the machine, and one pass over /proc is cheap.

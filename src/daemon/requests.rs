@@ -239,7 +239,7 @@ impl Daemon {
             let envs = self
                 .views(true)
                 .iter()
-                .map(|v| crate::render::jlist_entry(v, &home, &user)["pm2_env"].clone())
+                .map(|v| crate::client::render::jlist_entry(v, &home, &user)["pm2_env"].clone())
                 .collect();
             store::save_pm2_dump(&self.home.dump(), envs)
         } else {
@@ -284,7 +284,7 @@ impl Daemon {
                 notes.push(format!("[{name}] is already registered: not started again"));
                 continue;
             }
-            if let Err(e) = crate::config::check_name(&name) {
+            if let Err(e) = crate::spec::config::check_name(&name) {
                 notes.push(format!("skipped an app of the dump: {e}"));
                 continue;
             }
@@ -377,7 +377,7 @@ impl Daemon {
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
-                        if let Err(e) = crate::config::check_name(&spec.name) {
+                        if let Err(e) = crate::spec::config::check_name(&spec.name) {
                             return self.reply_raw(
                                 &from,
                                 id,
@@ -644,7 +644,9 @@ impl Daemon {
         for n in [n1, n2, n3].into_iter().flatten() {
             log(n);
         }
-        let stamp = spec.date_format().map(crate::datefmt::DateFormat::parse);
+        let stamp = spec
+            .date_format()
+            .map(crate::spec::datefmt::DateFormat::parse);
         let shared = spec.merge_logs && spec.instances > 1;
         self.io.insert(
             id,
@@ -832,10 +834,10 @@ impl Daemon {
 /// ecosystem file): a bad cron expression or ignore pattern fails the start.
 pub(super) fn check_policies(spec: &AppSpec) -> std::result::Result<(), String> {
     if let Some(c) = spec.cron_restart.as_ref().filter(|c| c.trim() != "0") {
-        crate::cron::Schedule::parse(c)
+        crate::spec::cron::Schedule::parse(c)
             .map_err(|e| format!("invalid cron_restart {c:?} for {}: {e}", spec.name))?;
     }
-    crate::watch::Ignore::new(&spec.ignore_watch)
+    crate::daemon::watch::Ignore::new(&spec.ignore_watch)
         .map_err(|e| format!("invalid ignore_watch for {}: {e}", spec.name))?;
     Ok(())
 }

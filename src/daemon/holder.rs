@@ -241,7 +241,7 @@ pub fn run(home: &Home) -> Result<()> {
 
     loop {
         // Reap daemons this holder started that have since exited.
-        while crate::sys::reap().is_some() {}
+        while crate::os::sys::reap().is_some() {}
         let timeout = match respawn_at {
             None => PollTimeout::NONE,
             Some(at) => {
@@ -338,7 +338,7 @@ pub fn run(home: &Home) -> Result<()> {
         if conn.is_none() && respawn_at.is_some_and(|t| Instant::now() >= t) {
             eprintln!(
                 "{} fd holder: the daemon is gone; starting a new one",
-                crate::sys::local_timestamp()
+                crate::os::sys::local_timestamp()
             );
             spawn_daemon(home);
             last_spawn = Some(Instant::now());

@@ -17,25 +17,25 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::socket::UnixAddr;
 use serde::Serialize;
 
-use crate::config::AppSpec;
+use crate::daemon::holder;
+use crate::daemon::instances;
+use crate::daemon::outbox::{Outbox, Sent};
+use crate::daemon::schedule::Schedules;
+use crate::daemon::watch::Watcher;
 use crate::error::{Error, Result};
-use crate::holder;
 use crate::home::Home;
-use crate::instances;
 use crate::lifecycle::{Event, Run, Status};
 use crate::logs::{self, Sink};
-use crate::outbox::{Outbox, Sent};
-use crate::proc;
+use crate::os::proc;
+use crate::os::sock::Server;
+use crate::os::spawn;
+use crate::os::sys;
 use crate::protocol::{
     self, AppView, ControlOp, Reassembly, Reply, Request, ScaleTo, StartItem, Verb,
 };
-use crate::schedule::Schedules;
-use crate::sock::Server;
-use crate::spawn;
+use crate::spec::config::AppSpec;
 use crate::store::{self, State};
-use crate::sys;
 use crate::table::{App, Table};
-use crate::watch::Watcher;
 
 // The daemon's other rooms, as child modules so they share its private state:
 // answering requests, and surviving its own death.
@@ -113,7 +113,7 @@ struct Io {
     /// pm2's `log_file`: stdout and stderr together, line by line.
     all: Option<Sink>,
     /// Prefix every line with the capture time in this format.
-    stamp: Option<crate::datefmt::DateFormat>,
+    stamp: Option<crate::spec::datefmt::DateFormat>,
     /// Copies of the app write to the same files (`merge_logs`).
     shared: bool,
 }
@@ -164,7 +164,7 @@ pub struct Daemon {
     /// Assembled lines of one read, written with one write per file.
     batch: Vec<u8>,
     stamp: String,
-    clock: crate::datefmt::Clock,
+    clock: crate::spec::datefmt::Clock,
     log_defaults: logs::Defaults,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
@@ -186,7 +186,7 @@ pub struct Daemon {
     /// Exits are left to reap (the last turn hit `REAP_TURN`).
     reap_more: bool,
     /// Starts apps without the cost of the daemon's many descriptors (see forker.rs).
-    forker: Option<crate::forker::Forker>,
+    forker: Option<crate::os::forker::Forker>,
     /// Monotonic ms of the last state.json write.
     last_save: u64,
     holder: Option<holder::Link>,
@@ -259,7 +259,7 @@ pub fn run(
         }
     }
     // For systemd's Type=notify: the saved apps are started; units after us may go.
-    crate::startup::notify_ready();
+    crate::client::startup::notify_ready();
     d.run_loop();
     if let Some(exe) = d.update_to.take() {
         d.reexec(&exe);
@@ -336,7 +336,7 @@ impl Daemon {
             buf: vec![0; 64 * 1024],
             batch: Vec::new(),
             stamp: String::new(),
-            clock: crate::datefmt::Clock::default(),
+            clock: crate::spec::datefmt::Clock::default(),
             log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),
@@ -354,7 +354,7 @@ impl Daemon {
             watch_polled: false,
             reap_more: false,
             // Started now, while the daemon holds no app descriptors.
-            forker: crate::forker::Forker::start(),
+            forker: crate::os::forker::Forker::start(),
             last_save: 0,
             holder: None,
             hold_add: Vec::new(),
@@ -573,7 +573,7 @@ impl Daemon {
         let Some(app) = self.table.get(id) else {
             return Event::SpawnFailed("the app is gone".into());
         };
-        let vars = crate::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
@@ -667,7 +667,7 @@ impl Daemon {
             Some(a) if !a.spec.pid_file.is_empty() => a.spec.pid_file.clone().into(),
             Some(a) => self.home.pids().join(format!(
                 "{}-{id}.pid",
-                crate::config::log_stem(&a.spec.name)
+                crate::spec::config::log_stem(&a.spec.name)
             )),
             None => self.home.pids().join(format!("unknown-{id}.pid")),
         }
@@ -924,7 +924,7 @@ impl Daemon {
                 }
             }
             ControlOp::Signal { signal } => {
-                let sig = crate::config::signal_name(signal);
+                let sig = crate::spec::config::signal_name(signal);
                 // All or nothing: a failed request changes nothing.
                 let idle: Vec<String> = ids
                     .iter()

@@ -132,7 +132,7 @@ pub fn local_timestamp() -> String {
 }
 
 /// The broken-down local time of `secs` since the epoch, for log timestamps.
-pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
+pub fn local_tm(secs: u64) -> Option<crate::spec::datefmt::Tm> {
     let t = secs as libc::time_t;
     // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -140,7 +140,7 @@ pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
     if !ok {
         return None;
     }
-    Some(crate::datefmt::Tm {
+    Some(crate::spec::datefmt::Tm {
         year: tm.tm_year + 1900,
         month: (tm.tm_mon + 1) as u32,
         day: tm.tm_mday as u32,
@@ -153,14 +153,14 @@ pub fn local_tm(secs: u64) -> Option<crate::datefmt::Tm> {
 }
 
 /// The local calendar time of an epoch second (localtime_r), for cron schedules.
-pub fn civil_local(epoch: i64) -> Option<crate::cron::Civil> {
+pub fn civil_local(epoch: i64) -> Option<crate::spec::cron::Civil> {
     let t = epoch as libc::time_t;
     // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         return None;
     }
-    Some(crate::cron::Civil {
+    Some(crate::spec::cron::Civil {
         year: tm.tm_year + 1900,
         month: (tm.tm_mon + 1) as u32,
         day: tm.tm_mday as u32,
@@ -173,7 +173,7 @@ pub fn civil_local(epoch: i64) -> Option<crate::cron::Civil> {
 
 /// The epoch second of a local calendar time (mktime, letting it decide daylight saving
 /// time; a time skipped by a DST change comes out moved forward by the change).
-pub fn civil_to_epoch(c: crate::cron::Civil) -> Option<i64> {
+pub fn civil_to_epoch(c: crate::spec::cron::Civil) -> Option<i64> {
     // SAFETY: a zeroed tm is a valid value; mktime reads and normalises only that struct.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     tm.tm_year = c.year - 1900;

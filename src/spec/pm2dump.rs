@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::AppSpec;
 use crate::lifecycle::Status;
+use crate::spec::config::AppSpec;
 
 /// Does this dump look like pm2's (rather than ward's own)?
 pub fn is_pm2(v: &Value) -> bool {
@@ -98,7 +98,7 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         _ => Vec::new(),
     };
     let kill_signal = match s(v, "kill_signal") {
-        Some(sig) => match crate::config::parse_signal(&sig) {
+        Some(sig) => match crate::spec::config::parse_signal(&sig) {
             Ok(n) => n,
             Err(_) => {
                 notes.push(format!(
@@ -165,7 +165,7 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         ..d
     };
     if let Some(c) = &spec.cron_restart {
-        if let Err(e) = crate::cron::Schedule::parse(c) {
+        if let Err(e) = crate::spec::cron::Schedule::parse(c) {
             return Err(format!("{name}: cron_restart {c:?}: {e}"));
         }
     }
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn reads_pm2s_own_jlist_entries() {
-        let text = include_str!("../tests/fixtures/dump.pm2");
+        let text = include_str!("../../tests/fixtures/dump.pm2");
         let v: Value = serde_json::from_str(text).unwrap();
         assert!(is_pm2(&v));
         let (apps, problems) = read_all(&v);

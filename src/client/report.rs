@@ -3,10 +3,10 @@
 //!
 //! Pure: apps in, strings out. No I/O; the caller passes the wall clock.
 
+use crate::client::render::{bytes, uptime};
 use crate::error::{Error, Result};
 use crate::lifecycle::{Exit, Status};
 use crate::protocol::AppView;
-use crate::render::{bytes, uptime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -153,7 +153,7 @@ pub fn iso(ms: u64) -> String {
 fn exit_text(e: Exit) -> String {
     match e {
         Exit::Code(c) => format!("code {c}"),
-        Exit::Signal(s) => crate::config::signal_name(s),
+        Exit::Signal(s) => crate::spec::config::signal_name(s),
         Exit::Unknown => "unknown (adopted)".into(),
     }
 }
@@ -217,7 +217,7 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
             "pid path",
             format!(
                 "{home}/pids/{}-{}.pid",
-                crate::config::log_stem(&s.name),
+                crate::spec::config::log_stem(&s.name),
                 a.id
             ),
         ),
@@ -297,7 +297,7 @@ pub fn metrics(apps: &[AppView]) -> String {
             "ward_app_cpu_seconds_total",
             "counter",
             "CPU time (user + system) used by the app's live process group, in seconds.",
-            |v| crate::inspect::js_number(v.cpu_time),
+            |v| crate::client::inspect::js_number(v.cpu_time),
         ),
         (
             "ward_app_resident_memory_bytes",
@@ -317,7 +317,7 @@ pub fn metrics(apps: &[AppView]) -> String {
             "Start time of the app's current run, in seconds since the epoch; 0 when not running.",
             |v| {
                 if v.app.run.pid.is_some() {
-                    crate::inspect::js_number(v.app.run.pm_uptime as f64 / 1000.0)
+                    crate::client::inspect::js_number(v.app.run.pm_uptime as f64 / 1000.0)
                 } else {
                     "0".into()
                 }
@@ -343,8 +343,8 @@ pub fn metrics(apps: &[AppView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AppSpec;
     use crate::lifecycle::{ExitRecord, Reason, Run};
+    use crate::spec::config::AppSpec;
     use crate::table::App;
 
     fn view(id: u32, name: &str, cpu: f64, mem: u64, restarts: u32, up: u64) -> AppView {

@@ -11,11 +11,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::LogsOpts;
-use crate::client;
-use crate::datefmt::{Clock, DateFormat};
+use crate::client::cli::LogsOpts;
+use crate::client::commands as client;
 use crate::error::Result;
 use crate::home::Home;
+use crate::spec::datefmt::{Clock, DateFormat};
 use crate::table::Table;
 
 const POLL: Duration = Duration::from_millis(150);
@@ -57,7 +57,8 @@ impl Printer {
             if self.color {
                 self.out.push_str("\x1b[2m");
             }
-            self.clock.render(f, crate::sys::wall_ms(), &mut self.out);
+            self.clock
+                .render(f, crate::os::sys::wall_ms(), &mut self.out);
             self.out.push(' ');
             if self.color {
                 self.out.push_str("\x1b[0m");

@@ -245,7 +245,7 @@ impl Clock {
         let tm = match self.last {
             Some((s, tm)) if s == secs => tm,
             _ => {
-                let tm = crate::sys::local_tm(secs).unwrap_or_default();
+                let tm = crate::os::sys::local_tm(secs).unwrap_or_default();
                 self.last = Some((secs, tm));
                 tm
             }

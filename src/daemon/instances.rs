@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::config::AppSpec;
 use crate::logs;
 use crate::protocol::ScaleTo;
+use crate::spec::config::AppSpec;
 
 /// pm2's `NODE_APP_INSTANCE`: the lowest number no copy of the same name holds.
 pub fn free_slot(used: &[u32]) -> u32 {

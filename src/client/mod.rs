@@ -1,0 +1,16 @@
+//! The client's side: the command line and everything only the client runs — parsing
+//! argv, talking to the daemon, rendering tables and pm2's listings, monit, the log
+//! follower, attach, and writing start-up units.
+//!
+//! May use the shared core, spec/ and os/; never daemon/: a client only knows the daemon
+//! through the protocol.
+
+mod attach;
+pub mod cli;
+pub mod commands;
+mod follow;
+mod inspect;
+mod monit;
+pub mod render;
+mod report;
+pub mod startup;
