@@ -438,7 +438,7 @@ impl Sink {
         let r = self.rotation?;
         let (dir, stem, ext) = split_name(&self.path);
         let mut stamp = String::new();
-        crate::spec::datefmt::Clock::default().render(
+        crate::os::sys::Clock::default().render(
             &crate::spec::datefmt::DateFormat::parse("YYYY-MM-DD_HH-mm-ss"),
             crate::os::sys::wall_ms(),
             &mut stamp,

@@ -10,7 +10,7 @@ mod error;
 mod home;
 mod lifecycle;
 mod logs;
-#[allow(unsafe_code)]
+// Unsafe code is allowed file by file inside os/ (see os/mod.rs), nowhere else.
 mod os;
 mod protocol;
 mod spec;
@@ -39,18 +39,18 @@ fn main() {
 }
 
 fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
-    let args = client_cmd::take_output_flags(args);
+    let args = client::output::take_output_flags(args);
     if let Some(code) = cli::unsupported(&args) {
         return Ok(code);
     }
     let cmd = cli::parse(args)?;
     match cmd {
         Command::Version => {
-            client_cmd::out(&format!("{}\n", env!("CARGO_PKG_VERSION")));
+            client::output::out(&format!("{}\n", env!("CARGO_PKG_VERSION")));
             Ok(0)
         }
         Command::Help(topic) => {
-            client_cmd::out(&cli::help(topic.as_deref())?);
+            client::output::out(&cli::help(topic.as_deref())?);
             Ok(0)
         }
         Command::Daemon {

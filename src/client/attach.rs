@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::client::commands::{out, request};
+use crate::client::output::out;
+use crate::client::talk::request;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::protocol::{Reply, Request};
@@ -56,7 +57,7 @@ impl Follow {
 }
 
 pub fn run(home: &Home, target: &str) -> Result<i32> {
-    let apps = crate::client::commands::fetch(home, false)?;
+    let apps = crate::client::talk::fetch(home, false)?;
     let table = crate::table::Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
     let ids = table.resolve(target)?;
     let [id] = ids.as_slice() else {

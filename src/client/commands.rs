@@ -1,5 +1,5 @@
-//! The client: builds a request, starts the daemon when none answers, waits for the reply
-//! and prints it.
+//! The client's commands: each turns its parsed command line into requests (through
+//! talk.rs) and prints the replies (through output.rs and the renderers).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,16 +7,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::client::cli::{ActOpts, Command, StartOpts};
+use crate::client::output::{chatter, out, silent, style};
 use crate::client::render;
+use crate::client::talk::{fetch, request, unexpected};
 use crate::error::{Error, Result, os};
 use crate::home::Home;
-use crate::os::sock;
-use crate::protocol::{self, Reassembly, Reply, Request, StartItem, Verb};
+use crate::protocol::{Reply, Request, StartItem, Verb};
 use crate::spec::config::{self, AppSpec};
 use crate::spec::ecosystem;
-
-/// How long a client waits for the daemon it started to answer.
-const STARTUP: Duration = Duration::from_secs(10);
 
 pub fn run(cmd: Command, home: &Home) -> Result<i32> {
     match cmd {
@@ -167,116 +165,6 @@ fn notes(reply: Reply) -> Result<i32> {
     }
     out(&s);
     Ok(0)
-}
-
-/// The table, for clients that read the apps' files themselves (`ward logs`).
-pub fn list_apps(home: &Home) -> Result<Vec<protocol::AppView>> {
-    match request(
-        home,
-        &Request::List { env: false },
-        Duration::from_secs(30),
-        true,
-    )? {
-        Reply::List { apps } => Ok(apps),
-        other => unexpected(other).map(|_| Vec::new()),
-    }
-}
-
-fn unexpected(r: Reply) -> Result<i32> {
-    match r {
-        Reply::Error { message } => Err(Error::new(message)),
-        other => Err(Error::new(format!(
-            "the daemon answered something unexpected: {other:?}"
-        ))),
-    }
-}
-
-static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
-/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
-pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    use std::sync::atomic::Ordering::Relaxed;
-    if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
-        SILENT.store(true, Relaxed);
-    }
-    let mut out = Vec::with_capacity(args.len());
-    let mut tail = false;
-    for a in args {
-        if !tail && (a == "-s" || a == "--silent") {
-            SILENT.store(true, Relaxed);
-        } else if !tail && a == "--no-color" {
-            NO_COLOR.store(true, Relaxed);
-        } else {
-            tail |= a == "--";
-            out.push(a);
-        }
-    }
-    out
-}
-
-fn silent() -> bool {
-    SILENT.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Messages about what was done: quiet under `--silent`. Data always goes through `out`.
-pub fn chatter(s: &str) {
-    if !silent() {
-        out(s);
-    }
-}
-
-/// Writes to stdout; a closed stdout (`ward ls | head`) ends the program quietly.
-pub fn out(s: &str) {
-    let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-    }
-}
-
-fn style() -> render::Style {
-    use std::io::IsTerminal;
-    let tty = std::io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
-    render::Style {
-        color: tty && !no_color,
-        width: if tty { terminal_width() } else { None },
-    }
-}
-
-fn terminal_width() -> Option<usize> {
-    terminal_size(1).map(|(cols, _)| cols as usize)
-}
-
-/// Columns and rows of the terminal on `fd`, when it is one.
-pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
-    let mut ws = nix::pty::Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, nix::pty::Winsize);
-    // SAFETY: TIOCGWINSZ fills a winsize struct that we own.
-    #[allow(unsafe_code)]
-    let r = unsafe { tiocgwinsz(fd, &mut ws) };
-    match r {
-        Ok(_) if ws.ws_col > 0 && ws.ws_row > 0 => Some((ws.ws_col, ws.ws_row)),
-        _ => None,
-    }
-}
-
-/// The table, with live figures; `env` adds each app's environment (for jlist).
-pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
-    let reply = request(home, &Request::List { env }, Duration::from_secs(30), true)?;
-    match reply {
-        Reply::List { apps } => Ok(apps),
-        other => unexpected(other).map(|_| Vec::new()),
-    }
 }
 
 fn list(
@@ -1005,139 +893,4 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
         });
     }
     Ok(items)
-}
-
-/// Sends one request and waits for its whole reply, starting the daemon if `autostart` and
-/// none answers.
-pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Reply> {
-    let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
-    let client = sock::Client::new()?;
-    let id = request_id();
-    let frames = protocol::frames(id, &body, protocol::FRAME);
-    let sockpath = home.socket();
-    if let Err(e) = send_all(&client, &sockpath, &frames) {
-        let absent = matches!(
-            e.kind(),
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-        );
-        if !absent || !autostart {
-            return Err(Error::unable(
-                format_args!("reach the daemon at {}", sockpath.display()),
-                os(&e),
-            ));
-        }
-        start_daemon(home)?;
-        send_all(&client, &sockpath, &frames).map_err(|e| {
-            Error::unable(
-                format_args!("reach the daemon at {}", sockpath.display()),
-                os(&e),
-            )
-        })?;
-    }
-    wait_reply(&client, home, id, timeout)
-}
-
-fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
-    for f in frames {
-        client.send(to, f)?;
-    }
-    Ok(())
-}
-
-fn request_id() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    nanos ^ ((std::process::id() as u64) << 32)
-}
-
-fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
-    let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; protocol::HEADER + protocol::FRAME + 1024];
-    let mut reasm: Reassembly<()> = Reassembly::default();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::new(format!(
-                "the daemon did not answer within {} s (see {})",
-                timeout.as_secs(),
-                home.daemon_log().display()
-            )));
-        }
-        let n = match client.recv(&mut buf, left.min(Duration::from_secs(1))) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if !home.socket().exists() {
-                    return Err(Error::new(format!(
-                        "the daemon went away before answering (see {})",
-                        home.daemon_log().display()
-                    )));
-                }
-                continue;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::unable("read the daemon's reply", os(&e))),
-        };
-        let d = &buf[..n];
-        let Ok(h) = protocol::header(d) else { continue };
-        if h.id != id && h.id != 0 {
-            continue; // a late reply to an earlier request
-        }
-        match reasm.feed(&(), d, 0) {
-            Ok(Some((_, body))) => {
-                return serde_json::from_slice(&body)
-                    .map_err(|e| Error::unable("read the daemon's reply", e));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(Error::unable("read the daemon's reply", e)),
-        }
-    }
-}
-
-/// Starts a daemon detached from this terminal and waits until it answers.
-fn start_daemon(home: &Home) -> Result<()> {
-    home.create()?;
-    let exe = std::env::current_exe().map_err(|e| Error::unable("find the ward binary", os(&e)))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.daemon_log())
-        .map_err(|e| Error::unable(format_args!("open {}", home.daemon_log().display()), os(&e)))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| Error::unable("open the daemon log", os(&e)))?;
-    std::process::Command::new(exe)
-        .arg("daemon")
-        .arg("--spawned")
-        .envs(home.env())
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| Error::unable("start the daemon", os(&e)))?;
-    let until = Instant::now() + STARTUP;
-    while Instant::now() < until {
-        if home.socket().exists() && daemon_answers_quickly(home) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Err(Error::new(format!(
-        "the daemon did not start within {} s (see {})",
-        STARTUP.as_secs(),
-        home.daemon_log().display()
-    )))
-}
-
-fn daemon_answers_quickly(home: &Home) -> bool {
-    matches!(
-        request(home, &Request::Ping, Duration::from_millis(500), false),
-        Ok(Reply::Pong { .. })
-    )
 }

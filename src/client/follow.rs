@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::client::cli::LogsOpts;
-use crate::client::commands as client;
+use crate::client::{output, talk};
 use crate::error::Result;
 use crate::home::Home;
-use crate::spec::datefmt::{Clock, DateFormat};
+use crate::os::sys::Clock;
+use crate::spec::datefmt::DateFormat;
 use crate::table::Table;
 
 const POLL: Duration = Duration::from_millis(150);
@@ -84,14 +85,14 @@ impl Printer {
             self.errout.clear();
         }
         if !self.out.is_empty() {
-            client::out(&self.out);
+            output::out(&self.out);
             self.out.clear();
         }
     }
 }
 
 pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
-    let apps = client::list_apps(home)?;
+    let apps = talk::list_apps(home)?;
     let table = Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
     let ids = match &opts.target {
         None => table.ids(),

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::client::commands as client;
 use crate::client::render::{bytes, fit, uptime};
+use crate::client::{output, talk};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::lifecycle::{Exit, Status};
@@ -656,8 +656,8 @@ pub fn keys(b: &[u8]) -> Vec<Key> {
 }
 
 fn size() -> (usize, usize) {
-    client::terminal_size(1)
-        .or_else(|| client::terminal_size(0))
+    output::terminal_size(1)
+        .or_else(|| output::terminal_size(0))
         .map_or((80, 24), |(c, r)| (c as usize, r as usize))
 }
 
@@ -669,7 +669,7 @@ pub fn run(home: &Home) -> Result<i32> {
         ));
     }
     // Before raw mode, so that a daemon that cannot start is reported normally.
-    let mut apps = client::fetch(home, false)?;
+    let mut apps = talk::fetch(home, false)?;
     let winch = crate::os::sys::signal_pipe(&[libc::SIGWINCH])?;
     let stop = crate::os::sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
     let term = Term::enter()?;
@@ -771,7 +771,7 @@ pub fn run(home: &Home) -> Result<i32> {
 /// The table, without starting a daemon that the user has just killed, and without
 /// freezing the screen for long on a stuck one.
 fn poll_list(home: &Home) -> Result<Vec<AppView>> {
-    match client::request(
+    match talk::request(
         home,
         &Request::List { env: false },
         Duration::from_secs(5),
@@ -836,7 +836,7 @@ fn act(
     let lines = frame(ui, apps, tail, crate::os::sys::wall_ms(), w, h);
     write_out(&format!("\x1b[H{}", lines.join("\r\n")));
     let verb = &doing[..doing.len() - 3];
-    ui.message = match client::request(home, &req, Duration::from_secs(120), false) {
+    ui.message = match talk::request(home, &req, Duration::from_secs(120), false) {
         Ok(Reply::Done { notes, .. }) => format!(
             "{verb}: {}",
             notes

@@ -283,26 +283,6 @@ fn run_all(cmds: &[Vec<String>]) -> Vec<String> {
     out
 }
 
-/// Tells systemd (or any sd_notify listener) that the daemon is ready.
-pub fn notify_ready() {
-    let Some(addr) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
-        return;
-    };
-    let msg = format!("READY=1\nMAINPID={}\n", std::process::id());
-    let bytes = addr.as_encoded_bytes();
-    if let Some(name) = bytes.strip_prefix(b"@") {
-        use std::os::linux::net::SocketAddrExt;
-        if let Ok(a) = std::os::unix::net::SocketAddr::from_abstract_name(name) {
-            let _ = sock.send_to_addr(msg.as_bytes(), &a);
-        }
-    } else {
-        let _ = sock.send_to(msg.as_bytes(), Path::new(&addr));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,7 +164,7 @@ pub struct Daemon {
     /// Assembled lines of one read, written with one write per file.
     batch: Vec<u8>,
     stamp: String,
-    clock: crate::spec::datefmt::Clock,
+    clock: crate::os::sys::Clock,
     log_defaults: logs::Defaults,
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
@@ -219,10 +219,8 @@ pub fn run(
 ) -> Result<()> {
     home.create()?;
     let lock = match inherited.lock {
-        // SAFETY: the daemon we were exec'd from left this fd open for us; nothing else
-        // in this process owns it.
-        #[allow(unsafe_code)]
-        Some(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+        // The daemon we were exec'd from left this fd open for us.
+        Some(fd) => File::from(sys::own_fd(fd)),
         None => File::create(home.lock_file())
             .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
     };
@@ -259,7 +257,7 @@ pub fn run(
         }
     }
     // For systemd's Type=notify: the saved apps are started; units after us may go.
-    crate::client::startup::notify_ready();
+    sys::notify_ready();
     d.run_loop();
     if let Some(exe) = d.update_to.take() {
         d.reexec(&exe);
@@ -336,7 +334,7 @@ impl Daemon {
             buf: vec![0; 64 * 1024],
             batch: Vec::new(),
             stamp: String::new(),
-            clock: crate::spec::datefmt::Clock::default(),
+            clock: crate::os::sys::Clock::default(),
             log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::default(),

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -29,6 +29,7 @@ use nix::sys::socket::{
 
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::os::sys;
 
 /// fds per message; SCM_RIGHTS takes at most 253.
 const BATCH: usize = 200;
@@ -81,9 +82,8 @@ fn recv(
         for c in cmsgs {
             if let ControlMessageOwned::ScmRights(raw) = c {
                 for r in raw {
-                    // SAFETY: SCM_RIGHTS just installed these fds in our table; we own them.
-                    #[allow(unsafe_code)]
-                    fds.push(unsafe { OwnedFd::from_raw_fd(r) });
+                    // SCM_RIGHTS just installed these fds in our table.
+                    fds.push(sys::own_fd(r));
                 }
             }
         }
@@ -266,9 +266,7 @@ pub fn run(home: &Home) -> Result<()> {
         };
         if lst_ready {
             if let Ok(raw) = socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-                // SAFETY: accept4 returned a new fd that nothing else owns.
-                #[allow(unsafe_code)]
-                let c = unsafe { OwnedFd::from_raw_fd(raw) };
+                let c = sys::own_fd(raw);
                 // A new daemon replaces any earlier connection.
                 conn = Some(c);
                 respawn_at = None;

@@ -239,7 +239,7 @@ impl Daemon {
             let envs = self
                 .views(true)
                 .iter()
-                .map(|v| crate::client::render::jlist_entry(v, &home, &user)["pm2_env"].clone())
+                .map(|v| crate::spec::pm2record::entry(v, &home, &user)["pm2_env"].clone())
                 .collect();
             store::save_pm2_dump(&self.home.dump(), envs)
         } else {

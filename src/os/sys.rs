@@ -152,6 +152,33 @@ pub fn local_tm(secs: u64) -> Option<crate::spec::datefmt::Tm> {
     })
 }
 
+/// Renders `unix_ms` in local time; caches the broken-down time of the last second seen, so
+/// a flood of lines costs one `localtime_r` per second.
+#[derive(Default)]
+pub struct Clock {
+    last: Option<(u64, crate::spec::datefmt::Tm)>,
+}
+
+impl Clock {
+    pub fn render(
+        &mut self,
+        fmt: &crate::spec::datefmt::DateFormat,
+        unix_ms: u64,
+        out: &mut String,
+    ) {
+        let secs = unix_ms / 1000;
+        let tm = match self.last {
+            Some((s, tm)) if s == secs => tm,
+            _ => {
+                let tm = local_tm(secs).unwrap_or_default();
+                self.last = Some((secs, tm));
+                tm
+            }
+        };
+        fmt.render(&tm, unix_ms, out);
+    }
+}
+
 /// The local calendar time of an epoch second (localtime_r), for cron schedules.
 pub fn civil_local(epoch: i64) -> Option<crate::spec::cron::Civil> {
     let t = epoch as libc::time_t;
@@ -237,4 +264,50 @@ pub fn signal_pipe(signals: &[i32]) -> crate::error::Result<std::os::unix::net::
             .map_err(|e| Error::unable(format_args!("catch signal {sig}"), e))?;
     }
     Ok(read)
+}
+
+/// Tells systemd (or any sd_notify listener) that the daemon is ready.
+pub fn notify_ready() {
+    let Some(addr) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let msg = format!("READY=1\nMAINPID={}\n", std::process::id());
+    let bytes = addr.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(a) = std::os::unix::net::SocketAddr::from_abstract_name(name) {
+            let _ = sock.send_to_addr(msg.as_bytes(), &a);
+        }
+    } else {
+        let _ = sock.send_to(msg.as_bytes(), std::path::Path::new(&addr));
+    }
+}
+
+/// Columns and rows of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, nix::pty::Winsize);
+    // SAFETY: TIOCGWINSZ fills a winsize struct that we own.
+    #[allow(unsafe_code)]
+    let r = unsafe { tiocgwinsz(fd, &mut ws) };
+    match r {
+        Ok(_) if ws.ws_col > 0 && ws.ws_row > 0 => Some((ws.ws_col, ws.ws_row)),
+        _ => None,
+    }
+}
+
+/// Takes ownership of a descriptor the kernel has just given this process (accept4,
+/// SCM_RIGHTS) or that the daemon we were exec'd from left open for us. Callers pass only
+/// such fds: nothing else in the process owns them, so closing on drop is right.
+pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    // SAFETY: per the contract above, `fd` is open and owned by no other object.
+    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }

@@ -10,7 +10,35 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::spec::config::{self, AppSpec};
-use crate::spec::ecosystem::EcoApp;
+
+/// One app of the file, checked, before its script is resolved.
+#[derive(Debug, Clone)]
+pub struct EcoApp {
+    /// Its place in the file (0-based).
+    pub index: usize,
+    pub name: String,
+    pub script: String,
+    pub interpreter: Option<String>,
+    pub cwd: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// `env_production` → "production" → its variables.
+    pub env_named: BTreeMap<String, BTreeMap<String, String>>,
+    /// `instances` as written: 0 means one per CPU, negative means CPUs minus that many.
+    pub instances: Option<i64>,
+    pub merge_logs: Option<bool>,
+    /// `exec_mode: cluster`: run as instances in fork mode.
+    pub cluster: bool,
+    pub port: Option<u64>,
+    /// `append_env_to_name`: `--env NAME` renames the app `NAME-ENV`.
+    pub append_env_to_name: bool,
+    /// `log_file: true`: `NAME.log` in ward's logs folder.
+    pub(crate) log_default: bool,
+    /// Every other key, already applied.
+    pub spec: AppSpec,
+    /// Where the app's `script` key is, for errors found later (script not found).
+    pub(crate) script_at: String,
+    pub(crate) cwd_at: String,
+}
 
 /// Checks a whole file; `Err` holds every error, one per line, then "nothing was done".
 pub fn check(
@@ -926,7 +954,6 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::ecosystem::file_env;
     use serde_json::json;
 
     fn check_value(v: Value) -> std::result::Result<(Vec<EcoApp>, Vec<String>), Vec<String>> {
@@ -976,9 +1003,8 @@ mod tests {
         assert_eq!(a.env["B"], "true");
         assert_eq!(a.env["C"], r#"{"x":1}"#);
         assert!(!a.env.contains_key("D"));
-        let e = file_env(a, Some("prod"));
-        assert_eq!(e["A"], "2");
-        assert_eq!(e["PORT"], "8080");
+        assert_eq!(a.env_named["prod"]["A"], "2");
+        assert_eq!(a.port, Some(8080));
         assert_eq!(a.spec.watch, vec!["."]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(

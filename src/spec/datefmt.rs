@@ -232,28 +232,6 @@ pub fn looks_like_format(s: &str) -> bool {
         .any(|t| s.contains(t))
 }
 
-/// Renders `unix_ms` in local time; caches the broken-down time of the last second seen, so
-/// a flood of lines costs one `localtime_r` per second.
-#[derive(Default)]
-pub struct Clock {
-    last: Option<(u64, Tm)>,
-}
-
-impl Clock {
-    pub fn render(&mut self, fmt: &DateFormat, unix_ms: u64, out: &mut String) {
-        let secs = unix_ms / 1000;
-        let tm = match self.last {
-            Some((s, tm)) if s == secs => tm,
-            _ => {
-                let tm = crate::os::sys::local_tm(secs).unwrap_or_default();
-                self.last = Some((secs, tm));
-                tm
-            }
-        };
-        fmt.render(&tm, unix_ms, out);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,34 +45,7 @@ pub const DEFAULT_FILES: &[&str] = &[
     "ecosystem.json",
 ];
 
-/// One app of the file, checked, before its script is resolved.
-#[derive(Debug, Clone)]
-pub struct EcoApp {
-    /// Its place in the file (0-based).
-    pub index: usize,
-    pub name: String,
-    pub script: String,
-    pub interpreter: Option<String>,
-    pub cwd: Option<String>,
-    pub env: BTreeMap<String, String>,
-    /// `env_production` → "production" → its variables.
-    pub env_named: BTreeMap<String, BTreeMap<String, String>>,
-    /// `instances` as written: 0 means one per CPU, negative means CPUs minus that many.
-    pub instances: Option<i64>,
-    pub merge_logs: Option<bool>,
-    /// `exec_mode: cluster`: run as instances in fork mode.
-    pub cluster: bool,
-    pub port: Option<u64>,
-    /// `append_env_to_name`: `--env NAME` renames the app `NAME-ENV`.
-    pub append_env_to_name: bool,
-    /// `log_file: true`: `NAME.log` in ward's logs folder.
-    pub(crate) log_default: bool,
-    /// Every other key, already applied.
-    pub spec: AppSpec,
-    /// Where the app's `script` key is, for errors found later (script not found).
-    pub(crate) script_at: String,
-    pub(crate) cwd_at: String,
-}
+pub use crate::spec::appkeys::EcoApp;
 
 #[derive(Debug)]
 pub struct Ecosystem {

@@ -12,4 +12,5 @@ pub mod datefmt;
 pub mod ecosystem;
 pub mod jsonish;
 pub mod pm2dump;
+pub mod pm2record;
 pub mod yaml;

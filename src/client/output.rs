@@ -1,0 +1,73 @@
+//! What the client writes: stdout that ends quietly on a closed pipe, chatter that
+//! `--silent` hides, colours only on a terminal and never under NO_COLOR/`--no-color`.
+
+use std::io::Write;
+
+use crate::client::render;
+
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
+/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
+pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
+        SILENT.store(true, Relaxed);
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut tail = false;
+    for a in args {
+        if !tail && (a == "-s" || a == "--silent") {
+            SILENT.store(true, Relaxed);
+        } else if !tail && a == "--no-color" {
+            NO_COLOR.store(true, Relaxed);
+        } else {
+            tail |= a == "--";
+            out.push(a);
+        }
+    }
+    out
+}
+
+pub fn silent() -> bool {
+    SILENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Messages about what was done: quiet under `--silent`. Data always goes through `out`.
+pub fn chatter(s: &str) {
+    if !silent() {
+        out(s);
+    }
+}
+
+/// Writes to stdout; a closed stdout (`ward ls | head`) ends the program quietly.
+pub fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+pub fn style() -> render::Style {
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
+    render::Style {
+        color: tty && !no_color,
+        width: if tty { terminal_width() } else { None },
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    terminal_size(1).map(|(cols, _)| cols as usize)
+}
+
+/// Columns and rows of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
+    crate::os::sys::terminal_size(fd)
+}

@@ -1,0 +1,117 @@
+//! pm2's record of one app: the object `pm2 jlist` prints and `pm2 save` writes to
+//! dump.pm2 (`pm2_env` with its keys, `monit`, `pid`). A format, like pm2dump.rs reads:
+//! the client prints it, the daemon saves it.
+//!
+//! Pure: an app in, a JSON value out.
+
+use serde_json::{Map, Value, json};
+
+use crate::protocol::AppView;
+
+/// One app as pm2's `jlist` shows it (`ActionMethods.js getMonitorData`).
+pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
+    let a = &v.app;
+    let s = &a.spec;
+    let r = &a.run;
+    let mut env = Map::new();
+    let mut pm2_env = Map::new();
+    for (k, val) in s.env.iter() {
+        env.insert(k.clone(), Value::String(val.clone()));
+        pm2_env.insert(k.clone(), Value::String(val.clone()));
+    }
+    let fixed = json!({
+        "name": s.name,
+        "namespace": s.namespace,
+        "pm_id": a.id,
+        "status": r.status.as_str(),
+        "restart_time": r.restarts,
+        "unstable_restarts": r.unstable_restarts,
+        "pm_uptime": r.pm_uptime,
+        "created_at": r.created_at,
+        "pm_exec_path": s.script,
+        "pm_cwd": s.cwd,
+        "exec_interpreter": s.interpreter_name(),
+        "interpreter": s.interpreter_name(),
+        "node_args": s.interpreter_args,
+        "args": s.args,
+        "pm_out_log_path": s.out_file,
+        "pm_err_log_path": s.error_file,
+        "pm_pid_path": if s.pid_file.is_empty() {
+            format!("{home}/pids/{}-{}.pid", crate::spec::config::log_stem(&s.name), a.id)
+        } else {
+            s.pid_file.clone()
+        },
+        "exec_mode": "fork_mode",
+        "instances": s.instances,
+        "instance_var": s.instance_var,
+        "NODE_APP_INSTANCE": s.instance,
+        "merge_logs": s.merge_logs,
+        "autorestart": s.autorestart,
+        "autostart": s.autostart,
+        "max_restarts": s.max_restarts,
+        "min_uptime": s.min_uptime,
+        "kill_timeout": s.kill_timeout,
+        "restart_delay": s.restart_delay,
+        "exp_backoff_restart_delay": s.exp_backoff_restart_delay,
+        "stop_exit_codes": s.stop_exit_codes,
+        "treekill": true,
+        "username": user,
+        "version": "N/A",
+        "vizion": false,
+        "env": Value::Object(env),
+    });
+    if let Value::Object(m) = fixed {
+        pm2_env.extend(m);
+    }
+    for (name, block) in &s.env_blocks {
+        pm2_env.insert(format!("env_{name}"), json!(block));
+    }
+    let policies = json!({
+        // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
+        "watch": if s.watch.is_empty() {
+            json!(false)
+        } else if s.watch.len() == 1 && s.watch[0] == s.cwd {
+            json!(true)
+        } else {
+            json!(s.watch)
+        },
+        "ignore_watch": s.ignore_watch,
+        "watch_delay": s.watch_delay,
+        "max_memory_restart": s.max_memory_restart,
+        "cron_restart": s.cron_restart,
+        "kill_signal": crate::spec::config::signal_name(s.kill_signal),
+        // ward's own: the last exits with their reasons (`ward describe` shows them).
+        "exits": r.exits,
+    });
+    if let Value::Object(m) = policies {
+        pm2_env.extend(m);
+    }
+    // Fields pm2's dashboards read; the APM ones (axm_*) stay empty.
+    let pm2_extra = json!({
+        "vizion_running": false,
+        "pmx": false,
+        "automation": false,
+        "km_link": false,
+        "windowsHide": true,
+        "kill_retry_time": 100,
+        "filter_env": [],
+        "axm_actions": [],
+        "axm_monitor": {},
+        "axm_options": {},
+        "axm_dynamic": {},
+    });
+    if let Value::Object(m) = pm2_extra {
+        pm2_env.extend(m);
+    }
+    // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
+    if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
+        pm2_env.insert("exit_code".into(), json!(c));
+    }
+    json!({
+        "pid": r.pid.unwrap_or(0),
+        "name": s.name,
+        "pm2_env": Value::Object(pm2_env),
+        "pm_id": a.id,
+        "monit": { "memory": v.memory, "cpu": v.cpu },
+    })
+}
