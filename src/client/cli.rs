@@ -651,9 +651,7 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
                 }
                 Ok(s)
             }
-            None => Err(Error::new(format!(
-                "unknown command {c:?}; `ward help` lists them"
-            ))),
+            None => Err(crate::client::guide::unknown_command(c)),
         },
     }
 }
@@ -694,8 +692,13 @@ pub fn unsupported(args: &[std::ffi::OsString]) -> Option<i32> {
     Some(code)
 }
 
-/// Parses the arguments after the program name.
+/// Parses the arguments after the program name; an option a command does not take names
+/// the command and its help page.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
+    parse_args(args.clone()).map_err(|e| crate::client::guide::in_command(e, &args))
+}
+
+fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
     // Everything after the first `--` goes to the script, untouched.
     let (args, tail) = match args.iter().position(|a| a == "--") {
         Some(i) => {
@@ -714,9 +717,10 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         Some(Value(v)) => v.string()?,
         Some(arg) => return Err(arg.unexpected().into()),
         None => {
-            return Err(Error::new(
-                "no command given; `ward help` lists the commands",
-            ));
+            return Err(Error::new(format!(
+                "no command given\n\n{}",
+                crate::client::guide::SHORT_USAGE
+            )));
         }
     };
     if tail.is_some() && cmd != "start" {
@@ -969,17 +973,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 None => None,
             };
             if let Some(t) = &topic {
-                find_doc(t).ok_or_else(|| {
-                    Error::new(format!("unknown command {t:?}; `ward help` lists them"))
-                })?;
+                find_doc(t).ok_or_else(|| crate::client::guide::unknown_command(t))?;
             }
             Command::Help(topic)
         }
-        _ => {
-            return Err(Error::new(format!(
-                "unknown command {cmd:?}; `ward help` lists the commands"
-            )));
-        }
+        _ => return Err(crate::client::guide::unknown_command(&cmd)),
     };
     Ok(command)
 }

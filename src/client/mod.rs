@@ -9,6 +9,7 @@ mod attach;
 pub mod cli;
 pub mod commands;
 mod follow;
+mod guide;
 mod inspect;
 mod monit;
 pub mod output;

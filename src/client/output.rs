@@ -1,5 +1,6 @@
 //! What the client writes: stdout that ends quietly on a closed pipe, chatter that
-//! `--silent` hides, colours only on a terminal and never under NO_COLOR/`--no-color`.
+//! `--silent` hides, colours only on a terminal and never under NO_COLOR/`--no-color`/
+//! `TERM=dumb`.
 
 use std::io::Write;
 
@@ -55,12 +56,18 @@ pub fn out(s: &str) {
 pub fn style() -> render::Style {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
     render::Style {
-        color: tty && !no_color,
+        color: tty && colour_allowed(),
         width: if tty { terminal_width() } else { None },
     }
+}
+
+/// Colour is for terminals that show it: never under NO_COLOR, `--no-color` or `TERM=dumb`
+/// (Emacs shells, some CI logs). Whether the output is a terminal is the caller's test.
+pub fn colour_allowed() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
+    !no_color && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 fn terminal_width() -> Option<usize> {

@@ -1,0 +1,94 @@
+//! Issue 19, first contact: help that guides (typos, unknown options, a bare `ward`),
+//! colours only where they show, and feedback on long starts.
+mod util;
+use util::*;
+
+/// Runs a shell command line on a pseudo-terminal through script(1) (util-linux, in every
+/// Debian), with `env` set; returns what the terminal showed.
+fn on_a_tty(h: &Home, line: &str, env: &[(&str, &str)]) -> String {
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", line, "/dev/null"])
+        .env("WARD_HOME", &h.root)
+        .env_remove("NO_COLOR")
+        .env_remove("TERM")
+        .current_dir(&h.dir)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c
+        .output()
+        .expect("script(1) is required (util-linux; CI has it)");
+    assert!(out.status.success(), "{line}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_mistyped_command_gets_a_suggestion() {
+    let h = Home::new("guide-typo");
+    let err = h.fails(&["strat", "app.js"]);
+    assert_eq!(err, "ward: unknown command \"strat\"; did you mean \"start\"?\n");
+    let err = h.fails(&["restrat", "all"]);
+    assert!(err.contains("did you mean \"restart\"?"), "{err}");
+    let err = h.fails(&["help", "lsit"]);
+    assert!(err.contains("did you mean \"list\"?"), "{err}");
+    // Nothing near: no guess, the list of commands instead.
+    let err = h.fails(&["frobnicate"]);
+    assert!(
+        err.contains("unknown command \"frobnicate\"; `ward help` lists the commands"),
+        "{err}"
+    );
+    assert!(h.daemon_pid().is_none(), "a typo started the daemon");
+}
+
+#[test]
+fn an_unknown_option_names_its_command_and_help_page() {
+    let h = Home::new("guide-opt");
+    let err = h.fails(&["start", "app.js", "--bogus"]);
+    assert_eq!(
+        err,
+        "ward: start: unknown option '--bogus'; `ward help start` lists its options\n"
+    );
+    // Through an alias, the page is the command's own.
+    let err = h.fails(&["ls", "--bogus"]);
+    assert!(err.contains("list: unknown option '--bogus'"), "{err}");
+    assert!(err.contains("`ward help list`"), "{err}");
+    let err = h.fails(&["describe", "a", "b"]);
+    assert!(err.contains("describe: unexpected argument"), "{err}");
+    assert!(h.daemon_pid().is_none());
+}
+
+#[test]
+fn bare_ward_prints_a_short_usage() {
+    let h = Home::new("guide-bare");
+    let out = h.run(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("ward: no command given\n"), "{err}");
+    assert!(err.contains("Usage: ward <command> [options]"), "{err}");
+    assert!(err.contains("ward start app.js"), "{err}");
+    assert!(err.contains("`ward help`"), "{err}");
+    // Short: a screenful at most, unlike `ward help`.
+    assert!(err.lines().count() <= 15, "{err}");
+    assert!(h.ok(&["help"]).lines().count() > err.lines().count());
+}
+
+#[test]
+fn term_dumb_gets_no_colour() {
+    let h = Home::new("guide-dumb");
+    h.ok(&["start", "sleep", "-n", "nap", "--", "1000"]);
+    h.wait_online("nap");
+    let ls = format!("'{BIN}' ls");
+    let tty = on_a_tty(&h, &ls, &[("TERM", "xterm")]);
+    assert!(tty.contains("nap") && tty.contains("\x1b["), "{tty}");
+    let dumb = on_a_tty(&h, &ls, &[("TERM", "dumb")]);
+    assert!(dumb.contains("nap"), "{dumb}");
+    assert!(!dumb.contains('\x1b'), "colours with TERM=dumb:\n{dumb}");
+    let logs = format!("'{BIN}' logs --nostream");
+    h.ok(&["start", "sh", "-n", "say", "--", "-c", "echo hi >&2; exec sleep 1000"]);
+    h.wait_log("say-error.log", "hi");
+    let tty = on_a_tty(&h, &logs, &[("TERM", "xterm")]);
+    assert!(tty.contains("\x1b["), "{tty}");
+    let dumb = on_a_tty(&h, &logs, &[("TERM", "dumb")]);
+    assert!(dumb.contains("hi") && !dumb.contains('\x1b'), "{dumb}");
+}
