@@ -27,7 +27,10 @@ fn on_a_tty(h: &Home, line: &str, env: &[(&str, &str)]) -> String {
 fn a_mistyped_command_gets_a_suggestion() {
     let h = Home::new("guide-typo");
     let err = h.fails(&["strat", "app.js"]);
-    assert_eq!(err, "ward: unknown command \"strat\"; did you mean \"start\"?\n");
+    assert_eq!(
+        err,
+        "ward: unknown command \"strat\"; did you mean \"start\"?\n"
+    );
     let err = h.fails(&["restrat", "all"]);
     assert!(err.contains("did you mean \"restart\"?"), "{err}");
     let err = h.fails(&["help", "lsit"]);
@@ -85,7 +88,15 @@ fn term_dumb_gets_no_colour() {
     assert!(dumb.contains("nap"), "{dumb}");
     assert!(!dumb.contains('\x1b'), "colours with TERM=dumb:\n{dumb}");
     let logs = format!("'{BIN}' logs --nostream");
-    h.ok(&["start", "sh", "-n", "say", "--", "-c", "echo hi >&2; exec sleep 1000"]);
+    h.ok(&[
+        "start",
+        "sh",
+        "-n",
+        "say",
+        "--",
+        "-c",
+        "echo hi >&2; exec sleep 1000",
+    ]);
     h.wait_log("say-error.log", "hi");
     let tty = on_a_tty(&h, &logs, &[("TERM", "xterm")]);
     assert!(tty.contains("\x1b["), "{tty}");

@@ -157,6 +157,8 @@ pub enum Command {
     ClearDump,
     Version,
     Help(Option<String>),
+    /// `ward completion bash|zsh|fish|names`
+    Completion(String),
 }
 
 /// One entry of `ward help`.
@@ -596,6 +598,18 @@ Options:
                                    use); then tell systemd READY=1 on $NOTIFY_SOCKET",
     },
     Doc {
+        name: "completion",
+        aliases: &[],
+        usage: "ward completion [bash|zsh|fish]",
+        summary: "print a shell completion script (default bash)",
+        details: "\
+Completes commands, each command's options and the names of the registered apps. App
+names come from a running daemon only: pressing Tab never starts one. `make install`
+puts the scripts where bash-completion, zsh and fish look; to try one in the current shell:
+  source <(ward completion bash)
+`ward completion names` prints the names the scripts offer, one a line.",
+    },
+    Doc {
         name: "help",
         aliases: &[],
         usage: "ward help [command]",
@@ -965,6 +979,19 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 lock_fd,
                 sock_fd,
             }
+        }
+        "completion" => {
+            let mut shell = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if shell.is_none() => shell = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let shell = shell.unwrap_or_else(|| "bash".into());
+            crate::client::completion::check(&shell)?;
+            Command::Completion(shell)
         }
         "help" => {
             let topic = match p.next()? {

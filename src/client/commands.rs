@@ -145,6 +145,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             Ok(0)
         }
         Command::Startup(o) => startup(&o, home),
+        Command::Completion(shell) => crate::client::completion::run(home, &shell),
         Command::Version
         | Command::Help(_)
         | Command::Daemon { .. }

@@ -120,8 +120,10 @@ mod tests {
 
     #[test]
     fn unknown_option_names_its_command() {
-        let args: Vec<std::ffi::OsString> =
-            ["start", "app.js", "--bogus"].iter().map(Into::into).collect();
+        let args: Vec<std::ffi::OsString> = ["start", "app.js", "--bogus"]
+            .iter()
+            .map(Into::into)
+            .collect();
         let e = in_command(Error::new("invalid option '--bogus'"), &args).to_string();
         assert_eq!(
             e,

@@ -8,6 +8,7 @@
 mod attach;
 pub mod cli;
 pub mod commands;
+pub mod completion;
 mod follow;
 mod guide;
 mod inspect;
