@@ -645,9 +645,10 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
             }
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
-                 Options: -h, --help (also after a command); -v, --version.\n\
-                 Environment: WARD_HOME (default ~/.ward), NO_COLOR, WARD_WORKER_INTERVAL\n\
-                 (ms between memory checks, default 1000).\n\
+                 Options: -h, --help (also after a command); -v, --version; -s, --silent\n\
+                 (no chatter); --no-color.\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR and TERM=dumb (no colour),\n\
+                 WARD_WORKER_INTERVAL (ms between memory checks, default 1000).\n\
                  `ward help <command>` tells more; `man ward` tells all.\n",
             );
             Ok(s)
