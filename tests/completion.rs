@@ -68,7 +68,7 @@ fn bash_completes_commands_flags_and_running_apps() {
         assert!(st.contains(&w.to_string()), "{w} in {st:?}");
     }
     assert!(!st.contains(&"list".to_string()), "{st:?}");
-    assert_eq!(c("ward --ver"), ["--version"]);
+    assert_eq!(c("ward --vers"), ["--version"]);
     assert_eq!(c("ward start app.js --na"), ["--name", "--namespace"]);
     assert_eq!(c("ward logs --nos"), ["--nostream"]);
     assert_eq!(

@@ -103,3 +103,68 @@ fn term_dumb_gets_no_colour() {
     let dumb = on_a_tty(&h, &logs, &[("TERM", "dumb")]);
     assert!(dumb.contains("hi") && !dumb.contains('\x1b'), "{dumb}");
 }
+
+#[test]
+fn a_start_of_many_apps_prints_one_summary_line() {
+    let h = Home::new("guide-many");
+    let out = h.ok(&["start", "sleep", "-n", "many", "-i", "120", "--", "1000"]);
+    let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("[ward]")).collect();
+    assert_eq!(notes, ["[ward] 120 apps started ✓"], "{out}");
+    // The table still lists every copy.
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" many ")).count(),
+        120,
+        "{out}"
+    );
+    // Asked for, one line per app.
+    let out = h.ok(&["--verbose", "restart", "all"]);
+    let notes = out
+        .lines()
+        .filter(|l| l.starts_with("[ward] [many]("))
+        .count();
+    assert_eq!(notes, 120, "{out}");
+    // A few apps keep their own lines.
+    let out = h.ok(&["start", "sleep", "-n", "few", "-i", "3", "--", "1000"]);
+    let notes = out
+        .lines()
+        .filter(|l| l.starts_with("[ward] [few]("))
+        .count();
+    assert_eq!(notes, 3, "{out}");
+}
+
+/// An app that ignores SIGINT makes its restart last its kill timeout (2.5 s): a start
+/// that is slow for sure.
+#[test]
+fn a_slow_start_shows_progress_on_a_terminal_and_never_in_a_pipe() {
+    let h = Home::new("guide-slow");
+    h.script(
+        "stubborn.sh",
+        "#!/bin/sh\ntrap '' INT\nwhile :; do sleep 1; done\n",
+    );
+    h.ok(&["start", "stubborn.sh", "--kill-timeout", "2500"]);
+    h.wait_online("stubborn");
+    let line = format!("'{BIN}' start stubborn");
+    let tty = on_a_tty(&h, &line, &[("TERM", "xterm")]);
+    assert!(
+        tty.contains("\r[ward] starting 1 app… 1 s"),
+        "no progress on a terminal:\n{tty:?}"
+    );
+    // The table follows on a clean line.
+    assert!(tty.contains("stubborn"), "{tty}");
+    assert_eq!(h.restarts("stubborn"), 1);
+    let started = std::time::Instant::now();
+    let out = h.run(&["start", "stubborn"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        started.elapsed() > secs(2),
+        "the restart was not slow, so this run proves nothing"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!err.contains("starting") && !err.contains('\r'), "{err:?}");
+    assert!(!stdout.contains("starting 1 app"), "{stdout}");
+    // --silent keeps the terminal quiet too.
+    let line = format!("'{BIN}' start stubborn --silent");
+    let tty = on_a_tty(&h, &line, &[("TERM", "xterm")]);
+    assert!(!tty.contains("starting 1 app"), "{tty:?}");
+}

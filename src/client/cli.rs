@@ -281,7 +281,11 @@ Options:
         aliases: &[],
         usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "Options: as for restart (-a, --env, --only).",
+        details: "\
+Options:
+  -a, --update-env                 take the current shell's environment, as restart does
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "delete",
@@ -646,7 +650,7 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
                  Options: -h, --help (also after a command); -v, --version; -s, --silent\n\
-                 (no chatter); --no-color.\n\
+                 (no chatter); --no-color; --verbose (a line per app even for many apps).\n\
                  Environment: WARD_HOME (default ~/.ward), NO_COLOR and TERM=dumb (no colour),\n\
                  WARD_WORKER_INTERVAL (ms between memory checks, default 1000).\n\
                  `ward help <command>` tells more; `man ward` tells all.\n",

@@ -256,7 +256,7 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
         return Ok(0);
     }
     let mut s = String::new();
-    for n in notes {
+    for n in crate::client::feedback::fold(notes, crate::client::output::verbose()) {
         s.push_str("[ward] ");
         s.push_str(&n);
         s.push('\n');
@@ -449,12 +449,22 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
 
 /// Sends one Start request (waiting for every app to settle) and prints the result.
 fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
-    let reply = request(
+    let apps: u32 = items
+        .iter()
+        .map(|i| i.spec.as_ref().map_or(1, |s| s.instances.max(1)))
+        .sum();
+    let mut progress = crate::client::feedback::Progress::new(format!(
+        "starting {apps} app{}",
+        if apps == 1 { "" } else { "s" }
+    ));
+    let reply = crate::client::talk::request_ticking(
         home,
         &Request::Start { items },
         Duration::from_secs(600),
         true,
+        &mut |waited| progress.tick(waited),
     )?;
+    progress.clear();
     done(home, reply)
 }
 

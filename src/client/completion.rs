@@ -15,7 +15,7 @@ use crate::protocol::{Reply, Request};
 const SAME_FLAGS: &[(&str, &str)] = &[("startOrRestart", "start"), ("unstartup", "startup")];
 
 /// Options that stand before any command (`ward --version`).
-const GLOBAL: &[&str] = &["--help", "--version", "--silent", "--no-color"];
+const GLOBAL: &[&str] = &["--help", "--version", "--silent", "--no-color", "--verbose"];
 
 /// What `ward completion` takes: a shell, or `names`.
 pub fn check(what: &str) -> Result<()> {

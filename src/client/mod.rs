@@ -9,6 +9,7 @@ mod attach;
 pub mod cli;
 pub mod commands;
 pub mod completion;
+mod feedback;
 mod follow;
 mod guide;
 mod inspect;

@@ -10,8 +10,10 @@ static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 
 static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
-/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
+/// `PM2_SILENT=true`) and `--no-color`, and ward's `--verbose`. They may stand anywhere before `--`.
 pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use std::sync::atomic::Ordering::Relaxed;
     if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
@@ -24,12 +26,19 @@ pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStrin
             SILENT.store(true, Relaxed);
         } else if !tail && a == "--no-color" {
             NO_COLOR.store(true, Relaxed);
+        } else if !tail && a == "--verbose" {
+            VERBOSE.store(true, Relaxed);
         } else {
             tail |= a == "--";
             out.push(a);
         }
     }
     out
+}
+
+/// `--verbose`: one line per app even when there are many.
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn silent() -> bool {
