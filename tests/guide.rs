@@ -163,6 +163,13 @@ fn a_slow_start_shows_progress_on_a_terminal_and_never_in_a_pipe() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!err.contains("starting") && !err.contains('\r'), "{err:?}");
     assert!(!stdout.contains("starting 1 app"), "{stdout}");
+    // A slow restart says so too.
+    let line = format!("'{BIN}' restart stubborn");
+    let tty = on_a_tty(&h, &line, &[("TERM", "xterm")]);
+    assert!(
+        tty.contains("\r[ward] restarting stubborn… 1 s"),
+        "no progress on a terminal:\n{tty:?}"
+    );
     // --silent keeps the terminal quiet too.
     let line = format!("'{BIN}' start stubborn --silent");
     let tty = on_a_tty(&h, &line, &[("TERM", "xterm")]);

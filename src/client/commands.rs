@@ -453,19 +453,26 @@ fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
         .iter()
         .map(|i| i.spec.as_ref().map_or(1, |s| s.instances.max(1)))
         .sum();
-    let mut progress = crate::client::feedback::Progress::new(format!(
-        "starting {apps} app{}",
-        if apps == 1 { "" } else { "s" }
-    ));
+    let label = format!("starting {apps} app{}", if apps == 1 { "" } else { "s" });
+    done(
+        home,
+        request_showing(home, &Request::Start { items }, label)?,
+    )
+}
+
+/// Sends a request that may take long (start, stop, restart of many apps), saying on the
+/// terminal what it waits for once it takes more than a second.
+fn request_showing(home: &Home, req: &Request, label: String) -> Result<Reply> {
+    let mut progress = crate::client::feedback::Progress::new(label);
     let reply = crate::client::talk::request_ticking(
         home,
-        &Request::Start { items },
+        req,
         Duration::from_secs(600),
         true,
         &mut |waited| progress.tick(waited),
-    )?;
+    );
     progress.clear();
-    done(home, reply)
+    reply
 }
 
 fn update(home: &Home) -> Result<i32> {
@@ -657,17 +664,23 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
                 targets[0]
             )));
         }
-        let reply = request(
-            home,
-            &Request::Act {
-                verb,
-                targets,
-                update_env: o.update_env.then(shell_env),
-            },
-            Duration::from_secs(600),
-            true,
-        )?;
-        let code = done(home, reply)?;
+        let doing = match verb {
+            Verb::Stop => "stopping",
+            Verb::Restart => "restarting",
+            Verb::Reload => "reloading",
+            Verb::Delete => "deleting",
+        };
+        let mut what = targets.join(" ");
+        if what.chars().count() > 40 {
+            what = format!("{} targets", targets.len());
+        }
+        let label = format!("{doing} {what}");
+        let req = Request::Act {
+            verb,
+            targets,
+            update_env: o.update_env.then(shell_env),
+        };
+        let code = done(home, request_showing(home, &req, label)?)?;
         if restart && !o.update_env {
             // pm2's hint, after the table as pm2 prints it; chatter, so not with --silent.
             chatter("[ward] Use --update-env to update environment variables\n");
