@@ -7,11 +7,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use util::*;
 
-fn make(args: &[&str], destdir: &Path) -> Output {
-    Command::new("make")
+/// `make` in the source tree, free of an outer make's settings (`make test DESTDIR=…`
+/// would hand DESTDIR down through MAKEFLAGS).
+fn make_cmd() -> Command {
+    let mut c = Command::new("make");
+    c.env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .arg("--no-print-directory")
         .arg("-C")
-        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn make(args: &[&str], destdir: &Path) -> Output {
+    make_cmd()
         .args(args)
         .arg(format!("DESTDIR={}", destdir.display()))
         .arg("PREFIX=/usr")
@@ -153,10 +163,7 @@ fn make_deb_builds_a_clean_package() {
     }
     let h = Home::new("install-deb");
     let out = h.dir.join("deb");
-    let o = Command::new("make")
-        .arg("--no-print-directory")
-        .arg("-C")
-        .arg(env!("CARGO_MANIFEST_DIR"))
+    let o = make_cmd()
         .arg("deb")
         .arg(format!("WARD_BIN={BIN}"))
         .arg(format!("DEB_DIR={}", out.display()))
