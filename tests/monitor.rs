@@ -454,6 +454,12 @@ fn monit_in_tmux() {
             .is_some_and(|a| a["pm2_env"]["restart_time"] == 1)
     });
     assert_eq!(h.app("alpha").unwrap()["pm2_env"]["restart_time"], 0);
+    // `s` stops it, and the status line says so in a whole word (it once read "stopp").
+    t.keys(&["s"]);
+    wait_until(secs(15), "the status line says beta stopped", || {
+        t.screen().contains("stopped: [beta](1)")
+    });
+    assert_eq!(h.status("beta").as_deref(), Some("stopped"));
     t.keys(&["q"]);
     wait_until(secs(10), "monit quits and the shell is back", || {
         let s = t.screen();

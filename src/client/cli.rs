@@ -157,6 +157,8 @@ pub enum Command {
     ClearDump,
     Version,
     Help(Option<String>),
+    /// `ward completion bash|zsh|fish|names`
+    Completion(String),
 }
 
 /// One entry of `ward help`.
@@ -279,7 +281,11 @@ Options:
         aliases: &[],
         usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
         summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "Options: as for restart (-a, --env, --only).",
+        details: "\
+Options:
+  -a, --update-env                 take the current shell's environment, as restart does
+      --env NAME                   ecosystem file: merge env_NAME over env
+      --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "delete",
@@ -596,6 +602,18 @@ Options:
                                    use); then tell systemd READY=1 on $NOTIFY_SOCKET",
     },
     Doc {
+        name: "completion",
+        aliases: &[],
+        usage: "ward completion [bash|zsh|fish]",
+        summary: "print a shell completion script (default bash)",
+        details: "\
+Completes commands, each command's options and the names of the registered apps. App
+names come from a running daemon only: pressing Tab never starts one. `make install`
+puts the scripts where bash-completion, zsh and fish look; to try one in the current shell:
+  source <(ward completion bash)
+`ward completion names` prints the names the scripts offer, one a line.",
+    },
+    Doc {
         name: "help",
         aliases: &[],
         usage: "ward help [command]",
@@ -631,9 +649,10 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
             }
             s.push_str(
                 "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
-                 Options: -h, --help (also after a command); -v, --version.\n\
-                 Environment: WARD_HOME (default ~/.ward), NO_COLOR, WARD_WORKER_INTERVAL\n\
-                 (ms between memory checks, default 1000).\n\
+                 Options: -h, --help (also after a command); -v, --version; -s, --silent\n\
+                 (no chatter); --no-color; --verbose (a line per app even for many apps).\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR and TERM=dumb (no colour),\n\
+                 WARD_WORKER_INTERVAL (ms between memory checks, default 1000).\n\
                  `ward help <command>` tells more; `man ward` tells all.\n",
             );
             Ok(s)
@@ -651,9 +670,7 @@ pub fn help(cmd: Option<&str>) -> Result<String> {
                 }
                 Ok(s)
             }
-            None => Err(Error::new(format!(
-                "unknown command {c:?}; `ward help` lists them"
-            ))),
+            None => Err(crate::client::guide::unknown_command(c)),
         },
     }
 }
@@ -694,8 +711,13 @@ pub fn unsupported(args: &[std::ffi::OsString]) -> Option<i32> {
     Some(code)
 }
 
-/// Parses the arguments after the program name.
+/// Parses the arguments after the program name; an option a command does not take names
+/// the command and its help page.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
+    parse_args(args.clone()).map_err(|e| crate::client::guide::in_command(e, &args))
+}
+
+fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
     // Everything after the first `--` goes to the script, untouched.
     let (args, tail) = match args.iter().position(|a| a == "--") {
         Some(i) => {
@@ -714,9 +736,10 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         Some(Value(v)) => v.string()?,
         Some(arg) => return Err(arg.unexpected().into()),
         None => {
-            return Err(Error::new(
-                "no command given; `ward help` lists the commands",
-            ));
+            return Err(Error::new(format!(
+                "no command given\n\n{}",
+                crate::client::guide::SHORT_USAGE
+            )));
         }
     };
     if tail.is_some() && cmd != "start" {
@@ -962,6 +985,19 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 sock_fd,
             }
         }
+        "completion" => {
+            let mut shell = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if shell.is_none() => shell = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            let shell = shell.unwrap_or_else(|| "bash".into());
+            crate::client::completion::check(&shell)?;
+            Command::Completion(shell)
+        }
         "help" => {
             let topic = match p.next()? {
                 Some(Value(v)) => Some(v.string()?),
@@ -969,17 +1005,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 None => None,
             };
             if let Some(t) = &topic {
-                find_doc(t).ok_or_else(|| {
-                    Error::new(format!("unknown command {t:?}; `ward help` lists them"))
-                })?;
+                find_doc(t).ok_or_else(|| crate::client::guide::unknown_command(t))?;
             }
             Command::Help(topic)
         }
-        _ => {
-            return Err(Error::new(format!(
-                "unknown command {cmd:?}; `ward help` lists the commands"
-            )));
-        }
+        _ => return Err(crate::client::guide::unknown_command(&cmd)),
     };
     Ok(command)
 }

@@ -145,6 +145,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             Ok(0)
         }
         Command::Startup(o) => startup(&o, home),
+        Command::Completion(shell) => crate::client::completion::run(home, &shell),
         Command::Version
         | Command::Help(_)
         | Command::Daemon { .. }
@@ -255,7 +256,7 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
         return Ok(0);
     }
     let mut s = String::new();
-    for n in notes {
+    for n in crate::client::feedback::fold(notes, crate::client::output::verbose()) {
         s.push_str("[ward] ");
         s.push_str(&n);
         s.push('\n');
@@ -448,13 +449,30 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
 
 /// Sends one Start request (waiting for every app to settle) and prints the result.
 fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
-    let reply = request(
+    let apps: u32 = items
+        .iter()
+        .map(|i| i.spec.as_ref().map_or(1, |s| s.instances.max(1)))
+        .sum();
+    let label = format!("starting {apps} app{}", if apps == 1 { "" } else { "s" });
+    done(
         home,
-        &Request::Start { items },
+        request_showing(home, &Request::Start { items }, label)?,
+    )
+}
+
+/// Sends a request that may take long (start, stop, restart of many apps), saying on the
+/// terminal what it waits for once it takes more than a second.
+fn request_showing(home: &Home, req: &Request, label: String) -> Result<Reply> {
+    let mut progress = crate::client::feedback::Progress::new(label);
+    let reply = crate::client::talk::request_ticking(
+        home,
+        req,
         Duration::from_secs(600),
         true,
-    )?;
-    done(home, reply)
+        &mut |waited| progress.tick(waited),
+    );
+    progress.clear();
+    reply
 }
 
 fn update(home: &Home) -> Result<i32> {
@@ -646,17 +664,23 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
                 targets[0]
             )));
         }
-        let reply = request(
-            home,
-            &Request::Act {
-                verb,
-                targets,
-                update_env: o.update_env.then(shell_env),
-            },
-            Duration::from_secs(600),
-            true,
-        )?;
-        let code = done(home, reply)?;
+        let doing = match verb {
+            Verb::Stop => "stopping",
+            Verb::Restart => "restarting",
+            Verb::Reload => "reloading",
+            Verb::Delete => "deleting",
+        };
+        let mut what = targets.join(" ");
+        if what.chars().count() > 40 {
+            what = format!("{} targets", targets.len());
+        }
+        let label = format!("{doing} {what}");
+        let req = Request::Act {
+            verb,
+            targets,
+            update_env: o.update_env.then(shell_env),
+        };
+        let code = done(home, request_showing(home, &req, label)?)?;
         if restart && !o.update_env {
             // pm2's hint, after the table as pm2 prints it; chatter, so not with --silent.
             chatter("[ward] Use --update-env to update environment variables\n");

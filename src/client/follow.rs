@@ -173,7 +173,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
 
 fn color() -> bool {
     use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stdout().is_terminal() && crate::client::output::colour_allowed()
 }
 
 fn file_id(m: &std::fs::Metadata) -> (u64, u64) {

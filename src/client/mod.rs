@@ -8,7 +8,10 @@
 mod attach;
 pub mod cli;
 pub mod commands;
+pub mod completion;
+mod feedback;
 mod follow;
+mod guide;
 mod inspect;
 mod monit;
 pub mod output;

@@ -802,9 +802,10 @@ fn act(
         v.app.run.status,
         Status::Online | Status::Launching | Status::WaitingRestart
     );
-    let (doing, req) = match (k, running) {
+    let (doing, did, req) = match (k, running) {
         (Key::Restart, _) => (
             "restarting",
+            "restarted",
             Request::Act {
                 verb: Verb::Restart,
                 targets: vec![id],
@@ -813,6 +814,7 @@ fn act(
         ),
         (_, true) => (
             "stopping",
+            "stopped",
             Request::Act {
                 verb: Verb::Stop,
                 targets: vec![id],
@@ -821,6 +823,7 @@ fn act(
         ),
         (_, false) => (
             "starting",
+            "started",
             Request::Start {
                 items: vec![StartItem {
                     target: id,
@@ -835,10 +838,9 @@ fn act(
     ui.message = format!("{doing} {name}…");
     let lines = frame(ui, apps, tail, crate::os::sys::wall_ms(), w, h);
     write_out(&format!("\x1b[H{}", lines.join("\r\n")));
-    let verb = &doing[..doing.len() - 3];
     ui.message = match talk::request(home, &req, Duration::from_secs(120), false) {
         Ok(Reply::Done { notes, .. }) => format!(
-            "{verb}: {}",
+            "{did}: {}",
             notes
                 .last()
                 .cloned()

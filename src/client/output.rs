@@ -1,5 +1,6 @@
 //! What the client writes: stdout that ends quietly on a closed pipe, chatter that
-//! `--silent` hides, colours only on a terminal and never under NO_COLOR/`--no-color`.
+//! `--silent` hides, colours only on a terminal and never under NO_COLOR/`--no-color`/
+//! `TERM=dumb`.
 
 use std::io::Write;
 
@@ -9,8 +10,10 @@ static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 
 static NO_COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Takes pm2's global output flags out of the arguments: `-s`/`--silent` (also
-/// `PM2_SILENT=true`) and `--no-color`. They may stand anywhere before `--`.
+/// `PM2_SILENT=true`) and `--no-color`, and ward's `--verbose`. They may stand anywhere before `--`.
 pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use std::sync::atomic::Ordering::Relaxed;
     if std::env::var("PM2_SILENT").is_ok_and(|v| v == "true" || v == "1") {
@@ -23,12 +26,19 @@ pub fn take_output_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStrin
             SILENT.store(true, Relaxed);
         } else if !tail && a == "--no-color" {
             NO_COLOR.store(true, Relaxed);
+        } else if !tail && a == "--verbose" {
+            VERBOSE.store(true, Relaxed);
         } else {
             tail |= a == "--";
             out.push(a);
         }
     }
     out
+}
+
+/// `--verbose`: one line per app even when there are many.
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn silent() -> bool {
@@ -55,12 +65,18 @@ pub fn out(s: &str) {
 pub fn style() -> render::Style {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
     render::Style {
-        color: tty && !no_color,
+        color: tty && colour_allowed(),
         width: if tty { terminal_width() } else { None },
     }
+}
+
+/// Colour is for terminals that show it: never under NO_COLOR, `--no-color` or `TERM=dumb`
+/// (Emacs shells, some CI logs). Whether the output is a terminal is the caller's test.
+pub fn colour_allowed() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || NO_COLOR.load(std::sync::atomic::Ordering::Relaxed);
+    !no_color && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 fn terminal_width() -> Option<usize> {

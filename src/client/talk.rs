@@ -46,6 +46,18 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
 /// Sends one request and waits for its whole reply, starting the daemon if `autostart` and
 /// none answers.
 pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Reply> {
+    request_ticking(home, req, timeout, autostart, &mut |_| {})
+}
+
+/// As `request`, calling `tick` with the time waited so far, a few times a second, while
+/// the reply is awaited (for a progress line).
+pub fn request_ticking(
+    home: &Home,
+    req: &Request,
+    timeout: Duration,
+    autostart: bool,
+    tick: &mut dyn FnMut(Duration),
+) -> Result<Reply> {
     let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
     let client = sock::Client::new()?;
     let id = request_id();
@@ -70,7 +82,7 @@ pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -
             )
         })?;
     }
-    wait_reply(&client, home, id, timeout)
+    wait_reply(&client, home, id, timeout, tick)
 }
 
 fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
@@ -88,8 +100,15 @@ fn request_id() -> u64 {
     nanos ^ ((std::process::id() as u64) << 32)
 }
 
-fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
-    let deadline = Instant::now() + timeout;
+fn wait_reply(
+    client: &sock::Client,
+    home: &Home,
+    id: u64,
+    timeout: Duration,
+    tick: &mut dyn FnMut(Duration),
+) -> Result<Reply> {
+    let began = Instant::now();
+    let deadline = began + timeout;
     let mut buf = vec![0u8; protocol::HEADER + protocol::FRAME + 1024];
     let mut reasm: Reassembly<()> = Reassembly::default();
     loop {
@@ -101,7 +120,8 @@ fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) ->
                 home.daemon_log().display()
             )));
         }
-        let n = match client.recv(&mut buf, left.min(Duration::from_secs(1))) {
+        tick(began.elapsed());
+        let n = match client.recv(&mut buf, left.min(Duration::from_millis(250))) {
             Ok(n) => n,
             Err(e)
                 if matches!(
