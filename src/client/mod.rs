@@ -14,5 +14,6 @@ mod monit;
 pub mod output;
 mod render;
 mod report;
+pub mod runtime_cli;
 mod startup;
 mod talk;

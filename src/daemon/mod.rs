@@ -6,10 +6,12 @@
 //! never client/: the daemon renders nothing for a terminal.
 
 mod event_loop;
+mod forward;
 pub mod holder;
 mod instances;
 mod outbox;
 mod schedule;
 mod watch;
 
+pub use event_loop::runtime::run as run_runtime;
 pub use event_loop::{Inherited, run};
