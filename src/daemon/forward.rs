@@ -428,7 +428,7 @@ mod tests {
     fn utc_iso_matches_javascript() {
         assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000Z");
         // new Date(1795633713401).toISOString()
-        assert_eq!(utc_iso(1_795_633_713_401), "2026-11-25T15:08:33.401Z");
+        assert_eq!(utc_iso(1_795_633_713_401), "2026-11-25T19:08:33.401Z");
         assert_eq!(utc_iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
