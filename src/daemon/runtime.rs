@@ -37,6 +37,9 @@ pub(super) struct Runtime {
     pub(super) fwd: Forward,
     reply: UnixDatagram,
     reply_addr: UnixAddr,
+    /// The daemon's socket: the only sender whose replies count (an abstract address can
+    /// be written to by anyone on the machine).
+    sock_path: std::path::PathBuf,
     reasm: Reassembly<()>,
     buf: Vec<u8>,
     /// The apps to start, until `start_at`.
@@ -93,11 +96,15 @@ fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> 
     // state.json is not adopted, or its apps would start twice.
     let _ = std::fs::remove_file(home.state());
     let mut d = Daemon::new(home.clone(), None, lock.as_raw_fd())?;
-    let rt = Runtime::new(&d.epoll, opts, items)?;
+    let rt = Runtime::new(&d.epoll, opts, items, home.socket())?;
+    let (var, client) = if home.pm2 {
+        ("PM2_HOME", "pm2")
+    } else {
+        ("WARD_HOME", "ward")
+    };
     log(format_args!(
-        "runtime home {}: `{}={} ward ls` from another shell",
+        "runtime home {}: `{var}={} {client} ls` from another shell",
         home.root.display(),
-        if home.pm2 { "PM2_HOME" } else { "WARD_HOME" },
         home.root.display()
     ));
     d.runtime = Some(rt);
@@ -135,7 +142,12 @@ fn temp_home() -> Result<std::path::PathBuf> {
 }
 
 impl Runtime {
-    fn new(epoll: &Epoll, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<Runtime> {
+    fn new(
+        epoll: &Epoll,
+        opts: RuntimeOpts,
+        items: Vec<StartItem>,
+        sock_path: std::path::PathBuf,
+    ) -> Result<Runtime> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -166,6 +178,7 @@ impl Runtime {
             opts,
             reply,
             reply_addr,
+            sock_path,
             reasm: Reassembly::default(),
             buf: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             items: Some(items),
@@ -210,7 +223,10 @@ impl Daemon {
     fn on_start_reply(&mut self) {
         let mut replies = Vec::new();
         if let Some(rt) = self.runtime.as_mut() {
-            while let Ok(n) = rt.reply.recv(&mut rt.buf) {
+            while let Ok((n, from)) = rt.reply.recv_from(&mut rt.buf) {
+                if from.as_pathname() != Some(rt.sock_path.as_path()) {
+                    continue;
+                }
                 if let Ok(Some((id, body))) = rt.reasm.feed(&(), &rt.buf[..n], 0) {
                     if id == START_ID {
                         replies.push(serde_json::from_slice::<Reply>(&body));
