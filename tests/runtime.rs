@@ -528,3 +528,68 @@ fn without_a_namespace_it_is_a_subreaper() {
     wait_until(secs(20), "the orphan reaped", || stat(gc).is_none());
     assert!(zombies_of(me).is_empty());
 }
+
+#[test]
+fn a_blocked_stdout_drops_whole_lines_and_never_holds_the_apps() {
+    use std::io::Read;
+    let h = Home::new("rt-flood");
+    let tail = "x".repeat(60);
+    h.script(
+        "flood.sh",
+        &format!(
+            "#!/bin/sh\ni=0\nwhile :; do i=$((i+1)); echo \"flood $i {tail}\"; \
+             [ $((i % 500)) -eq 0 ] && echo $i > progress; done\n"
+        ),
+    );
+    let err = h.dir.join("flood.err");
+    let mut child = Command::new(BIN)
+        .args(["runtime", "flood.sh"])
+        .env("WARD_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    // Nobody reads the runtime's stdout: the pipe fills at once. The app goes on writing
+    // (its own pipe is drained), and the runtime still answers.
+    let progress = || -> u64 {
+        std::fs::read_to_string(h.dir.join("progress"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until(secs(20), "the app writes a lot", || progress() >= 5000);
+    let before = progress();
+    wait_until(
+        secs(20),
+        "the app is not held by the blocked stdout",
+        || progress() >= before + 5000,
+    );
+    let ls = h.ok(&["ls"]);
+    assert!(ls.contains("online"), "{ls}");
+    // Now read: whole lines, and a line that counts what was dropped.
+    let mut out = child.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let start = Instant::now();
+    while !text.contains("lines of output dropped") {
+        assert!(start.elapsed() < secs(20), "no drop notice");
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0);
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // More after the notice, so the last line read is complete.
+    let n = out.read(&mut buf).unwrap();
+    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    let complete = &text[..text.rfind('\n').unwrap()];
+    for line in complete.lines() {
+        assert!(
+            (line.starts_with("flood ") && line.ends_with(&tail))
+                || line.contains("lines of output dropped"),
+            "a cut line: {line:?}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -108,7 +108,15 @@ fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> 
         home.root.display()
     ));
     d.runtime = Some(rt);
-    d.run_loop();
+    loop {
+        d.run_loop();
+        // `ward update` re-executes a daemon in place; a runtime's new version comes with
+        // a new image, and its process must stay the container's PID 1.
+        if d.update_to.take().is_none() {
+            break;
+        }
+        log("`ward update` does not apply to a runtime: its new version comes with a new image");
+    }
     d.shutdown();
     let (code, why) = d
         .runtime
