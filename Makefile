@@ -34,6 +34,8 @@ bench-quick:
 install: all
 	install -d $(BINDIR) $(MANDIR)
 	install -m 0755 target/release/ward $(BINDIR)/ward
+	# ward-runtime: the container entrypoint, the same binary called by another name.
+	ln -sf ward $(BINDIR)/ward-runtime
 	install -m 0644 man/ward.1 $(MANDIR)/ward.1
 
 # `pm2` as a link to ward: pm2's home (~/.pm2), file names and output, for a drop-in swap.
