@@ -271,35 +271,12 @@ fn json_line(line: &[u8], now: u64, kind: &str, id: Option<u32>, name: &str) -> 
     let message = text.trim_end_matches(['\n', '\r']);
     let v = JsonLine {
         message,
-        timestamp: utc_iso(now),
+        timestamp: crate::spec::datefmt::utc_iso(now),
         kind,
         process_id: id,
         app_name: name,
     };
     serde_json::to_vec(&v).unwrap_or_default()
-}
-
-/// `2026-11-29T09:26:35.123Z`: what dayjs objects become in JSON.stringify.
-fn utc_iso(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
 }
 
 /// The lines one pipe still owes: what came after its last newline.
@@ -423,14 +400,6 @@ impl Forward {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_iso_matches_javascript() {
-        assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000Z");
-        // new Date(1795633713401).toISOString()
-        assert_eq!(utc_iso(1_795_633_713_401), "2026-11-25T19:08:33.401Z");
-        assert_eq!(utc_iso(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn raw_keeps_streams_apart_and_lines_whole() {
