@@ -220,12 +220,19 @@ fn pid1_reaps_orphans_and_sigterm_stops_every_app_within_kill_timeout() {
     for _ in 0..3 {
         let st = Command::new("nsenter")
             .args(["--target", &init.to_string(), "--pid", "--mount", "--"])
-            .args(["sh", "-c", "sh -c 'exit 0' & sleep 0.3 & exit 0"])
+            .args(["sh", "-c", "sh -c 'exit 0' & sleep 3 & exit 0"])
             .status()
             .unwrap();
         assert!(st.success());
     }
-    // The orphans came to the runtime; once they are done, none is left a zombie.
+    // The orphans came to the runtime (the sleeps still run: the test can see them)...
+    let adopted = children(init).len();
+    assert!(
+        adopted >= before.len() + 3,
+        "the orphans did not go to PID 1: {before:?} then {:?}",
+        children(init)
+    );
+    // ...and once they are done, none is left a zombie.
     let mut now = Vec::new();
     wait_until(secs(20), "every orphan reaped", || {
         now = children(init);
@@ -592,4 +599,24 @@ fn a_blocked_stdout_drops_whole_lines_and_never_holds_the_apps() {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn delay_waits_before_starting_and_a_signal_ends_the_wait() {
+    let h = Home::new("rt-delay");
+    h.script("app.sh", "#!/bin/sh\necho started\nexec sleep 1000\n");
+    let mut rt = Rt::start(&h, &["app.sh", "--delay", "60"], false);
+    wait_until(secs(20), "the runtime answers", || {
+        // The socket first: `ward ping` would start a daemon of its own when none answers.
+        h.socket().exists() && h.run(&["ping"]).status.success()
+    });
+    assert_eq!(
+        h.jlist().len(),
+        0,
+        "started before the delay:\n{}",
+        rt.both()
+    );
+    rt.signal("-TERM");
+    assert_eq!(exit_code(rt.wait_exit(secs(20))), Some(0), "{}", rt.both());
+    assert!(!rt.both().contains("started app"), "{}", rt.both());
 }
