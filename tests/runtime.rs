@@ -620,3 +620,38 @@ fn delay_waits_before_starting_and_a_signal_ends_the_wait() {
     assert_eq!(exit_code(rt.wait_exit(secs(20))), Some(0), "{}", rt.both());
     assert!(!rt.both().contains("started app"), "{}", rt.both());
 }
+
+#[test]
+fn output_to_a_file_shares_it_with_the_shell() {
+    // `ward runtime … > file; echo after`: the runtime must write through the shell's own
+    // file description, or the shell's next write lands over the runtime's first lines.
+    let h = Home::new("rt-file");
+    h.script("app.sh", "#!/bin/sh\necho app up\nexec sleep 1000\n");
+    let file = h.dir.join("all.txt");
+    let mut sh = Command::new("sh")
+        .args([
+            "-c",
+            "echo before; \"$0\" runtime app.sh; echo after-runtime",
+            BIN,
+        ])
+        .env("WARD_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    wait_until(secs(20), "app up", || read().contains("app up"));
+    h.ok(&["kill"]);
+    let start = Instant::now();
+    while sh.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < secs(20),
+            "the runtime did not end:\n{}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(read(), "before\napp up\nafter-runtime\n");
+}
