@@ -1515,7 +1515,7 @@ fn runtime(cfg: &Cfg, res: &mut Results) -> R<()> {
             res.add(
                 tool,
                 "rt_rss",
-                "runtime RSS with 4 apps (apps excluded)",
+                "runtime RSS, 4 apps (with helpers, apps excluded)",
                 "MiB",
                 kb as f64 / 1024.0,
             );
