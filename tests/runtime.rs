@@ -370,6 +370,12 @@ fn json_lines_parse_and_the_probe_reports_ready() {
         .flatten()
         .collect();
     assert!(logs.is_empty(), "log files written: {logs:?}");
+    // `ward logs` says where the lines went.
+    let shown = h.run(&["logs", "--nostream"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stderr).contains("docker logs"),
+        "{shown:?}"
+    );
     // Stopped on request: no app runs any more, but the stop was clean; checked by
     // the auto-exit test. Here the probe now reports the stopped app as fine.
     let ready = h.ok(&["runtime", "--check"]);
