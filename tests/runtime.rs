@@ -146,12 +146,19 @@ impl Rt {
 impl Drop for Rt {
     fn drop(&mut self) {
         if self.try_status().is_none() {
-            if !self.namespaced {
-                let _ = Command::new("kill")
-                    .args(["-9", &self.child.id().to_string()])
-                    .status();
+            // The runtime itself first (under unshare: unshare's child, whose death ends
+            // the namespace), so that unshare's exit means everything is gone.
+            let target = if self.namespaced {
+                children(self.child.id()).first().copied()
+            } else {
+                Some(self.child.id())
+            };
+            if let Some(pid) = target {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
-            let _ = self.child.kill();
+            if target.is_none() {
+                let _ = self.child.kill();
+            }
             let _ = self.child.wait();
         }
     }
@@ -660,4 +667,33 @@ fn output_to_a_file_shares_it_with_the_shell() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(read(), "before\napp up\nafter-runtime\n");
+}
+
+#[test]
+fn a_restarted_container_starts_fresh_from_its_command_line() {
+    // A container restarted in place keeps its files: what the killed runtime left in
+    // state.json must not come back beside the command line's apps.
+    let h = Home::new("rt-again");
+    h.script("app.sh", "#!/bin/sh\necho up $$\nexec sleep 1000\n");
+    let mut first = Rt::start(&h, &["app.sh", "-i", "2"], true);
+    first.wait_output("[app](1) started");
+    wait_until(secs(10), "state written", || {
+        std::fs::read_to_string(h.root.join("state.json")).is_ok_and(|s| s.contains("app"))
+    });
+    // SIGKILL: no clean-up at all, as when a node dies.
+    let _ = first.child.kill();
+    first.wait_exit(secs(10));
+    assert!(h.root.join("state.json").exists());
+    let second = Rt::start(&h, &["app.sh"], true);
+    wait_until(secs(20), "the second runtime starts", || {
+        second.both().contains("[app](0) started") || second.both().contains("exits")
+    });
+    assert!(
+        second.both().contains("[app](0) started"),
+        "{}",
+        second.both()
+    );
+    let apps = h.jlist();
+    assert_eq!(apps.len(), 1, "{apps:?}\n{}", second.both());
+    assert_eq!(apps[0]["pm2_env"]["restart_time"], 0);
 }

@@ -29,6 +29,8 @@ const TOK_RT_SIGNALS: [(u64, i32); 3] =
     [(13, libc::SIGHUP), (14, libc::SIGUSR1), (15, libc::SIGUSR2)];
 /// The id of the runtime's one Start request.
 const START_ID: u64 = 1;
+/// How long the home's lock may stay taken before the runtime gives up.
+const LOCK_PATIENCE_MS: u64 = 3_000;
 /// How soon the loop looks again at a stream that left a line cut.
 const STDIO_RETRY_MS: u64 = 20;
 
@@ -80,17 +82,26 @@ pub fn run(home: Option<Home>, opts: RuntimeOpts, items: Vec<StartItem>) -> Resu
 
 fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> {
     home.create()?;
-    let lock = File::create(home.lock_file())
+    let mut lock = File::create(home.lock_file())
         .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?;
-    let lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(l) => l,
-        Err((_, Errno::EWOULDBLOCK)) => {
-            return Err(Error::new(format!(
-                "another ward daemon serves {}; a runtime needs a WARD_HOME of its own",
-                home.root.display()
-            )));
+    // A container restarted in place may start while the processes of the killed one
+    // still let go of their files: a moment's patience before calling the home taken.
+    let until = sys::mono_ms() + LOCK_PATIENCE_MS;
+    let lock = loop {
+        match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => break l,
+            Err((f, Errno::EWOULDBLOCK)) if sys::mono_ms() < until => {
+                lock = f;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(Error::new(format!(
+                    "another ward daemon serves {}; a runtime needs a WARD_HOME of its own",
+                    home.root.display()
+                )));
+            }
+            Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
         }
-        Err((_, e)) => return Err(Error::unable("lock the home", e.desc())),
     };
     // The command line is the truth: what an earlier run (a restarted container) left in
     // state.json is not adopted, or its apps would start twice.
