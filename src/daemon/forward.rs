@@ -354,7 +354,7 @@ impl Forward {
             Format::Raw => {}
             Format::Formatted => {
                 let label = format!("{app}|{name}");
-                if label.len() >= self.width {
+                if label.len() > self.width {
                     self.width = label.len() + 1;
                 }
                 prefix = format!("{label:<w$} | ", w = self.width);
@@ -422,6 +422,10 @@ mod tests {
         assert_eq!(f.take().0, "0|api  | a\n");
         f.feed(22, 1, "w", true, b"b\n");
         assert_eq!(f.take().0, "1|w    | b\n");
+        // pm2 widens only past the width: `0|t` fits the first 3 columns.
+        let mut f = Forward::new(Format::Formatted);
+        f.feed(20, 0, "t", false, b"out line\n");
+        assert_eq!(f.take().0, "0|t | out line\n");
     }
 
     #[test]
