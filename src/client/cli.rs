@@ -614,8 +614,8 @@ ecosystem.config.js --env production`) and uses $PM2_HOME.
 
 Auto-exit (pm2-runtime's): from 4 s after the start, once no app has been online,
 launching or waiting to restart for 8 s, it stops and exits: 0 when every app ended
-cleanly (stopped, or exited 0 or with one of its stop_exit_codes), else 2. The last line
-says why.
+cleanly (stopped, or exited 0 or with one of its stop_exit_codes), else 2 (pm2-runtime
+exits 2 in both cases). The last line says why.
 
 Options (beside those of start):
       --raw                        each line as the app wrote it, stdout to stdout and
