@@ -697,3 +697,22 @@ fn a_restarted_container_starts_fresh_from_its_command_line() {
     assert_eq!(apps.len(), 1, "{apps:?}\n{}", second.both());
     assert_eq!(apps[0]["pm2_env"]["restart_time"], 0);
 }
+
+#[test]
+fn the_apps_last_words_on_sigterm_reach_the_output() {
+    let h = Home::new("rt-bye");
+    h.script(
+        "polite.sh",
+        "#!/bin/sh\ntrap 'echo bye from $$; printf no-newline; exit 0' INT\necho hello\n\
+         while :; do sleep 0.1; done\n",
+    );
+    let mut rt = Rt::start(&h, &["polite.sh", "-i", "3"], true);
+    wait_until(secs(20), "three copies up", || {
+        rt.stdout().matches("hello").count() == 3
+    });
+    rt.signal("-TERM");
+    assert_eq!(exit_code(rt.wait_exit(secs(20))), Some(0), "{}", rt.both());
+    let out = rt.stdout();
+    assert_eq!(out.matches("bye from").count(), 3, "{}", rt.both());
+    assert_eq!(out.matches("no-newline\n").count(), 3, "{}", rt.both());
+}

@@ -342,6 +342,14 @@ impl Forward {
         self.emit(p.app, &p.name, p.err);
     }
 
+    /// The runtime ends: every unfinished line goes out as a line.
+    pub fn close_all(&mut self) {
+        let toks: Vec<u64> = self.partials.keys().copied().collect();
+        for tok in toks {
+            self.close(tok);
+        }
+    }
+
     fn emit(&mut self, app: u32, name: &str, err: bool) {
         if self.lines.is_empty() {
             return;

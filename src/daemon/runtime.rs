@@ -128,6 +128,7 @@ fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> 
         }
         log("`ward update` does not apply to a runtime: its new version comes with a new image");
     }
+    d.drain_output();
     d.shutdown();
     let (code, why) = d
         .runtime
@@ -343,6 +344,18 @@ impl Daemon {
             )
         };
         self.end_runtime(code, why);
+    }
+
+    /// Before the end: what the apps wrote last (their goodbye on SIGTERM, a line without
+    /// its newline) is read and goes out, though the table emptied first.
+    fn drain_output(&mut self) {
+        let toks: Vec<u64> = self.pipes.keys().copied().collect();
+        for tok in toks {
+            self.on_pipe(tok);
+        }
+        if let Some(rt) = self.runtime.as_mut() {
+            rt.fwd.close_all();
+        }
     }
 
     /// When the loop must wake for the runtime: the delayed start, the auto-exit, a cut line.
