@@ -1397,6 +1397,142 @@ fn scale(cfg: &Cfg, res: &mut Results) -> R<()> {
     Ok(())
 }
 
+/// A runtime in the foreground: killed with everything under it when dropped.
+struct Foreground(Child);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let mut victims: Vec<i64> = descendants(self.0.id())
+            .into_iter()
+            .map(|(p, _)| p as i64)
+            .collect();
+        victims.push(self.0.id() as i64);
+        sigkill(&victims);
+        let _ = self.0.wait();
+    }
+}
+
+/// Scenario 6: the container runtime (`ward runtime`, `pm2-runtime`) with an ecosystem of 4
+/// apps: from its start to the first app running (the app's first instruction marks it),
+/// and the memory of the runtime itself (with its helpers, not the apps) once all 4 run.
+fn runtime(cfg: &Cfg, res: &mut Results) -> R<()> {
+    let runs = if cfg.quick { 2 } else { 5 };
+    let mut tools = vec![(Tool::Ward, cfg.ward.clone())];
+    if let Some(p) = &cfg.pm2 {
+        match p
+            .parent()
+            .map(|d| d.join("pm2-runtime"))
+            .filter(|r| r.exists())
+        {
+            Some(r) => tools.push((Tool::Pm2, r)),
+            None => res
+                .notes
+                .push("pm2-runtime is not next to pm2: the runtime rows are ward's alone".into()),
+        }
+    }
+    for (tool, bin) in tools {
+        say(format!("{}: runtime with 4 apps, {runs} runs", tool.name()));
+        for _ in 0..runs {
+            let rig = Rig::new(tool, &bin)?;
+            let marks = rig.work.join("marks");
+            std::fs::create_dir_all(&marks).map_err(|e| e.to_string())?;
+            let app = rig.work.join("app.sh");
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(&app, "#!/bin/sh\n: > \"$MARKS/$$\"\nexec sleep 100000\n")
+                    .map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| e.to_string())?;
+            }
+            let apps: Vec<serde_json::Value> = (0..4)
+                .map(|i| {
+                    serde_json::json!({
+                        "name": format!("r{i}"),
+                        "script": app.to_string_lossy(),
+                        "interpreter": "none",
+                        "env": { "MARKS": marks.to_string_lossy() },
+                    })
+                })
+                .collect();
+            let eco = rig.work.join("runtime.json");
+            std::fs::write(&eco, serde_json::json!({ "apps": apps }).to_string())
+                .map_err(|e| e.to_string())?;
+            let mut c = Command::new(&bin);
+            if tool == Tool::Ward {
+                c.arg("runtime");
+            }
+            c.arg(&eco)
+                .current_dir(&rig.work)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            match tool {
+                Tool::Ward => c.env("WARD_HOME", &rig.home),
+                Tool::Pm2 => c.env("PM2_HOME", &rig.home),
+            };
+            let count = || std::fs::read_dir(&marks).map_or(0, |d| d.count());
+            let t = Instant::now();
+            let child = Foreground(
+                c.spawn()
+                    .map_err(|e| format!("start {}: {e}", bin.display()))?,
+            );
+            while count() == 0 {
+                if t.elapsed() > Duration::from_secs(60) {
+                    return Err(format!("{}: no app ran within 60 s", bin.display()));
+                }
+                sleep(Duration::from_micros(200))?;
+            }
+            let first = t.elapsed();
+            while count() < 4 {
+                if t.elapsed() > Duration::from_secs(60) {
+                    return Err(format!("{}: 4 apps did not run within 60 s", bin.display()));
+                }
+                sleep(Duration::from_millis(5))?;
+            }
+            sleep(Duration::from_secs(1))?;
+            let root = child.0.id();
+            let kb: u64 = std::iter::once(root)
+                .chain(descendants(root).into_iter().map(|(p, _)| p))
+                .filter(|&p| {
+                    std::fs::read(format!("/proc/{p}/cmdline"))
+                        .map(|c| {
+                            c.split(|&b| b == 0)
+                                .next()
+                                .unwrap_or(&[])
+                                .ends_with(b"sleep")
+                        })
+                        .is_ok_and(|app| !app)
+                })
+                .filter_map(|p| proc_field(p, "status", "VmRSS:"))
+                .sum();
+            res.add(
+                tool,
+                "rt_first",
+                "runtime: start to first app running (of 4)",
+                "ms",
+                ms(first),
+            );
+            res.add(
+                tool,
+                "rt_rss",
+                "runtime RSS, 4 apps (with helpers, apps excluded)",
+                "MiB",
+                kb as f64 / 1024.0,
+            );
+            let _ = Command::new("kill")
+                .args(["-TERM", &root.to_string()])
+                .status();
+            let until = Instant::now() + Duration::from_secs(20);
+            let mut child = child;
+            while child.0.try_wait().map_err(|e| e.to_string())?.is_none() && Instant::now() < until
+            {
+                sleep(Duration::from_millis(10))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -1456,7 +1592,7 @@ fn bench(args: &[String]) -> R<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--json] [--no-pm2] [--only pop,idle,crash,logs,scale]\n\
+                    "usage: bench [--quick] [--json] [--no-pm2] [--only pop,idle,crash,logs,runtime,scale]\n\
                      WARD_BIN (default target/release/ward), PM2_BIN (default pm2 on PATH)"
                 );
                 return Ok(());
@@ -1521,10 +1657,11 @@ fn bench(args: &[String]) -> R<()> {
     let started = Instant::now();
     // A scenario that fails leaves a note and the others still run; an interrupt ends all.
     type Scenario = fn(&Cfg, &mut Results) -> R<()>;
-    let scenarios: [(&str, bool, Scenario); 4] = [
+    let scenarios: [(&str, bool, Scenario); 5] = [
         ("pop", cfg.wants("pop") || cfg.wants("idle"), populations),
         ("crash", cfg.wants("crash"), crash),
         ("logs", cfg.wants("logs"), logs),
+        ("runtime", cfg.wants("runtime"), runtime),
         ("scale", !quick && cfg.wants("scale"), scale),
     ];
     for (name, wanted, f) in scenarios {

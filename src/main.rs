@@ -24,11 +24,23 @@ use os::forker;
 fn main() {
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
-    // Installed (or linked) as `pm2`: pm2's home, file names and messages.
-    let pm2 = std::path::Path::new(&argv0)
+    let called = std::path::Path::new(&argv0)
         .file_name()
-        .is_some_and(|n| n == "pm2");
-    let code = match run(args.collect(), pm2) {
+        .unwrap_or_default()
+        .to_owned();
+    // Linked as `pm2-runtime` (or pm2's older `pm2-docker`): pm2-runtime's command line.
+    let pm2_runtime = called == "pm2-runtime" || called == "pm2-docker";
+    // Installed (or linked) as `pm2`: pm2's home, file names and messages.
+    let pm2 = called == "pm2" || pm2_runtime;
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let result = if pm2_runtime || called == "ward-runtime" {
+        runtime(args, pm2)
+    } else if args.first().is_some_and(|a| a == "runtime") {
+        runtime(args[1..].to_vec(), pm2)
+    } else {
+        run(args, pm2)
+    };
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}: {e}", if pm2 { "pm2" } else { "ward" });
@@ -36,6 +48,42 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The container runtime: the apps of its command line, supervised in the foreground.
+fn runtime(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
+    use client::runtime_cli::{self, RuntimeCmd};
+    match runtime_cli::parse(args, pm2)? {
+        RuntimeCmd::Usage => {
+            eprint!("{}", cli::help(Some("runtime"))?);
+            Ok(1)
+        }
+        RuntimeCmd::Help => {
+            client::output::out(&cli::help(Some("runtime"))?);
+            Ok(0)
+        }
+        RuntimeCmd::Version => {
+            client::output::out(&format!("{}\n", env!("CARGO_PKG_VERSION")));
+            Ok(0)
+        }
+        RuntimeCmd::Check => runtime_cli::check(&home::Home::from_env(pm2)?),
+        RuntimeCmd::Run {
+            opts,
+            start,
+            no_autostart,
+            ignored,
+        } => {
+            let items = runtime_cli::items(&start, no_autostart)?;
+            let home = runtime_cli::home(pm2)?;
+            if let Some(note) = runtime_cli::ignored_note(&ignored) {
+                eprintln!(
+                    "{}: {note}",
+                    if pm2 { "pm2-runtime" } else { "ward-runtime" }
+                );
+            }
+            daemon::run_runtime(home, opts, items)
+        }
+    }
 }
 
 fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {

@@ -614,6 +614,44 @@ puts the scripts where bash-completion, zsh and fish look; to try one in the cur
 `ward completion names` prints the names the scripts offer, one a line.",
     },
     Doc {
+        name: "runtime",
+        aliases: &[],
+        usage: "ward runtime <file|script> [start options]   (also: ward-runtime, pm2-runtime)",
+        summary: "run apps in the foreground as a container's entrypoint (PID 1)",
+        details: "\
+The daemon's supervisor in the foreground, for containers: it starts the apps of an
+ecosystem file or one script (every `ward start` option and key), copies their output to
+its own stdout and stderr as whole lines (no log file unless --output/--error ask), reaps
+every orphaned process as PID 1 (elsewhere it becomes a child subreaper), forwards
+SIGHUP, SIGUSR1 and SIGUSR2 to the apps, and on SIGTERM, SIGINT or SIGQUIT stops every
+app with its kill signal and kill_timeout, then exits 0. Its socket and state live in
+$WARD_HOME if set (so `ward ls`, `ward logs`, `ward restart` work from `docker exec`),
+else in a temporary folder. The same binary linked as ward-runtime or pm2-runtime runs
+this command; as pm2-runtime it takes pm2-runtime's command line (`pm2-runtime start
+ecosystem.config.js --env production`) and uses $PM2_HOME.
+
+Auto-exit (pm2-runtime's): from 4 s after the start, once no app has been online,
+launching or waiting to restart for 8 s, it stops and exits: 0 when every app ended
+cleanly (stopped, or exited 0 or with one of its stop_exit_codes), else 2 (pm2-runtime
+exits 2 in both cases). The last line says why.
+
+Options (beside those of start):
+      --raw                        each line as the app wrote it, stdout to stdout and
+                                   stderr to stderr (the default)
+      --formatted                  `ID|NAME | line` on stdout
+      --format                     `timestamp=… app=NAME id=ID type=out|error message=…`
+      --json                       one JSON object per line: message, timestamp, type,
+                                   process_id, app_name
+      --no-auto-exit               keep running when no app runs
+      --delay <seconds>            wait before starting the apps
+      --no-autostart               register the apps without starting them
+      --check                      a probe: exit 0 when the runtime answers and every app
+                                   is online or stopped (needs the same WARD_HOME)
+  --secret, --public, --machine-name, --web, --trace, --v8 and --deep-monitoring
+  (pm2.io) are accepted and ignored. When stdout does not take the lines (a blocked log
+  reader) they are dropped and counted, never the apps held.",
+    },
+    Doc {
         name: "help",
         aliases: &[],
         usage: "ward help [command]",

@@ -551,6 +551,12 @@ fn cpus() -> u32 {
 }
 
 fn start(home: &Home, o: &StartOpts) -> Result<i32> {
+    start_and_show(home, start_request(o)?)
+}
+
+/// What `start` sends for these options: the apps of an ecosystem file or the scripts
+/// named (also what a container runtime starts).
+pub fn start_request(o: &StartOpts) -> Result<Vec<StartItem>> {
     let here = here()?;
     let mut o = o.clone();
     if o.targets.is_empty() {
@@ -595,7 +601,7 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
         }
         start_items(&o, &here)?
     };
-    start_and_show(home, items)
+    Ok(items)
 }
 
 /// The apps of an ecosystem file, as start items; every error of every app is reported

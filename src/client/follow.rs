@@ -123,6 +123,14 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             add(&app.spec.error_file, true);
         }
     }
+    if sources.is_empty() && !table.is_empty() {
+        // A container runtime writes no app file unless asked: say where the lines are.
+        eprintln!(
+            "ward: no log file to show: these apps write none (under `ward runtime` their \
+             output goes to its stdout: `docker logs`, `kubectl logs`; --output/--error \
+             write files too)"
+        );
+    }
     let mut p = Printer {
         width: sources
             .iter()

@@ -1,6 +1,6 @@
 //! The client's side: the command line and everything only the client runs — parsing
 //! argv, talking to the daemon, rendering tables and pm2's listings, monit, the log
-//! follower, attach, and writing start-up units.
+//! follower, attach, writing start-up units, and the container runtime's command line.
 //!
 //! May use the shared core, spec/ and os/; never daemon/: a client only knows the daemon
 //! through the protocol.
@@ -17,5 +17,6 @@ mod monit;
 pub mod output;
 mod render;
 mod report;
+pub mod runtime_cli;
 mod startup;
 mod talk;

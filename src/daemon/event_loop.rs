@@ -43,6 +43,9 @@ use crate::table::{App, Table};
 mod requests;
 #[path = "survive.rs"]
 mod survive;
+// The container runtime: this loop in the foreground, as PID 1.
+#[path = "runtime.rs"]
+pub(super) mod runtime;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
@@ -202,10 +205,15 @@ pub struct Daemon {
     /// `ward update`: the binary to re-execute once the reply is out.
     update_to: Option<String>,
     lock_fd: i32,
+    /// Set when this loop is a container runtime (runtime.rs).
+    runtime: Option<runtime::Runtime>,
 }
 
 fn log(msg: impl std::fmt::Display) {
-    eprintln!("{} {msg}", sys::local_timestamp());
+    // A runtime's stderr is the container's: it must never block the loop (forward.rs).
+    if !crate::daemon::forward::log_line(&msg.to_string()) {
+        eprintln!("{} {msg}", sys::local_timestamp());
+    }
 }
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
@@ -362,6 +370,7 @@ impl Daemon {
             adopted: HashMap::new(),
             update_to: None,
             lock_fd,
+            runtime: None,
         })
     }
 
@@ -392,6 +401,8 @@ impl Daemon {
                         }
                     }
                     TOK_HUP => drain(&self.sig_hup),
+                    // A runtime forwards SIGUSR2 to its apps instead (runtime.rs).
+                    TOK_USR2 if self.runtime.is_some() => drain(&self.sig_usr2),
                     TOK_USR2 => {
                         drain(&self.sig_usr2);
                         log("SIGUSR2: re-opening every log file");
@@ -403,6 +414,7 @@ impl Daemon {
                         }
                     }
                     TOK_HOLDER => self.on_holder_gone(),
+                    tok if runtime::is_token(tok) => self.on_runtime_fd(tok),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
@@ -411,6 +423,7 @@ impl Daemon {
                 self.on_sigchld();
             }
             self.fire_timers();
+            self.runtime_turn();
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
@@ -447,6 +460,7 @@ impl Daemon {
             self.timers.first().map(|&(d, _)| d),
             self.sched.next_deadline(),
             self.watcher.next_deadline(),
+            self.runtime_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -723,6 +737,9 @@ impl Daemon {
     fn close_pipe(&mut self, tok: u64) {
         if let Some(mut p) = self.pipes.remove(&tok) {
             let _ = self.epoll.delete(p.fd.as_fd());
+            if let Some(rt) = self.runtime.as_mut() {
+                rt.fwd.close(tok);
+            }
             if !p.partial.is_empty() {
                 self.batch.clear();
                 logs::finish(&mut p.partial, &mut self.batch);
@@ -1005,6 +1022,10 @@ impl Daemon {
                 }
             };
             taken += n;
+            if let Some(rt) = self.runtime.as_mut() {
+                let name = self.table.get(app).map_or("", |a| a.spec.name.as_str());
+                rt.fwd.feed(tok, app, name, err, &self.buf[..n]);
+            }
             let Some(io) = self.io.get_mut(&app) else {
                 continue; // nowhere to go: drained and dropped
             };

@@ -11,5 +11,6 @@ pub mod proc;
 pub mod sock;
 #[allow(unsafe_code)]
 pub mod spawn;
+pub mod stdio;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -13,4 +13,5 @@ pub mod ecosystem;
 pub mod jsonish;
 pub mod pm2dump;
 pub mod pm2record;
+pub mod runtime;
 pub mod yaml;
