@@ -547,6 +547,11 @@ impl Daemon {
                                     e.desc()
                                 ));
                             }
+                        } else if let Some(pid) = main_pid {
+                            // An adopted process that does not lead its own group.
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
+                            }
                         }
                     }
                     Action::SignalMain(sig) => {

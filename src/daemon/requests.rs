@@ -284,7 +284,10 @@ impl Daemon {
                 notes.push(format!("[{name}] is already registered: not started again"));
                 continue;
             }
-            if let Err(e) = crate::spec::config::check_name(&name) {
+            let known = self.table.iter().map(|a| a.spec.name.as_str());
+            if let Err(e) = crate::spec::config::check_name(&name)
+                .and_then(|()| crate::spec::config::check_stem_clash(&name, known))
+            {
                 notes.push(format!("skipped an app of the dump: {e}"));
                 continue;
             }
@@ -377,7 +380,14 @@ impl Daemon {
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
-                        if let Err(e) = crate::spec::config::check_name(&spec.name) {
+                        let earlier = plans.iter().filter_map(|p| match p {
+                            Plan::New(s) => Some(s.name.as_str()),
+                            Plan::Existing(..) => None,
+                        });
+                        let known = self.table.iter().map(|a| a.spec.name.as_str());
+                        if let Err(e) = crate::spec::config::check_name(&spec.name).and_then(|()| {
+                            crate::spec::config::check_stem_clash(&spec.name, known.chain(earlier))
+                        }) {
                             return self.reply_raw(
                                 &from,
                                 id,

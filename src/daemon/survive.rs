@@ -153,9 +153,22 @@ impl Daemon {
             }
             match (app.run.status, app.run.pid) {
                 (_, Some(pid)) => {
-                    let same = proc::read_stat(pid)
-                        .is_some_and(|st| st.start == app.run.pid_start && st.state != 'Z');
-                    let fd = if same { sys::pidfd_open(pid) } else { None };
+                    // Never pid 0 or 1 (init, or kill(-1) once negated), never a start time
+                    // of 0 (unknown), never a process whose start time differs.
+                    let stat = proc::read_stat(pid).filter(|st| {
+                        pid > 1
+                            && app.run.pid_start != 0
+                            && st.start == app.run.pid_start
+                            && st.state != 'Z'
+                    });
+                    if stat.is_none() && pid <= 1 {
+                        log(format_args!(
+                            "{} (id {id}): state.json names pid {pid}, which is never an app; \
+                             not adopted",
+                            app.spec.name
+                        ));
+                    }
+                    let fd = if stat.is_some() { sys::pidfd_open(pid) } else { None };
                     match fd {
                         Some(fd) => {
                             let tok = self.next_token;
@@ -165,7 +178,11 @@ impl Daemon {
                                 .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok));
                             self.adopted.insert(tok, Adopted { app: id, pid, fd });
                             self.pids.insert(pid, id);
-                            self.groups.insert(id, pid);
+                            // Its group is signalled only if it leads it, as every app
+                            // ward starts does; otherwise signals go to its pid alone.
+                            if stat.is_some_and(|st| st.pgrp == pid) {
+                                self.groups.insert(id, pid);
+                            }
                             log(format_args!(
                                 "adopted {} (id {id}), pid {pid}",
                                 app.spec.name

@@ -52,12 +52,24 @@ pub fn set_nofile(pid: u32, soft: u64, hard: u64) {
     }
 }
 
-/// Sends `sig` to the process group `pgid`. A group that is gone is not an error.
+/// The pid a signal may go to. 0 and 1 would reach the daemon's own group or every
+/// process the daemon may signal (`kill(-1)`), and a u32 above i32::MAX turns negative in
+/// the kernel's pid_t: none of them is ever an app, whatever state.json says.
+fn signal_target(pid: u32) -> Result<Pid, Errno> {
+    match i32::try_from(pid) {
+        Ok(p) if p > 1 => Ok(Pid::from_raw(p)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Sends `sig` to the process group `pgid` (the pid of the app process that leads it). A
+/// group that is gone is not an error. The one place that signals groups, so the guard
+/// against `kill(-1, ...)`/`kill(0, ...)` lives here.
 pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     let Ok(sig) = Signal::try_from(sig) else {
         return Err(Errno::EINVAL);
     };
-    match signal::killpg(Pid::from_raw(pgid as i32), sig) {
+    match signal::killpg(signal_target(pgid)?, sig) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
         Err(e) => Err(e),
     }
@@ -245,7 +257,7 @@ pub fn keep_across_exec(fd: std::os::fd::RawFd) -> bool {
 /// Sends `sig` to one process (`sendSignal` targets the main pid only, as pm2 does).
 pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
     let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
-    signal::kill(Pid::from_raw(pid as i32), sig)
+    signal::kill(signal_target(pid)?, sig)
 }
 
 /// A non-blocking pipe that becomes readable when one of `signals` arrives (signal-hook's
@@ -310,4 +322,21 @@ pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
 pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: per the contract above, `fd` is open and owned by no other object.
     unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_signals_every_process_or_its_own_group() {
+        // Signal 0 only checks: were the guard missing, these would succeed (kill(-1, 0),
+        // killpg(0/1, 0)) instead of being refused before reaching the kernel.
+        for bad in [0, 1, u32::MAX, i32::MAX as u32 + 1] {
+            assert_eq!(kill_group(bad, 0), Err(Errno::EINVAL), "group {bad}");
+            assert_eq!(kill_pid(bad, 0), Err(Errno::EINVAL), "pid {bad}");
+        }
+        let me = std::process::id();
+        assert_eq!(kill_pid(me, 0), Ok(()));
+    }
 }
