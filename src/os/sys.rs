@@ -330,13 +330,14 @@ mod tests {
 
     #[test]
     fn never_signals_every_process_or_its_own_group() {
-        // Signal 0 only checks: were the guard missing, these would succeed (kill(-1, 0),
-        // killpg(0/1, 0)) instead of being refused before reaching the kernel.
         for bad in [0, 1, u32::MAX, i32::MAX as u32 + 1] {
-            assert_eq!(kill_group(bad, 0), Err(Errno::EINVAL), "group {bad}");
-            assert_eq!(kill_pid(bad, 0), Err(Errno::EINVAL), "pid {bad}");
+            assert_eq!(signal_target(bad), Err(Errno::EINVAL), "pid {bad}");
         }
-        let me = std::process::id();
-        assert_eq!(kill_pid(me, 0), Ok(()));
+        assert_eq!(signal_target(2), Ok(Pid::from_raw(2)));
+        // Through the real functions: without the guard, killpg(0) would reach this test's
+        // own process group (SIGCONT, so a regression harms nothing).
+        assert_eq!(kill_group(0, libc::SIGCONT), Err(Errno::EINVAL));
+        assert_eq!(kill_pid(0, libc::SIGCONT), Err(Errno::EINVAL));
+        assert_eq!(kill_pid(std::process::id(), libc::SIGCONT), Ok(()));
     }
 }
