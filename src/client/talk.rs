@@ -46,6 +46,7 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
 /// Sends one request and waits for its whole reply, starting the daemon if `autostart` and
 /// none answers.
 pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Reply> {
+    home.check()?;
     let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
     let client = sock::Client::new()?;
     let id = request_id();
@@ -140,10 +141,7 @@ fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) ->
 fn start_daemon(home: &Home) -> Result<()> {
     home.create()?;
     let exe = std::env::current_exe().map_err(|e| Error::unable("find the ward binary", os(&e)))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.daemon_log())
+    let log = crate::os::trust::open(&home.daemon_log(), crate::os::trust::Open::Append)
         .map_err(|e| Error::unable(format_args!("open {}", home.daemon_log().display()), os(&e)))?;
     let log2 = log
         .try_clone()

@@ -633,11 +633,21 @@ impl Daemon {
         let rotation = self
             .log_defaults
             .rotation(spec.max_log_size, spec.log_retain);
-        let (out, n1) = Sink::open(&paths.out, rotation);
-        let (err, n2) = Sink::open(&paths.err, rotation);
+        // Files in the home are opened without following links; the user's own paths
+        // (-o, -e, -l) as they named them.
+        let home = &self.home.root;
+        let open = |p: &std::path::Path| {
+            if p.starts_with(home) {
+                Sink::open_private(p, rotation)
+            } else {
+                Sink::open(p, rotation)
+            }
+        };
+        let (out, n1) = open(&paths.out);
+        let (err, n2) = open(&paths.err);
         let (all, n3) = match &paths.all {
             Some(p) => {
-                let (s, n) = Sink::open(p, rotation);
+                let (s, n) = open(p);
                 (Some(s), n)
             }
             None => (None, None),

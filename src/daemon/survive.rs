@@ -168,7 +168,11 @@ impl Daemon {
                             app.spec.name
                         ));
                     }
-                    let fd = if stat.is_some() { sys::pidfd_open(pid) } else { None };
+                    let fd = if stat.is_some() {
+                        sys::pidfd_open(pid)
+                    } else {
+                        None
+                    };
                     match fd {
                         Some(fd) => {
                             let tok = self.next_token;
