@@ -81,12 +81,31 @@ fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Re
     Ok(())
 }
 
+/// Random and never 0 (0 marks the daemon's replies to requests it could not read).
 fn request_id() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    nanos ^ ((std::process::id() as u64) << 32)
+    crate::os::sys::random_u64().max(1)
+}
+
+/// Is this datagram from our daemon? Anyone can write to a client's abstract address, so
+/// a reply counts only when the kernel says it came from the daemon's socket (by path, or
+/// the same inode under another spelling of the home) and from our uid, which is the
+/// daemon's (it serves only its own uid and root; a client uses only a home of its own).
+fn from_daemon(r: &sock::Received, home: &Home) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if r.uid != Some(crate::os::sys::uid()) {
+        return false;
+    }
+    let Some(from) = &r.from else {
+        return false;
+    };
+    let ours = home.socket();
+    if *from == ours {
+        return true;
+    }
+    match (std::fs::metadata(from), std::fs::metadata(&ours)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
@@ -103,7 +122,8 @@ fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) ->
             )));
         }
         let n = match client.recv(&mut buf, left.min(Duration::from_secs(1))) {
-            Ok(n) => n,
+            Ok(r) if from_daemon(&r, home) => r.len,
+            Ok(_) => continue, // forged, or stray: not the daemon's
             Err(e)
                 if matches!(
                     e.kind(),

@@ -112,22 +112,35 @@ impl AsFd for Server {
     }
 }
 
-/// The client's end: an abstract address unique to this process.
+/// The client's end: an abstract address unique to this process. Abstract addresses have
+/// no permissions, so anyone may write to it: every datagram comes with its sender's
+/// address and uid (SO_PASSCRED), for the caller to accept only the daemon's.
 pub struct Client {
     sock: UnixDatagram,
 }
 
+/// One datagram a client received, and who sent it.
+pub struct Received {
+    pub len: usize,
+    /// The sender's bound path (`None`: unbound or abstract).
+    pub from: Option<std::path::PathBuf>,
+    /// The sender's uid, from SCM_CREDENTIALS (the kernel's word, not the sender's).
+    pub uid: Option<u32>,
+}
+
 impl Client {
     pub fn new() -> Result<Client> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!("ward-client-{}-{nanos}", std::process::id());
+        let name = format!(
+            "ward-client-{}-{:016x}",
+            std::process::id(),
+            crate::os::sys::random_u64()
+        );
         let addr = SocketAddr::from_abstract_name(name.as_bytes())
             .map_err(|e| Error::unable("name the client socket", crate::error::os(&e)))?;
         let sock = UnixDatagram::bind_addr(&addr)
             .map_err(|e| Error::unable("bind the client socket", crate::error::os(&e)))?;
+        socket::setsockopt(&sock, sockopt::PassCred, &true)
+            .map_err(|e| Error::unable("enable SO_PASSCRED", e.desc()))?;
         Ok(Client { sock })
     }
 
@@ -136,9 +149,35 @@ impl Client {
     }
 
     /// Waits up to `timeout` for one datagram.
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Received> {
         self.sock
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        self.sock.recv(buf)
+        let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = socket::recvmsg::<UnixAddr>(
+            self.sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        let mut uid = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmCredentials(cred) = c {
+                    uid = Some(cred.uid());
+                }
+            }
+        }
+        // See `Server::recv`: an unbound sender's address must not be looked at.
+        let from = msg
+            .address
+            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path))
+            .and_then(|a| a.path().map(|p| p.to_path_buf()));
+        Ok(Received {
+            len: msg.bytes,
+            from,
+            uid,
+        })
     }
 }

@@ -110,6 +110,23 @@ pub fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// 64 random bits from the kernel (getrandom, else /dev/urandom): request ids and client
+/// socket names another user cannot guess.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        use std::io::Read;
+        let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+        if ok.is_err() {
+            // No randomness at all: still unique, though guessable.
+            return wall_ms() ^ ((std::process::id() as u64) << 40) ^ mono_ms().rotate_left(20);
+        }
+    }
+    u64::from_ne_bytes(b)
+}
+
 pub fn uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }
