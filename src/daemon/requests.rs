@@ -185,6 +185,10 @@ impl Daemon {
                 self.reply_raw(&from, id, &reply);
             }
             Request::Update { exe } => {
+                if let Err(message) = survive::check_update(&exe, self.uid) {
+                    log(format_args!("update refused: {message}"));
+                    return self.reply_raw(&from, id, &Reply::Error { message });
+                }
                 // Answer first; the exec happens once the reply is out.
                 self.reply_raw(
                     &from,
