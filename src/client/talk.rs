@@ -166,7 +166,7 @@ fn start_daemon(home: &Home) -> Result<()> {
     let log2 = log
         .try_clone()
         .map_err(|e| Error::unable("open the daemon log", os(&e)))?;
-    std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
         .envs(home.env())
@@ -179,6 +179,18 @@ fn start_daemon(home: &Home) -> Result<()> {
     while Instant::now() < until {
         if home.socket().exists() && daemon_answers_quickly(home) {
             return Ok(());
+        }
+        // A daemon that refused to start (a home it does not trust...) said why as the
+        // last line of its log: say it here rather than wait for nothing.
+        if let Ok(Some(st)) = child.try_wait() {
+            if !st.success() {
+                return Err(Error::new(last_line(home).unwrap_or_else(|| {
+                    format!(
+                        "the daemon exited ({st}) (see {})",
+                        home.daemon_log().display()
+                    )
+                })));
+            }
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -194,4 +206,13 @@ fn daemon_answers_quickly(home: &Home) -> bool {
         request(home, &Request::Ping, Duration::from_millis(500), false),
         Ok(Reply::Pong { .. })
     )
+}
+
+/// The daemon's last words in its log, without its `ward: ` prefix.
+fn last_line(home: &Home) -> Option<String> {
+    let text = crate::os::trust::read(&home.daemon_log()).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let line = line.strip_prefix("ward: ").or(line.strip_prefix("pm2: "));
+    line.map(str::to_string)
 }
