@@ -181,7 +181,12 @@ fn issue21_home_of_another_user_is_refused_with_its_owner() {
     }
     std::os::unix::fs::lchown(h.root.join("logs/app-out.log"), Some(u.uid), Some(u.gid)).unwrap();
     h.script("app.sh", "#!/bin/sh\necho pwned\nexec sleep 1000\n");
-    for args in [&["start", "app.sh"][..], &["ls"], &["flush"], &["resurrect"]] {
+    for args in [
+        &["start", "app.sh"][..],
+        &["ls"],
+        &["flush"],
+        &["resurrect"],
+    ] {
         let e = h.fails(args);
         assert!(
             e.contains(&h.root.display().to_string()) && e.contains(&u.name),
@@ -234,7 +239,10 @@ fn issue21_planted_dump_and_state_are_refused() {
             "must name {} and its owner:\n{e}",
             p.display()
         );
-        assert!(h.daemon_pid().is_none(), "no daemon may start with {file} planted");
+        assert!(
+            h.daemon_pid().is_none(),
+            "no daemon may start with {file} planted"
+        );
         std::fs::remove_file(&p).unwrap();
     }
     assert!(!marker.exists(), "the planted command ran");
@@ -274,12 +282,19 @@ fn issue21_a_user_runs_ward_in_their_own_home() {
     let h = Home::new("sec-user");
     std::fs::create_dir_all(&h.root).unwrap();
     u.chown(&h.root);
-    h.script("app.sh", "#!/bin/sh\necho hi from $(id -un)\nexec sleep 1000\n");
+    h.script(
+        "app.sh",
+        "#!/bin/sh\necho hi from $(id -un)\nexec sleep 1000\n",
+    );
     u.ward_ok(&h, &["start", "app.sh"]);
     let ls = u.ward_ok(&h, &["jlist"]);
-    assert!(ls.contains("\"online\"") || ls.contains("\"launching\""), "{ls}");
+    assert!(
+        ls.contains("\"online\"") || ls.contains("\"launching\""),
+        "{ls}"
+    );
     wait_until(secs(10), "the app's output", || {
-        h.read_log("app-out.log").contains(&format!("hi from {}", u.name))
+        h.read_log("app-out.log")
+            .contains(&format!("hi from {}", u.name))
     });
     u.ward_ok(&h, &["save"]);
     assert_eq!(mode(&h.root.join("dump.json")), 0o600);
@@ -309,7 +324,15 @@ fn issue21_state_naming_pid_1_is_never_adopted() {
         serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     u.ward_ok(&h, &["kill"]);
     let start1 = std::fs::read_to_string("/proc/1/stat").unwrap();
-    let start1: u64 = start1.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let start1: u64 = start1
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
     state["apps"][0]["run"]["pid"] = 1.into();
     state["apps"][0]["run"]["pid_start"] = start1.into();
     std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
@@ -381,7 +404,10 @@ fn issue21_replies_from_another_user_are_ignored() {
     std::fs::write(&stop, "").unwrap();
     let sent = forger.wait_with_output().unwrap();
     let sent = String::from_utf8_lossy(&sent.stdout).trim().to_string();
-    assert!(bad.is_empty(), "forged replies were believed ({sent} sent): {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "forged replies were believed ({sent} sent): {bad:?}"
+    );
     eprintln!("{sent} forged datagrams sent, none believed");
 }
 
@@ -396,7 +422,12 @@ fn issue21_modes_are_made_private_at_start() {
     let dump = h.root.join("dump.json");
     std::fs::write(&old_log, "x\n").unwrap();
     std::fs::write(&dump, "[]").unwrap();
-    for (p, m) in [(&h.root, 0o755), (&h.root.join("logs"), 0o755), (&old_log, 0o644), (&dump, 0o644)] {
+    for (p, m) in [
+        (&h.root, 0o755),
+        (&h.root.join("logs"), 0o755),
+        (&old_log, 0o644),
+        (&dump, 0o644),
+    ] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
     }
     h.ok(&["ls"]);
@@ -405,7 +436,10 @@ fn issue21_modes_are_made_private_at_start() {
     assert_eq!(mode(&old_log), 0o600);
     assert_eq!(mode(&dump), 0o600);
     let log = h.read_log("../ward.log");
-    assert!(log.contains("private") && log.contains("was 0644"), "said so:\n{log}");
+    assert!(
+        log.contains("private") && log.contains("was 0644"),
+        "said so:\n{log}"
+    );
     h.script("app.sh", "#!/bin/sh\necho secret\nexec sleep 1000\n");
     h.ok(&["start", "app.sh"]);
     h.wait_online("app");
@@ -421,7 +455,10 @@ fn issue21_modes_are_made_private_at_start() {
     ] {
         assert_eq!(mode(&h.root.join(f)), 0o600, "{f}");
     }
-    let pids: Vec<_> = std::fs::read_dir(h.root.join("pids")).unwrap().flatten().collect();
+    let pids: Vec<_> = std::fs::read_dir(h.root.join("pids"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert!(!pids.is_empty());
     for p in pids {
         assert_eq!(mode(&p.path()), 0o600, "{}", p.path().display());
