@@ -186,6 +186,7 @@ fn issue21_home_of_another_user_is_refused_with_its_owner() {
         &["ls"],
         &["flush"],
         &["resurrect"],
+        &["kill"],
     ] {
         let e = h.fails(args);
         assert!(
@@ -246,6 +247,22 @@ fn issue21_planted_dump_and_state_are_refused() {
         std::fs::remove_file(&p).unwrap();
     }
     assert!(!marker.exists(), "the planted command ran");
+    // pm2's home found through the environment (sudo keeping HOME) is held to the same rule.
+    let pm2_home = h.root.parent().unwrap().join("their-pm2");
+    std::fs::create_dir_all(&pm2_home).unwrap();
+    let pm2_dump = pm2_home.join("dump.pm2");
+    std::fs::write(&pm2_dump, "[]").unwrap();
+    for p in [&pm2_home, &pm2_dump] {
+        u.chown(p);
+    }
+    let out = h.run_env(
+        &["import-pm2", "--start"],
+        &[("PM2_HOME", pm2_home.to_str().unwrap())],
+    );
+    let e = failed(&out);
+    assert!(e.contains(&u.name), "must name the owner {}:\n{e}", u.name);
+    // Named on the command line, the same file is the user's choice.
+    h.ok(&["import-pm2", pm2_dump.to_str().unwrap()]);
 }
 
 #[test]
