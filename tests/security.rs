@@ -130,7 +130,10 @@ impl Drop for User {
                 break;
             }
             for pid in pids {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -324,37 +327,38 @@ fn issue21_a_user_runs_ward_in_their_own_home() {
 
 // ---- 2. never signal what is not an app --------------------------------------------------
 
+/// Field 22 of /proc/PID/stat: when the process started.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A home of `u` whose state.json (left as a crash would leave it, no daemon running) names
+/// `pid` with start time `start` for its one app, `app`.
+fn plant_state(u: &User, h: &Home, pid: u32, start: u64) {
+    std::fs::create_dir_all(&h.root).unwrap();
+    u.chown(&h.root);
+    h.script("app.sh", "#!/bin/sh\nexec sleep 1000\n");
+    u.ward_ok(h, &["start", "app.sh"]);
+    h.wait_online_as(u, "app");
+    let state_path = h.root.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    u.ward_ok(h, &["kill"]);
+    state["apps"][0]["run"]["pid"] = pid.into();
+    state["apps"][0]["run"]["pid_start"] = start.into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    u.chown(&state_path);
+    std::fs::set_permissions(&state_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn issue21_state_naming_pid_1_is_never_adopted() {
     // As the user: were the guard broken, their signals could not reach pid 1 anyway.
     let Some(u) = User::new() else { return };
     let h = Home::new("sec-pid1");
-    std::fs::create_dir_all(&h.root).unwrap();
-    u.chown(&h.root);
-    h.script("app.sh", "#!/bin/sh\nexec sleep 1000\n");
-    u.ward_ok(&h, &["start", "app.sh"]);
-    h.wait_online_as(&u, "app");
-    // The table as the daemon wrote it; then no daemon runs, and state.json comes back
-    // naming pid 1 (with pid 1's real start time), as a crash would have left it.
-    let state_path = h.root.join("state.json");
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
-    u.ward_ok(&h, &["kill"]);
-    let start1 = std::fs::read_to_string("/proc/1/stat").unwrap();
-    let start1: u64 = start1
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
-    state["apps"][0]["run"]["pid"] = 1.into();
-    state["apps"][0]["run"]["pid_start"] = start1.into();
-    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
-    u.chown(&state_path);
-    std::fs::set_permissions(&state_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    plant_state(&u, &h, 1, start_time(1));
     u.ward_ok(&h, &["ls"]);
     let log = h.read_log("../ward.log");
     assert!(log.contains("names pid 1, which is never an app"), "{log}");
@@ -363,6 +367,58 @@ fn issue21_state_naming_pid_1_is_never_adopted() {
     assert_ne!(apps[0]["pid"], 1, "{apps}");
     u.ward_ok(&h, &["delete", "app"]);
     u.ward_ok(&h, &["kill"]);
+}
+
+#[test]
+fn issue21_an_adopted_process_that_leads_no_group_is_signalled_alone() {
+    let Some(u) = User::new() else { return };
+    let h = Home::new("sec-group");
+    // A group led by a shell, with two sleeps in it; state.json names the first sleep.
+    let mut group = u
+        .cmd("setsid")
+        .args([
+            "sh",
+            "-c",
+            "sleep 1001 & echo $!; sleep 1002 & echo $!; wait",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pids = String::new();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(group.stdout.take().unwrap());
+        for _ in 0..2 {
+            r.read_line(&mut pids).unwrap();
+        }
+    }
+    let pids: Vec<u32> = pids.lines().map(|l| l.trim().parse().unwrap()).collect();
+    let (named, sibling) = (pids[0], pids[1]);
+    plant_state(&u, &h, named, start_time(named));
+    u.ward_ok(&h, &["ls"]);
+    let log = h.read_log("../ward.log");
+    assert!(log.contains(&format!("pid {named}")), "adopted:\n{log}");
+    // Not waited for: were the signals lost on a group that does not exist, the stop would
+    // hang; the deadline below fails the test instead.
+    let mut stop = u
+        .cmd(BIN)
+        .args(["stop", "app"])
+        .env("WARD_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let gone = Instant::now() + secs(20);
+    while alive(named) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = stop.kill();
+    let _ = stop.wait();
+    assert!(!alive(named), "the adopted process was never signalled");
+    assert!(alive(sibling), "its group was signalled:\n{log}");
+    u.ward_ok(&h, &["kill"]);
+    let _ = group.kill();
+    let _ = group.wait();
 }
 
 // ---- 3. replies cannot be forged ---------------------------------------------------------
