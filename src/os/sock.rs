@@ -66,38 +66,11 @@ impl Server {
 
     /// Receives one datagram; `Ok(None)` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> std::result::Result<Option<Datagram>, Errno> {
-        let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = match socket::recvmsg::<UnixAddr>(
-            self.fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => m,
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut uid = None;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    uid = Some(cred.uid());
-                }
-            }
+        match recv_with_creds(self.fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(d) => Ok(Some(d)),
+            Err(Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(e),
         }
-        // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
-        // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
-        // leave this function. Nobody can be answered there anyway.
-        let from = msg
-            .address
-            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
-        Ok(Some(Datagram {
-            len: msg.bytes,
-            from,
-            uid,
-            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
-        }))
     }
 
     /// Sends without waiting: `EAGAIN` when the client's queue is full.
@@ -152,32 +125,49 @@ impl Client {
     pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Received> {
         self.sock
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = socket::recvmsg::<UnixAddr>(
-            self.sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        let mut uid = None;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    uid = Some(cred.uid());
-                }
-            }
-        }
-        // See `Server::recv`: an unbound sender's address must not be looked at.
-        let from = msg
-            .address
-            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path))
-            .and_then(|a| a.path().map(|p| p.to_path_buf()));
+        let d = recv_with_creds(self.sock.as_raw_fd(), buf, MsgFlags::empty())
+            .map_err(std::io::Error::from)?;
         Ok(Received {
-            len: msg.bytes,
-            from,
-            uid,
+            len: d.len,
+            from: d.from.and_then(|a| a.path().map(|p| p.to_path_buf())),
+            uid: d.uid,
         })
     }
+}
+
+/// One `recvmsg` on a socket with SO_PASSCRED: the datagram, its sender's address and the
+/// uid the kernel vouches for.
+fn recv_with_creds(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    flags: MsgFlags,
+) -> std::result::Result<Datagram, Errno> {
+    let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = socket::recvmsg::<UnixAddr>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        flags | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut uid = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmCredentials(cred) = c {
+                uid = Some(cred.uid());
+            }
+        }
+    }
+    // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
+    // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
+    // leave this function. Nobody can be answered there anyway.
+    let from = msg
+        .address
+        .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
+    Ok(Datagram {
+        len: msg.bytes,
+        from,
+        uid,
+        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+    })
 }
