@@ -178,16 +178,26 @@ impl Home {
                 }
             }
         }
-        let mut files = self.own_files();
-        for dir in [self.logs(), self.pids()] {
-            if let Ok(rd) = std::fs::read_dir(&dir) {
-                files.extend(rd.flatten().map(|e| e.path()));
+        let mut found = Vec::new();
+        for f in self.own_files() {
+            if let Some(m) = trust::check_entry(&f, me)? {
+                found.push((f, m));
             }
         }
-        for f in files {
-            let Some(m) = trust::check_entry(&f, me)? else {
+        for dir in [self.logs(), self.pids()] {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
             };
+            // The entry's own lstat (relative to the folder): thousands of log files cost
+            // one short syscall each, not a walk of their whole path.
+            for e in rd.flatten() {
+                let path = e.path();
+                let Ok(m) = e.metadata() else { continue };
+                trust::check_meta(&path, &m, me)?;
+                found.push((path, m));
+            }
+        }
+        for (f, m) in found {
             if m.is_file() && trust::restrict(&f, &m, 0o600) {
                 fixed.push(format!("{} (was {:04o})", f.display(), m.mode() & 0o7777));
             }

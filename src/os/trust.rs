@@ -146,14 +146,19 @@ pub fn check_dir(path: &Path, me: u32) -> Result<Option<Metadata>> {
     Ok(Some(meta))
 }
 
-/// Checks one entry of the home (a file, socket or link): it must belong to `me`.
-/// `Ok(None)` when it does not exist.
+/// Checks one entry of the home (a file, socket or link) by its `lstat`: it must belong
+/// to `me`.
+pub fn check_meta(path: &Path, meta: &Metadata, me: u32) -> Result<()> {
+    match refusal(meta, me) {
+        Some(why) => Err(refused(path, why)),
+        None => Ok(()),
+    }
+}
+
+/// `check_meta` by path. `Ok(None)` when it does not exist.
 pub fn check_entry(path: &Path, me: u32) -> Result<Option<Metadata>> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) => match refusal(&m, me) {
-            Some(why) => Err(refused(path, why)),
-            None => Ok(Some(m)),
-        },
+        Ok(m) => check_meta(path, &m, me).map(|()| Some(m)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::unable(
             format_args!("look at {}", path.display()),
