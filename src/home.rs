@@ -1,7 +1,8 @@
 //! `Home`: every path ward reads or writes, from one place.
 //!
 //! `$WARD_HOME`, default `~/.ward`. A pm2-compatible layout (pm2's names under `PM2_HOME`)
-//! is meant to be a change to this type alone.
+//! is meant to be a change to this type alone. Also which of those paths must be trusted
+//! before use (`check`, `secure`); how a path is checked lives in os/trust.rs.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
