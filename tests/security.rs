@@ -424,17 +424,28 @@ fn issue21_an_adopted_process_that_leads_no_group_is_signalled_alone() {
 // ---- 3. replies cannot be forged ---------------------------------------------------------
 
 /// Sends a forged `{"reply":"error","message":"FORGED"}` (request id 0, which the client
-/// used to accept from anyone) to every ward client socket, until `stop` exists.
+/// used to accept from anyone) to the ward client sockets of the children of process
+/// `argv[2]` (this test: other ward clients on the machine are left alone), until `argv[1]`
+/// exists. Prints how many it sent.
 const FORGER: &str = r#"
 import os, socket, struct, sys
-stop = sys.argv[1]
+stop, parent = sys.argv[1], sys.argv[2]
 frame = struct.pack('<QII', 0, 0, 1) + b'{"reply":"error","message":"FORGED"}'
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def ours(name):
+    try:
+        pid = name.split('-')[2]
+        with open('/proc/%s/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[1] == parent
+    except (OSError, IndexError):
+        return False
 n = 0
 while not os.path.exists(stop):
     with open('/proc/net/unix') as f:
         names = [l.split()[-1] for l in f if '@ward-client-' in l]
     for name in names:
+        if not ours(name[1:]):
+            continue
         try:
             s.sendto(frame, b'\0' + name[1:].encode())
             n += 1
@@ -463,6 +474,7 @@ fn issue21_replies_from_another_user_are_ignored() {
         .cmd(python)
         .arg(&script)
         .arg(&stop)
+        .arg(std::process::id().to_string())
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 (installed by .ci/run)");
