@@ -1,11 +1,14 @@
 //! `Home`: every path ward reads or writes, from one place.
 //!
 //! `$WARD_HOME`, default `~/.ward`. A pm2-compatible layout (pm2's names under `PM2_HOME`)
-//! is meant to be a change to this type alone.
+//! is meant to be a change to this type alone. Also which of those paths must be trusted
+//! before use (`check`, `secure`); how a path is checked lives in os/trust.rs.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::os::trust;
 
 #[derive(Debug, Clone)]
 pub struct Home {
@@ -111,6 +114,107 @@ impl Home {
             }
         }
         Ok(())
+    }
+}
+
+impl Home {
+    /// The top-level files ward reads or writes here (not the folders).
+    fn own_files(&self) -> Vec<PathBuf> {
+        let mut v = vec![
+            self.socket(),
+            self.lock_file(),
+            self.daemon_log(),
+            self.state(),
+            self.state().with_extension("json.bad"),
+            self.dump(),
+            crate::store::bak_path(&self.dump()),
+            self.holder_socket(),
+            self.holder_pid(),
+            self.root.join("holder.lock"),
+            self.config(),
+        ];
+        let pid = self.pid_file();
+        if pid.parent() == Some(self.root.as_path()) {
+            v.push(pid);
+        }
+        v
+    }
+
+    /// Writes a small file (pid files): through `trust::write` inside the home, plainly at a
+    /// path the user chose elsewhere (`PM2_PID_FILE_PATH`, an app's `pid_file`).
+    pub fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if path.starts_with(&self.root) {
+            trust::write(path, bytes)
+        } else {
+            std::fs::write(path, bytes)
+        }
+    }
+
+    /// What a client checks before it talks to the daemon: the folders above the home,
+    /// the home and its folders belong to this user (see os/trust.rs). A few `lstat`s.
+    pub fn check(&self) -> Result<()> {
+        let me = trust::euid();
+        trust::check_ancestors(&self.root, me)?;
+        for dir in [&self.root, &self.logs(), &self.pids()] {
+            trust::check_dir(dir, me)?;
+        }
+        for f in [self.socket(), self.daemon_log()] {
+            trust::check_entry(&f, me)?;
+        }
+        Ok(())
+    }
+
+    /// What the daemon does once at start: `check`, then every file ward uses here and
+    /// everything in logs/ and pids/ must be this user's, and what is ours is made private
+    /// (folders 0700, files 0600: state and dump hold every app's environment). Returns a
+    /// line saying what was made private, if anything was.
+    pub fn secure(&self) -> Result<Option<String>> {
+        self.check()?;
+        let me = trust::euid();
+        let mut fixed = Vec::new();
+        for dir in [self.root.clone(), self.logs(), self.pids()] {
+            if let Some(m) = trust::check_dir(&dir, me)? {
+                if trust::restrict(&dir, &m, 0o700) {
+                    fixed.push(format!("{} (was {:04o})", dir.display(), m.mode() & 0o7777));
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for f in self.own_files() {
+            if let Some(m) = trust::check_entry(&f, me)? {
+                found.push((f, m));
+            }
+        }
+        for dir in [self.logs(), self.pids()] {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            // The entry's own lstat (relative to the folder): thousands of log files cost
+            // one short syscall each, not a walk of their whole path.
+            for e in rd.flatten() {
+                let path = e.path();
+                let Ok(m) = e.metadata() else { continue };
+                trust::check_meta(&path, &m, me)?;
+                found.push((path, m));
+            }
+        }
+        for (f, m) in found {
+            if m.is_file() && trust::restrict(&f, &m, 0o600) {
+                fixed.push(format!("{} (was {:04o})", f.display(), m.mode() & 0o7777));
+            }
+        }
+        if fixed.is_empty() {
+            return Ok(None);
+        }
+        let n = fixed.len();
+        fixed.truncate(5);
+        Ok(Some(format!(
+            "made {n} paths of {} private to {} (folders 0700, files 0600): {}{}",
+            self.root.display(),
+            trust::who(me),
+            fixed.join(", "),
+            if n > 5 { ", ..." } else { "" }
+        )))
     }
 }
 

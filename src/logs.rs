@@ -56,8 +56,8 @@ impl Defaults {
             max_log_size: Option<Size>,
             log_retain: Option<u32>,
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let text = match crate::os::trust::read(path) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Defaults::default()),
             Err(e) => {
                 return Err(Error::unable(
@@ -245,10 +245,22 @@ pub struct Sink {
     rotated: bool,
     pub dropped: u64,
     failing: bool,
+    /// A file in ward's home: opened through os/trust.rs (no symlink followed, ours, 0600).
+    /// A path the user gave (`-o`, `-e`, `-l`) is opened as they named it.
+    private: bool,
 }
 
 impl Sink {
     pub fn open(path: &Path, rotation: Option<Rotation>) -> (Sink, Option<String>) {
+        Sink::open_as(path, rotation, false)
+    }
+
+    /// `open` for a file inside the home (see `private`).
+    pub fn open_private(path: &Path, rotation: Option<Rotation>) -> (Sink, Option<String>) {
+        Sink::open_as(path, rotation, true)
+    }
+
+    fn open_as(path: &Path, rotation: Option<Rotation>, private: bool) -> (Sink, Option<String>) {
         let discard = is_discard(&path.to_string_lossy());
         let mut s = Sink {
             path: path.to_path_buf(),
@@ -262,6 +274,7 @@ impl Sink {
             rotated: false,
             dropped: 0,
             failing: false,
+            private,
         };
         let note = if discard { None } else { s.reopen() };
         (s, note)
@@ -285,11 +298,15 @@ impl Sink {
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        {
+        let opened = if self.private {
+            crate::os::trust::open(&self.path, crate::os::trust::Open::Append)
+        } else {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        };
+        match opened {
             Ok(f) => {
                 let meta = f.metadata().ok();
                 self.rotation = self
@@ -318,6 +335,10 @@ impl Sink {
         }
         let res = match &self.file {
             Some(f) => f.set_len(0),
+            None if self.private => {
+                crate::os::trust::open(&self.path, crate::os::trust::Open::Write)
+                    .and_then(|f| f.set_len(0))
+            }
             None => OpenOptions::new()
                 .write(true)
                 .open(&self.path)

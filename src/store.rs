@@ -18,6 +18,15 @@ pub struct State {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, 0o644)
+}
+
+/// `write_atomic` for files in the home that hold environments (state, dump): 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, 0o600)
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
@@ -25,7 +34,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::unable(format_args!("{what} {}", path.display()), os(&e))
     };
-    let mut f = std::fs::File::create(&tmp).map_err(|e| fail("write", e))?;
+    // A leftover of a crashed writer with our pid goes; the new file is created afresh
+    // (O_EXCL, no symlink followed), so its mode is ours whatever was there.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = crate::os::trust::create_new(&tmp, mode).map_err(|e| fail("write", e))?;
     f.write_all(bytes).map_err(|e| fail("write", e))?;
     f.sync_all().map_err(|e| fail("sync", e))?;
     drop(f);
@@ -38,7 +50,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Reads state.json; a missing file is an empty table.
 pub fn load_state(path: &Path) -> Result<State> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::os::trust::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
         Err(e) => {
@@ -86,7 +98,7 @@ pub struct Saved {
 pub fn save_dump(path: &Path, apps: &[Saved]) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(apps).map_err(|e| Error::unable("encode the dump", e))?;
     keep_bak(path)?;
-    write_atomic(path, &bytes)
+    write_private(path, &bytes)
 }
 
 pub fn bak_path(path: &Path) -> std::path::PathBuf {
@@ -98,7 +110,7 @@ pub fn bak_path(path: &Path) -> std::path::PathBuf {
 /// Reads dump.json. A missing dump is an empty list; a damaged one is an error that leaves
 /// the file as it is.
 pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::os::trust::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => {
@@ -143,14 +155,14 @@ pub fn save_pm2_dump(path: &Path, pm2_envs: Vec<serde_json::Value>) -> Result<()
     let v = crate::spec::pm2dump::encode(pm2_envs);
     let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::unable("encode the dump", e))?;
     keep_bak(path)?;
-    write_atomic(path, &bytes)
+    write_private(path, &bytes)
 }
 
 fn keep_bak(path: &Path) -> Result<()> {
     if path.exists() {
-        let old = std::fs::read(path)
+        let old = crate::os::trust::read(path)
             .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
-        write_atomic(&bak_path(path), &old)?;
+        write_private(&bak_path(path), &old)?;
     }
     Ok(())
 }

@@ -272,6 +272,8 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
 }
 
 fn kill(home: &Home) -> Result<i32> {
+    // A home ward refuses is said so, not reported as "no daemon is running".
+    home.check()?;
     let pid = match request(home, &Request::Ping, Duration::from_secs(10), false) {
         Ok(Reply::Pong { pid, .. }) => pid,
         Ok(other) => return unexpected(other),
@@ -381,10 +383,23 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pm2")))
         .ok_or_else(|| Error::new("neither PM2_HOME nor HOME is set; give the dump's path"))?;
+    let given = path.is_some();
     let path = path
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| pm2_home.join("dump.pm2"));
-    let text = std::fs::read_to_string(&path)
+    // A path given is the user's choice; pm2's home found through the environment (sudo
+    // keeping HOME) is trusted only as ward's own home is, or root would start the commands
+    // of a dump another user wrote.
+    let text = if given {
+        std::fs::read(&path)
+    } else {
+        let me = crate::os::trust::euid();
+        crate::os::trust::check_ancestors(&pm2_home, me)?;
+        crate::os::trust::check_dir(&pm2_home, me)?;
+        crate::os::trust::read(&path)
+    };
+    let text = text
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;

@@ -58,6 +58,7 @@ pub fn request_ticking(
     autostart: bool,
     tick: &mut dyn FnMut(Duration),
 ) -> Result<Reply> {
+    home.check()?;
     let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
     let client = sock::Client::new()?;
     let id = request_id();
@@ -92,12 +93,31 @@ fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Re
     Ok(())
 }
 
+/// Random and never 0 (0 marks the daemon's replies to requests it could not read).
 fn request_id() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    nanos ^ ((std::process::id() as u64) << 32)
+    crate::os::sys::random_u64().max(1)
+}
+
+/// Is this datagram from our daemon? Anyone can write to a client's abstract address, so
+/// a reply counts only when the kernel says it came from the daemon's socket (by path, or
+/// the same inode under another spelling of the home) and from our uid, which is the
+/// daemon's (it serves only its own uid and root; a client uses only a home of its own).
+fn from_daemon(r: &sock::Received, home: &Home) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if r.uid != Some(crate::os::sys::uid()) {
+        return false;
+    }
+    let Some(from) = &r.from else {
+        return false;
+    };
+    let ours = home.socket();
+    if *from == ours {
+        return true;
+    }
+    match (std::fs::metadata(from), std::fs::metadata(&ours)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn wait_reply(
@@ -122,7 +142,8 @@ fn wait_reply(
         }
         tick(began.elapsed());
         let n = match client.recv(&mut buf, left.min(Duration::from_millis(250))) {
-            Ok(n) => n,
+            Ok(r) if from_daemon(&r, home) => r.len,
+            Ok(_) => continue, // forged, or stray: not the daemon's
             Err(e)
                 if matches!(
                     e.kind(),
@@ -160,15 +181,12 @@ fn wait_reply(
 fn start_daemon(home: &Home) -> Result<()> {
     home.create()?;
     let exe = std::env::current_exe().map_err(|e| Error::unable("find the ward binary", os(&e)))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.daemon_log())
+    let log = crate::os::trust::open(&home.daemon_log(), crate::os::trust::Open::Append)
         .map_err(|e| Error::unable(format_args!("open {}", home.daemon_log().display()), os(&e)))?;
     let log2 = log
         .try_clone()
         .map_err(|e| Error::unable("open the daemon log", os(&e)))?;
-    std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .arg("daemon")
         .arg("--spawned")
         .envs(home.env())
@@ -181,6 +199,18 @@ fn start_daemon(home: &Home) -> Result<()> {
     while Instant::now() < until {
         if home.socket().exists() && daemon_answers_quickly(home) {
             return Ok(());
+        }
+        // A daemon that refused to start (a home it does not trust...) said why as the
+        // last line of its log: say it here rather than wait for nothing.
+        if let Ok(Some(st)) = child.try_wait() {
+            if !st.success() {
+                return Err(Error::new(last_line(home).unwrap_or_else(|| {
+                    format!(
+                        "the daemon exited ({st}) (see {})",
+                        home.daemon_log().display()
+                    )
+                })));
+            }
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -196,4 +226,13 @@ fn daemon_answers_quickly(home: &Home) -> bool {
         request(home, &Request::Ping, Duration::from_millis(500), false),
         Ok(Reply::Pong { .. })
     )
+}
+
+/// The daemon's last words in its log, without its `ward: ` prefix.
+fn last_line(home: &Home) -> Option<String> {
+    let text = crate::os::trust::read(&home.daemon_log()).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let line = line.strip_prefix("ward: ").or(line.strip_prefix("pm2: "));
+    line.map(str::to_string)
 }

@@ -30,6 +30,7 @@ use crate::os::proc;
 use crate::os::sock::Server;
 use crate::os::spawn;
 use crate::os::sys;
+use crate::os::trust;
 use crate::protocol::{
     self, AppView, ControlOp, Reassembly, Reply, Request, ScaleTo, StartItem, Verb,
 };
@@ -225,12 +226,21 @@ pub fn run(
     wait_lock: bool,
     inherited: Inherited,
 ) -> Result<()> {
+    // Nothing is created or opened in a home another user could steer (see os/trust.rs).
+    home.check()?;
     home.create()?;
+    if let Some(note) = home.secure()? {
+        log(note);
+    }
     let lock = match inherited.lock {
         // The daemon we were exec'd from left this fd open for us.
         Some(fd) => File::from(sys::own_fd(fd)),
-        None => File::create(home.lock_file())
-            .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
+        None => trust::open(&home.lock_file(), trust::Open::Write).map_err(|e| {
+            Error::unable(
+                format_args!("open {}", home.lock_file().display()),
+                crate::error::os(&e),
+            )
+        })?,
     };
     // A daemon that was just SIGKILLed may still hold the lock for a moment (the kernel
     // releases its files after its sockets have already reported EOF to the holder), so
@@ -276,7 +286,16 @@ pub fn run(
 
 impl Daemon {
     fn new(home: Home, sock_fd: Option<i32>, lock_fd: i32) -> Result<Daemon> {
-        let _ = std::fs::write(home.pid_file(), format!("{}\n", std::process::id()));
+        if let Err(e) = home.write_file(
+            &home.pid_file(),
+            format!("{}\n", std::process::id()).as_bytes(),
+        ) {
+            log(format_args!(
+                "unable to write {}: {}",
+                home.pid_file().display(),
+                crate::error::os(&e)
+            ));
+        }
         if !sys::become_subreaper() {
             log("cannot become a child subreaper; orphaned grandchildren go to init");
         }
@@ -503,7 +522,7 @@ impl Daemon {
         };
         let res = serde_json::to_vec(&state)
             .map_err(|e| Error::unable("encode the state", e))
-            .and_then(|b| store::write_atomic(&self.home.state(), &b));
+            .and_then(|b| store::write_private(&self.home.state(), &b));
         match res {
             Ok(()) => {
                 self.dirty = false;
@@ -561,6 +580,11 @@ impl Daemon {
                                     e.desc()
                                 ));
                             }
+                        } else if let Some(pid) = main_pid {
+                            // An adopted process that does not lead its own group.
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
+                            }
                         }
                     }
                     Action::SignalMain(sig) => {
@@ -602,7 +626,10 @@ impl Daemon {
                 self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
                 self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
                 let pid_path = self.pid_path(id);
-                if let Err(e) = std::fs::write(&pid_path, format!("{}", s.pid)) {
+                if let Err(e) = self
+                    .home
+                    .write_file(&pid_path, format!("{}", s.pid).as_bytes())
+                {
                     log(format_args!(
                         "unable to write {}: {}",
                         pid_path.display(),
@@ -1138,11 +1165,7 @@ impl Daemon {
         if daemon_log {
             let path = self.home.daemon_log();
             // The daemon's stderr is this file, opened for appending: it continues at 0.
-            if let Err(e) = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_len(0))
-            {
+            if let Err(e) = trust::open(&path, trust::Open::Write).and_then(|f| f.set_len(0)) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     notes.push(format!(
                         "unable to flush {}: {}",

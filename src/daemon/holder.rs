@@ -203,9 +203,13 @@ impl AsFd for Link {
 
 /// Runs the holder until `QUIT`. Only one holder serves a home (a lock file says which).
 pub fn run(home: &Home) -> Result<()> {
+    home.check()?;
     home.create()?;
-    let lock = std::fs::File::create(home.root.join("holder.lock"))
-        .map_err(|e| Error::unable("create the holder lock", crate::error::os(&e)))?;
+    let lock = crate::os::trust::open(
+        &home.root.join("holder.lock"),
+        crate::os::trust::Open::Write,
+    )
+    .map_err(|e| Error::unable("create the holder lock", crate::error::os(&e)))?;
     let _lock = match nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(l) => l,
         Err(_) => return Ok(()), // another holder serves this home
@@ -217,7 +221,10 @@ pub fn run(home: &Home) -> Result<()> {
         libc::SIGHUP,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     );
-    let _ = std::fs::write(home.holder_pid(), format!("{}\n", std::process::id()));
+    let _ = home.write_file(
+        &home.holder_pid(),
+        format!("{}\n", std::process::id()).as_bytes(),
+    );
     let listener = seqpacket()?;
     let path = home.holder_socket();
     let _ = std::fs::remove_file(&path);

@@ -185,6 +185,10 @@ impl Daemon {
                 self.reply_raw(&from, id, &reply);
             }
             Request::Update { exe } => {
+                if let Err(message) = survive::check_update(&exe, self.uid) {
+                    log(format_args!("update refused: {message}"));
+                    return self.reply_raw(&from, id, &Reply::Error { message });
+                }
                 // Answer first; the exec happens once the reply is out.
                 self.reply_raw(
                     &from,
@@ -284,7 +288,10 @@ impl Daemon {
                 notes.push(format!("[{name}] is already registered: not started again"));
                 continue;
             }
-            if let Err(e) = crate::spec::config::check_name(&name) {
+            let known = self.table.iter().map(|a| a.spec.name.as_str());
+            if let Err(e) = crate::spec::config::check_name(&name)
+                .and_then(|()| crate::spec::config::check_stem_clash(&name, known))
+            {
                 notes.push(format!("skipped an app of the dump: {e}"));
                 continue;
             }
@@ -377,7 +384,14 @@ impl Daemon {
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
-                        if let Err(e) = crate::spec::config::check_name(&spec.name) {
+                        let earlier = plans.iter().filter_map(|p| match p {
+                            Plan::New(s) => Some(s.name.as_str()),
+                            Plan::Existing(..) => None,
+                        });
+                        let known = self.table.iter().map(|a| a.spec.name.as_str());
+                        if let Err(e) = crate::spec::config::check_name(&spec.name).and_then(|()| {
+                            crate::spec::config::check_stem_clash(&spec.name, known.chain(earlier))
+                        }) {
                             return self.reply_raw(
                                 &from,
                                 id,
@@ -623,11 +637,21 @@ impl Daemon {
         let rotation = self
             .log_defaults
             .rotation(spec.max_log_size, spec.log_retain);
-        let (out, n1) = Sink::open(&paths.out, rotation);
-        let (err, n2) = Sink::open(&paths.err, rotation);
+        // Files in the home are opened without following links; the user's own paths
+        // (-o, -e, -l) as they named them.
+        let home = &self.home.root;
+        let open = |p: &std::path::Path| {
+            if p.starts_with(home) {
+                Sink::open_private(p, rotation)
+            } else {
+                Sink::open(p, rotation)
+            }
+        };
+        let (out, n1) = open(&paths.out);
+        let (err, n2) = open(&paths.err);
         let (all, n3) = match &paths.all {
             Some(p) => {
-                let (s, n) = Sink::open(p, rotation);
+                let (s, n) = open(p);
                 (Some(s), n)
             }
             None => (None, None),

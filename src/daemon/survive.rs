@@ -153,9 +153,26 @@ impl Daemon {
             }
             match (app.run.status, app.run.pid) {
                 (_, Some(pid)) => {
-                    let same = proc::read_stat(pid)
-                        .is_some_and(|st| st.start == app.run.pid_start && st.state != 'Z');
-                    let fd = if same { sys::pidfd_open(pid) } else { None };
+                    // Never pid 0 or 1 (init, or kill(-1) once negated), never a start time
+                    // of 0 (unknown), never a process whose start time differs.
+                    let stat = proc::read_stat(pid).filter(|st| {
+                        pid > 1
+                            && app.run.pid_start != 0
+                            && st.start == app.run.pid_start
+                            && st.state != 'Z'
+                    });
+                    if stat.is_none() && pid <= 1 {
+                        log(format_args!(
+                            "{} (id {id}): state.json names pid {pid}, which is never an app; \
+                             not adopted",
+                            app.spec.name
+                        ));
+                    }
+                    let fd = if stat.is_some() {
+                        sys::pidfd_open(pid)
+                    } else {
+                        None
+                    };
                     match fd {
                         Some(fd) => {
                             let tok = self.next_token;
@@ -165,7 +182,11 @@ impl Daemon {
                                 .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok));
                             self.adopted.insert(tok, Adopted { app: id, pid, fd });
                             self.pids.insert(pid, id);
-                            self.groups.insert(id, pid);
+                            // Its group is signalled only if it leads it, as every app
+                            // ward starts does; otherwise signals go to its pid alone.
+                            if stat.is_some_and(|st| st.pgrp == pid) {
+                                self.groups.insert(id, pid);
+                            }
                             log(format_args!(
                                 "adopted {} (id {id}), pid {pid}",
                                 app.spec.name
@@ -242,5 +263,126 @@ impl Daemon {
                 wall: sys::wall_ms(),
             },
         );
+    }
+}
+
+/// How long `BINARY --version` may take before an update is refused.
+const VERSION_PATIENCE_MS: u64 = 5_000;
+
+/// `ward update` re-executes the daemon from the binary the request names: it must be a
+/// file only root or the daemon's user can have written (owned by one of them, not writable
+/// by group or others, as is every folder above it) and it must answer `--version` like
+/// ward does (exit 0, a version number), so neither someone else's program nor a wrong
+/// path (`/bin/false` cost a 5 s outage) replaces the daemon. Returns that version.
+pub(super) fn check_update(exe: &str, uid: u32) -> std::result::Result<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::Path::new(exe);
+    if !path.is_absolute() {
+        return Err(format!("cannot update to {exe}: not an absolute path"));
+    }
+    if let Err(e) = crate::os::trust::check_ancestors(path, uid) {
+        return Err(format!("cannot update to {exe}: {e}"));
+    }
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot update to {exe}: {}", crate::error::os(&e)))?;
+    if meta.uid() != 0 && meta.uid() != uid {
+        return Err(format!(
+            "cannot update to {exe}: it belongs to {}, not to root or {}",
+            crate::os::trust::who(meta.uid()),
+            crate::os::trust::who(uid)
+        ));
+    }
+    if !meta.is_file() || meta.mode() & 0o111 == 0 {
+        return Err(format!("cannot update to {exe}: not an executable file"));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "cannot update to {exe}: other users may write it (mode {:04o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    let version = version_of(exe)?;
+    log(format_args!("{exe} answers --version with {version}"));
+    Ok(version)
+}
+
+/// Runs `EXE --version` for at most VERSION_PATIENCE_MS. The daemon waits for it (this
+/// happens only on `ward update`); the child is reaped here, so the loop never sees it.
+fn version_of(exe: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(exe)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot update to {exe}: {}", crate::error::os(&e)))?;
+    let until = sys::mono_ms() + VERSION_PATIENCE_MS;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if sys::mono_ms() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.by_ref().take(4096).read_to_string(&mut out);
+    }
+    let answer = out.trim();
+    match status {
+        None => Err(format!(
+            "cannot update to {exe}: `{exe} --version` did not answer within {} s",
+            VERSION_PATIENCE_MS / 1000
+        )),
+        Some(st) if !st.success() => Err(format!(
+            "cannot update to {exe}: `{exe} --version` failed ({st}); is it ward?"
+        )),
+        Some(_) if !is_version(answer) => Err(format!(
+            "cannot update to {exe}: `{exe} --version` answered {:?}, not a ward version",
+            answer.chars().take(80).collect::<String>()
+        )),
+        Some(_) => Ok(answer.to_string()),
+    }
+}
+
+/// ward's `--version` prints its version alone: `0.1.0`.
+fn is_version(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(is_version("0.1.0"));
+        assert!(is_version("1.2.3-rc.1+git"));
+        assert!(!is_version(""));
+        assert!(!is_version("echo (GNU coreutils) 9.1"));
+        assert!(!is_version("--version"));
+    }
+
+    #[test]
+    fn update_refuses_what_is_not_ward() {
+        let uid = sys::uid();
+        assert!(check_update("ward", uid).unwrap_err().contains("absolute"));
+        let e = check_update("/bin/false", uid).unwrap_err();
+        assert!(e.contains("failed"), "{e}");
+        let e = check_update("/bin/echo", uid).unwrap_err();
+        assert!(e.contains("not a ward version"), "{e}");
+        let e = check_update("/nonexistent/ward", uid).unwrap_err();
+        assert!(e.contains("No such file"), "{e}");
     }
 }

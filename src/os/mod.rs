@@ -1,6 +1,6 @@
 //! The operating system: every libc/nix call that needs care and every `unsafe` block —
 //! spawning children (posix_spawn and the fork server), /proc readers, the control socket,
-//! signals, rlimits, clocks and local time.
+//! signals, rlimits, clocks and local time, and who owns a file (trust).
 //!
 //! Mechanism only: no policy about apps lives here. May use the shared error type and
 //! plain data from spec/; never daemon/ or client/.
@@ -14,3 +14,4 @@ pub mod spawn;
 pub mod stdio;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod trust;

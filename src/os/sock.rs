@@ -66,38 +66,11 @@ impl Server {
 
     /// Receives one datagram; `Ok(None)` when none is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> std::result::Result<Option<Datagram>, Errno> {
-        let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = match socket::recvmsg::<UnixAddr>(
-            self.fd.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => m,
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut uid = None;
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmCredentials(cred) = c {
-                    uid = Some(cred.uid());
-                }
-            }
+        match recv_with_creds(self.fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(d) => Ok(Some(d)),
+            Err(Errno::EAGAIN) => Ok(None),
+            Err(e) => Err(e),
         }
-        // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
-        // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
-        // leave this function. Nobody can be answered there anyway.
-        let from = msg
-            .address
-            .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
-        Ok(Some(Datagram {
-            len: msg.bytes,
-            from,
-            uid,
-            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
-        }))
     }
 
     /// Sends without waiting: `EAGAIN` when the client's queue is full.
@@ -112,22 +85,35 @@ impl AsFd for Server {
     }
 }
 
-/// The client's end: an abstract address unique to this process.
+/// The client's end: an abstract address unique to this process. Abstract addresses have
+/// no permissions, so anyone may write to it: every datagram comes with its sender's
+/// address and uid (SO_PASSCRED), for the caller to accept only the daemon's.
 pub struct Client {
     sock: UnixDatagram,
 }
 
+/// One datagram a client received, and who sent it.
+pub struct Received {
+    pub len: usize,
+    /// The sender's bound path (`None`: unbound or abstract).
+    pub from: Option<std::path::PathBuf>,
+    /// The sender's uid, from SCM_CREDENTIALS (the kernel's word, not the sender's).
+    pub uid: Option<u32>,
+}
+
 impl Client {
     pub fn new() -> Result<Client> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!("ward-client-{}-{nanos}", std::process::id());
+        let name = format!(
+            "ward-client-{}-{:016x}",
+            std::process::id(),
+            crate::os::sys::random_u64()
+        );
         let addr = SocketAddr::from_abstract_name(name.as_bytes())
             .map_err(|e| Error::unable("name the client socket", crate::error::os(&e)))?;
         let sock = UnixDatagram::bind_addr(&addr)
             .map_err(|e| Error::unable("bind the client socket", crate::error::os(&e)))?;
+        socket::setsockopt(&sock, sockopt::PassCred, &true)
+            .map_err(|e| Error::unable("enable SO_PASSCRED", e.desc()))?;
         Ok(Client { sock })
     }
 
@@ -136,9 +122,52 @@ impl Client {
     }
 
     /// Waits up to `timeout` for one datagram.
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Received> {
         self.sock
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        self.sock.recv(buf)
+        let d = recv_with_creds(self.sock.as_raw_fd(), buf, MsgFlags::empty())
+            .map_err(std::io::Error::from)?;
+        Ok(Received {
+            len: d.len,
+            from: d.from.and_then(|a| a.path().map(|p| p.to_path_buf())),
+            uid: d.uid,
+        })
     }
+}
+
+/// One `recvmsg` on a socket with SO_PASSCRED: the datagram, its sender's address and the
+/// uid the kernel vouches for.
+fn recv_with_creds(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    flags: MsgFlags,
+) -> std::result::Result<Datagram, Errno> {
+    let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = socket::recvmsg::<UnixAddr>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        flags | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut uid = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmCredentials(cred) = c {
+                uid = Some(cred.uid());
+            }
+        }
+    }
+    // An unbound sender comes with an address length of 0: nix's `UnixAddr` asserts on
+    // such an address as soon as it is looked at (path(), Hash, Eq), so it must never
+    // leave this function. Nobody can be answered there anyway.
+    let from = msg
+        .address
+        .filter(|a| a.len() as usize > std::mem::offset_of!(libc::sockaddr_un, sun_path));
+    Ok(Datagram {
+        len: msg.bytes,
+        from,
+        uid,
+        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+    })
 }

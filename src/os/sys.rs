@@ -52,12 +52,24 @@ pub fn set_nofile(pid: u32, soft: u64, hard: u64) {
     }
 }
 
-/// Sends `sig` to the process group `pgid`. A group that is gone is not an error.
+/// The pid a signal may go to. 0 and 1 would reach the daemon's own group or every
+/// process the daemon may signal (`kill(-1)`), and a u32 above i32::MAX turns negative in
+/// the kernel's pid_t: none of them is ever an app, whatever state.json says.
+fn signal_target(pid: u32) -> Result<Pid, Errno> {
+    match i32::try_from(pid) {
+        Ok(p) if p > 1 => Ok(Pid::from_raw(p)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Sends `sig` to the process group `pgid` (the pid of the app process that leads it). A
+/// group that is gone is not an error. The one place that signals groups, so the guard
+/// against `kill(-1, ...)`/`kill(0, ...)` lives here.
 pub fn kill_group(pgid: u32, sig: i32) -> Result<(), Errno> {
     let Ok(sig) = Signal::try_from(sig) else {
         return Err(Errno::EINVAL);
     };
-    match signal::killpg(Pid::from_raw(pgid as i32), sig) {
+    match signal::killpg(signal_target(pgid)?, sig) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
         Err(e) => Err(e),
     }
@@ -96,6 +108,23 @@ pub fn wall_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// 64 random bits from the kernel (getrandom, else /dev/urandom): request ids and client
+/// socket names another user cannot guess.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most `b.len()` bytes into the buffer we own.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        use std::io::Read;
+        let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+        if ok.is_err() {
+            // No randomness at all: still unique, though guessable.
+            return wall_ms() ^ ((std::process::id() as u64) << 40) ^ mono_ms().rotate_left(20);
+        }
+    }
+    u64::from_ne_bytes(b)
 }
 
 pub fn uid() -> u32 {
@@ -245,7 +274,7 @@ pub fn keep_across_exec(fd: std::os::fd::RawFd) -> bool {
 /// Sends `sig` to one process (`sendSignal` targets the main pid only, as pm2 does).
 pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
     let sig = Signal::try_from(sig).map_err(|_| Errno::EINVAL)?;
-    signal::kill(Pid::from_raw(pid as i32), sig)
+    signal::kill(signal_target(pid)?, sig)
 }
 
 /// A non-blocking pipe that becomes readable when one of `signals` arrives (signal-hook's
@@ -310,4 +339,22 @@ pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
 pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: per the contract above, `fd` is open and owned by no other object.
     unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_signals_every_process_or_its_own_group() {
+        for bad in [0, 1, u32::MAX, i32::MAX as u32 + 1] {
+            assert_eq!(signal_target(bad), Err(Errno::EINVAL), "pid {bad}");
+        }
+        assert_eq!(signal_target(2), Ok(Pid::from_raw(2)));
+        // Through the real functions: without the guard, killpg(0) would reach this test's
+        // own process group (SIGCONT, so a regression harms nothing).
+        assert_eq!(kill_group(0, libc::SIGCONT), Err(Errno::EINVAL));
+        assert_eq!(kill_pid(0, libc::SIGCONT), Err(Errno::EINVAL));
+        assert_eq!(kill_pid(std::process::id(), libc::SIGCONT), Ok(()));
+    }
 }

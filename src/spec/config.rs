@@ -200,6 +200,9 @@ pub fn check_name(name: &str) -> Result<()> {
         Some("it contains '/'")
     } else if name.contains('\0') {
         Some("it contains a NUL byte")
+    } else if name.chars().any(char::is_control) {
+        // A newline would forge lines of ward.log; ESC would reach the terminal in `ls`.
+        Some("it contains a control character (newline, tab, ESC...)")
     } else if name == "." || name == ".." {
         Some("it is a relative folder name")
     } else if name.bytes().all(|b| b.is_ascii_digit()) {
@@ -230,6 +233,22 @@ pub fn log_stem(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Two names that differ but share a log stem (`api v2` and `api-v2`, `服务` and `应用`)
+/// would write, flush and rotate the same `logs/STEM-out.log` and pid file. pm2's file names
+/// are kept, so the second such name is refused: the error names the app it clashes with.
+pub fn check_stem_clash<'a>(name: &str, others: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let stem = log_stem(name);
+    for other in others {
+        if other != name && log_stem(other) == stem {
+            return Err(Error::new(format!(
+                "invalid app name {name:?}: its log files would be those of app {other:?} \
+                 (logs/{stem}-out.log); choose a name that differs in letters, digits, '.', '-' or '_'"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn find_in_path(word: &str, path_var: Option<&str>) -> Option<PathBuf> {
@@ -433,11 +452,19 @@ mod tests {
         assert!(check_name("../x").is_err());
         assert!(check_name("/").is_err());
         assert!(check_name("a\0b").is_err());
+        assert!(check_name("a\nb").is_err());
+        assert!(check_name("a\x1b[31m").is_err());
+        assert!(check_name("a\tb").is_err());
+        assert!(check_name("a\u{9b}b").is_err());
+        assert!(check_name("服务").is_ok());
         assert!(check_name("..").is_err());
         assert!(check_name("42").is_err());
         assert!(check_name("all").is_err());
         assert!(check_name("").is_err());
         assert_eq!(log_stem("my app@1"), "my-app-1");
+        assert!(check_stem_clash("api-v2", ["api v2"]).is_err());
+        assert!(check_stem_clash("应用", ["web", "服务"]).is_err());
+        assert!(check_stem_clash("api", ["api", "api2"]).is_ok());
     }
 
     #[test]
