@@ -217,10 +217,20 @@ pub fn run(
     wait_lock: bool,
     inherited: Inherited,
 ) -> Result<()> {
+    // Nothing the caller left open may reach the apps; only what `ward update` handed on.
+    let kept: Vec<i32> = [inherited.lock, inherited.sock]
+        .into_iter()
+        .flatten()
+        .collect();
+    sys::close_inherited(&kept);
     home.create()?;
     let lock = match inherited.lock {
-        // The daemon we were exec'd from left this fd open for us.
-        Some(fd) => File::from(sys::own_fd(fd)),
+        // The daemon we were exec'd from left this fd open for us; it closes on exec again,
+        // or every app started from now on would hold the lock (and block the next daemon).
+        Some(fd) => {
+            sys::set_cloexec(fd);
+            File::from(sys::own_fd(fd))
+        }
         None => File::create(home.lock_file())
             .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?,
     };

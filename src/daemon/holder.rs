@@ -203,6 +203,8 @@ impl AsFd for Link {
 
 /// Runs the holder until `QUIT`. Only one holder serves a home (a lock file says which).
 pub fn run(home: &Home) -> Result<()> {
+    // It lives as long as the apps: it must hold nothing of whoever started it.
+    sys::close_inherited(&[]);
     home.create()?;
     let lock = std::fs::File::create(home.root.join("holder.lock"))
         .map_err(|e| Error::unable("create the holder lock", crate::error::os(&e)))?;

@@ -109,7 +109,10 @@ impl Daemon {
             .arg(sock.to_string())
             .envs(self.home.env())
             .exec();
-        // exec returned: it failed. Carry on as we were, in a fresh loop.
+        // exec returned: it failed. Carry on as we were, in a fresh loop, with both fds
+        // closing on exec again (apps started from now on must not hold them).
+        sys::set_cloexec(sock);
+        sys::set_cloexec(self.lock_fd);
         log(format_args!(
             "unable to re-execute {exe}: {err}; the daemon goes on as it was"
         ));

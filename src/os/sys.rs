@@ -311,3 +311,52 @@ pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: per the contract above, `fd` is open and owned by no other object.
     unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
+
+/// Closes every descriptor above 2 except `keep`: whatever the shell (or CI step) that
+/// first ran `ward` left open must not reach the apps (a CI step waiting for EOF on a pipe
+/// would wait as long as they run). close_range(2) closes a whole span in one call; on a
+/// kernel without it, /proc/self/fd says what is open.
+pub fn close_inherited(keep: &[std::os::fd::RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 3u32;
+    let mut ok = true;
+    for bound in keep.iter().copied().chain([u32::MAX]) {
+        if bound > from {
+            let last = if bound == u32::MAX {
+                u32::MAX
+            } else {
+                bound - 1
+            };
+            // SAFETY: close_range takes integers only; the fds it closes belong to nobody in
+            // this process yet (this runs first thing, before anything opened them).
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from, last, 0u32) };
+            ok &= r == 0;
+        }
+        from = bound.saturating_add(1);
+    }
+    if ok {
+        return;
+    }
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in open {
+        if fd > 2 && !keep.contains(&(fd as u32)) {
+            // SAFETY: as above; the fd of the read_dir that listed them is closed already.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Sets close-on-exec on a descriptor the process keeps (one inherited across `ward
+/// update`'s exec), so that no app started later holds it.
+pub fn set_cloexec(fd: std::os::fd::RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_ok()
+}

@@ -1,0 +1,187 @@
+//! Issue 20: every daemon state survives a SIGKILL, and nothing of the caller leaks into the
+//! apps. Each test kills the daemon (and sometimes the fd holder) at a chosen moment and
+//! checks that every app that should run runs exactly once (by start time in /proc), is
+//! supervised afterwards, holds only fds 0, 1 and 2, and that the next command answers.
+mod util;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::time::{Duration, Instant};
+use util::*;
+
+fn kill9(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -9 {pid}");
+}
+
+fn holder_pid(h: &Home) -> Option<u32> {
+    std::fs::read_to_string(h.root.join("holder.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The open descriptors of a process.
+fn fds_of(pid: u32) -> Vec<i32> {
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort_unstable();
+    fds
+}
+
+/// Asserts that every running app of the table holds fds 0, 1 and 2 and nothing else.
+fn assert_std_fds_only(h: &Home) {
+    for a in h.jlist() {
+        let pid = a["pid"].as_u64().unwrap_or(0) as u32;
+        if pid == 0 {
+            continue;
+        }
+        let fds = fds_of(pid);
+        let what: Vec<String> = fds
+            .iter()
+            .map(|f| {
+                let to = std::fs::read_link(format!("/proc/{pid}/fd/{f}")).unwrap_or_default();
+                format!("{f} -> {}", to.display())
+            })
+            .collect();
+        assert_eq!(
+            fds,
+            [0, 1, 2],
+            "app {} (pid {pid}) holds {what:?}",
+            a["name"]
+        );
+    }
+}
+
+/// Start time (clock ticks since boot, /proc/PID/stat field 22) of a live process.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    if f.first() == Some(&"Z") {
+        return None;
+    }
+    f.get(19)?.parse().ok()
+}
+
+/// Processes whose argv is exactly `sleep MARKER`, each with its start time.
+fn sleepers(marker: &str) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let argv = cmdline(pid);
+        if argv.len() == 2 && argv[0].ends_with("sleep") && argv[1] == marker {
+            if let Some(t) = start_time(pid) {
+                out.push((pid, t));
+            }
+        }
+    }
+    out
+}
+
+/// How long the next command takes to answer (it must answer, and say the table).
+fn timed_ls(h: &Home) -> Duration {
+    let t = Instant::now();
+    h.ok(&["jlist"]);
+    t.elapsed()
+}
+
+/// After a crash: every app of the table that runs runs once, under the pid the table
+/// says (same start time as the process), each of the `marker` processes on the machine
+/// is one of them (none orphaned), and every app is supervised (killing it restarts it).
+fn assert_each_runs_once(h: &Home, marker: &str) {
+    let mut by_pid: HashMap<u32, String> = HashMap::new();
+    let mut names = HashSet::new();
+    for a in h.jlist() {
+        let name = a["name"].as_str().unwrap().to_string();
+        assert!(names.insert(name.clone()), "{name} is in the table twice");
+        if let Some(pid) = a["pid"].as_u64().filter(|&p| p != 0) {
+            by_pid.insert(pid as u32, name);
+        }
+    }
+    let running = sleepers(marker);
+    for (pid, _) in &running {
+        assert!(
+            by_pid.contains_key(pid),
+            "sleep {marker} pid {pid} runs unmanaged (table: {by_pid:?})"
+        );
+    }
+    let live: HashSet<u32> = running.iter().map(|&(p, _)| p).collect();
+    for (pid, name) in &by_pid {
+        assert!(
+            live.contains(pid),
+            "{name}: the table says pid {pid}, which is not running"
+        );
+    }
+}
+
+/// Kills one app's process and waits for the daemon to start it again: it is supervised.
+fn assert_supervised(h: &Home, name: &str) {
+    let pid = h.wait_online(name);
+    kill9(pid);
+    wait_until(secs(20), &format!("{name} restarted after kill -9"), || {
+        h.pid(name).is_some_and(|p| p != pid) && h.status(name).as_deref() == Some("online")
+    });
+}
+
+#[test]
+fn descriptors_of_the_first_caller_do_not_reach_apps() {
+    let h = Home::new("sigkill-fds");
+    // The caller's stdout is a pipe, also open as fd 10 (as a CI step's would be); ward's
+    // own output goes elsewhere. The pipe must reach EOF once `ward start` returns,
+    // although the daemon, the holder, the fork server and the app live on.
+    let mut child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("exec 10>&1; exec \"$0\" start sleep -n a -- 4242 >/dev/null 2>&1")
+        .arg(BIN)
+        .env("WARD_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        let _ = tx.send(());
+    });
+    assert!(child.wait().unwrap().success());
+    let eof = rx.recv_timeout(secs(20)).is_ok();
+    let a = h.wait_online("a");
+    assert!(
+        eof,
+        "the caller's pipe is still held after `ward start` returned"
+    );
+    assert_eq!(fds_of(a), [0, 1, 2]);
+}
+
+#[test]
+fn after_update_apps_hold_neither_lock_nor_socket() {
+    let h = Home::new("sigkill-update-fds");
+    h.ok(&["start", "sleep", "-n", "a", "--", "4243"]);
+    h.wait_online("a");
+    h.ok(&["update"]);
+    h.ok(&["start", "sleep", "-n", "b", "--", "4243"]);
+    h.wait_online("b");
+    assert_std_fds_only(&h);
+    let old = h.daemon_pid().unwrap();
+    kill9(old);
+    wait_until(secs(20), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != old && alive(p))
+    });
+    let out = h.ok(&["ls"]);
+    assert!(out.contains(" a ") && out.contains(" b "), "{out}");
+    assert_each_runs_once(&h, "4243");
+    assert_std_fds_only(&h);
+}
