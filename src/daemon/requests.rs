@@ -453,20 +453,12 @@ impl Daemon {
                             ));
                             continue;
                         }
-                        self.apply(app, Event::Start);
-                        let failed = self
-                            .table
-                            .get(app)
-                            .filter(|a| a.run.status == Status::Errored)
-                            .and_then(|a| a.run.last_error.clone());
-                        match failed {
-                            Some(why) => {
-                                // A new app that cannot even start is not kept.
-                                self.remove(app);
+                        match self.start_new(app) {
+                            Err(why) => {
                                 failures.push(format!("unable to start {name}: {why}"));
                                 break;
                             }
-                            None => {
+                            Ok(()) => {
                                 // Opened after the spawn, so that an app refused at spawn
                                 // leaves no log files; its pipes are first read on the next
                                 // loop turn.
@@ -492,6 +484,26 @@ impl Daemon {
             );
         }
         self.reply_when_settled(from, id, waits, notes);
+    }
+
+    /// Starts an app just registered. One that cannot even be spawned is not kept: it is
+    /// removed and the reason returned, so that the caller stops there and rolls back (a
+    /// mass start or `scale 100000` that hits a file or process limit ends at the first
+    /// failure instead of filling the table with errored copies).
+    pub(super) fn start_new(&mut self, app: u32) -> std::result::Result<(), String> {
+        self.apply(app, Event::Start);
+        let failed = self
+            .table
+            .get(app)
+            .filter(|a| a.run.status == Status::Errored)
+            .and_then(|a| a.run.last_error.clone());
+        match failed {
+            Some(why) => {
+                self.remove(app);
+                Err(why)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Adds an app to the table under the next id, in the lowest free instance slot of its
@@ -552,7 +564,25 @@ impl Daemon {
             spec.error_file = strip_copy(&template.error_file, ids[0], template.merge_logs);
             spec.log_file = strip_copy(&template.log_file, ids[0], template.merge_logs);
             let app = self.register(spec);
-            self.apply(app, Event::Start);
+            if let Err(why) = self.start_new(app) {
+                // As `start` does: stop at the first failure and take back what was added.
+                for &copy in &waits {
+                    self.apply(copy, Event::Delete);
+                }
+                for &app in &ids {
+                    if let Some(a) = self.table.get_mut(app) {
+                        a.spec.instances = template.instances;
+                    }
+                }
+                let message = format!(
+                    "unable to start {name}: {why}; {} new copies were taken back, {name} \
+                     runs {} as before",
+                    waits.len() + 1,
+                    ids.len()
+                );
+                log(&message);
+                return self.reply_raw(&from, id, &Reply::Error { message });
+            }
             self.open_logs(app);
             notes.push(format!("[{name}]({app}) started ✓"));
             waits.push(app);
