@@ -36,15 +36,85 @@ fn scale_stops_at_the_first_spawn_failure_and_rolls_back() {
     );
     assert!(err.contains("unable to start s"), "{err}");
     assert!(err.contains("taken back"), "{err}");
-    wait_until(secs(20), "the copies taken back", || {
-        h.jlist().len() == 1
-    });
+    wait_until(secs(20), "the copies taken back", || h.jlist().len() == 1);
     let apps = h.jlist();
     assert_eq!(apps[0]["pm2_env"]["status"], "online");
-    assert_eq!(apps[0]["pm2_env"]["instances"], 1, "{:?}", apps[0]["pm2_env"]);
+    assert_eq!(
+        apps[0]["pm2_env"]["instances"], 1,
+        "{:?}",
+        apps[0]["pm2_env"]
+    );
     // Nothing was left open: the daemon is back to what it had.
     wait_until(secs(20), "the daemon's fds back to normal", || {
         fd_count(daemon) < limit - 6
     });
     assert!(h.ok(&["ping"]).contains("pong"));
+}
+
+/// One datagram of the control protocol: id, sequence number, frame count, payload.
+fn frame(id: u64, seq: u32, count: u32, body: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(16 + body.len());
+    d.extend_from_slice(&id.to_le_bytes());
+    d.extend_from_slice(&seq.to_le_bytes());
+    d.extend_from_slice(&count.to_le_bytes());
+    d.extend_from_slice(body);
+    d
+}
+
+/// A figure of /proc/PID/status, in kB (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client socket of the test's own, bound to an abstract name (the daemon answers
+/// only named senders).
+fn sender(tag: &str) -> std::os::unix::net::UnixDatagram {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("ward-test-{tag}-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap()
+}
+
+#[test]
+fn partial_requests_are_capped_in_total_and_memory_is_given_back() {
+    let h = Home::new("faults-partial");
+    h.ok(&["ping"]);
+    let daemon = h.daemon_pid().unwrap();
+    // Five senders each send all but the last frame of a 120 MB message: 600 MB if the
+    // daemon kept them all (only one partial message per sender was capped before).
+    let body = vec![b'x'; 128 * 1024];
+    let count = 960u32;
+    let socks: Vec<_> = (0..5).map(|i| sender(&format!("partial{i}"))).collect();
+    for (i, s) in socks.iter().enumerate() {
+        for seq in 0..count - 1 {
+            s.send_to(&frame(i as u64 + 1, seq, count, &body), h.socket())
+                .unwrap();
+        }
+    }
+    // The daemon has read them all once it answers.
+    assert!(h.ok(&["ping"]).contains("pong"));
+    let peak = status_kb(daemon, "VmHWM");
+    assert!(
+        peak < 400 * 1024,
+        "the daemon's RSS peaked at {} MB for 600 MB of partial requests",
+        peak / 1024
+    );
+    // The messages that fit are completed (garbage: refused), the rest were dropped:
+    // the daemon gives the memory back.
+    for (i, s) in socks.iter().enumerate() {
+        s.send_to(&frame(i as u64 + 1, count - 1, count, &body), h.socket())
+            .unwrap();
+    }
+    let mut rss = 0;
+    wait_until(secs(30), "the daemon's memory given back", || {
+        h.ok(&["ping"]);
+        rss = status_kb(daemon, "VmRSS");
+        rss < 64 * 1024
+    });
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(log.contains("too many partial requests in flight"), "{log}");
 }

@@ -65,6 +65,11 @@ const REAP_TURN: usize = 32;
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
+/// What all partial requests together may hold: one very large request fits, many
+/// senders each sending part of one cannot add up to more.
+const PARTIAL_TOTAL: usize = 256 << 20;
+/// A request or reply at least this large leaves memory worth giving back afterwards.
+const TRIM_AT: usize = 1 << 20;
 /// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
 /// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
 const SAMPLE_MS: u64 = 1000;
@@ -173,6 +178,8 @@ pub struct Daemon {
     /// The last /proc sample of each running app (see `views`).
     samples: HashMap<u32, Sample>,
     dirty: bool,
+    /// A large request or reply was handled: give the memory back once the turn is done.
+    trim_due: bool,
     state_failing: bool,
     exiting: bool,
     child_nofile: Option<(u64, u64)>,
@@ -347,11 +354,12 @@ impl Daemon {
             clock: crate::os::sys::Clock::default(),
             log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
-            reasm: Reassembly::default(),
+            reasm: Reassembly::with_total(PARTIAL_TOTAL),
             outbox: Outbox::default(),
             pending: Vec::new(),
             samples: HashMap::new(),
             dirty: false,
+            trim_due: false,
             state_failing: false,
             exiting: false,
             child_nofile,
@@ -432,6 +440,10 @@ impl Daemon {
             if self.dirty && !self.exiting && !burst {
                 self.save();
                 self.last_save = sys::mono_ms();
+            }
+            if self.trim_due && self.outbox.is_empty() {
+                sys::give_back_memory();
+                self.trim_due = false;
             }
             if self.update_to.is_some() && self.outbox.is_empty() {
                 return;
@@ -818,7 +830,9 @@ impl Daemon {
             }
         }
         if !self.reasm.is_empty() {
+            let held = self.reasm.held();
             self.reasm.expire(now.saturating_sub(PARTIAL_PATIENCE_MS));
+            self.trim_due |= held - self.reasm.held() >= TRIM_AT;
         }
         for (id, path) in self.watcher.due(now) {
             self.apply(id, Event::Changed(path));

@@ -68,10 +68,19 @@ impl Daemon {
                 continue;
             }
             let now = sys::mono_ms();
+            let held = self.reasm.held();
             let msg = match self.reasm.feed(&from, &self.dgram[..d.len], now) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
+                    let freed = held - self.reasm.held().min(held);
+                    self.trim_due |= freed >= TRIM_AT;
+                    if freed >= TRIM_AT || e.to_string() == protocol::TOO_MUCH {
+                        log(format_args!(
+                            "refused a request from {} ({freed} bytes dropped): {e}",
+                            client_name(&from)
+                        ));
+                    }
                     self.reply_raw(
                         &from,
                         0,
@@ -83,6 +92,7 @@ impl Daemon {
                 }
             };
             let (id, body) = msg;
+            self.trim_due |= body.len() >= TRIM_AT;
             match serde_json::from_slice::<Request>(&body) {
                 Ok(req) => self.on_request(from, id, req),
                 Err(e) => self.reply_raw(
@@ -829,6 +839,7 @@ impl Daemon {
                 return;
             }
         };
+        self.trim_due |= body.len() >= TRIM_AT;
         let frames = protocol::frames(id, &body, protocol::FRAME);
         self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
@@ -857,6 +868,18 @@ impl Daemon {
                 OUTBOX_PATIENCE_MS / 1000
             ));
         }
+    }
+}
+
+/// How the log names a client: its socket's address (a ward client binds
+/// `@ward-client-PID-NANOS`, so the pid is in it).
+pub(super) fn client_name(a: &UnixAddr) -> String {
+    if let Some(p) = a.path() {
+        return p.display().to_string();
+    }
+    match a.as_abstract() {
+        Some(name) => format!("@{}", String::from_utf8_lossy(name)),
+        None => "an unnamed client".into(),
     }
 }
 

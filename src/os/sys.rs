@@ -360,3 +360,14 @@ pub fn set_cloexec(fd: std::os::fd::RawFd) -> bool {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_ok()
 }
+
+/// Gives freed heap memory back to the kernel. glibc keeps what a large request or reply
+/// freed for reuse (a 41 MB request left the daemon at 332 MB RSS for good); after such a
+/// peak the daemon calls this once.
+pub fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes an integer and only works on the allocator's own state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
