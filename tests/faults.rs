@@ -5,6 +5,22 @@ mod util;
 use std::time::{Duration, Instant};
 use util::*;
 
+trait DaemonLog {
+    fn wait_log_daemon(&self, needle: &str) -> String;
+}
+
+impl DaemonLog for Home {
+    /// Waits until ward.log says `needle`; returns it.
+    fn wait_log_daemon(&self, needle: &str) -> String {
+        let mut text = String::new();
+        wait_until(secs(20), &format!("{needle:?} in ward.log"), || {
+            text = std::fs::read_to_string(self.root.join("ward.log")).unwrap_or_default();
+            text.contains(needle)
+        });
+        text
+    }
+}
+
 /// Open descriptors of a process.
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -117,4 +133,45 @@ fn partial_requests_are_capped_in_total_and_memory_is_given_back() {
     });
     let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
     assert!(log.contains("too many partial requests in flight"), "{log}");
+}
+
+#[test]
+fn clients_that_never_read_do_not_freeze_the_control_socket() {
+    let h = Home::new("faults-stuck");
+    // Replies of some size: each jlist carries every app's environment.
+    let big = "v".repeat(8 * 1024);
+    for i in 0..4 {
+        let out = h.run_env(
+            &["start", "sleep", "-n", &format!("e{i}"), "--", "4302"],
+            &[("WARD_TEST_BIG", &big)],
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    let req = br#"{"req":"list","env":true}"#;
+    // 60 clients send 10 jlist requests each and never read a reply.
+    let stuck: Vec<_> = (0..60).map(|i| sender(&format!("stuck{i}"))).collect();
+    for (i, s) in stuck.iter().enumerate() {
+        for n in 0..10u64 {
+            s.send_to(&frame((i as u64) << 8 | n, 0, 1, req), h.socket())
+                .unwrap();
+        }
+    }
+    // Everyone else is still answered at once, while they stay open.
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = h.run(&["ping"]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            t.elapsed() < secs(3),
+            "ping took {:?} with 60 stuck clients",
+            t.elapsed()
+        );
+    }
+    let t = Instant::now();
+    assert_eq!(h.jlist().len(), 4);
+    assert!(t.elapsed() < secs(3), "jlist took {:?}", t.elapsed());
+    // The log names the stuck clients, not the victims.
+    let log = h.wait_log_daemon("ward-test-stuck");
+    assert!(log.contains("does not read its replies"), "{log}");
+    drop(stuck);
 }

@@ -64,6 +64,8 @@ const REAP_TURN: usize = 32;
 /// A reply that a client does not take for this long is dropped.
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
+/// How often the daemon looks whether clients read their replies, while some have not.
+const PEER_SWEEP_MS: u64 = 1000;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
 /// What all partial requests together may hold: one very large request fits, many
 /// senders each sending part of one cannot add up to more.
@@ -138,6 +140,14 @@ impl Io {
     }
 }
 
+/// A client's reply socket and how its backlog went.
+struct Peer {
+    ch: crate::os::reply::Channel,
+    /// Unread bytes at the last look, and since when it has not gone down.
+    unread: usize,
+    since: u64,
+}
+
 struct Pending {
     to: UnixAddr,
     id: u64,
@@ -174,6 +184,10 @@ pub struct Daemon {
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
     outbox: Outbox<UnixAddr>,
+    /// Each client's own reply socket (see os/reply.rs), while it has replies unread.
+    peers: HashMap<UnixAddr, Peer>,
+    /// When to look again whether clients read what they were sent.
+    peer_sweep: u64,
     pending: Vec<Pending>,
     /// The last /proc sample of each running app (see `views`).
     samples: HashMap<u32, Sample>,
@@ -356,6 +370,8 @@ impl Daemon {
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             reasm: Reassembly::with_total(PARTIAL_TOTAL),
             outbox: Outbox::default(),
+            peers: HashMap::new(),
+            peer_sweep: 0,
             pending: Vec::new(),
             samples: HashMap::new(),
             dirty: false,
@@ -475,6 +491,9 @@ impl Daemon {
         .min();
         if !self.outbox.is_empty() {
             next = Some(next.map_or(now + OUTBOX_RETRY_MS, |d| d.min(now + OUTBOX_RETRY_MS)));
+        }
+        if !self.peers.is_empty() {
+            next = Some(next.map_or(self.peer_sweep, |d| d.min(self.peer_sweep)));
         }
         if !self.reasm.is_empty() {
             let at = now + PARTIAL_PATIENCE_MS;
@@ -828,6 +847,9 @@ impl Daemon {
                     self.apply(id, Event::Deadline);
                 }
             }
+        }
+        if !self.peers.is_empty() && now >= self.peer_sweep {
+            self.sweep_peers(now);
         }
         if !self.reasm.is_empty() {
             let held = self.reasm.held();

@@ -845,29 +845,89 @@ impl Daemon {
         self.flush_outbox();
     }
 
-    /// Sends what is queued without waiting; a client whose queue is full gets the rest on
-    /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
-    /// Each client has its own queue: one that reads nothing delays no one else.
+    /// Sends what is queued without waiting, each client through its own reply socket
+    /// (os/reply.rs), so that what one client leaves unread is charged to it alone. A
+    /// client whose backlog is full gets the rest on a later turn; one that takes nothing
+    /// for `OUTBOX_PATIENCE_MS` gets nothing more, and the log names it.
     pub(super) fn flush_outbox(&mut self) {
-        let server = &self.server;
-        let stalled = self
-            .outbox
-            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
-                loop {
-                    match server.send(to, d) {
-                        Ok(()) => return Sent::Ok,
-                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
-                        Err(Errno::EINTR) => continue,
-                        Err(_) => return Sent::Gone,
+        let now = sys::mono_ms();
+        let (server, peers) = (&self.server, &mut self.peers);
+        let mut fresh = false;
+        let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
+            let res = match peers.entry(to.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    match crate::os::reply::Channel::open(to) {
+                        Ok(ch) => {
+                            fresh = true;
+                            v.insert(Peer {
+                                ch,
+                                unread: 0,
+                                since: now,
+                            })
+                            .ch
+                            .send(d)
+                        }
+                        // Out of descriptors: the control socket still answers.
+                        Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::ENOBUFS) => {
+                            server.send(to, d)
+                        }
+                        Err(e) => Err(e),
                     }
                 }
-            });
-        if stalled > 0 {
+            };
+            match res {
+                Ok(()) => Sent::Ok,
+                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => Sent::Full,
+                Err(_) => Sent::Gone,
+            }
+        });
+        if fresh && self.peers.len() == 1 {
+            self.peer_sweep = now + PEER_SWEEP_MS;
+        }
+        for to in stalled {
             log(format_args!(
-                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                "client {} does not read its replies: took nothing for {} s; what it was \
+                 still owed is dropped",
+                client_name(&to),
+                OUTBOX_PATIENCE_MS / 1000
+            ));
+            self.peers.remove(&to);
+        }
+    }
+
+    /// Closes the reply sockets of clients that have read everything (or are gone: their
+    /// unread datagrams went with them). One whose backlog has not gone down for
+    /// `OUTBOX_PATIENCE_MS` is named in the log and let go: what it holds stays in its
+    /// own queue, and its next request starts a fresh account.
+    pub(super) fn sweep_peers(&mut self, now: u64) {
+        let outbox = &self.outbox;
+        let mut stuck = Vec::new();
+        self.peers.retain(|to, p| {
+            if outbox.holds(to) {
+                return true;
+            }
+            let unread = p.ch.unread();
+            if unread == 0 {
+                return false;
+            }
+            if unread < p.unread {
+                p.since = now;
+            }
+            p.unread = unread;
+            if now.saturating_sub(p.since) > OUTBOX_PATIENCE_MS {
+                stuck.push((client_name(to), unread));
+                return false;
+            }
+            true
+        });
+        for (name, unread) in stuck {
+            log(format_args!(
+                "client {name} does not read its replies: {unread} bytes unread for {} s",
                 OUTBOX_PATIENCE_MS / 1000
             ));
         }
+        self.peer_sweep = now + PEER_SWEEP_MS;
     }
 }
 

@@ -371,3 +371,16 @@ pub fn give_back_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Bytes a socket has sent that the receiver has not read yet (SIOCOUTQ: for a UNIX
+/// datagram socket, what its datagrams still hold in other sockets' queues).
+pub fn unread_bytes(fd: std::os::fd::BorrowedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int into the variable we own.
+    match unsafe { siocoutq(fd.as_raw_fd(), &mut n) } {
+        Ok(_) => n.max(0) as usize,
+        Err(_) => 0,
+    }
+}
