@@ -2,7 +2,7 @@
 //! middle of a scale, clients that never read, partial messages, a damaged state.json,
 //! the home removed under a running daemon.
 mod util;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use util::*;
 
 trait DaemonLog {
