@@ -77,6 +77,10 @@ impl Home {
     pub fn state(&self) -> PathBuf {
         self.root.join("state.json")
     }
+    /// Spawns since the last state.json (see store.rs).
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("state.journal")
+    }
     pub fn dump(&self) -> PathBuf {
         self.root
             .join(if self.pm2 { "dump.pm2" } else { "dump.json" })

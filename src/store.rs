@@ -15,6 +15,83 @@ use crate::table::App;
 pub struct State {
     pub next_id: u32,
     pub apps: Vec<App>,
+    /// Counts the writes of state.json; journal lines carry the number of the state they
+    /// follow.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// One line of the spawn journal (`state.journal`): an app as it was right after one of
+/// its processes was spawned.
+///
+/// state.json is written once per loop turn, but one turn may spawn a thousand apps; a
+/// daemon killed in the middle would leave running apps that no table knows. So each
+/// spawn appends its app, pid and start time here before the next spawn (one write(2),
+/// no fsync: a killed process loses nothing already written), and the next state.json
+/// makes the lines obsolete. Only lines of the current `seq` count: older ones may
+/// predate what state.json says.
+///
+/// A line with `spawning` is written just before a spawn: if no line with the pid follows,
+/// the daemon died between the two, and the app may run or not (the next daemon looks for
+/// it by its environment).
+#[derive(Serialize)]
+pub struct JournalRef<'a> {
+    pub seq: u64,
+    pub app: &'a App,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub spawning: bool,
+}
+
+#[derive(Deserialize)]
+struct JournalLine {
+    seq: u64,
+    app: App,
+    #[serde(default)]
+    spawning: bool,
+}
+
+/// Appends one record to the journal: one write, so a crash leaves whole lines (a torn
+/// last line is skipped on replay).
+pub fn journal_append(f: &mut std::fs::File, seq: u64, app: &App, spawning: bool) -> Result<()> {
+    let mut line = serde_json::to_vec(&JournalRef { seq, app, spawning })
+        .map_err(|e| Error::unable("encode a journal line", e))?;
+    line.push(b'\n');
+    f.write_all(&line)
+        .map_err(|e| Error::unable("write the spawn journal", os(&e)))
+}
+
+/// Applies the journal's lines of `state.seq` to `state`: the apps they name replace
+/// the ones of state.json (or join them). Returns how many lines were applied, and the
+/// apps whose last spawn has no pid (launching, pid unknown).
+pub fn journal_replay(path: &Path, state: &mut State) -> (usize, Vec<u32>) {
+    let mut unsure = Vec::new();
+    let Ok(bytes) = std::fs::read(path) else {
+        return (0, unsure);
+    };
+    let mut n = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(j) = serde_json::from_slice::<JournalLine>(line) else {
+            continue;
+        };
+        if j.seq != state.seq {
+            continue;
+        }
+        let mut app = j.app;
+        unsure.retain(|&id| id != app.id);
+        if j.spawning {
+            app.run.pid = None;
+            app.run.status = crate::lifecycle::Status::Launching;
+            unsure.push(app.id);
+        }
+        let j = JournalLine { app, ..j };
+        state.next_id = state.next_id.max(j.app.id + 1);
+        match state.apps.iter_mut().find(|a| a.id == j.app.id) {
+            Some(a) => *a = j.app,
+            None => state.apps.push(j.app),
+        }
+        n += 1;
+    }
+    (n, unsure)
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -69,6 +146,42 @@ mod tests {
         assert!(load_state(&dir.join("none.json")).unwrap().apps.is_empty());
         std::fs::write(&p, b"{broken").unwrap();
         assert!(load_state(&p).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn journal_lines_of_the_current_state_are_replayed() {
+        let dir = std::env::temp_dir().join(format!("ward-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.journal");
+        let app = |id: u32, pid: Option<u32>| {
+            let mut run = crate::lifecycle::Run::new(0);
+            run.pid = pid;
+            App {
+                id,
+                spec: crate::spec::config::AppSpec::default(),
+                run,
+            }
+        };
+        let mut f = std::fs::File::create(&path).unwrap();
+        journal_append(&mut f, 2, &app(1, Some(10)), false).unwrap(); // older than the state
+        journal_append(&mut f, 3, &app(5, None), true).unwrap();
+        journal_append(&mut f, 3, &app(5, Some(50)), false).unwrap();
+        journal_append(&mut f, 3, &app(6, None), true).unwrap();
+        f.write_all(b"{\"seq\":3,\"app\":{\"id\"").unwrap(); // torn by the crash
+        let mut state = State {
+            next_id: 2,
+            apps: vec![app(1, Some(11))],
+            seq: 3,
+        };
+        let (n, unsure) = journal_replay(&path, &mut state);
+        assert_eq!(n, 3);
+        assert_eq!(unsure, [6], "6 was being spawned; 5 got its pid");
+        assert_eq!(state.next_id, 7);
+        let pid = |id: u32| state.apps.iter().find(|a| a.id == id).unwrap().run.pid;
+        assert_eq!(pid(1), Some(11));
+        assert_eq!(pid(5), Some(50));
+        assert_eq!(pid(6), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

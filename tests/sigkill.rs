@@ -88,6 +88,33 @@ fn sleepers(marker: &str) -> Vec<(u32, u64)> {
     out
 }
 
+/// A marker unique to this test run (`sleep MARKER` is how the tests find their apps on
+/// the machine); every such process is killed when the guard goes, even on failure.
+struct Marker(String);
+
+impl Marker {
+    fn new(base: u32) -> Marker {
+        Marker(format!("{base}{}", std::process::id()))
+    }
+}
+
+impl std::ops::Deref for Marker {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        for (pid, _) in sleepers(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// How long the next command takes to answer (it must answer, and say the table).
 fn timed_ls(h: &Home) -> Duration {
     let t = Instant::now();
@@ -169,10 +196,11 @@ fn descriptors_of_the_first_caller_do_not_reach_apps() {
 #[test]
 fn after_update_apps_hold_neither_lock_nor_socket() {
     let h = Home::new("sigkill-update-fds");
-    h.ok(&["start", "sleep", "-n", "a", "--", "4243"]);
+    let marker = Marker::new(4243);
+    h.ok(&["start", "sleep", "-n", "a", "--", &marker]);
     h.wait_online("a");
     h.ok(&["update"]);
-    h.ok(&["start", "sleep", "-n", "b", "--", "4243"]);
+    h.ok(&["start", "sleep", "-n", "b", "--", &marker]);
     h.wait_online("b");
     assert_std_fds_only(&h);
     let old = h.daemon_pid().unwrap();
@@ -182,6 +210,81 @@ fn after_update_apps_hold_neither_lock_nor_socket() {
     });
     let out = h.ok(&["ls"]);
     assert!(out.contains(" a ") && out.contains(" b "), "{out}");
-    assert_each_runs_once(&h, "4243");
+    assert_each_runs_once(&h, &marker);
+    assert_std_fds_only(&h);
+}
+
+/// Writes an ecosystem file of `n` apps `NAME0..`, each `sleep MARKER`.
+fn idle_apps(h: &Home, file: &str, name: &str, n: usize, marker: &str) -> std::path::PathBuf {
+    let apps: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("{name}{i}"),
+                "script": "sleep",
+                "args": [marker],
+            })
+        })
+        .collect();
+    let p = h.dir.join(file);
+    std::fs::write(&p, serde_json::json!({ "apps": apps }).to_string()).unwrap();
+    p
+}
+
+/// Waits until at least `n` processes `sleep MARKER` run.
+fn wait_sleepers(marker: &str, n: usize) {
+    wait_until(secs(60), &format!("{n} x sleep {marker}"), || {
+        sleepers(marker).len() >= n
+    });
+}
+
+/// Waits until a daemon other than `old` answers.
+fn wait_new_daemon(h: &Home, old: u32) {
+    wait_until(secs(20), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != old && alive(p)) && h.run(&["ping"]).status.success()
+    });
+}
+
+#[test]
+fn sigkill_during_a_mass_start_orphans_nothing() {
+    let h = Home::new("sigkill-mass");
+    let marker = Marker::new(4310);
+    let file = idle_apps(&h, "idle.json", "m", 200, &marker);
+    h.ok(&["ping"]);
+    let old = h.daemon_pid().unwrap();
+    let client = h
+        .cmd(&["start", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_sleepers(&marker, 20);
+    kill9(old);
+    let killed = Instant::now();
+    let out = client.wait_with_output().unwrap();
+    let waited = killed.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        assert!(err.contains("died before answering"), "{err}");
+    }
+    assert!(
+        waited < secs(15),
+        "the client took {waited:?} to notice its daemon was killed: {err}"
+    );
+    wait_new_daemon(&h, old);
+    // Every sleep that runs is in the table once, under its own pid.
+    assert_each_runs_once(&h, &marker);
+    let running = sleepers(&marker).len();
+    assert!(running >= 20, "{running}");
+    let table = h.jlist();
+    assert_eq!(
+        table
+            .iter()
+            .filter(|a| a["pid"].as_u64().unwrap_or(0) != 0)
+            .count(),
+        running
+    );
+    let first = table[0]["name"].as_str().unwrap().to_string();
+    assert_supervised(&h, &first);
+    assert_each_runs_once(&h, &marker);
     assert_std_fds_only(&h);
 }

@@ -70,7 +70,35 @@ pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -
             )
         })?;
     }
-    wait_reply(&client, home, id, timeout)
+    let asked = daemon_pid(home);
+    wait_reply(&client, home, id, timeout, asked)
+}
+
+/// The pid in the daemon's pid file.
+fn daemon_pid(home: &Home) -> Option<u32> {
+    std::fs::read_to_string(home.pid_file())
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The daemon that got the request died (a new one may already serve the home: the
+/// socket alone cannot tell): what to tell the user, at once rather than at the timeout.
+fn daemon_died(home: &Home, asked: u32) -> Option<Error> {
+    let now = daemon_pid(home);
+    // A zombie counts as dead: the client that started the daemon is its parent.
+    let alive = crate::os::proc::read_stat(asked).is_some_and(|st| st.state != 'Z');
+    if alive && now == Some(asked) {
+        return None;
+    }
+    let new = match now.filter(|&p| p != asked) {
+        Some(p) => format!("; a new daemon (pid {p}) has taken over"),
+        None => String::new(),
+    };
+    Some(Error::new(format!(
+        "the daemon (pid {asked}) died before answering{new}; part of the request may \
+         have been done: check with `ward ls` (see {})",
+        home.daemon_log().display()
+    )))
 }
 
 fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
@@ -88,7 +116,13 @@ fn request_id() -> u64 {
     nanos ^ ((std::process::id() as u64) << 32)
 }
 
-fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
+fn wait_reply(
+    client: &sock::Client,
+    home: &Home,
+    id: u64,
+    timeout: Duration,
+    asked: Option<u32>,
+) -> Result<Reply> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; protocol::HEADER + protocol::FRAME + 1024];
     let mut reasm: Reassembly<()> = Reassembly::default();
@@ -109,6 +143,9 @@ fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) ->
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                if let Some(e) = asked.and_then(|p| daemon_died(home, p)) {
+                    return Err(e);
+                }
                 if !home.socket().exists() {
                     return Err(Error::new(format!(
                         "the daemon went away before answering (see {})",

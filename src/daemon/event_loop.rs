@@ -192,6 +192,9 @@ pub struct Daemon {
     /// The last /proc sample of each running app (see `views`).
     samples: HashMap<u32, Sample>,
     dirty: bool,
+    /// The spawn journal (store.rs), and the number of the last state.json written.
+    journal: Option<File>,
+    seq: u64,
     /// A large request or reply was handled: give the memory back once the turn is done.
     trim_due: bool,
     state_failing: bool,
@@ -375,6 +378,8 @@ impl Daemon {
             pending: Vec::new(),
             samples: HashMap::new(),
             dirty: false,
+            journal: None,
+            seq: 0,
             trim_due: false,
             state_failing: false,
             exiting: false,
@@ -513,6 +518,7 @@ impl Daemon {
             h.quit();
         }
         let _ = std::fs::remove_file(self.home.state());
+        let _ = std::fs::remove_file(self.home.journal());
         let _ = std::fs::remove_file(self.home.socket());
         let _ = std::fs::remove_file(self.home.pid_file());
         log("daemon exited");
@@ -523,10 +529,12 @@ impl Daemon {
         struct StateRef<'a> {
             next_id: u32,
             apps: Vec<&'a App>,
+            seq: u64,
         }
         let state = StateRef {
             next_id: self.table.next_id(),
             apps: self.table.iter().collect(),
+            seq: self.seq + 1,
         };
         let res = serde_json::to_vec(&state)
             .map_err(|e| Error::unable("encode the state", e))
@@ -534,6 +542,11 @@ impl Daemon {
         match res {
             Ok(()) => {
                 self.dirty = false;
+                // Its lines are in state.json now (and carry the old number anyway).
+                self.seq += 1;
+                if let Some(j) = &self.journal {
+                    let _ = j.set_len(0);
+                }
                 if self.state_failing {
                     log("state.json is written again");
                     self.state_failing = false;
@@ -562,7 +575,18 @@ impl Daemon {
             let before = app.run.deadline;
             // A memory sample under the limit changes nothing: no state write each check.
             let sample = matches!(event, Event::Memory { .. });
+            let spawned = matches!(event, Event::Spawned { .. });
             let actions = app.run.handle(&app.spec, now, event);
+            if spawned {
+                // Recorded before anything else is spawned: a daemon killed in the middle
+                // of a mass start leaves no app that the next one cannot find.
+                if let Some(j) = self.journal.as_mut() {
+                    if let Err(e) = store::journal_append(j, self.seq, app, false) {
+                        log(format_args!("{e}; turning the spawn journal off"));
+                        self.journal = None;
+                    }
+                }
+            }
             let after = app.run.deadline;
             let main_pid = app.run.pid;
             if before != after {
@@ -575,6 +599,10 @@ impl Daemon {
             }
             if !(sample && actions.is_empty()) {
                 self.dirty = true;
+            }
+            if spawned {
+                // Its pipes go to the holder now too, not at the end of the turn.
+                self.flush_holder();
             }
             for action in actions {
                 use crate::lifecycle::Action;
@@ -615,6 +643,12 @@ impl Daemon {
         let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        if let Some(j) = self.journal.as_mut() {
+            if let Err(e) = store::journal_append(j, self.seq, app, true) {
+                log(format_args!("{e}; turning the spawn journal off"));
+                self.journal = None;
+            }
+        }
         match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
             Ok(s) => {
                 let name = app.spec.name.clone();

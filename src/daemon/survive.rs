@@ -126,13 +126,39 @@ impl Daemon {
     /// the lifecycle as an exit of unknown status, so they restart if they should.
     pub(super) fn restore(&mut self) {
         let held = self.connect_holder();
-        let state = match store::load_state(&self.home.state()) {
+        let mut state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
             Err(e) => {
                 log(format_args!("{e}; starting with an empty table"));
                 let bad = self.home.state().with_extension("json.bad");
                 let _ = std::fs::rename(self.home.state(), bad);
                 State::default()
+            }
+        };
+        let (journaled, unsure) = store::journal_replay(&self.home.journal(), &mut state);
+        if journaled > 0 {
+            log(format_args!(
+                "{journaled} spawns since the last state.json, from {}",
+                self.home.journal().display()
+            ));
+        }
+        if !unsure.is_empty() {
+            self.find_unrecorded(&mut state, &unsure);
+        }
+        self.seq = state.seq;
+        self.journal = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.journal())
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log(format_args!(
+                    "unable to open {}: {}; a crash during a start may leave apps unmanaged",
+                    self.home.journal().display(),
+                    crate::error::os(&e)
+                ));
+                None
             }
         };
         if !state.apps.is_empty() {
@@ -223,6 +249,27 @@ impl Daemon {
         // Children that exited while a re-executed daemon was starting.
         self.on_sigchld();
         self.dirty = true;
+    }
+
+    /// Apps the last daemon was spawning when it died: each may run (spawned, pid never
+    /// recorded) or not. A running one is found by the variables ward gives every app
+    /// (this home, its pm_id) and adopted; the others start again.
+    fn find_unrecorded(&self, state: &mut State, unsure: &[u32]) {
+        let home = format!("WARD_HOME={}", self.home.root.to_string_lossy());
+        for (pid, start, id) in proc::leaders_with_env(&home, "pm_id") {
+            let Some(id) = id.parse::<u32>().ok().filter(|id| unsure.contains(id)) else {
+                continue;
+            };
+            if let Some(app) = state.apps.iter_mut().find(|a| a.id == id) {
+                log(format_args!(
+                    "found {} (id {id}), pid {pid}, spawned as the last daemon died",
+                    app.spec.name
+                ));
+                app.run.pid = Some(pid);
+                app.run.pid_start = start;
+                app.run.status = Status::Online;
+            }
+        }
     }
 
     /// An adopted process ended. If it happens to be our child (after `ward update`), reap
