@@ -51,6 +51,11 @@ const TOK_HUP: u64 = 3;
 const TOK_HOLDER: u64 = 4;
 const TOK_USR2: u64 = 5;
 const TOK_WATCH: u64 = 6;
+const TOK_HOME: u64 = 7;
+/// After the lock file was deleted: how often, and how long, to look whether the whole
+/// home went (so that a running `rm -rf` ends before the home is created again).
+const HOME_LOOK_MS: u64 = 50;
+const HOME_PATIENCE_MS: u64 = 2000;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -226,6 +231,14 @@ pub struct Daemon {
     /// `ward update`: the binary to re-execute once the reply is out.
     update_to: Option<String>,
     lock_fd: i32,
+    /// Tells when the home folder is removed (home_guard.rs).
+    home_guard: Option<crate::daemon::home_guard::HomeGuard>,
+    /// The lock on a recreated home (the first one is on a removed file).
+    relock: Option<nix::fcntl::Flock<File>>,
+    /// Another daemon took the recreated home: leave, stopping nothing.
+    abandoned: bool,
+    /// The lock file was deleted: (next look, last look) at whether the home went too.
+    home_check: Option<(u64, u64)>,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -293,6 +306,13 @@ pub fn run(
     // For systemd's Type=notify: the saved apps are started; units after us may go.
     sys::notify_ready();
     d.run_loop();
+    if d.abandoned {
+        // The apps are left as they are; the holder of the old home serves nobody now.
+        if let Some(h) = &d.holder {
+            h.quit();
+        }
+        return Ok(());
+    }
     if let Some(exe) = d.update_to.take() {
         d.reexec(&exe);
     }
@@ -339,6 +359,11 @@ impl Daemon {
         add(sig_term.as_fd(), TOK_TERM)?;
         add(sig_hup.as_fd(), TOK_HUP)?;
         add(sig_usr2.as_fd(), TOK_USR2)?;
+        let home_guard = crate::daemon::home_guard::HomeGuard::watch(&home.root, &home.lock_file());
+        match &home_guard {
+            Some(g) => add(g.as_fd(), TOK_HOME)?,
+            None => log("unable to watch the home folder: its removal will go unnoticed"),
+        }
         let log_defaults = logs::Defaults::load(&home.config()).unwrap_or_else(|e| {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
@@ -401,6 +426,10 @@ impl Daemon {
             adopted: HashMap::new(),
             update_to: None,
             lock_fd,
+            home_guard,
+            relock: None,
+            abandoned: false,
+            home_check: None,
         })
     }
 
@@ -442,6 +471,7 @@ impl Daemon {
                         }
                     }
                     TOK_HOLDER => self.on_holder_gone(),
+                    TOK_HOME => self.on_home_event(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
@@ -466,7 +496,7 @@ impl Daemon {
                 sys::give_back_memory();
                 self.trim_due = false;
             }
-            if self.update_to.is_some() && self.outbox.is_empty() {
+            if self.update_to.is_some() && self.outbox.is_empty() || self.abandoned {
                 return;
             }
             if self.exiting && self.pending.is_empty() && self.table.is_empty() {
@@ -490,6 +520,7 @@ impl Daemon {
             self.timers.first().map(|&(d, _)| d),
             self.sched.next_deadline(),
             self.watcher.next_deadline(),
+            self.home_check.map(|(at, _)| at),
         ]
         .into_iter()
         .flatten()
@@ -881,6 +912,9 @@ impl Daemon {
                     self.apply(id, Event::Deadline);
                 }
             }
+        }
+        if self.home_check.is_some_and(|(at, _)| now >= at) {
+            self.check_home(now);
         }
         if !self.peers.is_empty() && now >= self.peer_sweep {
             self.sweep_peers(now);

@@ -1,12 +1,14 @@
 //! The daemon's side: the one epoll loop and everything only the daemon runs — answering
 //! requests, surviving its own death and `ward update`, timers (cron, memory checks),
-//! file watching, per-client reply queues, instance slots, and the fd holder process.
+//! file watching, guarding the home against removal, per-client reply queues, instance
+//! slots, and the fd holder process.
 //!
 //! May use the shared core (lifecycle, table, protocol, store, logs, home), spec/ and os/;
 //! never client/: the daemon renders nothing for a terminal.
 
 mod event_loop;
 pub mod holder;
+mod home_guard;
 mod instances;
 mod outbox;
 mod schedule;

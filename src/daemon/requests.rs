@@ -854,7 +854,7 @@ impl Daemon {
         let (server, peers) = (&self.server, &mut self.peers);
         let mut fresh = false;
         let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
-            let res = match peers.entry(to.clone()) {
+            let res = match peers.entry(*to) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     match crate::os::reply::Channel::open(to) {

@@ -146,21 +146,7 @@ impl Daemon {
             self.find_unrecorded(&mut state, &unsure);
         }
         self.seq = state.seq;
-        self.journal = match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.home.journal())
-        {
-            Ok(f) => Some(f),
-            Err(e) => {
-                log(format_args!(
-                    "unable to open {}: {}; a crash during a start may leave apps unmanaged",
-                    self.home.journal().display(),
-                    crate::error::os(&e)
-                ));
-                None
-            }
-        };
+        self.open_journal();
         if !state.apps.is_empty() {
             log(format_args!(
                 "restoring {} apps from {}",
@@ -270,6 +256,116 @@ impl Daemon {
                 app.run.status = Status::Online;
             }
         }
+    }
+
+    /// Opens the spawn journal (store.rs) for appending.
+    pub(super) fn open_journal(&mut self) {
+        self.journal = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.journal())
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log(format_args!(
+                    "unable to open {}: {}; a crash during a start may leave apps unmanaged",
+                    self.home.journal().display(),
+                    crate::error::os(&e)
+                ));
+                None
+            }
+        };
+    }
+
+    /// Something happened to the home folder (home_guard.rs).
+    pub(super) fn on_home_event(&mut self) {
+        use crate::daemon::home_guard::Seen;
+        let seen = match &self.home_guard {
+            Some(g) => g.read(),
+            None => return,
+        };
+        match seen {
+            Seen::Nothing => {}
+            Seen::Gone => self.take_home_back(),
+            Seen::LockDeleted => {
+                let now = sys::mono_ms();
+                self.home_check = Some((now + HOME_LOOK_MS, now + HOME_PATIENCE_MS));
+            }
+        }
+    }
+
+    /// The lock file was deleted: once the folder is gone too (`rm -rf` done), or after a
+    /// while if only the lock went, the home is taken back.
+    pub(super) fn check_home(&mut self, now: u64) {
+        let Some((_, until)) = self.home_check else {
+            return;
+        };
+        let gone = self.home_guard.as_ref().is_some_and(|g| g.moved_or_gone());
+        if gone || now >= until {
+            self.home_check = None;
+            self.take_home_back();
+        } else {
+            self.home_check = Some((now + HOME_LOOK_MS, until));
+        }
+    }
+
+    /// The home folder (or its lock) went away: recreate it and lock it again, so that
+    /// the next client finds this daemon rather than starting a second one. If another
+    /// daemon locked the new home first (a client raced us), this one leaves, stopping
+    /// nothing: never two daemons for one home.
+    fn take_home_back(&mut self) {
+        let root = self.home.root.display().to_string();
+        let lock = self
+            .home
+            .create()
+            .ok()
+            .and_then(|()| File::create(self.home.lock_file()).ok())
+            .and_then(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+            });
+        sys::redirect_stderr(&self.home.daemon_log());
+        let Some(lock) = lock else {
+            log(format_args!(
+                "the home {root} was removed, and another daemon serves it now: this one \
+                 (pid {}) leaves, stopping nothing",
+                std::process::id()
+            ));
+            self.abandoned = true;
+            return;
+        };
+        self.lock_fd = lock.as_raw_fd();
+        self.relock = Some(lock);
+        let _ = std::fs::write(self.home.pid_file(), format!("{}\n", std::process::id()));
+        match Server::bind(&self.home.socket()) {
+            Ok(server) => {
+                let _ = self.epoll.delete(self.server.as_fd());
+                if let Err(e) = self.epoll.add(
+                    server.as_fd(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, TOK_SOCK),
+                ) {
+                    log(format_args!(
+                        "unable to watch the control socket: {}",
+                        e.desc()
+                    ));
+                }
+                self.server = server;
+            }
+            Err(e) => log(e),
+        }
+        if let Some(g) = self.home_guard.as_mut() {
+            g.rewatch();
+        }
+        // The holder's socket went with the folder: a new holder, at the new path.
+        if let Some(h) = &self.holder {
+            h.quit();
+        }
+        self.on_holder_gone();
+        self.open_journal();
+        self.reload_logs();
+        self.dirty = true;
+        log(format_args!(
+            "the home {root} was removed; recreated it and serving it again"
+        ));
     }
 
     /// An adopted process ended. If it happens to be our child (after `ward update`), reap

@@ -384,3 +384,15 @@ pub fn unread_bytes(fd: std::os::fd::BorrowedFd) -> usize {
         Err(_) => 0,
     }
 }
+
+/// Points stderr (the daemon's log) at `path` again, e.g. after its home was recreated.
+pub fn redirect_stderr(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+    }
+}
