@@ -260,6 +260,13 @@ pub enum Reply {
         count: usize,
         path: String,
     },
+    /// A reply with something the user must hear about the daemon itself (its state file
+    /// was damaged, apps may run unmanaged): the client prints `notices` on stderr, then
+    /// handles `then` as usual.
+    Noted {
+        notices: Vec<String>,
+        then: Box<Reply>,
+    },
 }
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.

@@ -113,6 +113,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes state.json, keeping the one it replaces as state.json.bak (a hard link: no
+/// copy): should state.json ever be damaged, the daemon falls back to that one.
+pub fn write_state(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bak = bak_path(path);
+    let _ = std::fs::remove_file(&bak);
+    let _ = std::fs::hard_link(path, &bak);
+    write_atomic(path, bytes)
+}
+
 /// Reads state.json; a missing file is an empty table.
 pub fn load_state(path: &Path) -> Result<State> {
     let bytes = match std::fs::read(path) {

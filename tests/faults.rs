@@ -175,3 +175,74 @@ fn clients_that_never_read_do_not_freeze_the_control_socket() {
     assert!(log.contains("does not read its replies"), "{log}");
     drop(stuck);
 }
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Kills the daemon while its fd holder is stopped, lets `damage` spoil the files the
+/// next daemon reads, then lets the holder start that daemon.
+fn crash_and_damage(h: &Home, damage: impl FnOnce()) {
+    let holder: u32 = std::fs::read_to_string(h.root.join("holder.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let daemon = h.daemon_pid().unwrap();
+    signal(holder, "-STOP");
+    signal(daemon, "-9");
+    wait_until(secs(20), "the daemon gone", || !alive(daemon));
+    damage();
+    signal(holder, "-CONT");
+    wait_until(secs(20), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+    });
+}
+
+#[test]
+fn a_damaged_state_falls_back_and_says_what_runs_unmanaged() {
+    let h = Home::new("faults-state");
+    h.ok(&["start", "sleep", "-n", "a", "--", "4330"]);
+    h.ok(&["start", "sleep", "-n", "b", "--", "4330"]);
+    let (a, b) = (h.wait_online("a"), h.wait_online("b"));
+    // Two more writes of state.json, so that the copy it keeps knows both pids too.
+    h.ok(&["reset", "a"]);
+    h.ok(&["reset", "b"]);
+    let state = h.root.join("state.json");
+    crash_and_damage(&h, || {
+        std::fs::write(&state, b"{\"next_id\": 2, \"apps\": [{").unwrap()
+    });
+    // The previous copy serves: both apps adopted, nothing started twice.
+    let out = h.run(&["ls"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("previous copy"), "{err}");
+    assert_eq!((h.pid("a"), h.pid("b")), (Some(a), Some(b)));
+    // Said once, not on every command.
+    let again = h.run(&["ls"]);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("damaged"));
+    // Both copies damaged: an empty table, and the next command names what still runs.
+    crash_and_damage(&h, || {
+        std::fs::write(&state, b"garbage").unwrap();
+        std::fs::write(h.root.join("state.json.bak"), b"garbage").unwrap();
+    });
+    let out = h.run(&["jlist"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("running unmanaged"), "{err}");
+    assert!(
+        err.contains(&format!("pid {a} ")) && err.contains(&format!("pid {b} ")),
+        "{err}"
+    );
+    // jlist itself stays JSON on stdout.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(0));
+    for pid in [a, b] {
+        signal(pid, "-9");
+    }
+}

@@ -165,11 +165,26 @@ fn wait_reply(
         match reasm.feed(&(), d, 0) {
             Ok(Some((_, body))) => {
                 return serde_json::from_slice(&body)
+                    .map(told)
                     .map_err(|e| Error::unable("read the daemon's reply", e));
             }
             Ok(None) => {}
             Err(e) => return Err(Error::unable("read the daemon's reply", e)),
         }
+    }
+}
+
+/// Prints what the daemon wants the user to know about itself (on stderr, so that `jlist`
+/// stays JSON), and returns the reply proper.
+fn told(r: Reply) -> Reply {
+    match r {
+        Reply::Noted { notices, then } => {
+            for n in notices {
+                eprintln!("[ward] {n}");
+            }
+            told(*then)
+        }
+        other => other,
     }
 }
 

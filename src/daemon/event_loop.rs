@@ -239,6 +239,9 @@ pub struct Daemon {
     abandoned: bool,
     /// The lock file was deleted: (next look, last look) at whether the home went too.
     home_check: Option<(u64, u64)>,
+    /// What the next client must be told (state.json was damaged...): goes with the next
+    /// reply to a request (not a ping).
+    notices: Vec<String>,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -430,6 +433,7 @@ impl Daemon {
             relock: None,
             abandoned: false,
             home_check: None,
+            notices: Vec::new(),
         })
     }
 
@@ -550,6 +554,7 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(self.home.state());
         let _ = std::fs::remove_file(self.home.journal());
+        let _ = std::fs::remove_file(store::bak_path(&self.home.state()));
         let _ = std::fs::remove_file(self.home.socket());
         let _ = std::fs::remove_file(self.home.pid_file());
         log("daemon exited");
@@ -569,7 +574,7 @@ impl Daemon {
         };
         let res = serde_json::to_vec(&state)
             .map_err(|e| Error::unable("encode the state", e))
-            .and_then(|b| store::write_atomic(&self.home.state(), &b));
+            .and_then(|b| store::write_state(&self.home.state(), &b));
         match res {
             Ok(()) => {
                 self.dirty = false;

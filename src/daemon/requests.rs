@@ -832,6 +832,16 @@ impl Daemon {
     // ---- replies ----------------------------------------------------------------------
 
     pub(super) fn reply_raw(&mut self, to: &UnixAddr, id: u64, reply: &Reply) {
+        let noted;
+        let reply = if self.notices.is_empty() || id == 0 || matches!(reply, Reply::Pong { .. }) {
+            reply
+        } else {
+            noted = Reply::Noted {
+                notices: std::mem::take(&mut self.notices),
+                then: Box::new(reply.clone()),
+            };
+            &noted
+        };
         let body = match serde_json::to_vec(reply) {
             Ok(b) => b,
             Err(e) => {

@@ -126,13 +126,37 @@ impl Daemon {
     /// the lifecycle as an exit of unknown status, so they restart if they should.
     pub(super) fn restore(&mut self) {
         let held = self.connect_holder();
+        let mut damaged = false;
         let mut state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
             Err(e) => {
-                log(format_args!("{e}; starting with an empty table"));
+                damaged = true;
                 let bad = self.home.state().with_extension("json.bad");
-                let _ = std::fs::rename(self.home.state(), bad);
-                State::default()
+                let _ = std::fs::rename(self.home.state(), &bad);
+                let bak = store::bak_path(&self.home.state());
+                match store::load_state(&bak) {
+                    Ok(s) if bak.exists() => {
+                        let notice = format!(
+                            "{e} (kept as {}); the table was restored from the previous copy, \
+                             {}",
+                            bad.display(),
+                            bak.display()
+                        );
+                        log(&notice);
+                        self.notices.push(notice);
+                        s
+                    }
+                    Ok(_) => {
+                        log(format_args!(
+                            "{e}; no previous copy: starting with an empty table"
+                        ));
+                        State::default()
+                    }
+                    Err(e2) => {
+                        log(format_args!("{e}; {e2}; starting with an empty table"));
+                        State::default()
+                    }
+                }
             }
         };
         let (journaled, unsure) = store::journal_replay(&self.home.journal(), &mut state);
@@ -143,7 +167,27 @@ impl Daemon {
             ));
         }
         if !unsure.is_empty() {
-            self.find_unrecorded(&mut state, &unsure);
+            // Spawned as the last daemon died, pid never recorded: running or not.
+            self.scan_home(&mut state, |id| unsure.contains(&id));
+        }
+        if damaged {
+            // The table came from an older copy, or from nothing: whatever of this home
+            // runs and is not in it runs unmanaged; say so where the user looks.
+            let strays = self.scan_home(&mut state, |_| true);
+            if !strays.is_empty() {
+                let list: Vec<String> = strays
+                    .iter()
+                    .map(|(pid, id)| format!("pid {pid} (pm_id {id})"))
+                    .collect();
+                let notice = format!(
+                    "{} was damaged: apps may be running unmanaged: {}; stop them with \
+                     `kill PID` or adopt them by hand",
+                    self.home.state().display(),
+                    list.join(", ")
+                );
+                log(&notice);
+                self.notices.push(notice);
+            }
         }
         self.seq = state.seq;
         self.open_journal();
@@ -237,25 +281,42 @@ impl Daemon {
         self.dirty = true;
     }
 
-    /// Apps the last daemon was spawning when it died: each may run (spawned, pid never
-    /// recorded) or not. A running one is found by the variables ward gives every app
-    /// (this home, its pm_id) and adopted; the others start again.
-    fn find_unrecorded(&self, state: &mut State, unsure: &[u32]) {
+    /// Looks for this home's apps among the running processes (one pass over /proc; only
+    /// after a crash left doubt): a process-group leader with this home's `WARD_HOME` and
+    /// the `pm_id` of an app of `state` for which `adopt(id)` holds and whose recorded
+    /// process does not run is that app's process: its pid goes into `state` (and the app
+    /// is adopted with the others). Returns the other processes of this home that no app
+    /// of `state` runs as: (pid, their pm_id).
+    fn scan_home(&self, state: &mut State, adopt: impl Fn(u32) -> bool) -> Vec<(u32, String)> {
         let home = format!("WARD_HOME={}", self.home.root.to_string_lossy());
+        let mut strays = Vec::new();
         for (pid, start, id) in proc::leaders_with_env(&home, "pm_id") {
-            let Some(id) = id.parse::<u32>().ok().filter(|id| unsure.contains(id)) else {
+            let runs = |a: &App| a.run.pid == Some(pid) && a.run.pid_start == start;
+            if state.apps.iter().any(runs) {
                 continue;
-            };
-            if let Some(app) = state.apps.iter_mut().find(|a| a.id == id) {
-                log(format_args!(
-                    "found {} (id {id}), pid {pid}, spawned as the last daemon died",
-                    app.spec.name
-                ));
-                app.run.pid = Some(pid);
-                app.run.pid_start = start;
-                app.run.status = Status::Online;
+            }
+            let known = id.parse::<u32>().ok().filter(|&i| adopt(i)).and_then(|i| {
+                state.apps.iter_mut().find(|a| {
+                    a.id == i
+                        && a.run.pid.is_none_or(|p| {
+                            proc::read_stat(p).is_none_or(|st| st.start != a.run.pid_start)
+                        })
+                })
+            });
+            match known {
+                Some(app) => {
+                    log(format_args!(
+                        "found {} (id {}), pid {pid}, running but not recorded",
+                        app.spec.name, app.id
+                    ));
+                    app.run.pid = Some(pid);
+                    app.run.pid_start = start;
+                    app.run.status = Status::Online;
+                }
+                None => strays.push((pid, id)),
             }
         }
+        strays
     }
 
     /// Opens the spawn journal (store.rs) for appending.
