@@ -325,3 +325,181 @@ fn removing_the_home_never_gives_two_daemons() {
         assert_eq!(daemons_of(&h).len(), 1, "{:?}", daemons_of(&h));
     }
 }
+
+/// Starts `n` apps `NAME0..` running `sleep MARKER`, and waits until all are online.
+fn start_idle(h: &Home, name: &str, n: usize, marker: &str) {
+    let file = idle_apps(h, &format!("{name}.json"), name, n, marker);
+    h.ok(&["start", file.to_str().unwrap()]);
+    wait_until(secs(60), &format!("{n} apps online"), || {
+        let apps = h.jlist();
+        apps.len() == n && apps.iter().all(|a| a["pm2_env"]["status"] == "online")
+    });
+}
+
+/// What must hold after a crash: the next command answers (its time is returned), every
+/// app named runs once under the pid the table says, with only fds 0-2, and the daemon
+/// supervises them (one is killed and comes back).
+fn check_after_crash(h: &Home, marker: &str, names: &[String]) -> Duration {
+    let took = timed_ls(h);
+    assert!(
+        took < secs(10),
+        "the first command after the crash took {took:?}"
+    );
+    wait_until(secs(30), "every app online", || {
+        let apps = h.jlist();
+        names.iter().all(|n| {
+            apps.iter()
+                .any(|a| a["name"] == n.as_str() && a["pm2_env"]["status"] == "online")
+        })
+    });
+    assert_each_runs_once(h, marker);
+    assert_eq!(sleepers(marker).len(), names.len());
+    assert_std_fds_only(h);
+    assert_supervised(h, &names[0]);
+    assert_each_runs_once(h, marker);
+    took
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[test]
+fn sigkill_after_start() {
+    let h = Home::new("sigkill-start");
+    let marker = Marker::new(4331);
+    start_idle(&h, "s", 5, &marker);
+    let old = h.daemon_pid().unwrap();
+    kill9(old);
+    wait_new_daemon(&h, old);
+    let took = check_after_crash(&h, &marker, &names("s", 5));
+    eprintln!("after start: next command in {took:?}");
+}
+
+#[test]
+fn sigkill_after_update() {
+    let h = Home::new("sigkill-after-update");
+    let marker = Marker::new(4332);
+    start_idle(&h, "u", 3, &marker);
+    h.ok(&["update"]);
+    h.ok(&["start", "sleep", "-n", "late", "--", &marker]);
+    h.wait_online("late");
+    let old = h.daemon_pid().unwrap();
+    kill9(old);
+    wait_new_daemon(&h, old);
+    let mut all = names("u", 3);
+    all.push("late".into());
+    let took = check_after_crash(&h, &marker, &all);
+    eprintln!("after update: next command in {took:?}");
+}
+
+#[test]
+fn sigkill_during_a_mass_start_of_500() {
+    let h = Home::new("sigkill-mass500");
+    let marker = Marker::new(4333);
+    let file = idle_apps(&h, "idle.json", "m", 500, &marker);
+    h.ok(&["ping"]);
+    let old = h.daemon_pid().unwrap();
+    let client = h
+        .cmd(&["start", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_sleepers(&marker, 50);
+    kill9(old);
+    let killed = Instant::now();
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        killed.elapsed() < secs(15),
+        "the client took {:?} to notice",
+        killed.elapsed()
+    );
+    let _ = out;
+    wait_new_daemon(&h, old);
+    // Whatever had started runs once and is in the table; the rest never started.
+    let running: Vec<String> = h
+        .jlist()
+        .iter()
+        .filter(|a| a["pid"].as_u64().unwrap_or(0) != 0)
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(running.len() >= 50, "{}", running.len());
+    let took = check_after_crash(&h, &marker, &running);
+    eprintln!(
+        "mass start of 500: {} running after the crash; next command in {took:?}",
+        running.len()
+    );
+}
+
+#[test]
+fn sigkill_during_stop_all() {
+    let h = Home::new("sigkill-stop-all");
+    let marker = Marker::new(4334);
+    // Apps that ignore SIGINT: `stop` waits out their kill timeout, so the daemon can be
+    // killed while every one of them is stopping.
+    let script = h.script("stubborn.sh", "#!/bin/sh\ntrap '' INT\nexec sleep \"$1\"\n");
+    for i in 0..10 {
+        h.ok(&[
+            "start",
+            script.to_str().unwrap(),
+            "-n",
+            &format!("t{i}"),
+            "--kill-timeout",
+            "4000",
+            "--",
+            &marker,
+        ]);
+    }
+    wait_until(secs(30), "10 online", || sleepers(&marker).len() == 10);
+    let old = h.daemon_pid().unwrap();
+    let client = h
+        .cmd(&["stop", "all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(secs(20), "every app stopping", || {
+        h.jlist()
+            .iter()
+            .all(|a| a["pm2_env"]["status"] == "stopping")
+    });
+    kill9(old);
+    wait_new_daemon(&h, old);
+    let _ = client.wait_with_output();
+    let took = timed_ls(&h);
+    assert!(took < secs(10), "{took:?}");
+    // The new daemon finishes the stop: all stopped, nothing left running.
+    wait_until(secs(30), "every app stopped", || {
+        h.jlist()
+            .iter()
+            .all(|a| a["pm2_env"]["status"] == "stopped")
+            && sleepers(&marker).is_empty()
+    });
+    assert_eq!(h.jlist().len(), 10);
+    // And they start again, once each, supervised.
+    h.ok(&["restart", "all"]);
+    let all = names("t", 10);
+    check_after_crash(&h, &marker, &all);
+    eprintln!("stop all: next command in {took:?}");
+}
+
+#[test]
+fn sigkill_of_daemon_and_holder_together() {
+    let h = Home::new("sigkill-both");
+    let marker = Marker::new(4335);
+    start_idle(&h, "b", 5, &marker);
+    let daemon = h.daemon_pid().unwrap();
+    let holder = holder_pid(&h).unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-9", &holder.to_string(), &daemon.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    wait_until(secs(20), "both gone", || !alive(daemon) && !alive(holder));
+    // The next command starts a daemon, which adopts the apps from state.json.
+    let took = check_after_crash(&h, &marker, &names("b", 5));
+    assert_ne!(h.daemon_pid(), Some(daemon));
+    eprintln!("daemon and holder: next command in {took:?}");
+}
