@@ -163,41 +163,6 @@ pub fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_stat_with_odd_names() {
-        let line = "4242 (my (weird) app) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
-                    150 25 0 0 20 0 1 0 987654 12345678 321 18446744073709551615 \
-                    1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
-        let st = parse_stat(line).unwrap();
-        assert_eq!(st.pid, 4242);
-        assert_eq!(st.state, 'S');
-        assert_eq!(st.ppid, 1);
-        assert_eq!(st.pgrp, 4242);
-        assert_eq!(st.ticks, 175);
-        assert_eq!(st.start, 987654);
-        assert_eq!(st.rss_pages, 321);
-    }
-
-    #[test]
-    fn rejects_truncated() {
-        assert_eq!(parse_stat("12 (x) S 1 2"), None);
-        assert_eq!(parse_stat(""), None);
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn reads_itself() {
-        let me = std::process::id();
-        let st = read_stat(me).unwrap();
-        assert_eq!(st.pid, me);
-        assert!(st.rss_pages > 0);
-    }
-}
-
 /// Live process-group leaders (pid = pgid: how every app starts) whose environment holds
 /// `must` (a whole `KEY=VALUE`): their pid, start time and the value of `key` there. One
 /// pass over /proc, for finding apps that were spawned but never recorded.
@@ -231,4 +196,39 @@ pub fn leaders_with_env(must: &str, key: &str) -> Vec<(u32, u64, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_names() {
+        let line = "4242 (my (weird) app) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    150 25 0 0 20 0 1 0 987654 12345678 321 18446744073709551615 \
+                    1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.pid, 4242);
+        assert_eq!(st.state, 'S');
+        assert_eq!(st.ppid, 1);
+        assert_eq!(st.pgrp, 4242);
+        assert_eq!(st.ticks, 175);
+        assert_eq!(st.start, 987654);
+        assert_eq!(st.rss_pages, 321);
+    }
+
+    #[test]
+    fn rejects_truncated() {
+        assert_eq!(parse_stat("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn reads_itself() {
+        let me = std::process::id();
+        let st = read_stat(me).unwrap();
+        assert_eq!(st.pid, me);
+        assert!(st.rss_pages > 0);
+    }
 }
