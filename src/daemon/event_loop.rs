@@ -306,6 +306,11 @@ pub fn run(
             Err(e) => log(e),
         }
     }
+    // Written now, not after the first event: a damaged state.json was moved aside, and
+    // a crash before the first write must find the table restored, not nothing.
+    if d.dirty {
+        d.save();
+    }
     // For systemd's Type=notify: the saved apps are started; units after us may go.
     sys::notify_ready();
     d.run_loop();

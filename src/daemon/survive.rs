@@ -386,10 +386,20 @@ impl Daemon {
             });
         sys::redirect_stderr(&self.home.daemon_log());
         let Some(lock) = lock else {
+            let running: Vec<String> = self
+                .table
+                .iter()
+                .filter_map(|a| a.run.pid.map(|p| format!("{} (pid {p})", a.spec.name)))
+                .collect();
             log(format_args!(
                 "the home {root} was removed, and another daemon serves it now: this one \
-                 (pid {}) leaves, stopping nothing",
-                std::process::id()
+                 (pid {}) leaves, stopping nothing; its apps run on unmanaged: {}",
+                std::process::id(),
+                if running.is_empty() {
+                    "none".to_string()
+                } else {
+                    running.join(", ")
+                }
             ));
             self.abandoned = true;
             return;
