@@ -176,15 +176,6 @@ fn clients_that_never_read_do_not_freeze_the_control_socket() {
     drop(stuck);
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 /// Lets `damage` spoil the files the next daemon reads, then kills the daemon; its fd
 /// holder starts the next one. (The daemon is idle: it writes state.json only after a
 /// change, and a ping is answered only after the turn that wrote the last one.)
@@ -192,7 +183,7 @@ fn damage_and_crash(h: &Home, damage: impl FnOnce()) {
     h.ok(&["ping"]);
     let daemon = h.daemon_pid().unwrap();
     damage();
-    signal(daemon, "-9");
+    kill(daemon, "-9");
     wait_until(secs(20), "a new daemon", || {
         h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
     });
@@ -241,6 +232,6 @@ fn a_damaged_state_falls_back_and_says_what_runs_unmanaged() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(0));
     for pid in [a, b] {
-        signal(pid, "-9");
+        kill(pid, "-9");
     }
 }

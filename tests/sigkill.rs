@@ -8,15 +8,6 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 use util::*;
 
-fn kill9(pid: u32) {
-    let ok = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -9 {pid}");
-}
-
 fn holder_pid(h: &Home) -> Option<u32> {
     std::fs::read_to_string(h.root.join("holder.pid"))
         .ok()
@@ -154,7 +145,7 @@ fn assert_each_runs_once(h: &Home, marker: &str) {
 /// Kills one app's process and waits for the daemon to start it again: it is supervised.
 fn assert_supervised(h: &Home, name: &str) {
     let pid = h.wait_online(name);
-    kill9(pid);
+    kill(pid, "-9");
     wait_until(secs(20), &format!("{name} restarted after kill -9"), || {
         h.pid(name).is_some_and(|p| p != pid) && h.status(name).as_deref() == Some("online")
     });
@@ -204,7 +195,7 @@ fn after_update_apps_hold_neither_lock_nor_socket() {
     h.wait_online("b");
     assert_std_fds_only(&h);
     let old = h.daemon_pid().unwrap();
-    kill9(old);
+    kill(old, "-9");
     wait_until(secs(20), "a new daemon", || {
         h.daemon_pid().is_some_and(|p| p != old && alive(p))
     });
@@ -244,11 +235,11 @@ fn wait_new_daemon(h: &Home, old: u32) {
     });
 }
 
-#[test]
-fn sigkill_during_a_mass_start_orphans_nothing() {
-    let h = Home::new("sigkill-mass");
-    let marker = Marker::new(4310);
-    let file = idle_apps(&h, "idle.json", "m", 200, &marker);
+/// Starts `n` idle apps with one `ward start` and kills the daemon once `after` of them
+/// run. The client must say at once that its daemon died (or have finished). Returns the
+/// names of the apps that run once a new daemon answers.
+fn kill_during_mass_start(h: &Home, marker: &str, n: usize, after: usize) -> Vec<String> {
+    let file = idle_apps(h, "idle.json", "m", n, marker);
     h.ok(&["ping"]);
     let old = h.daemon_pid().unwrap();
     let client = h
@@ -257,8 +248,8 @@ fn sigkill_during_a_mass_start_orphans_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_sleepers(&marker, 20);
-    kill9(old);
+    wait_sleepers(marker, after);
+    kill(old, "-9");
     let killed = Instant::now();
     let out = client.wait_with_output().unwrap();
     let waited = killed.elapsed();
@@ -270,60 +261,24 @@ fn sigkill_during_a_mass_start_orphans_nothing() {
         waited < secs(15),
         "the client took {waited:?} to notice its daemon was killed: {err}"
     );
-    wait_new_daemon(&h, old);
-    // Every sleep that runs is in the table once, under its own pid.
-    assert_each_runs_once(&h, &marker);
-    let running = sleepers(&marker).len();
-    assert!(running >= 20, "{running}");
-    let table = h.jlist();
-    assert_eq!(
-        table
-            .iter()
-            .filter(|a| a["pid"].as_u64().unwrap_or(0) != 0)
-            .count(),
-        running
-    );
-    let first = table[0]["name"].as_str().unwrap().to_string();
-    assert_supervised(&h, &first);
-    assert_each_runs_once(&h, &marker);
-    assert_std_fds_only(&h);
-}
-
-/// Live daemons serving this home.
-fn daemons_of(h: &Home) -> Vec<u32> {
-    processes_of(h)
-        .into_iter()
-        .filter(|&p| cmdline(p).get(1).map(String::as_str) == Some("daemon"))
-        .collect()
+    wait_new_daemon(h, old);
+    let running: Vec<String> = h
+        .jlist()
+        .iter()
+        .filter(|a| a["pid"].as_u64().unwrap_or(0) != 0)
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(running.len() >= after, "{}", running.len());
+    running
 }
 
 #[test]
-fn removing_the_home_never_gives_two_daemons() {
-    let h = Home::new("sigkill-rmhome");
-    let marker = Marker::new(4320);
-    h.ok(&["start", "sleep", "-n", "a", "--", &marker]);
-    let a = h.wait_online("a");
-    let daemon = h.daemon_pid().unwrap();
-    std::fs::remove_dir_all(&h.root).unwrap();
-    // The daemon takes its home back: same daemon, same app.
-    wait_until(secs(20), "the home recreated", || h.socket().exists());
-    assert_eq!(h.pid("a"), Some(a));
-    assert_eq!(h.daemon_pid(), Some(daemon));
-    assert_eq!(daemons_of(&h), [daemon]);
-    assert_supervised(&h, "a");
-    // Removed again, with a client right behind: whoever wins, one daemon remains.
-    std::fs::remove_dir_all(&h.root).unwrap();
-    h.run(&["ls"]);
-    let mut found = Vec::new();
-    wait_until(secs(20), "a single daemon", || {
-        found = daemons_of(&h);
-        found.len() == 1 && h.run(&["ping"]).status.success()
-    });
-    // And it stays one.
-    for _ in 0..10 {
-        h.ok(&["ping"]);
-        assert_eq!(daemons_of(&h).len(), 1, "{:?}", daemons_of(&h));
-    }
+fn sigkill_during_a_mass_start_orphans_nothing() {
+    let h = Home::new("sigkill-mass");
+    let marker = Marker::new(4310);
+    let running = kill_during_mass_start(&h, &marker, 200, 20);
+    // Every sleep that runs is in the table once, under its own pid, and supervised.
+    check_after_crash(&h, &marker, &running);
 }
 
 /// Starts `n` apps `NAME0..` running `sleep MARKER`, and waits until all are online.
@@ -370,7 +325,7 @@ fn sigkill_after_start() {
     let marker = Marker::new(4331);
     start_idle(&h, "s", 5, &marker);
     let old = h.daemon_pid().unwrap();
-    kill9(old);
+    kill(old, "-9");
     wait_new_daemon(&h, old);
     let took = check_after_crash(&h, &marker, &names("s", 5));
     eprintln!("after start: next command in {took:?}");
@@ -385,7 +340,7 @@ fn sigkill_after_update() {
     h.ok(&["start", "sleep", "-n", "late", "--", &marker]);
     h.wait_online("late");
     let old = h.daemon_pid().unwrap();
-    kill9(old);
+    kill(old, "-9");
     wait_new_daemon(&h, old);
     let mut all = names("u", 3);
     all.push("late".into());
@@ -397,34 +352,7 @@ fn sigkill_after_update() {
 fn sigkill_during_a_mass_start_of_500() {
     let h = Home::new("sigkill-mass500");
     let marker = Marker::new(4333);
-    let file = idle_apps(&h, "idle.json", "m", 500, &marker);
-    h.ok(&["ping"]);
-    let old = h.daemon_pid().unwrap();
-    let client = h
-        .cmd(&["start", file.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_sleepers(&marker, 50);
-    kill9(old);
-    let killed = Instant::now();
-    let out = client.wait_with_output().unwrap();
-    assert!(
-        killed.elapsed() < secs(15),
-        "the client took {:?} to notice",
-        killed.elapsed()
-    );
-    let _ = out;
-    wait_new_daemon(&h, old);
-    // Whatever had started runs once and is in the table; the rest never started.
-    let running: Vec<String> = h
-        .jlist()
-        .iter()
-        .filter(|a| a["pid"].as_u64().unwrap_or(0) != 0)
-        .map(|a| a["name"].as_str().unwrap().to_string())
-        .collect();
-    assert!(running.len() >= 50, "{}", running.len());
+    let running = kill_during_mass_start(&h, &marker, 500, 50);
     let took = check_after_crash(&h, &marker, &running);
     eprintln!(
         "mass start of 500: {} running after the crash; next command in {took:?}",
@@ -464,7 +392,7 @@ fn sigkill_during_stop_all() {
             .iter()
             .all(|a| a["pm2_env"]["status"] == "stopping")
     });
-    kill9(old);
+    kill(old, "-9");
     wait_new_daemon(&h, old);
     let _ = client.wait_with_output();
     let took = timed_ls(&h);

@@ -331,3 +331,13 @@ pub fn secs(n: u64) -> Duration {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Sends a signal (`"-9"`, `"-STOP"`) to a process, asserting that `kill` succeeded.
+pub fn kill(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
