@@ -431,3 +431,39 @@ fn sigkill_of_daemon_and_holder_together() {
     assert_ne!(h.daemon_pid(), Some(daemon));
     eprintln!("daemon and holder: next command in {took:?}");
 }
+/// Live daemons serving this home.
+fn daemons_of(h: &Home) -> Vec<u32> {
+    processes_of(h)
+        .into_iter()
+        .filter(|&p| cmdline(p).get(1).map(String::as_str) == Some("daemon"))
+        .collect()
+}
+
+#[test]
+fn removing_the_home_never_gives_two_daemons() {
+    let h = Home::new("sigkill-rmhome");
+    let marker = Marker::new(4320);
+    h.ok(&["start", "sleep", "-n", "a", "--", &marker]);
+    let a = h.wait_online("a");
+    let daemon = h.daemon_pid().unwrap();
+    std::fs::remove_dir_all(&h.root).unwrap();
+    // The daemon takes its home back: same daemon, same app.
+    wait_until(secs(20), "the home recreated", || h.socket().exists());
+    assert_eq!(h.pid("a"), Some(a));
+    assert_eq!(h.daemon_pid(), Some(daemon));
+    assert_eq!(daemons_of(&h), [daemon]);
+    assert_supervised(&h, "a");
+    // Removed again, with a client right behind: whoever wins, one daemon remains.
+    std::fs::remove_dir_all(&h.root).unwrap();
+    h.run(&["ls"]);
+    let mut found = Vec::new();
+    wait_until(secs(20), "a single daemon", || {
+        found = daemons_of(&h);
+        found.len() == 1 && h.run(&["ping"]).status.success()
+    });
+    // And it stays one.
+    for _ in 0..10 {
+        h.ok(&["ping"]);
+        assert_eq!(daemons_of(&h).len(), 1, "{:?}", daemons_of(&h));
+    }
+}
