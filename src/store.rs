@@ -115,10 +115,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes state.json, keeping the one it replaces as state.json.bak (a hard link: no
 /// copy): should state.json ever be damaged, the daemon falls back to that one.
+///
+/// The link is made under a temporary name and renamed over the old copy: no file of the
+/// home is deleted on the way, which the daemon's home guard would wake up for.
 pub fn write_state(path: &Path, bytes: &[u8]) -> Result<()> {
     let bak = bak_path(path);
-    let _ = std::fs::remove_file(&bak);
-    let _ = std::fs::hard_link(path, &bak);
+    let mut tmp = bak.clone().into_os_string();
+    tmp.push(".tmp");
+    if std::fs::hard_link(path, &tmp).is_err() {
+        // Left by a crash, or no state.json yet.
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::hard_link(path, &tmp);
+    }
+    let _ = std::fs::rename(&tmp, &bak);
     write_atomic(path, bytes)
 }
 
