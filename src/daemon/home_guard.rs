@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 pub struct HomeGuard {
     ino: Inotify,
@@ -25,6 +25,9 @@ pub struct HomeGuard {
     /// The folder's (device, inode) when it was watched: a folder recreated at the same
     /// path is another one.
     id: Option<(u64, u64)>,
+    /// The watch on the current folder. A removed folder's watch may report long after
+    /// (once the daemon lets go of its last file there): that is not news.
+    wd: Option<WatchDescriptor>,
     lock_name: std::ffi::OsString,
 }
 
@@ -51,6 +54,7 @@ impl HomeGuard {
             ino,
             root: root.to_path_buf(),
             id: None,
+            wd: None,
             lock_name: lock.file_name()?.to_os_string(),
         };
         g.rewatch().then_some(g)
@@ -59,14 +63,16 @@ impl HomeGuard {
     /// Watches the (recreated) folder.
     pub fn rewatch(&mut self) -> bool {
         self.id = ident(&self.root);
-        self.ino
+        self.wd = self
+            .ino
             .add_watch(
                 &self.root,
                 AddWatchFlags::IN_DELETE_SELF
                     | AddWatchFlags::IN_MOVE_SELF
                     | AddWatchFlags::IN_DELETE,
             )
-            .is_ok()
+            .ok();
+        self.wd.is_some()
     }
 
     /// Is the watched folder no longer at its path?
@@ -81,7 +87,7 @@ impl HomeGuard {
             if events.is_empty() {
                 break;
             }
-            for e in events {
+            for e in events.into_iter().filter(|e| Some(e.wd) == self.wd) {
                 if e.mask.intersects(
                     AddWatchFlags::IN_DELETE_SELF
                         | AddWatchFlags::IN_MOVE_SELF

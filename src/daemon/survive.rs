@@ -384,7 +384,7 @@ impl Daemon {
             .and_then(|f| {
                 nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
             });
-        sys::redirect_stderr(&self.home.daemon_log());
+        sys::redirect_output(&self.home.daemon_log());
         let Some(lock) = lock else {
             let running: Vec<String> = self
                 .table

@@ -385,14 +385,16 @@ pub fn unread_bytes(fd: std::os::fd::BorrowedFd) -> usize {
     }
 }
 
-/// Points stderr (the daemon's log) at `path` again, e.g. after its home was recreated.
-pub fn redirect_stderr(path: &std::path::Path) {
+/// Points stdout and stderr (the daemon's log) at `path` again, e.g. after its home was
+/// recreated.
+pub fn redirect_output(path: &std::path::Path) {
     use std::os::fd::AsRawFd;
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
     {
+        let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
         let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
     }
 }
