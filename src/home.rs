@@ -54,6 +54,11 @@ impl Home {
     pub fn socket(&self) -> PathBuf {
         self.root.join("ward.sock")
     }
+    /// The name every reply socket of the daemon has (bound, then unlinked at once: see
+    /// os/reply.rs): with `socket()`, the source addresses a client accepts a reply from.
+    pub fn reply_socket(&self) -> PathBuf {
+        self.root.join("ward.reply")
+    }
     pub fn pid_file(&self) -> PathBuf {
         if self.pm2 {
             if let Some(p) = std::env::var_os("PM2_PID_FILE_PATH").filter(|p| !p.is_empty()) {

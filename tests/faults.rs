@@ -170,6 +170,23 @@ fn clients_that_never_read_do_not_freeze_the_control_socket() {
     let t = Instant::now();
     assert_eq!(h.jlist().len(), 4);
     assert!(t.elapsed() < secs(3), "jlist took {:?}", t.elapsed());
+    // Replies come from the daemon's own named socket in the home, which no other user
+    // can bind: a client can tell them from forged ones.
+    let probe = sender("probe");
+    probe
+        .send_to(&frame(1, 0, 1, br#"{"req":"ping"}"#), h.socket())
+        .unwrap();
+    probe.set_read_timeout(Some(secs(20))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let (_, from) = probe.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        from.as_pathname(),
+        Some(h.root.join("ward.reply").as_path())
+    );
+    assert!(
+        !h.root.join("ward.reply").exists(),
+        "the name is unlinked after bind"
+    );
     // The log names the stuck clients, not the victims.
     let log = h.wait_log_daemon("ward-test-stuck");
     assert!(log.contains("does not read its replies"), "{log}");

@@ -862,12 +862,13 @@ impl Daemon {
     pub(super) fn flush_outbox(&mut self) {
         let now = sys::mono_ms();
         let (server, peers) = (&self.server, &mut self.peers);
+        let name = self.home.reply_socket();
         let mut fresh = false;
         let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
             let res = match peers.entry(*to) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    match crate::os::reply::Channel::open(to) {
+                    match crate::os::reply::Channel::open(to, &name) {
                         Ok(ch) => {
                             fresh = true;
                             v.insert(Peer {
@@ -878,11 +879,9 @@ impl Daemon {
                             .ch
                             .send(d)
                         }
-                        // Out of descriptors: the control socket still answers.
-                        Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::ENOBUFS) => {
-                            server.send(to, d)
-                        }
-                        Err(e) => Err(e),
+                        Err(Errno::ECONNREFUSED) => Err(Errno::ECONNREFUSED),
+                        // Out of descriptors, home gone...: the control socket still answers.
+                        Err(_) => server.send(to, d),
                     }
                 }
             };

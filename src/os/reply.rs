@@ -6,8 +6,15 @@
 //! them, 10 unread `jlist` each) use up its whole send buffer, and then nobody got an
 //! answer. A socket per client puts each backlog on that client's own account: capped
 //! there (`CAP`), measured there (SIOCOUTQ), and never in anyone else's way.
+//!
+//! Every reply socket is bound to one path in the home, `ward.reply` (mode 0700 folder: no
+//! other user can bind there), which is unlinked right after the bind: the socket keeps the
+//! name, the path is free for the next one. So a reply's source address is always
+//! `$WARD_HOME/ward.reply` (or `ward.sock`), with the daemon's credentials: a client can
+//! tell a reply of its daemon from one forged by another user.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, sockopt};
@@ -22,8 +29,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A socket connected to the client at `to`; `Err` when it is gone.
-    pub fn open(to: &UnixAddr) -> Result<Channel, Errno> {
+    /// A socket named `name` (see above), connected to the client at `to`. Errors:
+    /// `ECONNREFUSED` when the client is gone; anything else when no socket could be made
+    /// (the caller then answers from the control socket).
+    pub fn open(to: &UnixAddr, name: &Path) -> Result<Channel, Errno> {
         let fd = socket::socket(
             AddressFamily::Unix,
             SockType::Datagram,
@@ -31,7 +40,14 @@ impl Channel {
             None,
         )?;
         let _ = socket::setsockopt(&fd, sockopt::SndBuf, &CAP);
-        socket::connect(fd.as_raw_fd(), to)?;
+        let addr = UnixAddr::new(name)?;
+        if socket::bind(fd.as_raw_fd(), &addr) == Err(Errno::EADDRINUSE) {
+            // Left by a daemon that died between bind and unlink.
+            let _ = std::fs::remove_file(name);
+            socket::bind(fd.as_raw_fd(), &addr)?;
+        }
+        let _ = std::fs::remove_file(name);
+        socket::connect(fd.as_raw_fd(), to).map_err(|_| Errno::ECONNREFUSED)?;
         Ok(Channel { fd })
     }
 
