@@ -31,15 +31,26 @@ pub struct State {
 /// makes the lines obsolete. Only lines of the current `seq` count: older ones may
 /// predate what state.json says.
 ///
-/// A line with `spawning` is written just before a spawn: if no line with the pid follows,
-/// the daemon died between the two, and the app may run or not (the next daemon looks for
-/// it by its environment).
+/// What a journal line says about its app.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Written just before a spawn: if no `Spawned` line follows, the daemon died between
+    /// the two, and the app may run or not (the next daemon looks for it by its
+    /// environment).
+    Spawning,
+    /// Right after a spawn: the app with its pid and start time.
+    #[default]
+    Spawned,
+    /// The app left the table (deleted, or taken back after a failed start).
+    Removed,
+}
+
 #[derive(Serialize)]
 pub struct JournalRef<'a> {
     pub seq: u64,
     pub app: &'a App,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub spawning: bool,
+    pub entry: Entry,
 }
 
 #[derive(Deserialize)]
@@ -47,13 +58,13 @@ struct JournalLine {
     seq: u64,
     app: App,
     #[serde(default)]
-    spawning: bool,
+    entry: Entry,
 }
 
 /// Appends one record to the journal: one write, so a crash leaves whole lines (a torn
 /// last line is skipped on replay).
-pub fn journal_append(f: &mut std::fs::File, seq: u64, app: &App, spawning: bool) -> Result<()> {
-    let mut line = serde_json::to_vec(&JournalRef { seq, app, spawning })
+pub fn journal_append(f: &mut std::fs::File, seq: u64, app: &App, entry: Entry) -> Result<()> {
+    let mut line = serde_json::to_vec(&JournalRef { seq, app, entry })
         .map_err(|e| Error::unable("encode a journal line", e))?;
     line.push(b'\n');
     f.write_all(&line)
@@ -61,8 +72,8 @@ pub fn journal_append(f: &mut std::fs::File, seq: u64, app: &App, spawning: bool
 }
 
 /// Applies the journal's lines of `state.seq` to `state`: the apps they name replace
-/// the ones of state.json (or join them). Returns how many lines were applied, and the
-/// apps whose last spawn has no pid (launching, pid unknown).
+/// the ones of state.json (or join them, or leave). Returns how many lines were applied,
+/// and the apps whose last spawn has no pid (launching, pid unknown).
 pub fn journal_replay(path: &Path, state: &mut State) -> (usize, Vec<u32>) {
     let mut unsure = Vec::new();
     let Ok(bytes) = std::fs::read(path) else {
@@ -76,20 +87,26 @@ pub fn journal_replay(path: &Path, state: &mut State) -> (usize, Vec<u32>) {
         if j.seq != state.seq {
             continue;
         }
+        n += 1;
         let mut app = j.app;
         unsure.retain(|&id| id != app.id);
-        if j.spawning {
-            app.run.pid = None;
-            app.run.status = crate::lifecycle::Status::Launching;
-            unsure.push(app.id);
+        state.next_id = state.next_id.max(app.id + 1);
+        match j.entry {
+            Entry::Removed => {
+                state.apps.retain(|a| a.id != app.id);
+                continue;
+            }
+            Entry::Spawning => {
+                app.run.pid = None;
+                app.run.status = crate::lifecycle::Status::Launching;
+                unsure.push(app.id);
+            }
+            Entry::Spawned => {}
         }
-        let j = JournalLine { app, ..j };
-        state.next_id = state.next_id.max(j.app.id + 1);
-        match state.apps.iter_mut().find(|a| a.id == j.app.id) {
-            Some(a) => *a = j.app,
-            None => state.apps.push(j.app),
+        match state.apps.iter_mut().find(|a| a.id == app.id) {
+            Some(a) => *a = app,
+            None => state.apps.push(app),
         }
-        n += 1;
     }
     (n, unsure)
 }
@@ -182,10 +199,12 @@ mod tests {
             }
         };
         let mut f = std::fs::File::create(&path).unwrap();
-        journal_append(&mut f, 2, &app(1, Some(10)), false).unwrap(); // older than the state
-        journal_append(&mut f, 3, &app(5, None), true).unwrap();
-        journal_append(&mut f, 3, &app(5, Some(50)), false).unwrap();
-        journal_append(&mut f, 3, &app(6, None), true).unwrap();
+        journal_append(&mut f, 2, &app(1, Some(10)), Entry::Spawned).unwrap(); // older
+        journal_append(&mut f, 3, &app(5, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(5, Some(50)), Entry::Spawned).unwrap();
+        journal_append(&mut f, 3, &app(6, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(7, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(7, None), Entry::Removed).unwrap();
         f.write_all(b"{\"seq\":3,\"app\":{\"id\"").unwrap(); // torn by the crash
         let mut state = State {
             next_id: 2,
@@ -193,9 +212,10 @@ mod tests {
             seq: 3,
         };
         let (n, unsure) = journal_replay(&path, &mut state);
-        assert_eq!(n, 3);
-        assert_eq!(unsure, [6], "6 was being spawned; 5 got its pid");
-        assert_eq!(state.next_id, 7);
+        assert_eq!(n, 5);
+        assert_eq!(unsure, [6], "6 was being spawned; 5 got its pid; 7 left");
+        assert_eq!(state.next_id, 8);
+        assert_eq!(state.apps.len(), 3);
         let pid = |id: u32| state.apps.iter().find(|a| a.id == id).unwrap().run.pid;
         assert_eq!(pid(1), Some(11));
         assert_eq!(pid(5), Some(50));

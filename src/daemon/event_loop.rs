@@ -244,6 +244,17 @@ pub struct Daemon {
     notices: Vec<String>,
 }
 
+/// Appends to the spawn journal (store.rs); a journal that cannot be written is turned
+/// off, with one line in the log.
+fn journal(j: &mut Option<File>, seq: u64, app: &App, entry: store::Entry) {
+    if let Some(f) = j.as_mut() {
+        if let Err(e) = store::journal_append(f, seq, app, entry) {
+            log(format_args!("{e}; turning the spawn journal off"));
+            *j = None;
+        }
+    }
+}
+
 fn log(msg: impl std::fmt::Display) {
     eprintln!("{} {msg}", sys::local_timestamp());
 }
@@ -621,12 +632,7 @@ impl Daemon {
             if spawned {
                 // Recorded before anything else is spawned: a daemon killed in the middle
                 // of a mass start leaves no app that the next one cannot find.
-                if let Some(j) = self.journal.as_mut() {
-                    if let Err(e) = store::journal_append(j, self.seq, app, false) {
-                        log(format_args!("{e}; turning the spawn journal off"));
-                        self.journal = None;
-                    }
-                }
+                journal(&mut self.journal, self.seq, app, store::Entry::Spawned);
             }
             let after = app.run.deadline;
             let main_pid = app.run.pid;
@@ -684,12 +690,7 @@ impl Daemon {
         let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        if let Some(j) = self.journal.as_mut() {
-            if let Err(e) = store::journal_append(j, self.seq, app, true) {
-                log(format_args!("{e}; turning the spawn journal off"));
-                self.journal = None;
-            }
-        }
+        journal(&mut self.journal, self.seq, app, store::Entry::Spawning);
         match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -762,6 +763,8 @@ impl Daemon {
         self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
+            // Else a crash before the next state.json would bring it back.
+            journal(&mut self.journal, self.seq, &app, store::Entry::Removed);
             if let Some(d) = app.run.deadline {
                 self.timers.remove(&(d, id));
             }
