@@ -57,6 +57,11 @@ impl Home {
     pub fn socket(&self) -> PathBuf {
         self.root.join("ward.sock")
     }
+    /// The name every reply socket of the daemon has (bound, then unlinked at once: see
+    /// os/reply.rs): with `socket()`, the source addresses a client accepts a reply from.
+    pub fn reply_socket(&self) -> PathBuf {
+        self.root.join("ward.reply")
+    }
     pub fn pid_file(&self) -> PathBuf {
         if self.pm2 {
             if let Some(p) = std::env::var_os("PM2_PID_FILE_PATH").filter(|p| !p.is_empty()) {
@@ -79,6 +84,10 @@ impl Home {
     }
     pub fn state(&self) -> PathBuf {
         self.root.join("state.json")
+    }
+    /// Spawns since the last state.json (see store.rs).
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("state.journal")
     }
     pub fn dump(&self) -> PathBuf {
         self.root

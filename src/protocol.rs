@@ -260,6 +260,13 @@ pub enum Reply {
         count: usize,
         path: String,
     },
+    /// A reply with something the user must hear about the daemon itself (its state file
+    /// was damaged, apps may run unmanaged): the client prints `notices` on stderr, then
+    /// handles `then` as usual.
+    Noted {
+        notices: Vec<String>,
+        then: Box<Reply>,
+    },
 }
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.
@@ -309,34 +316,55 @@ pub fn header(d: &[u8]) -> Result<Header> {
 /// Puts messages back together, per sender. Frames of one sender arrive in order (UNIX
 /// datagram sockets neither lose nor reorder) and a client has one request in flight, so a
 /// sender has at most one partial message: a new first frame replaces an abandoned one, and
-/// a frame out of sequence drops it. Memory held is thus bounded per sender, whatever it
-/// sends.
+/// a frame out of sequence drops it. Memory held is bounded per sender, and in total over
+/// all senders (`with_total`): many senders each sending part of a large message cannot
+/// add up to more than that, whatever they send.
 pub struct Reassembly<K> {
     /// sender → (id, next sequence number, payload so far, ms of the last frame)
     partial: HashMap<K, (u64, u32, Vec<u8>, u64)>,
+    /// Bytes reserved by all partial messages (their buffers' capacity).
+    held: usize,
+    /// The most `held` may reach.
+    total: usize,
 }
 
 impl<K> Default for Reassembly<K> {
     fn default() -> Self {
         Reassembly {
             partial: HashMap::new(),
+            held: 0,
+            total: MAX_MESSAGE,
         }
     }
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Reassembly<K> {
+    /// A reassembly whose partial messages together hold at most `total` bytes.
+    pub fn with_total(total: usize) -> Self {
+        Reassembly {
+            total,
+            ..Reassembly::default()
+        }
+    }
+
     /// Feeds one datagram; returns the whole message when this was its last frame.
     /// `now` (ms) stamps partial messages so that `expire` can drop abandoned ones.
     pub fn feed(&mut self, from: &K, d: &[u8], now: u64) -> Result<Option<(u64, Vec<u8>)>> {
         let h = header(d)?;
         let body = &d[HEADER..];
         if h.count == 1 {
-            self.partial.remove(from);
+            self.drop_partial(from);
             return Ok(Some((h.id, body.to_vec())));
         }
         if h.seq == 0 {
-            let mut buf = Vec::with_capacity(body.len() * 2);
+            self.drop_partial(from);
+            let cap = body.len() * 2;
+            if self.held + cap > self.total {
+                return Err(Error::new(TOO_MUCH));
+            }
+            let mut buf = Vec::with_capacity(cap);
             buf.extend_from_slice(body);
+            self.held += buf.capacity();
             self.partial.insert(from.clone(), (h.id, 1, buf, now));
             return Ok(None);
         }
@@ -344,36 +372,73 @@ impl<K: std::hash::Hash + Eq + Clone> Reassembly<K> {
             return Err(Error::new("frame of an unknown message"));
         };
         if *id != h.id {
-            self.partial.remove(from);
+            self.drop_partial(from);
             return Err(Error::new("frame of an unknown message"));
         }
         if *next != h.seq {
-            self.partial.remove(from);
+            self.drop_partial(from);
             return Err(Error::new("frame out of sequence"));
         }
         if buf.len() + body.len() > MAX_MESSAGE {
-            self.partial.remove(from);
+            self.drop_partial(from);
             return Err(Error::new("message too large"));
         }
+        // What the buffer will reserve once this frame is in (Vec doubles when full).
+        let need = buf.len() + body.len();
+        let grown = if need > buf.capacity() {
+            need.max(buf.capacity() * 2)
+        } else {
+            buf.capacity()
+        };
+        if self.held - buf.capacity() + grown > self.total {
+            self.drop_partial(from);
+            return Err(Error::new(TOO_MUCH));
+        }
+        let before = buf.capacity();
+        buf.reserve_exact(grown - buf.len());
         buf.extend_from_slice(body);
+        self.held = self.held - before + buf.capacity();
         *next += 1;
         *stamp = now;
         if *next == h.count {
             let (id, _, buf, _) = self.partial.remove(from).unwrap_or_default();
+            self.held -= buf.capacity();
             return Ok(Some((id, buf)));
         }
         Ok(None)
+    }
+
+    fn drop_partial(&mut self, from: &K) {
+        if let Some((_, _, buf, _)) = self.partial.remove(from) {
+            self.held -= buf.capacity();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.partial.is_empty()
     }
 
+    /// Bytes held by partial messages.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Drops partial messages untouched since `before`.
     pub fn expire(&mut self, before: u64) {
-        self.partial.retain(|_, (_, _, _, stamp)| *stamp >= before);
+        let mut freed = 0;
+        self.partial.retain(|_, (_, _, buf, stamp)| {
+            let keep = *stamp >= before;
+            if !keep {
+                freed += buf.capacity();
+            }
+            keep
+        });
+        self.held -= freed;
     }
 }
+
+/// The error when partial messages would hold more than their total.
+pub const TOO_MUCH: &str = "too many partial requests in flight; try again";
 
 #[cfg(test)]
 mod tests {
@@ -443,5 +508,40 @@ mod tests {
         assert!(!r.is_empty());
         r.expire(10);
         assert!(r.is_empty());
+        assert_eq!(r.held(), 0);
+    }
+
+    #[test]
+    fn partial_messages_are_capped_in_total() {
+        let mut r = Reassembly::with_total(10_000);
+        // Three senders, each halfway through a 4,000-byte message: the third no longer fits.
+        for from in 0..3u8 {
+            let ds = frames(from as u64, &[1u8; 4000], 1000);
+            let mut res = Ok(None);
+            for d in &ds[..3] {
+                res = r.feed(&from, d, 0);
+            }
+            if from < 2 {
+                assert!(res.is_ok(), "sender {from}");
+            } else {
+                assert!(res.is_err(), "sender {from} went past the total");
+            }
+            assert!(r.held() <= 10_000, "{}", r.held());
+        }
+        // Once the others are done, the third one fits again, and nothing stays held.
+        for from in 0..2u8 {
+            let ds = frames(from as u64, &[1u8; 4000], 1000);
+            for d in &ds[3..] {
+                r.feed(&from, d, 0).unwrap();
+            }
+        }
+        assert_eq!(r.held(), 0);
+        let ds = frames(9, &[1u8; 4000], 1000);
+        let mut got = None;
+        for d in &ds {
+            got = r.feed(&2u8, d, 0).unwrap();
+        }
+        assert_eq!(got.map(|(_, b)| b.len()), Some(4000));
+        assert_eq!(r.held(), 0);
     }
 }

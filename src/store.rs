@@ -15,6 +15,100 @@ use crate::table::App;
 pub struct State {
     pub next_id: u32,
     pub apps: Vec<App>,
+    /// Counts the writes of state.json; journal lines carry the number of the state they
+    /// follow.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// One line of the spawn journal (`state.journal`): an app as it was right after one of
+/// its processes was spawned.
+///
+/// state.json is written once per loop turn, but one turn may spawn a thousand apps; a
+/// daemon killed in the middle would leave running apps that no table knows. So each
+/// spawn appends its app, pid and start time here before the next spawn (one write(2),
+/// no fsync: a killed process loses nothing already written), and the next state.json
+/// makes the lines obsolete. Only lines of the current `seq` count: older ones may
+/// predate what state.json says.
+///
+/// What a journal line says about its app.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Written just before a spawn: if no `Spawned` line follows, the daemon died between
+    /// the two, and the app may run or not (the next daemon looks for it by its
+    /// environment).
+    Spawning,
+    /// Right after a spawn: the app with its pid and start time.
+    #[default]
+    Spawned,
+    /// The app left the table (deleted, or taken back after a failed start).
+    Removed,
+}
+
+#[derive(Serialize)]
+pub struct JournalRef<'a> {
+    pub seq: u64,
+    pub app: &'a App,
+    pub entry: Entry,
+}
+
+#[derive(Deserialize)]
+struct JournalLine {
+    seq: u64,
+    app: App,
+    #[serde(default)]
+    entry: Entry,
+}
+
+/// Appends one record to the journal: one write, so a crash leaves whole lines (a torn
+/// last line is skipped on replay).
+pub fn journal_append(f: &mut std::fs::File, seq: u64, app: &App, entry: Entry) -> Result<()> {
+    let mut line = serde_json::to_vec(&JournalRef { seq, app, entry })
+        .map_err(|e| Error::unable("encode a journal line", e))?;
+    line.push(b'\n');
+    f.write_all(&line)
+        .map_err(|e| Error::unable("write the spawn journal", os(&e)))
+}
+
+/// Applies the journal's lines of `state.seq` to `state`: the apps they name replace
+/// the ones of state.json (or join them, or leave). Returns how many lines were applied,
+/// and the apps whose last spawn has no pid (launching, pid unknown).
+pub fn journal_replay(path: &Path, state: &mut State) -> (usize, Vec<u32>) {
+    let mut unsure = Vec::new();
+    let Ok(bytes) = std::fs::read(path) else {
+        return (0, unsure);
+    };
+    let mut n = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(j) = serde_json::from_slice::<JournalLine>(line) else {
+            continue;
+        };
+        if j.seq != state.seq {
+            continue;
+        }
+        n += 1;
+        let mut app = j.app;
+        unsure.retain(|&id| id != app.id);
+        state.next_id = state.next_id.max(app.id + 1);
+        match j.entry {
+            Entry::Removed => {
+                state.apps.retain(|a| a.id != app.id);
+                continue;
+            }
+            Entry::Spawning => {
+                app.run.pid = None;
+                app.run.status = crate::lifecycle::Status::Launching;
+                unsure.push(app.id);
+            }
+            Entry::Spawned => {}
+        }
+        match state.apps.iter_mut().find(|a| a.id == app.id) {
+            Some(a) => *a = app,
+            None => state.apps.push(app),
+        }
+    }
+    (n, unsure)
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -46,6 +140,24 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Writes state.json, keeping the one it replaces as state.json.bak (a hard link: no
+/// copy): should state.json ever be damaged, the daemon falls back to that one.
+///
+/// The link is made under a temporary name and renamed over the old copy: no file of the
+/// home is deleted on the way, which the daemon's home guard would wake up for.
+pub fn write_state(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bak = bak_path(path);
+    let mut tmp = bak.clone().into_os_string();
+    tmp.push(".tmp");
+    if std::fs::hard_link(path, &tmp).is_err() {
+        // Left by a crash, or no state.json yet.
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::hard_link(path, &tmp);
+    }
+    let _ = std::fs::rename(&tmp, &bak);
+    write_private(path, bytes)
 }
 
 /// Reads state.json; a missing file is an empty table.
@@ -81,6 +193,45 @@ mod tests {
         assert!(load_state(&dir.join("none.json")).unwrap().apps.is_empty());
         std::fs::write(&p, b"{broken").unwrap();
         assert!(load_state(&p).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn journal_lines_of_the_current_state_are_replayed() {
+        let dir = std::env::temp_dir().join(format!("ward-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.journal");
+        let app = |id: u32, pid: Option<u32>| {
+            let mut run = crate::lifecycle::Run::new(0);
+            run.pid = pid;
+            App {
+                id,
+                spec: crate::spec::config::AppSpec::default(),
+                run,
+            }
+        };
+        let mut f = std::fs::File::create(&path).unwrap();
+        journal_append(&mut f, 2, &app(1, Some(10)), Entry::Spawned).unwrap(); // older
+        journal_append(&mut f, 3, &app(5, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(5, Some(50)), Entry::Spawned).unwrap();
+        journal_append(&mut f, 3, &app(6, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(7, None), Entry::Spawning).unwrap();
+        journal_append(&mut f, 3, &app(7, None), Entry::Removed).unwrap();
+        f.write_all(b"{\"seq\":3,\"app\":{\"id\"").unwrap(); // torn by the crash
+        let mut state = State {
+            next_id: 2,
+            apps: vec![app(1, Some(11))],
+            seq: 3,
+        };
+        let (n, unsure) = journal_replay(&path, &mut state);
+        assert_eq!(n, 5);
+        assert_eq!(unsure, [6], "6 was being spawned; 5 got its pid; 7 left");
+        assert_eq!(state.next_id, 8);
+        assert_eq!(state.apps.len(), 3);
+        let pid = |id: u32| state.apps.iter().find(|a| a.id == id).unwrap().run.pid;
+        assert_eq!(pid(1), Some(11));
+        assert_eq!(pid(5), Some(50));
+        assert_eq!(pid(6), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

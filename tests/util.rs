@@ -281,8 +281,23 @@ impl Drop for Home {
         for g in groups {
             unsafe_kill(-(g as i32), 9);
         }
-        if let Some(base) = self.root.parent() {
-            let _ = std::fs::remove_dir_all(base);
+        // Whatever of this home still lives (a daemon a holder started meanwhile, an app
+        // no table knew) goes too, before and after the folder: a daemon recreates its
+        // home when it is removed.
+        for _ in 0..2 {
+            for _ in 0..100 {
+                let left = processes_of(self);
+                if left.is_empty() {
+                    break;
+                }
+                for pid in left {
+                    unsafe_kill(pid as i32, 9);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Some(base) = self.root.parent() {
+                let _ = std::fs::remove_dir_all(base);
+            }
         }
     }
 }
@@ -330,4 +345,14 @@ pub fn secs(n: u64) -> Duration {
 
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// Sends a signal (`"-9"`, `"-STOP"`) to a process, asserting that `kill` succeeded.
+pub fn kill(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
 }

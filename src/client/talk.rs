@@ -83,7 +83,35 @@ pub fn request_ticking(
             )
         })?;
     }
-    wait_reply(&client, home, id, timeout, tick)
+    let asked = daemon_pid(home);
+    wait_reply(&client, home, id, timeout, asked, tick)
+}
+
+/// The pid in the daemon's pid file.
+fn daemon_pid(home: &Home) -> Option<u32> {
+    std::fs::read_to_string(home.pid_file())
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The daemon that got the request died (a new one may already serve the home: the
+/// socket alone cannot tell): what to tell the user, at once rather than at the timeout.
+fn daemon_died(home: &Home, asked: u32) -> Option<Error> {
+    let now = daemon_pid(home);
+    // A zombie counts as dead: the client that started the daemon is its parent.
+    let alive = crate::os::proc::read_stat(asked).is_some_and(|st| st.state != 'Z');
+    if alive && now == Some(asked) {
+        return None;
+    }
+    let new = match now.filter(|&p| p != asked) {
+        Some(p) => format!("; a new daemon (pid {p}) has taken over"),
+        None => String::new(),
+    };
+    Some(Error::new(format!(
+        "the daemon (pid {asked}) died before answering{new}; part of the request may \
+         have been done: check with `ward ls` (see {})",
+        home.daemon_log().display()
+    )))
 }
 
 fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
@@ -110,8 +138,10 @@ fn from_daemon(r: &sock::Received, home: &Home) -> bool {
     let Some(from) = &r.from else {
         return false;
     };
+    // Replies come from the daemon's reply socket (bound and unlinked at once inside the
+    // 0700 home, so only the daemon's uid could have bound it) or its control socket.
     let ours = home.socket();
-    if *from == ours {
+    if *from == ours || *from == home.reply_socket() {
         return true;
     }
     match (std::fs::metadata(from), std::fs::metadata(&ours)) {
@@ -125,6 +155,7 @@ fn wait_reply(
     home: &Home,
     id: u64,
     timeout: Duration,
+    asked: Option<u32>,
     tick: &mut dyn FnMut(Duration),
 ) -> Result<Reply> {
     let began = Instant::now();
@@ -150,6 +181,9 @@ fn wait_reply(
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                if let Some(e) = asked.and_then(|p| daemon_died(home, p)) {
+                    return Err(e);
+                }
                 if !home.socket().exists() {
                     return Err(Error::new(format!(
                         "the daemon went away before answering (see {})",
@@ -169,11 +203,26 @@ fn wait_reply(
         match reasm.feed(&(), d, 0) {
             Ok(Some((_, body))) => {
                 return serde_json::from_slice(&body)
+                    .map(told)
                     .map_err(|e| Error::unable("read the daemon's reply", e));
             }
             Ok(None) => {}
             Err(e) => return Err(Error::unable("read the daemon's reply", e)),
         }
+    }
+}
+
+/// Prints what the daemon wants the user to know about itself (on stderr, so that `jlist`
+/// stays JSON), and returns the reply proper.
+fn told(r: Reply) -> Reply {
+    match r {
+        Reply::Noted { notices, then } => {
+            for n in notices {
+                eprintln!("[ward] {n}");
+            }
+            told(*then)
+        }
+        other => other,
     }
 }
 

@@ -55,6 +55,11 @@ const TOK_HUP: u64 = 3;
 const TOK_HOLDER: u64 = 4;
 const TOK_USR2: u64 = 5;
 const TOK_WATCH: u64 = 6;
+const TOK_HOME: u64 = 7;
+/// After the lock file was deleted: how often, and how long, to look whether the whole
+/// home went (so that a running `rm -rf` ends before the home is created again).
+const HOME_LOOK_MS: u64 = 50;
+const HOME_PATIENCE_MS: u64 = 2000;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -68,7 +73,14 @@ const REAP_TURN: usize = 32;
 /// A reply that a client does not take for this long is dropped.
 const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
+/// How often the daemon looks whether clients read their replies, while some have not.
+const PEER_SWEEP_MS: u64 = 1000;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
+/// What all partial requests together may hold: one very large request fits, many
+/// senders each sending part of one cannot add up to more.
+const PARTIAL_TOTAL: usize = 256 << 20;
+/// A request or reply at least this large leaves memory worth giving back afterwards.
+const TRIM_AT: usize = 1 << 20;
 /// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
 /// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
 const SAMPLE_MS: u64 = 1000;
@@ -137,6 +149,14 @@ impl Io {
     }
 }
 
+/// A client's reply socket and how its backlog went.
+struct Peer {
+    ch: crate::os::reply::Channel,
+    /// Unread bytes at the last look, and since when it has not gone down.
+    unread: usize,
+    since: u64,
+}
+
 struct Pending {
     to: UnixAddr,
     id: u64,
@@ -173,10 +193,19 @@ pub struct Daemon {
     dgram: Vec<u8>,
     reasm: Reassembly<UnixAddr>,
     outbox: Outbox<UnixAddr>,
+    /// Each client's own reply socket (see os/reply.rs), while it has replies unread.
+    peers: HashMap<UnixAddr, Peer>,
+    /// When to look again whether clients read what they were sent.
+    peer_sweep: u64,
     pending: Vec<Pending>,
     /// The last /proc sample of each running app (see `views`).
     samples: HashMap<u32, Sample>,
     dirty: bool,
+    /// The spawn journal (store.rs), and the number of the last state.json written.
+    journal: Option<File>,
+    seq: u64,
+    /// A large request or reply was handled: give the memory back once the turn is done.
+    trim_due: bool,
     state_failing: bool,
     exiting: bool,
     child_nofile: Option<(u64, u64)>,
@@ -208,6 +237,28 @@ pub struct Daemon {
     lock_fd: i32,
     /// Set when this loop is a container runtime (runtime.rs).
     runtime: Option<runtime::Runtime>,
+    /// Tells when the home folder is removed (home_guard.rs).
+    home_guard: Option<crate::daemon::home_guard::HomeGuard>,
+    /// The lock on a recreated home (the first one is on a removed file).
+    relock: Option<nix::fcntl::Flock<File>>,
+    /// Another daemon took the recreated home: leave, stopping nothing.
+    abandoned: bool,
+    /// The lock file was deleted: (next look, last look) at whether the home went too.
+    home_check: Option<(u64, u64)>,
+    /// What the next client must be told (state.json was damaged...): goes with the next
+    /// reply to a request (not a ping).
+    notices: Vec<String>,
+}
+
+/// Appends to the spawn journal (store.rs); a journal that cannot be written is turned
+/// off, with one line in the log.
+fn journal(j: &mut Option<File>, seq: u64, app: &App, entry: store::Entry) {
+    if let Some(f) = j.as_mut() {
+        if let Err(e) = store::journal_append(f, seq, app, entry) {
+            log(format_args!("{e}; turning the spawn journal off"));
+            *j = None;
+        }
+    }
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -226,6 +277,12 @@ pub fn run(
     wait_lock: bool,
     inherited: Inherited,
 ) -> Result<()> {
+    // Nothing the caller left open may reach the apps; only what `ward update` handed on.
+    let kept: Vec<i32> = [inherited.lock, inherited.sock]
+        .into_iter()
+        .flatten()
+        .collect();
+    sys::close_inherited(&kept);
     // Nothing is created or opened in a home another user could steer (see os/trust.rs).
     home.check()?;
     home.create()?;
@@ -233,8 +290,12 @@ pub fn run(
         log(note);
     }
     let lock = match inherited.lock {
-        // The daemon we were exec'd from left this fd open for us.
-        Some(fd) => File::from(sys::own_fd(fd)),
+        // The daemon we were exec'd from left this fd open for us; it closes on exec again,
+        // or every app started from now on would hold the lock (and block the next daemon).
+        Some(fd) => {
+            sys::set_cloexec(fd);
+            File::from(sys::own_fd(fd))
+        }
         None => trust::open(&home.lock_file(), trust::Open::Write).map_err(|e| {
             Error::unable(
                 format_args!("open {}", home.lock_file().display()),
@@ -274,9 +335,21 @@ pub fn run(
             Err(e) => log(e),
         }
     }
+    // Written now, not after the first event: a damaged state.json was moved aside, and
+    // a crash before the first write must find the table restored, not nothing.
+    if d.dirty {
+        d.save();
+    }
     // For systemd's Type=notify: the saved apps are started; units after us may go.
     sys::notify_ready();
     d.run_loop();
+    if d.abandoned {
+        // The apps are left as they are; the holder of the old home serves nobody now.
+        if let Some(h) = &d.holder {
+            h.quit();
+        }
+        return Ok(());
+    }
     if let Some(exe) = d.update_to.take() {
         d.reexec(&exe);
     }
@@ -332,6 +405,11 @@ impl Daemon {
         add(sig_term.as_fd(), TOK_TERM)?;
         add(sig_hup.as_fd(), TOK_HUP)?;
         add(sig_usr2.as_fd(), TOK_USR2)?;
+        let home_guard = crate::daemon::home_guard::HomeGuard::watch(&home.root, &home.lock_file());
+        match &home_guard {
+            Some(g) => add(g.as_fd(), TOK_HOME)?,
+            None => log("unable to watch the home folder: its removal will go unnoticed"),
+        }
         let log_defaults = logs::Defaults::load(&home.config()).unwrap_or_else(|e| {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
@@ -364,11 +442,16 @@ impl Daemon {
             clock: crate::os::sys::Clock::default(),
             log_defaults,
             dgram: vec![0; protocol::HEADER + protocol::FRAME + 1024],
-            reasm: Reassembly::default(),
+            reasm: Reassembly::with_total(PARTIAL_TOTAL),
             outbox: Outbox::default(),
+            peers: HashMap::new(),
+            peer_sweep: 0,
             pending: Vec::new(),
             samples: HashMap::new(),
             dirty: false,
+            journal: None,
+            seq: 0,
+            trim_due: false,
             state_failing: false,
             exiting: false,
             child_nofile,
@@ -390,6 +473,11 @@ impl Daemon {
             update_to: None,
             lock_fd,
             runtime: None,
+            home_guard,
+            relock: None,
+            abandoned: false,
+            home_check: None,
+            notices: Vec::new(),
         })
     }
 
@@ -434,6 +522,7 @@ impl Daemon {
                     }
                     TOK_HOLDER => self.on_holder_gone(),
                     tok if runtime::is_token(tok) => self.on_runtime_fd(tok),
+                    TOK_HOME => self.on_home_event(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
                     tok => self.on_pipe(tok),
                 }
@@ -455,7 +544,11 @@ impl Daemon {
                 self.save();
                 self.last_save = sys::mono_ms();
             }
-            if self.update_to.is_some() && self.outbox.is_empty() {
+            if self.trim_due && self.outbox.is_empty() {
+                sys::give_back_memory();
+                self.trim_due = false;
+            }
+            if self.update_to.is_some() && self.outbox.is_empty() || self.abandoned {
                 return;
             }
             if self.exiting && self.pending.is_empty() && self.table.is_empty() {
@@ -480,12 +573,16 @@ impl Daemon {
             self.sched.next_deadline(),
             self.watcher.next_deadline(),
             self.runtime_deadline(),
+            self.home_check.map(|(at, _)| at),
         ]
         .into_iter()
         .flatten()
         .min();
         if !self.outbox.is_empty() {
             next = Some(next.map_or(now + OUTBOX_RETRY_MS, |d| d.min(now + OUTBOX_RETRY_MS)));
+        }
+        if !self.peers.is_empty() {
+            next = Some(next.map_or(self.peer_sweep, |d| d.min(self.peer_sweep)));
         }
         if !self.reasm.is_empty() {
             let at = now + PARTIAL_PATIENCE_MS;
@@ -505,6 +602,8 @@ impl Daemon {
             h.quit();
         }
         let _ = std::fs::remove_file(self.home.state());
+        let _ = std::fs::remove_file(self.home.journal());
+        let _ = std::fs::remove_file(store::bak_path(&self.home.state()));
         let _ = std::fs::remove_file(self.home.socket());
         let _ = std::fs::remove_file(self.home.pid_file());
         log("daemon exited");
@@ -515,17 +614,24 @@ impl Daemon {
         struct StateRef<'a> {
             next_id: u32,
             apps: Vec<&'a App>,
+            seq: u64,
         }
         let state = StateRef {
             next_id: self.table.next_id(),
             apps: self.table.iter().collect(),
+            seq: self.seq + 1,
         };
         let res = serde_json::to_vec(&state)
             .map_err(|e| Error::unable("encode the state", e))
-            .and_then(|b| store::write_private(&self.home.state(), &b));
+            .and_then(|b| store::write_state(&self.home.state(), &b));
         match res {
             Ok(()) => {
                 self.dirty = false;
+                // Its lines are in state.json now (and carry the old number anyway).
+                self.seq += 1;
+                if let Some(j) = &self.journal {
+                    let _ = j.set_len(0);
+                }
                 if self.state_failing {
                     log("state.json is written again");
                     self.state_failing = false;
@@ -554,7 +660,13 @@ impl Daemon {
             let before = app.run.deadline;
             // A memory sample under the limit changes nothing: no state write each check.
             let sample = matches!(event, Event::Memory { .. });
+            let spawned = matches!(event, Event::Spawned { .. });
             let actions = app.run.handle(&app.spec, now, event);
+            if spawned {
+                // Recorded before anything else is spawned: a daemon killed in the middle
+                // of a mass start leaves no app that the next one cannot find.
+                journal(&mut self.journal, self.seq, app, store::Entry::Spawned);
+            }
             let after = app.run.deadline;
             let main_pid = app.run.pid;
             if before != after {
@@ -567,6 +679,10 @@ impl Daemon {
             }
             if !(sample && actions.is_empty()) {
                 self.dirty = true;
+            }
+            if spawned {
+                // Its pipes go to the holder now too, not at the end of the turn.
+                self.flush_holder();
             }
             for action in actions {
                 use crate::lifecycle::Action;
@@ -612,6 +728,7 @@ impl Daemon {
         let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        journal(&mut self.journal, self.seq, app, store::Entry::Spawning);
         match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
             Ok(s) => {
                 let name = app.spec.name.clone();
@@ -687,6 +804,8 @@ impl Daemon {
         self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
+            // Else a crash before the next state.json would bring it back.
+            journal(&mut self.journal, self.seq, &app, store::Entry::Removed);
             if let Some(d) = app.run.deadline {
                 self.timers.remove(&(d, id));
             }
@@ -851,8 +970,16 @@ impl Daemon {
                 }
             }
         }
+        if self.home_check.is_some_and(|(at, _)| now >= at) {
+            self.check_home(now);
+        }
+        if !self.peers.is_empty() && now >= self.peer_sweep {
+            self.sweep_peers(now);
+        }
         if !self.reasm.is_empty() {
+            let held = self.reasm.held();
             self.reasm.expire(now.saturating_sub(PARTIAL_PATIENCE_MS));
+            self.trim_due |= held - self.reasm.held() >= TRIM_AT;
         }
         for (id, path) in self.watcher.due(now) {
             self.apply(id, Event::Changed(path));

@@ -203,6 +203,8 @@ impl AsFd for Link {
 
 /// Runs the holder until `QUIT`. Only one holder serves a home (a lock file says which).
 pub fn run(home: &Home) -> Result<()> {
+    // It lives as long as the apps: it must hold nothing of whoever started it.
+    sys::close_inherited(&[]);
     home.check()?;
     home.create()?;
     let lock = crate::os::trust::open(

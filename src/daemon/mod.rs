@@ -1,7 +1,8 @@
 //! The daemon's side: the one epoll loop and everything only the daemon runs — answering
 //! requests, surviving its own death and `ward update`, timers (cron, memory checks),
-//! file watching, per-client reply queues, instance slots, and the fd holder process;
-//! and the same loop in the foreground as a container's PID 1 (runtime.rs, forward.rs).
+//! file watching, guarding the home against removal, per-client reply queues, instance
+//! slots, and the fd holder process; and the same loop in the foreground as a container's
+//! PID 1 (runtime.rs, forward.rs).
 //!
 //! May use the shared core (lifecycle, table, protocol, store, logs, home), spec/ and os/;
 //! never client/: the daemon renders nothing for a terminal.
@@ -9,6 +10,7 @@
 mod event_loop;
 mod forward;
 pub mod holder;
+mod home_guard;
 mod instances;
 mod outbox;
 mod schedule;

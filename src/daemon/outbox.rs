@@ -60,16 +60,21 @@ impl<K: Hash + Eq + Clone> Outbox<K> {
         self.order.is_empty()
     }
 
+    /// Has `to` something queued?
+    pub fn holds(&self, to: &K) -> bool {
+        self.queues.contains_key(to)
+    }
+
     /// Sends, for each client in turn, what it takes. A client that took nothing for
-    /// `patience` ms loses its queue. Returns how many clients were given up on that way.
+    /// `patience` ms loses its queue. Returns the clients given up on that way.
     /// Cost: O(clients with something queued + datagrams sent).
     pub fn flush(
         &mut self,
         now: u64,
         patience: u64,
         mut send: impl FnMut(&K, &[u8]) -> Sent,
-    ) -> usize {
-        let mut stalled = 0;
+    ) -> Vec<K> {
+        let mut stalled = Vec::new();
         let queues = &mut self.queues;
         self.order.retain(|to| {
             let Some(q) = queues.get_mut(to) else {
@@ -85,7 +90,7 @@ impl<K: Hash + Eq + Clone> Outbox<K> {
                         q.progress = now;
                     }
                     Sent::Full if now.saturating_sub(q.progress) > patience => {
-                        stalled += 1;
+                        stalled.push(to.clone());
                         break false;
                     }
                     Sent::Full => break true,
@@ -119,12 +124,12 @@ mod tests {
                 Sent::Ok
             }
         });
-        assert_eq!(n, 0);
+        assert!(n.is_empty());
         assert_eq!(sent, vec![b"o1".to_vec()]);
         assert!(!o.is_empty());
         // More for the stuck client does not buy it time.
         o.push(&"stuck", vec![b"s3".to_vec()], 50);
-        assert_eq!(o.flush(101, 100, |_, _| Sent::Full), 1);
+        assert_eq!(o.flush(101, 100, |_, _| Sent::Full), ["stuck"]);
         assert!(o.is_empty());
     }
 

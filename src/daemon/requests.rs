@@ -68,10 +68,19 @@ impl Daemon {
                 continue;
             }
             let now = sys::mono_ms();
+            let held = self.reasm.held();
             let msg = match self.reasm.feed(&from, &self.dgram[..d.len], now) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
+                    let freed = held - self.reasm.held().min(held);
+                    self.trim_due |= freed >= TRIM_AT;
+                    if freed >= TRIM_AT || e.to_string() == protocol::TOO_MUCH {
+                        log(format_args!(
+                            "refused a request from {} ({freed} bytes dropped): {e}",
+                            client_name(&from)
+                        ));
+                    }
                     self.reply_raw(
                         &from,
                         0,
@@ -83,6 +92,7 @@ impl Daemon {
                 }
             };
             let (id, body) = msg;
+            self.trim_due |= body.len() >= TRIM_AT;
             match serde_json::from_slice::<Request>(&body) {
                 Ok(req) => self.on_request(from, id, req),
                 Err(e) => self.reply_raw(
@@ -467,20 +477,12 @@ impl Daemon {
                             ));
                             continue;
                         }
-                        self.apply(app, Event::Start);
-                        let failed = self
-                            .table
-                            .get(app)
-                            .filter(|a| a.run.status == Status::Errored)
-                            .and_then(|a| a.run.last_error.clone());
-                        match failed {
-                            Some(why) => {
-                                // A new app that cannot even start is not kept.
-                                self.remove(app);
+                        match self.start_new(app) {
+                            Err(why) => {
                                 failures.push(format!("unable to start {name}: {why}"));
                                 break;
                             }
-                            None => {
+                            Ok(()) => {
                                 // Opened after the spawn, so that an app refused at spawn
                                 // leaves no log files; its pipes are first read on the next
                                 // loop turn.
@@ -506,6 +508,26 @@ impl Daemon {
             );
         }
         self.reply_when_settled(from, id, waits, notes);
+    }
+
+    /// Starts an app just registered. One that cannot even be spawned is not kept: it is
+    /// removed and the reason returned, so that the caller stops there and rolls back (a
+    /// mass start or `scale 100000` that hits a file or process limit ends at the first
+    /// failure instead of filling the table with errored copies).
+    pub(super) fn start_new(&mut self, app: u32) -> std::result::Result<(), String> {
+        self.apply(app, Event::Start);
+        let failed = self
+            .table
+            .get(app)
+            .filter(|a| a.run.status == Status::Errored)
+            .and_then(|a| a.run.last_error.clone());
+        match failed {
+            Some(why) => {
+                self.remove(app);
+                Err(why)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Adds an app to the table under the next id, in the lowest free instance slot of its
@@ -566,7 +588,25 @@ impl Daemon {
             spec.error_file = strip_copy(&template.error_file, ids[0], template.merge_logs);
             spec.log_file = strip_copy(&template.log_file, ids[0], template.merge_logs);
             let app = self.register(spec);
-            self.apply(app, Event::Start);
+            if let Err(why) = self.start_new(app) {
+                // As `start` does: stop at the first failure and take back what was added.
+                for &copy in &waits {
+                    self.apply(copy, Event::Delete);
+                }
+                for &app in &ids {
+                    if let Some(a) = self.table.get_mut(app) {
+                        a.spec.instances = template.instances;
+                    }
+                }
+                let message = format!(
+                    "unable to start {name}: {why}; {} new copies were taken back, {name} \
+                     runs {} as before",
+                    waits.len() + 1,
+                    ids.len()
+                );
+                log(&message);
+                return self.reply_raw(&from, id, &Reply::Error { message });
+            }
             self.open_logs(app);
             notes.push(format!("[{name}]({app}) started ✓"));
             waits.push(app);
@@ -816,6 +856,16 @@ impl Daemon {
     // ---- replies ----------------------------------------------------------------------
 
     pub(super) fn reply_raw(&mut self, to: &UnixAddr, id: u64, reply: &Reply) {
+        let noted;
+        let reply = if self.notices.is_empty() || id == 0 || matches!(reply, Reply::Pong { .. }) {
+            reply
+        } else {
+            noted = Reply::Noted {
+                notices: std::mem::take(&mut self.notices),
+                then: Box::new(reply.clone()),
+            };
+            &noted
+        };
         let body = match serde_json::to_vec(reply) {
             Ok(b) => b,
             Err(e) => {
@@ -823,34 +873,106 @@ impl Daemon {
                 return;
             }
         };
+        self.trim_due |= body.len() >= TRIM_AT;
         let frames = protocol::frames(id, &body, protocol::FRAME);
         self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
     }
 
-    /// Sends what is queued without waiting; a client whose queue is full gets the rest on
-    /// a later turn, and one that takes nothing for `OUTBOX_PATIENCE_MS` gets nothing more.
-    /// Each client has its own queue: one that reads nothing delays no one else.
+    /// Sends what is queued without waiting, each client through its own reply socket
+    /// (os/reply.rs), so that what one client leaves unread is charged to it alone. A
+    /// client whose backlog is full gets the rest on a later turn; one that takes nothing
+    /// for `OUTBOX_PATIENCE_MS` gets nothing more, and the log names it.
     pub(super) fn flush_outbox(&mut self) {
-        let server = &self.server;
-        let stalled = self
-            .outbox
-            .flush(sys::mono_ms(), OUTBOX_PATIENCE_MS, |to, d| {
-                loop {
-                    match server.send(to, d) {
-                        Ok(()) => return Sent::Ok,
-                        Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => return Sent::Full,
-                        Err(Errno::EINTR) => continue,
-                        Err(_) => return Sent::Gone,
+        let now = sys::mono_ms();
+        let (server, peers) = (&self.server, &mut self.peers);
+        let name = self.home.reply_socket();
+        let mut fresh = false;
+        let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
+            let res = match peers.entry(*to) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    match crate::os::reply::Channel::open(to, &name) {
+                        Ok(ch) => {
+                            fresh = true;
+                            v.insert(Peer {
+                                ch,
+                                unread: 0,
+                                since: now,
+                            })
+                            .ch
+                            .send(d)
+                        }
+                        Err(Errno::ECONNREFUSED) => Err(Errno::ECONNREFUSED),
+                        // Out of descriptors, home gone...: the control socket still answers.
+                        Err(_) => server.send(to, d),
                     }
                 }
-            });
-        if stalled > 0 {
+            };
+            match res {
+                Ok(()) => Sent::Ok,
+                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => Sent::Full,
+                Err(_) => Sent::Gone,
+            }
+        });
+        if fresh && self.peers.len() == 1 {
+            self.peer_sweep = now + PEER_SWEEP_MS;
+        }
+        for to in stalled {
             log(format_args!(
-                "{stalled} client(s) took no reply for {} s: dropping their replies",
+                "client {} does not read its replies: took nothing for {} s; what it was \
+                 still owed is dropped",
+                client_name(&to),
+                OUTBOX_PATIENCE_MS / 1000
+            ));
+            self.peers.remove(&to);
+        }
+    }
+
+    /// Closes the reply sockets of clients that have read everything (or are gone: their
+    /// unread datagrams went with them). One whose backlog has not gone down for
+    /// `OUTBOX_PATIENCE_MS` is named in the log and let go: what it holds stays in its
+    /// own queue, and its next request starts a fresh account.
+    pub(super) fn sweep_peers(&mut self, now: u64) {
+        let outbox = &self.outbox;
+        let mut stuck = Vec::new();
+        self.peers.retain(|to, p| {
+            if outbox.holds(to) {
+                return true;
+            }
+            let unread = p.ch.unread();
+            if unread == 0 {
+                return false;
+            }
+            if unread < p.unread {
+                p.since = now;
+            }
+            p.unread = unread;
+            if now.saturating_sub(p.since) > OUTBOX_PATIENCE_MS {
+                stuck.push((client_name(to), unread));
+                return false;
+            }
+            true
+        });
+        for (name, unread) in stuck {
+            log(format_args!(
+                "client {name} does not read its replies: {unread} bytes unread for {} s",
                 OUTBOX_PATIENCE_MS / 1000
             ));
         }
+        self.peer_sweep = now + PEER_SWEEP_MS;
+    }
+}
+
+/// How the log names a client: its socket's address (a ward client binds
+/// `@ward-client-PID-NANOS`, so the pid is in it).
+pub(super) fn client_name(a: &UnixAddr) -> String {
+    if let Some(p) = a.path() {
+        return p.display().to_string();
+    }
+    match a.as_abstract() {
+        Some(name) => format!("@{}", String::from_utf8_lossy(name)),
+        None => "an unnamed client".into(),
     }
 }
 

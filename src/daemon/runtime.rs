@@ -82,7 +82,7 @@ pub fn run(home: Option<Home>, opts: RuntimeOpts, items: Vec<StartItem>) -> Resu
 
 fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> {
     home.create()?;
-    let mut lock = File::create(home.lock_file())
+    let mut lock = crate::os::trust::open(&home.lock_file(), crate::os::trust::Open::Write)
         .map_err(|e| Error::unable("create the lock file", crate::error::os(&e)))?;
     // A container restarted in place may start while the processes of the killed one
     // still let go of their files: a moment's patience before calling the home taken.

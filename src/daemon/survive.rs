@@ -109,7 +109,10 @@ impl Daemon {
             .arg(sock.to_string())
             .envs(self.home.env())
             .exec();
-        // exec returned: it failed. Carry on as we were, in a fresh loop.
+        // exec returned: it failed. Carry on as we were, in a fresh loop, with both fds
+        // closing on exec again (apps started from now on must not hold them).
+        sys::set_cloexec(sock);
+        sys::set_cloexec(self.lock_fd);
         log(format_args!(
             "unable to re-execute {exe}: {err}; the daemon goes on as it was"
         ));
@@ -123,15 +126,71 @@ impl Daemon {
     /// the lifecycle as an exit of unknown status, so they restart if they should.
     pub(super) fn restore(&mut self) {
         let held = self.connect_holder();
-        let state = match store::load_state(&self.home.state()) {
+        let mut damaged = false;
+        let mut state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
             Err(e) => {
-                log(format_args!("{e}; starting with an empty table"));
+                damaged = true;
                 let bad = self.home.state().with_extension("json.bad");
-                let _ = std::fs::rename(self.home.state(), bad);
-                State::default()
+                let _ = std::fs::rename(self.home.state(), &bad);
+                let bak = store::bak_path(&self.home.state());
+                match store::load_state(&bak) {
+                    Ok(s) if bak.exists() => {
+                        let notice = format!(
+                            "{e} (kept as {}); the table was restored from the previous copy, \
+                             {}",
+                            bad.display(),
+                            bak.display()
+                        );
+                        log(&notice);
+                        self.notices.push(notice);
+                        s
+                    }
+                    Ok(_) => {
+                        log(format_args!(
+                            "{e}; no previous copy: starting with an empty table"
+                        ));
+                        State::default()
+                    }
+                    Err(e2) => {
+                        log(format_args!("{e}; {e2}; starting with an empty table"));
+                        State::default()
+                    }
+                }
             }
         };
+        let (journaled, unsure) = store::journal_replay(&self.home.journal(), &mut state);
+        if journaled > 0 {
+            log(format_args!(
+                "{journaled} spawns since the last state.json, from {}",
+                self.home.journal().display()
+            ));
+        }
+        if !unsure.is_empty() {
+            // Spawned as the last daemon died, pid never recorded: running or not.
+            self.scan_home(&mut state, |id| unsure.contains(&id));
+        }
+        if damaged {
+            // The table came from an older copy, or from nothing: whatever of this home
+            // runs and is not in it runs unmanaged; say so where the user looks.
+            let strays = self.scan_home(&mut state, |_| true);
+            if !strays.is_empty() {
+                let list: Vec<String> = strays
+                    .iter()
+                    .map(|(pid, id)| format!("pid {pid} (pm_id {id})"))
+                    .collect();
+                let notice = format!(
+                    "{} was damaged: apps may be running unmanaged: {}; stop them with \
+                     `kill PID` or adopt them by hand",
+                    self.home.state().display(),
+                    list.join(", ")
+                );
+                log(&notice);
+                self.notices.push(notice);
+            }
+        }
+        self.seq = state.seq;
+        self.open_journal();
         if !state.apps.is_empty() {
             log(format_args!(
                 "restoring {} apps from {}",
@@ -241,6 +300,166 @@ impl Daemon {
         // Children that exited while a re-executed daemon was starting.
         self.on_sigchld();
         self.dirty = true;
+    }
+
+    /// Looks for this home's apps among the running processes (one pass over /proc; only
+    /// after a crash left doubt): a process-group leader with this home's `WARD_HOME` and
+    /// the `pm_id` of an app of `state` for which `adopt(id)` holds and whose recorded
+    /// process does not run is that app's process: its pid goes into `state` (and the app
+    /// is adopted with the others). Returns the other processes of this home that no app
+    /// of `state` runs as: (pid, their pm_id).
+    fn scan_home(&self, state: &mut State, adopt: impl Fn(u32) -> bool) -> Vec<(u32, String)> {
+        let home = format!("WARD_HOME={}", self.home.root.to_string_lossy());
+        let mut strays = Vec::new();
+        for (pid, start, id) in proc::leaders_with_env(&home, "pm_id") {
+            let runs = |a: &App| a.run.pid == Some(pid) && a.run.pid_start == start;
+            if state.apps.iter().any(runs) {
+                continue;
+            }
+            let known = id.parse::<u32>().ok().filter(|&i| adopt(i)).and_then(|i| {
+                state.apps.iter_mut().find(|a| {
+                    a.id == i
+                        && a.run.pid.is_none_or(|p| {
+                            proc::read_stat(p).is_none_or(|st| st.start != a.run.pid_start)
+                        })
+                })
+            });
+            match known {
+                Some(app) => {
+                    log(format_args!(
+                        "found {} (id {}), pid {pid}, running but not recorded",
+                        app.spec.name, app.id
+                    ));
+                    app.run.pid = Some(pid);
+                    app.run.pid_start = start;
+                    app.run.status = Status::Online;
+                }
+                None => strays.push((pid, id)),
+            }
+        }
+        strays
+    }
+
+    /// Opens the spawn journal (store.rs) for appending.
+    pub(super) fn open_journal(&mut self) {
+        self.journal =
+            match crate::os::trust::open(&self.home.journal(), crate::os::trust::Open::Append) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    log(format_args!(
+                        "unable to open {}: {}; a crash during a start may leave apps unmanaged",
+                        self.home.journal().display(),
+                        crate::error::os(&e)
+                    ));
+                    None
+                }
+            };
+    }
+
+    /// Something happened to the home folder (home_guard.rs).
+    pub(super) fn on_home_event(&mut self) {
+        use crate::daemon::home_guard::Seen;
+        let seen = match &self.home_guard {
+            Some(g) => g.read(),
+            None => return,
+        };
+        match seen {
+            Seen::Nothing => {}
+            Seen::Gone => self.take_home_back(),
+            Seen::LockDeleted => {
+                let now = sys::mono_ms();
+                self.home_check = Some((now + HOME_LOOK_MS, now + HOME_PATIENCE_MS));
+            }
+        }
+    }
+
+    /// The lock file was deleted: once the folder is gone too (`rm -rf` done), or after a
+    /// while if only the lock went, the home is taken back.
+    pub(super) fn check_home(&mut self, now: u64) {
+        let Some((_, until)) = self.home_check else {
+            return;
+        };
+        let gone = self.home_guard.as_ref().is_some_and(|g| g.moved_or_gone());
+        if gone || now >= until {
+            self.home_check = None;
+            self.take_home_back();
+        } else {
+            self.home_check = Some((now + HOME_LOOK_MS, until));
+        }
+    }
+
+    /// The home folder (or its lock) went away: recreate it and lock it again, so that
+    /// the next client finds this daemon rather than starting a second one. If another
+    /// daemon locked the new home first (a client raced us), this one leaves, stopping
+    /// nothing: never two daemons for one home.
+    fn take_home_back(&mut self) {
+        let root = self.home.root.display().to_string();
+        let lock = self
+            .home
+            .create()
+            .ok()
+            .and_then(|()| {
+                crate::os::trust::open(&self.home.lock_file(), crate::os::trust::Open::Write).ok()
+            })
+            .and_then(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+            });
+        sys::redirect_output(&self.home.daemon_log());
+        let Some(lock) = lock else {
+            let running: Vec<String> = self
+                .table
+                .iter()
+                .filter_map(|a| a.run.pid.map(|p| format!("{} (pid {p})", a.spec.name)))
+                .collect();
+            log(format_args!(
+                "the home {root} was removed, and another daemon serves it now: this one \
+                 (pid {}) leaves, stopping nothing; its apps run on unmanaged: {}",
+                std::process::id(),
+                if running.is_empty() {
+                    "none".to_string()
+                } else {
+                    running.join(", ")
+                }
+            ));
+            self.abandoned = true;
+            return;
+        };
+        self.lock_fd = lock.as_raw_fd();
+        self.relock = Some(lock);
+        let _ = crate::os::trust::write(
+            &self.home.pid_file(),
+            format!("{}\n", std::process::id()).as_bytes(),
+        );
+        match Server::bind(&self.home.socket()) {
+            Ok(server) => {
+                let _ = self.epoll.delete(self.server.as_fd());
+                if let Err(e) = self.epoll.add(
+                    server.as_fd(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, TOK_SOCK),
+                ) {
+                    log(format_args!(
+                        "unable to watch the control socket: {}",
+                        e.desc()
+                    ));
+                }
+                self.server = server;
+            }
+            Err(e) => log(e),
+        }
+        if let Some(g) = self.home_guard.as_mut() {
+            g.rewatch();
+        }
+        // The holder's socket went with the folder: a new holder, at the new path.
+        if let Some(h) = &self.holder {
+            h.quit();
+        }
+        self.on_holder_gone();
+        self.open_journal();
+        self.reload_logs();
+        self.dirty = true;
+        log(format_args!(
+            "the home {root} was removed; recreated it and serving it again"
+        ));
     }
 
     /// An adopted process ended. If it happens to be our child (after `ward update`), reap

@@ -92,6 +92,8 @@ impl Forker {
 
 /// `ward forker`: serves spawn requests on fd 0 until the daemon closes it.
 pub fn run() -> crate::error::Result<()> {
+    // Its children inherit what it holds: nothing but the socket on fd 0 and stdout/stderr.
+    crate::os::sys::close_inherited(&[]);
     // SAFETY: fd 0 is the socket the daemon handed us as stdin; we own it from here on.
     #[allow(unsafe_code)]
     let sock = unsafe { OwnedFd::from_raw_fd(0) };

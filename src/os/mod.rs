@@ -1,6 +1,7 @@
 //! The operating system: every libc/nix call that needs care and every `unsafe` block —
-//! spawning children (posix_spawn and the fork server), /proc readers, the control socket,
-//! signals, rlimits, clocks and local time, and who owns a file (trust).
+//! spawning children (posix_spawn and the fork server), /proc readers, the control socket
+//! and the per-client reply sockets, signals, rlimits, clocks and local time, and who owns
+//! a file (trust).
 //!
 //! Mechanism only: no policy about apps lives here. May use the shared error type and
 //! plain data from spec/; never daemon/ or client/.
@@ -8,6 +9,7 @@
 #[allow(unsafe_code)]
 pub mod forker;
 pub mod proc;
+pub mod reply;
 pub mod sock;
 #[allow(unsafe_code)]
 pub mod spawn;

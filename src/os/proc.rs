@@ -163,6 +163,41 @@ pub fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
+/// Live process-group leaders (pid = pgid: how every app starts) whose environment holds
+/// `must` (a whole `KEY=VALUE`): their pid, start time and the value of `key` there. One
+/// pass over /proc, for finding apps that were spawned but never recorded.
+pub fn leaders_with_env(must: &str, key: &str) -> Vec<(u32, u64, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let prefix = format!("{key}=");
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(st) = read_stat(pid).filter(|st| st.pgrp == pid && st.state != 'Z') else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let mut found = false;
+        let mut value = None;
+        for var in env.split(|&b| b == 0) {
+            if var == must.as_bytes() {
+                found = true;
+            } else if let Some(v) = var.strip_prefix(prefix.as_bytes()) {
+                value = Some(String::from_utf8_lossy(v).into_owned());
+            }
+        }
+        if let (true, Some(v)) = (found, value) {
+            out.push((pid, st.start, v));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -341,6 +341,93 @@ pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
+/// Closes every descriptor above 2 except `keep`: whatever the shell (or CI step) that
+/// first ran `ward` left open must not reach the apps (a CI step waiting for EOF on a pipe
+/// would wait as long as they run). close_range(2) closes a whole span in one call; on a
+/// kernel without it, /proc/self/fd says what is open.
+pub fn close_inherited(keep: &[std::os::fd::RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 3u32;
+    let mut ok = true;
+    for bound in keep.iter().copied().chain([u32::MAX]) {
+        if bound > from {
+            let last = if bound == u32::MAX {
+                u32::MAX
+            } else {
+                bound - 1
+            };
+            // SAFETY: close_range takes integers only; the fds it closes belong to nobody in
+            // this process yet (this runs first thing, before anything opened them).
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from, last, 0u32) };
+            ok &= r == 0;
+        }
+        from = bound.saturating_add(1);
+    }
+    if ok {
+        return;
+    }
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in open {
+        if fd > 2 && !keep.contains(&(fd as u32)) {
+            // SAFETY: as above; the fd of the read_dir that listed them is closed already.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Sets close-on-exec on a descriptor the process keeps (one inherited across `ward
+/// update`'s exec), so that no app started later holds it.
+pub fn set_cloexec(fd: std::os::fd::RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_ok()
+}
+
+/// Gives freed heap memory back to the kernel. glibc keeps what a large request or reply
+/// freed for reuse (a 41 MB request left the daemon at 332 MB RSS for good); after such a
+/// peak the daemon calls this once.
+pub fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes an integer and only works on the allocator's own state.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Bytes a socket has sent that the receiver has not read yet (SIOCOUTQ: for a UNIX
+/// datagram socket, what its datagrams still hold in other sockets' queues).
+pub fn unread_bytes(fd: std::os::fd::BorrowedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int into the variable we own.
+    match unsafe { siocoutq(fd.as_raw_fd(), &mut n) } {
+        Ok(_) => n.max(0) as usize,
+        Err(_) => 0,
+    }
+}
+
+/// Points stdout and stderr (the daemon's log) at `path` again, e.g. after its home was
+/// recreated.
+pub fn redirect_output(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
