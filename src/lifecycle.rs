@@ -149,6 +149,16 @@ pub enum Event {
     Reset,
     /// `ward sendSignal`: deliver a signal to the main pid.
     Signal(i32),
+    /// The app said it is ready (`process.send('ready')`, `READY=1`).
+    Ready,
+    /// A reload put this new process in the old one's place (the daemon retires the old
+    /// one itself, so its exit is not the app's).
+    Replaced {
+        pid: u32,
+        wall: u64,
+        /// Monotonic ms when the new process was started.
+        started: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +174,9 @@ pub enum Action {
     Remove,
     /// A line for the daemon's log.
     Log(String),
+    /// Ask the app to stop with the IPC message `'shutdown'` (`shutdown_with_message`);
+    /// the daemon sends the kill signal instead when the app has no channel.
+    Shutdown,
 }
 
 /// What is, for one app.
@@ -196,6 +209,9 @@ pub struct Run {
     /// Why the stop in progress was asked for, when it is a restart; recorded with the
     /// exit that ends it.
     pub why: Option<(Reason, Option<String>)>,
+    /// The last `STATUS=` the app sent on `NOTIFY_SOCKET` (sd_notify), for `describe`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
 }
 
 impl Default for Run {
@@ -216,6 +232,7 @@ impl Default for Run {
             exits: VecDeque::new(),
             last_error: None,
             why: None,
+            status_text: None,
         }
     }
 }
@@ -292,11 +309,39 @@ impl Run {
             (Stopped | Errored | OneLaunch, Event::Delete) => vec![Action::Remove],
 
             (Launching, Event::Spawned { pid, wall }) => {
-                self.status = Online;
                 self.pid = Some(pid);
                 self.pm_uptime = wall;
                 self.started_mono = now;
                 self.last_error = None;
+                if spec.wait_ready {
+                    // pm2: `launching` until 'ready' or `listen_timeout`, then online.
+                    vec![self.arm(now + spec.listen_timeout)]
+                } else {
+                    self.status = Online;
+                    vec![]
+                }
+            }
+            (Launching, Event::Ready) if self.pid.is_some() => {
+                self.status = Online;
+                self.disarm()
+            }
+            (
+                Launching | Online | Stopping | Stopped | Errored | OneLaunch | WaitingRestart,
+                Event::Ready,
+            ) => {
+                vec![]
+            }
+            (Launching | Online, Event::Replaced { pid, wall, started }) => {
+                self.status = Online;
+                self.pid = Some(pid);
+                self.pm_uptime = wall;
+                self.started_mono = started;
+                self.restarts += 1;
+                self.unstable_streak = 0;
+                self.last_error = None;
+                self.disarm()
+            }
+            (Stopping | Stopped | Errored | OneLaunch | WaitingRestart, Event::Replaced { .. }) => {
                 vec![]
             }
             (Launching, Event::SpawnFailed(why)) => {
@@ -359,6 +404,15 @@ impl Run {
             (WaitingRestart, Event::Deadline) => {
                 self.deadline = None;
                 self.spawn()
+            }
+            // wait_ready: the listen timeout passed without 'ready'; pm2 calls it online.
+            (Launching, Event::Deadline) if self.pid.is_some() => {
+                self.deadline = None;
+                self.status = Online;
+                vec![Action::Log(format!(
+                    "{} did not say ready within its listen_timeout of {} ms: online anyway",
+                    spec.name, spec.listen_timeout
+                ))]
             }
 
             (Online, Event::Memory { rss }) => match spec.max_memory_restart {
@@ -495,6 +549,9 @@ impl Run {
     fn begin_stop(&mut self, spec: &AppSpec, now: u64, then: Then) -> Vec<Action> {
         self.status = Status::Stopping;
         self.then = then;
+        if spec.shutdown_with_message {
+            return vec![Action::Shutdown, self.arm(now + spec.kill_timeout)];
+        }
         // SIGCONT after the stop signal, so an app that was SIGSTOPped still stops.
         vec![
             Action::Signal(spec.kill_signal),
@@ -530,6 +587,8 @@ impl Run {
         self.record(now, exit, wall, reason);
         let how = describe_exit(exit);
         let mut a = vec![Action::Signal(libc::SIGKILL)];
+        // A wait_ready app that died while launching leaves its listen timeout behind.
+        a.extend(self.disarm());
 
         let stop_code = matches!(exit, Exit::Code(c) if spec.stop_exit_codes.contains(&c));
         if !spec.autorestart || stop_code {

@@ -225,7 +225,7 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
         ("interpreter args", na(s.interpreter_args.join(" "))),
         ("script id", a.id.to_string()),
         ("exec cwd", s.cwd.clone()),
-        ("exec mode", "fork_mode".into()),
+        ("exec mode", s.exec_mode().into()),
         (
             "watch & reload",
             if s.watch.is_empty() { "✘" } else { "✔" }.into(),

@@ -43,6 +43,12 @@ use crate::table::{App, Table};
 mod requests;
 #[path = "survive.rs"]
 mod survive;
+// Node's IPC channel, cluster mode and sd_notify: messages from apps, and the rolling
+// `reload` that replaces copies one at a time.
+#[path = "messages.rs"]
+mod messages;
+#[path = "reload.rs"]
+mod reload;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
@@ -51,6 +57,7 @@ const TOK_HUP: u64 = 3;
 const TOK_HOLDER: u64 = 4;
 const TOK_USR2: u64 = 5;
 const TOK_WATCH: u64 = 6;
+const TOK_NOTIFY: u64 = 7;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -133,6 +140,12 @@ impl Io {
     }
 }
 
+/// A process just started for an app (see `launch`).
+struct Launched {
+    pid: u32,
+    stdin: OwnedFd,
+}
+
 struct Pending {
     to: UnixAddr,
     id: u64,
@@ -202,6 +215,16 @@ pub struct Daemon {
     /// `ward update`: the binary to re-execute once the reply is out.
     update_to: Option<String>,
     lock_fd: i32,
+    /// Node's IPC channels, by epoll token.
+    channels: crate::daemon::ipc::Channels,
+    /// The listening sockets of cluster apps.
+    cluster: crate::daemon::cluster::Cluster,
+    /// `NOTIFY_SOCKET` for every app (`None` if it could not be bound).
+    notify: Option<crate::daemon::notify::Notify>,
+    /// `reload` requests in progress.
+    reloads: Vec<reload::Job>,
+    /// Processes a reload replaced and asked to stop: pid → what to do about them.
+    retiring: HashMap<u32, reload::Retiring>,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -305,6 +328,16 @@ impl Daemon {
         add(sig_term.as_fd(), TOK_TERM)?;
         add(sig_hup.as_fd(), TOK_HUP)?;
         add(sig_usr2.as_fd(), TOK_USR2)?;
+        let notify = match crate::daemon::notify::Notify::open(&home.root) {
+            Ok(n) => {
+                add(n.fd(), TOK_NOTIFY)?;
+                Some(n)
+            }
+            Err(e) => {
+                log(format_args!("{e}; READY=1 from apps will not be heard"));
+                None
+            }
+        };
         let log_defaults = logs::Defaults::load(&home.config()).unwrap_or_else(|e| {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
@@ -362,6 +395,11 @@ impl Daemon {
             adopted: HashMap::new(),
             update_to: None,
             lock_fd,
+            channels: Default::default(),
+            cluster: Default::default(),
+            notify,
+            reloads: Vec::new(),
+            retiring: HashMap::new(),
         })
     }
 
@@ -403,7 +441,14 @@ impl Daemon {
                         }
                     }
                     TOK_HOLDER => self.on_holder_gone(),
+                    TOK_NOTIFY => self.on_notify(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
+                    tok if self.channels.has(tok) => {
+                        if ev.events().contains(EpollFlags::EPOLLOUT) {
+                            self.flush_channel(tok);
+                        }
+                        self.on_channel(tok);
+                    }
                     tok => self.on_pipe(tok),
                 }
             }
@@ -411,6 +456,7 @@ impl Daemon {
                 self.on_sigchld();
             }
             self.fire_timers();
+            self.advance_reloads();
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
@@ -447,6 +493,7 @@ impl Daemon {
             self.timers.first().map(|&(d, _)| d),
             self.sched.next_deadline(),
             self.watcher.next_deadline(),
+            self.reload_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -562,48 +609,106 @@ impl Daemon {
                         return;
                     }
                     Action::Log(line) => log(line),
+                    Action::Shutdown => self.shutdown_app(id, main_pid),
                 }
             }
         }
+        self.release_if_idle(id);
+    }
+
+    /// Starts a process for app `id`: its output pipes are watched, its IPC channel
+    /// opened; registering it as the app's process is the caller's business.
+    fn launch(&mut self, id: u32) -> std::result::Result<Launched, String> {
+        let Some(app) = self.table.get(id) else {
+            return Err("the app is gone".into());
+        };
+        let mut vars =
+            crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        if let Some(n) = &self.notify {
+            vars.push(("NOTIFY_SOCKET".into(), n.addr.clone()));
+        }
+        // Node's IPC channel, as pm2 gives every Node app (stdio 'ipc'): fd 3, JSON.
+        let channel = if app.spec.is_node() {
+            match crate::os::ipc::channel_pair() {
+                Ok(pair) => {
+                    vars.push(("NODE_CHANNEL_FD".into(), "3".into()));
+                    vars.push(("NODE_CHANNEL_SERIALIZATION_MODE".into(), "json".into()));
+                    if app.spec.cluster {
+                        let wid = self.cluster.next_worker_id();
+                        vars.push(("NODE_UNIQUE_ID".into(), wid.to_string()));
+                    }
+                    Some(pair)
+                }
+                Err(e) => {
+                    log(format_args!(
+                        "{}: unable to open its IPC channel: {}",
+                        app.spec.name,
+                        e.desc()
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let extra: Vec<(&str, String)> =
+            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let s = spawn::spawn(
+            &app.spec,
+            &extra,
+            self.child_nofile,
+            &mut self.forker,
+            channel.as_ref().map(|(_, theirs)| theirs),
+        )?;
+        self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
+        self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
+        if let Some((mine, _theirs)) = channel {
+            self.watch_channel(mine, id, s.pid);
+        }
+        Ok(Launched {
+            pid: s.pid,
+            stdin: s.stdin,
+        })
     }
 
     fn spawn(&mut self, id: u32) -> Event {
-        let Some(app) = self.table.get(id) else {
-            return Event::SpawnFailed("the app is gone".into());
-        };
-        let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
-        let extra: Vec<(&str, String)> =
-            vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
-            Ok(s) => {
-                let name = app.spec.name.clone();
-                self.pids.insert(s.pid, id);
-                self.groups.insert(id, s.pid);
-                let start = proc::read_stat(s.pid).map(|st| st.start).unwrap_or(0);
-                if let Some(app) = self.table.get_mut(id) {
-                    app.run.pid_start = start;
-                }
-                self.samples.remove(&id);
-                self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
-                self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
-                self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
-                let pid_path = self.pid_path(id);
-                if let Err(e) = std::fs::write(&pid_path, format!("{}", s.pid)) {
-                    log(format_args!(
-                        "unable to write {}: {}",
-                        pid_path.display(),
-                        crate::error::os(&e)
-                    ));
-                }
-                self.hold_add_stdin.push(id);
-                log(format_args!("started {name} (id {id}), pid {}", s.pid));
+        match self.launch(id) {
+            Ok(l) => {
+                let pid = l.pid;
+                self.adopt_process(id, l);
                 Event::Spawned {
-                    pid: s.pid,
+                    pid,
                     wall: sys::wall_ms(),
                 }
             }
             Err(why) => Event::SpawnFailed(why),
         }
+    }
+
+    /// Makes a launched process app `id`'s process: its pid, group, stdin and pid file.
+    fn adopt_process(&mut self, id: u32, l: Launched) {
+        self.pids.insert(l.pid, id);
+        self.groups.insert(id, l.pid);
+        let start = proc::read_stat(l.pid).map(|st| st.start).unwrap_or(0);
+        let name = match self.table.get_mut(id) {
+            Some(app) => {
+                app.run.pid_start = start;
+                app.spec.name.clone()
+            }
+            None => String::new(),
+        };
+        self.samples.remove(&id);
+        self.set_stdin(id, format!("{id}.{}.i", l.pid), l.stdin);
+        let pid_path = self.pid_path(id);
+        if let Err(e) = std::fs::write(&pid_path, format!("{}", l.pid)) {
+            log(format_args!(
+                "unable to write {}: {}",
+                pid_path.display(),
+                crate::error::os(&e)
+            ));
+        }
+        self.hold_add_stdin.push(id);
+        log(format_args!("started {name} (id {id}), pid {}", l.pid));
     }
 
     fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool, key: String, hold: bool) {
@@ -646,6 +751,7 @@ impl Daemon {
         self.gone(id);
         if let Some(app) = self.table.remove(id) {
             log(format_args!("deleted {} (id {id})", app.spec.name));
+            self.release_name(&app.spec.name);
             if let Some(d) = app.run.deadline {
                 self.timers.remove(&(d, id));
             }
@@ -774,6 +880,7 @@ impl Daemon {
                 return;
             };
             if let Some(id) = self.pids.remove(&pid) {
+                self.close_channel_of(pid);
                 self.log_requested_exit(id, exit);
                 self.adopted.retain(|_, a| a.pid != pid);
                 self.gone(id);
@@ -788,8 +895,12 @@ impl Daemon {
                 // machine; serve the control socket between them (one non-blocking recv)
                 // so that `ward ls` answers promptly during a crash loop.
                 self.on_socket();
+            } else {
+                self.close_channel_of(pid);
+                // A copy a reload replaced or started; other pids are grandchildren that
+                // came to us as subreaper: reaped, done.
+                self.on_other_exit(pid, exit);
             }
-            // Other pids are grandchildren that came to us as subreaper: reaped, done.
         }
     }
 
@@ -820,6 +931,7 @@ impl Daemon {
         if memory {
             self.check_memory();
         }
+        self.fire_reload_timers(now);
     }
 
     /// One pass over /proc for every app with a memory limit; each app's state machine

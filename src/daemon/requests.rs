@@ -129,6 +129,11 @@ impl Daemon {
                 verb,
                 targets,
                 update_env,
+            } if verb == Verb::Reload => self.on_reload(from, id, targets, update_env),
+            Request::Act {
+                verb,
+                targets,
+                update_env,
             } => self.on_act(from, id, verb, targets, update_env),
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),

@@ -1,5 +1,6 @@
 //! The operating system: every libc/nix call that needs care and every `unsafe` block —
 //! spawning children (posix_spawn and the fork server), /proc readers, the control socket,
+//! Node's IPC channel and the sockets of cluster mode and sd_notify,
 //! signals, rlimits, clocks and local time.
 //!
 //! Mechanism only: no policy about apps lives here. May use the shared error type and
@@ -7,6 +8,8 @@
 
 #[allow(unsafe_code)]
 pub mod forker;
+#[allow(unsafe_code)]
+pub mod ipc;
 pub mod proc;
 pub mod sock;
 #[allow(unsafe_code)]

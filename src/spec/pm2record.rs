@@ -41,7 +41,7 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         } else {
             s.pid_file.clone()
         },
-        "exec_mode": "fork_mode",
+        "exec_mode": s.exec_mode(),
         "instances": s.instances,
         "instance_var": s.instance_var,
         "NODE_APP_INSTANCE": s.instance,

@@ -1,0 +1,269 @@
+//! What apps say to the daemon and the daemon to apps: Node's IPC channel (readiness,
+//! cluster requests, messages to apps) and sd_notify datagrams on `NOTIFY_SOCKET`.
+//!
+//! A child module of the loop (it shares the daemon's private state); the buffers and the
+//! meaning of a line are daemon/ipc.rs's, the cluster sockets daemon/cluster.rs's.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sys::epoll::{EpollEvent, EpollFlags};
+use serde_json::Value;
+
+use super::{Daemon, log};
+use crate::daemon::cluster::Answer;
+use crate::daemon::ipc::Msg;
+use crate::lifecycle::{Event, Status};
+
+/// Datagrams taken from the notify socket per loop turn.
+const NOTIFY_TURN: usize = 64;
+
+/// Who a message came from.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(super) enum Sender {
+    /// The app's current process.
+    Main(u32),
+    /// The new process a reload started for the app, not yet in the old one's place.
+    Next(u32),
+}
+
+impl Daemon {
+    pub(super) fn watch_channel(&mut self, fd: OwnedFd, app: u32, pid: u32) {
+        let tok = self.next_token;
+        self.next_token += 1;
+        if let Err(e) = self
+            .epoll
+            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok))
+        {
+            log(format_args!("unable to watch an IPC channel: {}", e.desc()));
+            return;
+        }
+        self.channels.add(tok, fd, app, pid);
+    }
+
+    fn close_channel(&mut self, tok: u64) {
+        if let Some(fd) = self.channels.remove(tok) {
+            let _ = self.epoll.delete(fd.as_fd());
+        }
+    }
+
+    /// The process `pid` is gone: what its channel still holds is read, then it closes.
+    pub(super) fn close_channel_of(&mut self, pid: u32) {
+        if let Some(tok) = self.channels.token_of(pid) {
+            self.on_channel(tok);
+            self.close_channel(tok);
+        }
+    }
+
+    /// The app of a process and whether it is the app's current one.
+    pub(super) fn sender(&self, pid: u32) -> Option<(u32, Sender)> {
+        if let Some(&id) = self.pids.get(&pid) {
+            return Some((id, Sender::Main(pid)));
+        }
+        self.reload_step_of(pid).map(|id| (id, Sender::Next(pid)))
+    }
+
+    pub(super) fn on_channel(&mut self, tok: u64) {
+        let Some(batch) = self.channels.read(tok, &mut self.buf) else {
+            return;
+        };
+        let mut garbage = 0;
+        for msg in batch.msgs {
+            let Some((id, who)) = self.sender(batch.pid) else {
+                break; // a process that is no longer ours: nothing it says matters
+            };
+            match msg {
+                Msg::Ready => self.on_ready(id, who),
+                Msg::Cluster(m) => self.on_cluster(id, who, &m),
+                Msg::Internal | Msg::Other(_) => {}
+                Msg::Garbage => garbage += 1,
+            }
+        }
+        if garbage > 0 {
+            let name = self.app_name(batch.app);
+            log(format_args!(
+                "{name} (pid {}) sent {garbage} unreadable message(s) on its IPC channel; dropped",
+                batch.pid
+            ));
+        }
+        if batch.closed {
+            self.close_channel(tok);
+        }
+    }
+
+    pub(super) fn flush_channel(&mut self, tok: u64) {
+        if !self.channels.flush(tok) {
+            self.watch_out(tok, false);
+        }
+    }
+
+    /// Watches a channel for room to write while something is queued for it.
+    fn watch_out(&mut self, tok: u64, on: bool) {
+        if let Some(fd) = self.channels.fd(tok) {
+            let mut flags = EpollFlags::EPOLLIN;
+            if on {
+                flags |= EpollFlags::EPOLLOUT;
+            }
+            let _ = self.epoll.modify(fd, &mut EpollEvent::new(flags, tok));
+        }
+    }
+
+    /// Sends one message to a process over its IPC channel.
+    pub(super) fn send_to(
+        &mut self,
+        pid: u32,
+        msg: &Value,
+        handle: Option<std::os::fd::BorrowedFd>,
+    ) -> Result<(), String> {
+        let queued = self.channels.send(pid, msg, handle)?;
+        if queued {
+            if let Some(tok) = self.channels.token_of(pid) {
+                self.watch_out(tok, true);
+            }
+        }
+        Ok(())
+    }
+
+    fn app_name(&self, id: u32) -> String {
+        self.table
+            .get(id)
+            .map(|a| a.spec.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn on_ready(&mut self, id: u32, who: Sender) {
+        match who {
+            Sender::Main(_) => {
+                if self
+                    .table
+                    .get(id)
+                    .is_some_and(|a| a.run.status == Status::Launching)
+                {
+                    log(format_args!("{} (id {id}) is ready", self.app_name(id)));
+                }
+                self.apply(id, Event::Ready);
+            }
+            Sender::Next(pid) => self.step_ready(pid, "ready"),
+        }
+    }
+
+    fn on_cluster(&mut self, id: u32, who: Sender, m: &Value) {
+        let (name, cluster) = match self.table.get(id) {
+            Some(a) => (a.spec.name.clone(), a.spec.cluster),
+            None => return,
+        };
+        if !cluster {
+            return; // not started as a worker: it has no business with a primary
+        }
+        let pid = match who {
+            Sender::Main(p) | Sender::Next(p) => p,
+        };
+        let (answer, note) = self.cluster.answer(&name, m);
+        if let Some(n) = note {
+            log(n);
+        }
+        match answer {
+            Answer::Reply(reply, handle) => {
+                // The socket is borrowed from `self.cluster` while `send_to` needs `self`
+                // whole: a duplicate goes along and is closed once sent.
+                let dup = handle.and_then(|_| {
+                    self.cluster
+                        .socket(&name, m)
+                        .and_then(|fd| fd.try_clone_to_owned().ok())
+                });
+                if let Err(e) = self.send_to(pid, &reply, dup.as_ref().map(|f| f.as_fd())) {
+                    log(format_args!("{name}: {e}"));
+                }
+            }
+            Answer::Listening => {
+                if let Sender::Next(p) = who {
+                    self.step_ready(p, "listening");
+                }
+            }
+            Answer::Nothing => {}
+        }
+    }
+
+    /// sd_notify datagrams: accepted only from a process ward supervises (an app's main
+    /// process or a process in its group, e.g. `systemd-notify` run by the app).
+    pub(super) fn on_notify(&mut self) {
+        let Some(n) = &self.notify else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        let notes = n.read(&mut buf, NOTIFY_TURN);
+        for (pid, _uid, note) in notes {
+            let who = self.sender(pid).or_else(|| {
+                let g = crate::os::ipc::pgid_of(pid)?;
+                self.sender(g).or_else(|| {
+                    self.groups
+                        .iter()
+                        .find(|&(_, &pg)| pg == g)
+                        .map(|(&id, &pg)| (id, Sender::Main(pg)))
+                })
+            });
+            let Some((id, who)) = who else {
+                log(format_args!(
+                    "ignored a NOTIFY_SOCKET message from pid {pid}: not a process ward \
+                     supervises"
+                ));
+                continue;
+            };
+            if let Some(text) = note.status {
+                if let (Sender::Main(_), Some(a)) = (who, self.table.get_mut(id)) {
+                    a.run.status_text = Some(text);
+                    self.dirty = true;
+                }
+            }
+            if note.ready {
+                self.on_ready(id, who);
+            }
+        }
+    }
+
+    /// `shutdown_with_message`: the message `'shutdown'` instead of the kill signal; an
+    /// app with no channel gets the signal after all.
+    pub(super) fn shutdown_app(&mut self, id: u32, main_pid: Option<u32>) {
+        let Some(app) = self.table.get(id) else {
+            return;
+        };
+        let (sig, name) = (app.spec.kill_signal, app.spec.name.clone());
+        if let Some(pid) = main_pid.filter(|&p| self.channels.has_pid(p)) {
+            match self.send_to(pid, &Value::from("shutdown"), None) {
+                Ok(()) => return,
+                Err(e) => log(format_args!("{name}: {e}; sending the kill signal instead")),
+            }
+        }
+        if let Some(&pgid) = self.groups.get(&id) {
+            let _ = crate::os::sys::kill_group(pgid, sig);
+            let _ = crate::os::sys::kill_group(pgid, libc::SIGCONT);
+        }
+    }
+
+    /// A cluster app's listening sockets close once none of its copies runs.
+    pub(super) fn release_if_idle(&mut self, id: u32) {
+        if let Some(name) = self
+            .table
+            .get(id)
+            .filter(|a| a.spec.cluster)
+            .map(|a| a.spec.name.clone())
+        {
+            self.release_name(&name);
+        }
+    }
+
+    pub(super) fn release_name(&mut self, name: &str) {
+        let alive = self.table.by_name(name).iter().any(|&i| {
+            self.table.get(i).is_some_and(|a| {
+                a.run.status.is_running() || a.run.status == Status::WaitingRestart
+            })
+        });
+        if !alive {
+            let n = self.cluster.release(name);
+            if n > 0 {
+                log(format_args!(
+                    "{name}: no copy runs; closed its {n} listening socket(s)"
+                ));
+            }
+        }
+    }
+}
