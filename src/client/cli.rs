@@ -45,6 +45,10 @@ pub struct StartOpts {
     /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
     pub instances: Option<i64>,
     pub merge_logs: bool,
+    /// `--wait-ready`, `--listen-timeout MS`, `--shutdown-with-message`.
+    pub wait_ready: bool,
+    pub listen_timeout: Option<u64>,
+    pub shutdown_with_message: bool,
     /// `--env NAME`, `--only a,b`: for ecosystem files.
     pub env_name: Option<String>,
     pub only: Vec<String>,
@@ -231,7 +235,15 @@ Options:
                                    or milliseconds with ms (e.g. 500ms); at least 100 ms
   -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
   -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
-                                   with its own id and NODE_APP_INSTANCE 0..N-1
+                                   with its own id and NODE_APP_INSTANCE 0..N-1; a Node app
+                                   runs in cluster mode: the copies share the ports they
+                                   listen on (ward is their cluster primary)
+      --wait-ready                 stay `launching` until the app says ready: Node's
+                                   process.send('ready') or READY=1 on $NOTIFY_SOCKET
+      --listen-timeout MS          how long to wait for ready (or, in cluster mode, for
+                                   listening during a reload) (default 3000)
+      --shutdown-with-message      stop a Node app with the IPC message 'shutdown' instead
+                                   of its kill signal (SIGKILL after the kill timeout)
       --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
       --env NAME                   ecosystem file: merge env_NAME over env
       --only APP[,APP...]          ecosystem file: start only these apps
@@ -276,10 +288,24 @@ Options:
     },
     Doc {
         name: "reload",
-        aliases: &[],
+        aliases: &["gracefulReload"],
         usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
-        summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "Options: as for restart (-a, --env, --only).",
+        summary: "replace an app's copies one at a time, without downtime",
+        details: "\
+For an app in cluster mode, or with several copies: one copy at a time, ward starts a new
+process beside the old one, waits until it is ready, then gives it the copy's id and stops
+the old one (its kill signal, or the message 'shutdown' with --shutdown-with-message;
+SIGKILL after the kill timeout). Ready means: with --wait-ready, it said so
+(process.send('ready') or READY=1 on $NOTIFY_SOCKET) within --listen-timeout; in cluster
+mode, it listens (or --listen-timeout passed, as in pm2); otherwise, it was started. A new
+process that exits first, or with --wait-ready never says ready, stops the reload of that
+app: the old copies keep serving and ward says why (exit status 1). In cluster mode the
+listening socket stays open in ward throughout, so no connection is refused.
+
+An app with one copy outside cluster mode is restarted, as pm2 does. gracefulReload is
+the same command.
+
+Options: as for restart (-a, --env, --only).",
     },
     Doc {
         name: "delete",
@@ -1220,6 +1246,11 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
             Long("merge-logs") => o.merge_logs = true,
+            Long("wait-ready") => o.wait_ready = true,
+            Long("listen-timeout") => {
+                o.listen_timeout = Some(number(p, "--listen-timeout")?)
+            }
+            Long("shutdown-with-message") => o.shutdown_with_message = true,
             Long("env") => o.env_name = Some(env_name(p)?),
             Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),

@@ -889,6 +889,9 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                         instances,
                         // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
                         cluster,
+                        wait_ready: o.wait_ready,
+                        listen_timeout: o.listen_timeout.unwrap_or(d.listen_timeout),
+                        shutdown_with_message: o.shutdown_with_message,
                         // pm2 keeps one log per copy once instances are asked for.
                         merge_logs: o.merge_logs || o.instances.is_none(),
                         ..d

@@ -262,6 +262,10 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
     if let Some(err) = &r.last_error {
         out.push_str(&format!(" Last error: {err}\n"));
     }
+    if let Some(text) = &r.status_text {
+        // sd_notify's STATUS=, as `systemctl status` shows it.
+        out.push_str(&format!(" Status text: {text}\n"));
+    }
     out.push_str(&format!(
         " Use `ward monit` to monitor CPU and Memory usage {}\n",
         s.name
