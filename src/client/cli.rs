@@ -1247,9 +1247,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
             Long("merge-logs") => o.merge_logs = true,
             Long("wait-ready") => o.wait_ready = true,
-            Long("listen-timeout") => {
-                o.listen_timeout = Some(number(p, "--listen-timeout")?)
-            }
+            Long("listen-timeout") => o.listen_timeout = Some(number(p, "--listen-timeout")?),
             Long("shutdown-with-message") => o.shutdown_with_message = true,
             Long("env") => o.env_name = Some(env_name(p)?),
             Long("only") => o.only.extend(only(p)?),
