@@ -438,3 +438,37 @@ fn an_app_flooding_its_channel_does_not_slow_ls() {
         "unreadable message(s) on its IPC channel",
     );
 }
+
+#[test]
+fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
+    let h = Home::new("cluster-survive");
+    let port = free_port();
+    start_cluster(&h, port, "2");
+    wait_until(secs(20), "2 online", || all_online(&h, "server", 2));
+    let before = distinct_pids(port, 2);
+    let daemon = h.daemon_pid().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &daemon.to_string()])
+        .status()
+        .unwrap();
+    wait_until(secs(20), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+    });
+    // The workers kept their IPC channel (the fd holder had it): nobody exited.
+    assert_eq!(pids_of(&h, "server"), before);
+    for p in &before {
+        assert!(alive(*p));
+    }
+    // A copy that starts now gets the socket the first daemon bound.
+    let victim = *before.iter().next().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    wait_until(secs(20), "the copy is back", || {
+        all_online(&h, "server", 2) && !pids_of(&h, "server").contains(&victim)
+    });
+    assert_eq!(distinct_pids(port, 2), pids_of(&h, "server"));
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(!log.contains("unable to listen"), "{log}");
+}

@@ -20,6 +20,8 @@ use crate::os::ipc::{self, ListenAddr};
 /// A listening socket shared by the copies of one app.
 struct Shared {
     fd: OwnedFd,
+    /// Its name at the fd holder: `ID.L.HEX` (the asking copy's id, the handle key in hex).
+    hold_key: String,
     /// The first worker's server data (TLS ticket keys), given to every later one as
     /// Node's primary does.
     data: Value,
@@ -33,6 +35,30 @@ pub struct Cluster {
     seq: u64,
     /// The last `NODE_UNIQUE_ID` given (Node's primary counts its forks from 1).
     worker_id: u64,
+    /// Holder keys of sockets bound since the last `take_fresh`.
+    fresh: Vec<String>,
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The handle key inside a holder key `ID.L.HEX`, if it is one.
+pub fn held_socket(key: &str) -> Option<(u32, String)> {
+    let mut parts = key.splitn(3, '.');
+    let id = parts.next()?.parse().ok()?;
+    if parts.next()? != "L" {
+        return None;
+    }
+    Some((id, unhex(parts.next()?)?))
 }
 
 /// Node's handle key: `address:port:addressType:fd:index` (lib/internal/cluster/primary.js).
@@ -117,7 +143,7 @@ impl Cluster {
     /// Answers one cluster message of a worker of the app `name`. A reply that carries a
     /// socket is a `NODE_HANDLE` envelope (lib/internal/child_process.js) with the socket
     /// sent in the same write; `handle` tells the caller which one (`socket`).
-    pub fn answer(&mut self, name: &str, m: &Value) -> (Answer, Option<String>) {
+    pub fn answer(&mut self, id: u32, name: &str, m: &Value) -> (Answer, Option<String>) {
         let seq = m.get("seq").cloned().unwrap_or(Value::Null);
         match m.get("act").and_then(Value::as_str) {
             Some("queryServer") => {
@@ -139,7 +165,10 @@ impl Cluster {
                                 }
                             });
                             let data = m.get("data").cloned().unwrap_or(Value::Null);
-                            self.sockets.insert(slot.clone(), Shared { fd, data });
+                            let hold_key = format!("{id}.L.{}", hex(&key));
+                            self.fresh.push(hold_key.clone());
+                            self.sockets
+                                .insert(slot.clone(), Shared { fd, hold_key, data });
                         }
                         Err(errno) => {
                             let reply = self.wrap(json!({
@@ -183,10 +212,39 @@ impl Cluster {
     }
 
     /// No copy of `name` runs any more: its sockets close (the port is free again).
-    pub fn release(&mut self, name: &str) -> usize {
-        let before = self.sockets.len();
-        self.sockets.retain(|(n, _), _| n != name);
-        before - self.sockets.len()
+    /// Returns their holder keys.
+    pub fn release(&mut self, name: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        self.sockets.retain(|(n, _), s| {
+            if n == name {
+                keys.push(std::mem::take(&mut s.hold_key));
+            }
+            n != name
+        });
+        keys
+    }
+
+    /// The sockets bound since the last call, for the fd holder: (key, fd).
+    pub fn take_fresh(&mut self) -> Vec<(String, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        let keys = std::mem::take(&mut self.fresh);
+        self.sockets
+            .values()
+            .filter(|s| keys.contains(&s.hold_key))
+            .map(|s| (s.hold_key.clone(), s.fd.as_raw_fd()))
+            .collect()
+    }
+
+    /// A socket an earlier daemon bound for `name`, back from the fd holder.
+    pub fn restore(&mut self, name: &str, hold_key: String, handle_key: String, fd: OwnedFd) {
+        self.sockets.insert(
+            (name.to_string(), handle_key),
+            Shared {
+                fd,
+                hold_key,
+                data: Value::Null,
+            },
+        );
     }
 }
 
@@ -227,7 +285,13 @@ mod tests {
         let mut c = Cluster::default();
         let q = json!({"cmd": "NODE_CLUSTER", "act": "queryServer", "address": "127.0.0.1",
                        "port": 0, "addressType": 4, "fd": null, "index": 0, "seq": 7});
-        let (a, _) = c.answer("api", &q);
+        let (a, _) = c.answer(3, "api", &q);
+        let fresh = c.take_fresh();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(
+            held_socket(&fresh[0].0),
+            Some((3, "127.0.0.1:0:4:undefined:0".to_string()))
+        );
         let Answer::Reply(r, Some(_)) = a else {
             panic!("no handle")
         };
@@ -236,9 +300,10 @@ mod tests {
         assert_eq!(r["msg"]["errno"], 0);
         let first = c.socket("api", &q).unwrap().try_clone_to_owned().unwrap();
         let port = ipc::local_port(first.as_fd()).unwrap();
-        c.answer("api", &q);
+        c.answer(3, "api", &q);
+        assert!(c.take_fresh().is_empty(), "bound once");
         assert_eq!(ipc::local_port(c.socket("api", &q).unwrap()), Some(port));
-        assert_eq!(c.release("api"), 1);
+        assert_eq!(c.release("api").len(), 1);
         assert!(c.socket("api", &q).is_none());
     }
 }

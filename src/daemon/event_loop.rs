@@ -663,7 +663,7 @@ impl Daemon {
         self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
         self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
         if let Some((mine, _theirs)) = channel {
-            self.watch_channel(mine, id, s.pid);
+            self.watch_channel(mine, id, s.pid, true);
         }
         Ok(Launched {
             pid: s.pid,

@@ -90,6 +90,8 @@ pub fn split(partial: &mut Vec<u8>, skipping: &mut bool, data: &[u8], out: &mut 
 
 struct Channel {
     fd: OwnedFd,
+    /// Its name at the fd holder: `ID.PID.c`.
+    key: String,
     app: u32,
     pid: u32,
     partial: Vec<u8>,
@@ -114,12 +116,13 @@ pub struct Batch {
 }
 
 impl Channels {
-    pub fn add(&mut self, tok: u64, fd: OwnedFd, app: u32, pid: u32) {
+    pub fn add(&mut self, tok: u64, fd: OwnedFd, app: u32, pid: u32, key: String) {
         self.by_pid.insert(pid, tok);
         self.by_tok.insert(
             tok,
             Channel {
                 fd,
+                key,
                 app,
                 pid,
                 partial: Vec::new(),
@@ -167,13 +170,13 @@ impl Channels {
         Some(b)
     }
 
-    /// Forgets a channel (closing the daemon's end); returns its fd's owner for epoll.
-    pub fn remove(&mut self, tok: u64) -> Option<OwnedFd> {
+    /// Forgets a channel; returns its fd (to take out of epoll, then close) and its key.
+    pub fn remove(&mut self, tok: u64) -> Option<(OwnedFd, String)> {
         let c = self.by_tok.remove(&tok)?;
         if self.by_pid.get(&c.pid) == Some(&tok) {
             self.by_pid.remove(&c.pid);
         }
-        Some(c.fd)
+        Some((c.fd, c.key))
     }
 
     pub fn token_of(&self, pid: u32) -> Option<u64> {

@@ -27,7 +27,20 @@ pub(super) enum Sender {
 }
 
 impl Daemon {
-    pub(super) fn watch_channel(&mut self, fd: OwnedFd, app: u32, pid: u32) {
+    /// Watches a process's channel. A copy goes to the fd holder (`hold`, unless it came
+    /// from there), so that the channel stays open while no daemon runs: a Node cluster
+    /// worker exits when its channel closes.
+    pub(super) fn watch_channel(&mut self, fd: OwnedFd, app: u32, pid: u32, hold: bool) {
+        let key = format!("{app}.{pid}.c");
+        if let (true, Some(link)) = (hold, &self.holder) {
+            use std::os::fd::AsRawFd;
+            if let Err(e) = link.add(&[(key.clone(), fd.as_raw_fd())]) {
+                log(format_args!(
+                    "unable to hand an IPC channel to the fd holder: {}",
+                    e.desc()
+                ));
+            }
+        }
         let tok = self.next_token;
         self.next_token += 1;
         if let Err(e) = self
@@ -37,12 +50,13 @@ impl Daemon {
             log(format_args!("unable to watch an IPC channel: {}", e.desc()));
             return;
         }
-        self.channels.add(tok, fd, app, pid);
+        self.channels.add(tok, fd, app, pid, key);
     }
 
     fn close_channel(&mut self, tok: u64) {
-        if let Some(fd) = self.channels.remove(tok) {
+        if let Some((fd, key)) = self.channels.remove(tok) {
             let _ = self.epoll.delete(fd.as_fd());
+            self.hold_del.push(key);
         }
     }
 
@@ -157,9 +171,20 @@ impl Daemon {
         let pid = match who {
             Sender::Main(p) | Sender::Next(p) => p,
         };
-        let (answer, note) = self.cluster.answer(&name, m);
+        let (answer, note) = self.cluster.answer(id, &name, m);
         if let Some(n) = note {
             log(n);
+        }
+        // A socket just bound goes to the fd holder too: after a crash of the daemon,
+        // the next one serves new copies from it instead of failing to bind the port.
+        let fresh = self.cluster.take_fresh();
+        if let (false, Some(link)) = (fresh.is_empty(), &self.holder) {
+            if let Err(e) = link.add(&fresh) {
+                log(format_args!(
+                    "unable to hand a listening socket to the fd holder: {}",
+                    e.desc()
+                ));
+            }
         }
         match answer {
             Answer::Reply(reply, handle) => {
@@ -239,6 +264,15 @@ impl Daemon {
         }
     }
 
+    /// A listening socket an earlier daemon bound, back from the fd holder.
+    pub(super) fn restore_socket(&mut self, app: u32, key: String, fd: OwnedFd) {
+        let name = self.app_name(app);
+        match crate::daemon::cluster::held_socket(&key) {
+            Some((_, handle)) if !name.is_empty() => self.cluster.restore(&name, key, handle, fd),
+            _ => self.hold_del.push(key),
+        }
+    }
+
     /// A cluster app's listening sockets close once none of its copies runs.
     pub(super) fn release_if_idle(&mut self, id: u32) {
         if let Some(name) = self
@@ -258,7 +292,9 @@ impl Daemon {
             })
         });
         if !alive {
-            let n = self.cluster.release(name);
+            let keys = self.cluster.release(name);
+            let n = keys.len();
+            self.hold_del.extend(keys);
             if n > 0 {
                 log(format_args!(
                     "{name}: no copy runs; closed its {n} listening socket(s)"
