@@ -212,6 +212,13 @@ pub struct Run {
     /// The last `STATUS=` the app sent on `NOTIFY_SOCKET` (sd_notify), for `describe`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// pm2's `axm_monitor`: the latest value of each metric the app reports with `@pm2/io`
+    /// (`axm:monitor` messages on its IPC channel), by metric name.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub axm_monitor: serde_json::Map<String, serde_json::Value>,
+    /// pm2's `axm_actions`: the actions the app offers to `trigger` (`axm:action`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub axm_actions: Vec<serde_json::Value>,
 }
 
 impl Default for Run {
@@ -233,6 +240,8 @@ impl Default for Run {
             last_error: None,
             why: None,
             status_text: None,
+            axm_monitor: serde_json::Map::new(),
+            axm_actions: Vec::new(),
         }
     }
 }

@@ -106,6 +106,11 @@ pub enum Command {
         target: String,
         line: String,
     },
+    /// `sendDataToProcessId`, `trigger`: a message over apps' Node IPC channel.
+    AppMessage {
+        targets: Vec<String>,
+        msg: crate::protocol::AppMsg,
+    },
     Attach {
         target: String,
     },
@@ -593,6 +598,28 @@ app sees end-of-file only when it stops. The words after the target are joined w
 spaces and a newline is added. Fails when the app is not running or its pipe is full.",
     },
     Doc {
+        name: "sendDataToProcessId",
+        aliases: &[],
+        usage: "ward sendDataToProcessId <id|name|namespace|all> <topic> <data>",
+        summary: "send a message to Node apps over their IPC channel",
+        details: "\
+Each app receives, as with pm2's sendDataToProcessId, the message
+{ type: 'process:msg', topic, data, id } on process.on('message'). DATA is taken as
+JSON when it parses as JSON (e.g. '{\"a\": 1}'), as a string otherwise. Every Node app
+ward starts has the channel; the target apps must be online or launching, or nothing is
+sent.",
+    },
+    Doc {
+        name: "trigger",
+        aliases: &[],
+        usage: "ward trigger <id|name|namespace|all> <action> [params]",
+        summary: "run an action an app offers with @pm2/io (io.action)",
+        details: "\
+Sends the action's name (or { msg: action, opts: params }) to every target app that
+declared it, and prints each app's answer as pm2 does: [name:id:namespace]=RESULT. Apps
+that do not answer within 10 seconds are named.",
+    },
+    Doc {
         name: "attach",
         aliases: &[],
         usage: "ward attach <id|name>",
@@ -898,6 +925,45 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 "prettylist" => Command::Prettylist,
                 "metrics" => Command::Metrics,
                 _ => Command::Monit,
+            }
+        }
+        "sendDataToProcessId" | "trigger" => {
+            let mut words = Vec::new();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) => words.push(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => return Err(arg.unexpected().into()),
+                }
+            }
+            match (canonical, words.as_slice()) {
+                ("trigger", [target, action]) | ("trigger", [target, action, _]) => {
+                    Command::AppMessage {
+                        targets: vec![target.clone()],
+                        msg: crate::protocol::AppMsg::Trigger {
+                            action: action.clone(),
+                            params: words.get(2).cloned(),
+                        },
+                    }
+                }
+                ("trigger", _) => {
+                    return Err(Error::new(
+                        "usage: ward trigger <id|name|all> <action> [params]",
+                    ));
+                }
+                (_, [target, topic, data]) => Command::AppMessage {
+                    targets: vec![target.clone()],
+                    msg: crate::protocol::AppMsg::Data {
+                        topic: topic.clone(),
+                        data: serde_json::from_str(data)
+                            .unwrap_or_else(|_| serde_json::Value::String(data.clone())),
+                    },
+                },
+                _ => {
+                    return Err(Error::new(
+                        "usage: ward sendDataToProcessId <id|name|all> <topic> <data>",
+                    ));
+                }
             }
         }
         "send" | "attach" | "pid" => {

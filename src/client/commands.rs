@@ -119,6 +119,26 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 other => unexpected(other),
             }
         }
+        Command::AppMessage { targets, msg } => {
+            let trigger = matches!(msg, crate::protocol::AppMsg::Trigger { .. });
+            match request(
+                home,
+                &Request::AppMessage { targets, msg },
+                Duration::from_secs(60),
+                true,
+            )? {
+                Reply::Done { notes, .. } => {
+                    if !trigger {
+                        chatter("[ward] successfully sent data to process\n");
+                    }
+                    for n in notes {
+                        println!("{n}");
+                    }
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
         Command::Attach { target } => crate::client::attach::run(home, &target),
         Command::Pid { target } => {
             let apps = fetch(home, false)?;

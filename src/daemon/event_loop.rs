@@ -225,6 +225,8 @@ pub struct Daemon {
     reloads: Vec<reload::Job>,
     /// Processes a reload replaced and asked to stop: pid → what to do about them.
     retiring: HashMap<u32, reload::Retiring>,
+    /// `trigger` requests waiting for the apps' answers.
+    triggers: Vec<messages::TriggerWait>,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -400,6 +402,7 @@ impl Daemon {
             notify,
             reloads: Vec::new(),
             retiring: HashMap::new(),
+            triggers: Vec::new(),
         })
     }
 
@@ -494,6 +497,7 @@ impl Daemon {
             self.sched.next_deadline(),
             self.watcher.next_deadline(),
             self.reload_deadline(),
+            self.trigger_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -693,6 +697,9 @@ impl Daemon {
         let name = match self.table.get_mut(id) {
             Some(app) => {
                 app.run.pid_start = start;
+                // A new process declares its own metrics and actions (pm2 resets them).
+                app.run.axm_monitor.clear();
+                app.run.axm_actions.clear();
                 app.spec.name.clone()
             }
             None => String::new(),
@@ -932,6 +939,7 @@ impl Daemon {
             self.check_memory();
         }
         self.fire_reload_timers(now);
+        self.fire_trigger_timers(now);
     }
 
     /// One pass over /proc for every app with a memory limit; each app's state machine

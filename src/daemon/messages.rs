@@ -13,9 +13,26 @@ use super::{Daemon, log};
 use crate::daemon::cluster::Answer;
 use crate::daemon::ipc::Msg;
 use crate::lifecycle::{Event, Status};
+use crate::protocol::{AppMsg, Reply};
 
 /// Datagrams taken from the notify socket per loop turn.
 const NOTIFY_TURN: usize = 64;
+/// How long `trigger` waits for the apps' answers.
+const TRIGGER_PATIENCE_MS: u64 = 10_000;
+/// Metrics kept per app (`axm:monitor`): an app cannot grow the daemon without bound.
+const AXM_METRICS_KEPT: usize = 64;
+const AXM_ACTIONS_KEPT: usize = 64;
+
+/// A `trigger` request waiting for the apps' `axm:reply`.
+pub(super) struct TriggerWait {
+    to: nix::sys::socket::UnixAddr,
+    req: u64,
+    action: String,
+    /// (pid, app id) that have not answered yet.
+    waiting: Vec<(u32, u32)>,
+    notes: Vec<String>,
+    deadline: u64,
+}
 
 /// Who a message came from.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -88,7 +105,8 @@ impl Daemon {
             match msg {
                 Msg::Ready => self.on_ready(id, who),
                 Msg::Cluster(m) => self.on_cluster(id, who, &m),
-                Msg::Internal | Msg::Other(_) => {}
+                Msg::Other(v) => self.on_app_says(id, who, v),
+                Msg::Internal => {}
                 Msg::Garbage => garbage += 1,
             }
         }
@@ -101,6 +119,216 @@ impl Daemon {
         }
         if batch.closed {
             self.close_channel(tok);
+        }
+    }
+
+    /// Messages of pm2's in-app library `@pm2/io`: metrics, actions, answers to actions.
+    fn on_app_says(&mut self, id: u32, who: Sender, v: Value) {
+        let Sender::Main(pid) = who else {
+            return; // a process a reload has not put in place yet speaks for no one
+        };
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "axm:monitor" => {
+                let (Some(app), Some(Value::Object(data))) =
+                    (self.table.get_mut(id), v.get("data"))
+                else {
+                    return;
+                };
+                // Object.assign, as pm2 does; not a state change worth a write.
+                for (k, val) in data {
+                    if app.run.axm_monitor.len() < AXM_METRICS_KEPT
+                        || app.run.axm_monitor.contains_key(k)
+                    {
+                        app.run.axm_monitor.insert(k.clone(), val.clone());
+                    }
+                }
+            }
+            "axm:action" => {
+                let (Some(app), Some(data)) = (self.table.get_mut(id), v.get("data")) else {
+                    return;
+                };
+                let name = data.get("action_name");
+                if name.is_some()
+                    && app.run.axm_actions.len() < AXM_ACTIONS_KEPT
+                    && !app
+                        .run
+                        .axm_actions
+                        .iter()
+                        .any(|a| a.get("action_name") == name)
+                {
+                    app.run.axm_actions.push(data.clone());
+                }
+            }
+            "axm:reply" => {
+                let Some(a) = self.table.get(id) else {
+                    return;
+                };
+                let label = format!("[{}:{id}:{}]", a.spec.name, a.spec.namespace);
+                let ret = v
+                    .get("data")
+                    .and_then(|d| d.get("return"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let mut done = Vec::new();
+                for (i, t) in self.triggers.iter_mut().enumerate() {
+                    if let Some(pos) = t.waiting.iter().position(|&(p, _)| p == pid) {
+                        t.waiting.remove(pos);
+                        t.notes.push(format!("{label}={ret}"));
+                        if t.waiting.is_empty() {
+                            done.push(i);
+                        }
+                    }
+                }
+                for i in done.into_iter().rev() {
+                    let t = self.triggers.remove(i);
+                    self.finish_trigger(t);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_trigger(&mut self, mut t: TriggerWait) {
+        for (pid, id) in std::mem::take(&mut t.waiting) {
+            t.notes.push(format!(
+                "[{}:{id}] (pid {pid}) did not answer {} within {} s",
+                self.app_name(id),
+                t.action,
+                TRIGGER_PATIENCE_MS / 1000
+            ));
+        }
+        let reply = Reply::Done {
+            notes: t.notes,
+            apps: Vec::new(),
+        };
+        self.reply_raw(&t.to, t.req, &reply);
+    }
+
+    pub(super) fn trigger_deadline(&self) -> Option<u64> {
+        self.triggers.iter().map(|t| t.deadline).min()
+    }
+
+    pub(super) fn fire_trigger_timers(&mut self, now: u64) {
+        while let Some(i) = self.triggers.iter().position(|t| t.deadline <= now) {
+            let t = self.triggers.remove(i);
+            self.finish_trigger(t);
+        }
+    }
+
+    /// `sendDataToProcessId` and `trigger`.
+    pub(super) fn on_app_message(
+        &mut self,
+        from: nix::sys::socket::UnixAddr,
+        req: u64,
+        targets: Vec<String>,
+        msg: AppMsg,
+    ) {
+        let ids = match self.table.resolve_all(&targets) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let message = e.to_string();
+                return self.reply_raw(&from, req, &Reply::Error { message });
+            }
+        };
+        // (id, pid) of the apps that can hear it now.
+        let reachable = |d: &Daemon, id: u32| {
+            d.table.get(id).and_then(|a| {
+                let pid = a.run.pid?;
+                let up = matches!(a.run.status, Status::Online | Status::Launching);
+                (up && d.channels.has_pid(pid)).then_some(pid)
+            })
+        };
+        match msg {
+            AppMsg::Data { topic, data } => {
+                // All or nothing, as every request.
+                let deaf: Vec<String> = ids
+                    .iter()
+                    .filter(|&&i| reachable(self, i).is_none())
+                    .map(|&i| format!("{} (id {i})", self.app_name(i)))
+                    .collect();
+                if !deaf.is_empty() {
+                    let message = format!(
+                        "not online with an IPC channel (a Node app ward started): {}; nothing was sent",
+                        deaf.join(", ")
+                    );
+                    return self.reply_raw(&from, req, &Reply::Error { message });
+                }
+                let mut errors = Vec::new();
+                for &i in &ids {
+                    let Some(pid) = reachable(self, i) else {
+                        continue;
+                    };
+                    let packet = serde_json::json!({
+                        "type": "process:msg", "topic": topic, "data": data, "id": i,
+                    });
+                    if let Err(e) = self.send_to(pid, &packet, None) {
+                        errors.push(e);
+                    }
+                }
+                let reply = if errors.is_empty() {
+                    Reply::Done {
+                        notes: Vec::new(),
+                        apps: Vec::new(),
+                    }
+                } else {
+                    Reply::Error {
+                        message: errors.join("\n"),
+                    }
+                };
+                self.reply_raw(&from, req, &reply);
+            }
+            AppMsg::Trigger { action, params } => {
+                let offers = |d: &Daemon, i: u32| {
+                    d.table.get(i).is_some_and(|a| {
+                        a.run
+                            .axm_actions
+                            .iter()
+                            .any(|x| x.get("action_name").and_then(Value::as_str) == Some(&action))
+                    })
+                };
+                let chosen: Vec<(u32, u32)> = ids
+                    .iter()
+                    .filter(|&&i| offers(self, i))
+                    .filter_map(|&i| reachable(self, i).map(|p| (p, i)))
+                    .collect();
+                if chosen.is_empty() {
+                    let message = format!(
+                        "no online app among {} offers the action {action:?} (apps declare \
+                         actions with @pm2/io's io.action())",
+                        targets.join(" ")
+                    );
+                    return self.reply_raw(&from, req, &Reply::Error { message });
+                }
+                let packet = match &params {
+                    None => Value::String(action.clone()),
+                    Some(p) => serde_json::json!({ "msg": action, "opts": p }),
+                };
+                let mut waiting = Vec::new();
+                for (pid, i) in chosen {
+                    match self.send_to(pid, &packet, None) {
+                        Ok(()) => waiting.push((pid, i)),
+                        Err(e) => log(format_args!("trigger {action}: {e}")),
+                    }
+                }
+                let notes = vec![format!(
+                    "{} processes have received command {action}",
+                    waiting.len()
+                )];
+                self.triggers.push(TriggerWait {
+                    to: from,
+                    req,
+                    action,
+                    waiting,
+                    notes,
+                    deadline: crate::os::sys::mono_ms() + TRIGGER_PATIENCE_MS,
+                });
+                if self.triggers.last().is_some_and(|t| t.waiting.is_empty()) {
+                    if let Some(t) = self.triggers.pop() {
+                        self.finish_trigger(t);
+                    }
+                }
+            }
         }
     }
 

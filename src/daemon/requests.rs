@@ -189,6 +189,7 @@ impl Daemon {
                 };
                 self.reply_raw(&from, id, &reply);
             }
+            Request::AppMessage { targets, msg } => self.on_app_message(from, id, targets, msg),
             Request::Update { exe } => {
                 // Answer first; the exec happens once the reply is out.
                 self.reply_raw(
