@@ -417,7 +417,8 @@ Keys:
         details: "\
 One sample per app of ward_app_up, ward_app_cpu_seconds_total,
 ward_app_resident_memory_bytes, ward_app_restarts_total and ward_app_start_time_seconds,
-labelled with id, name and namespace. Write it to a file for node_exporter's textfile
+labelled with id, name and namespace; and ward_app_metric, one gauge per code metric an
+app reports with @pm2/io (label metric). Write it to a file for node_exporter's textfile
 collector, or serve it to any scraper.",
     },
     Doc {

@@ -627,7 +627,7 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
     for a in apps {
         match ecosystem::to_spec(&eco, a, &ctx) {
             Ok(mut spec) => {
-                if spec.instances > 1 && !spec.cluster {
+                if (a.cluster || spec.instances > 1) && !spec.cluster {
                     fork_copies_note(&a.name, spec.instances);
                 }
                 if let Some(ns) = &o.namespace {
@@ -799,8 +799,9 @@ fn write_sample() -> Result<i32> {
 /// Copies of an app that is not a Node cluster app are separate processes: said once, so
 /// that nobody expects them to share a port.
 fn fork_copies_note(name: &str, n: u32) {
+    let copies = if n == 1 { "copy" } else { "copies" };
     eprintln!(
-        "[ward] {name}: {n} copies in fork mode: they do not share a port unless the program \
+        "[ward] {name}: {n} {copies} in fork mode: they do not share a port unless the program \
          does it itself (SO_REUSEPORT); cluster mode is for Node apps"
     );
 }

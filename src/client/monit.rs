@@ -373,6 +373,8 @@ pub fn frame(
             };
             format!("{what} ({}, after {})", e.reason.as_str(), uptime(e.uptime))
         });
+        // @pm2/io's code metrics, after the figures and before the paths.
+        let code_metrics = crate::client::axm::rows(&a.run.axm_monitor);
         let mut details: Vec<(&str, String)> = vec![
             ("status", a.run.status.as_str().into()),
             ("pid", a.run.pid.map_or("-".into(), |p| p.to_string())),
@@ -393,6 +395,13 @@ pub fn frame(
         ];
         if let Some(e) = &a.run.last_error {
             details.push(("last error", e.clone()));
+        }
+        let at = details
+            .iter()
+            .position(|(k, _)| *k == "interpreter")
+            .unwrap_or(details.len());
+        for (i, (k, val)) in code_metrics.iter().enumerate() {
+            details.insert(at + i, (k.as_str(), val.clone()));
         }
         // Keep room for the logs on a short terminal: the paths go first, the figures stay.
         let room = body.saturating_sub(1 + 4).max(6);
