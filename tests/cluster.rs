@@ -472,3 +472,92 @@ fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
     let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
     assert!(!log.contains("unable to listen"), "{log}");
 }
+
+#[test]
+fn send_data_to_process_id_as_pm2() {
+    let h = Home::new("send-data");
+    h.script(
+        "listen.js",
+        "process.on('message', (m) => console.log('got ' + JSON.stringify(m)));\n\
+         setInterval(() => {}, 1000);\n",
+    );
+    h.ok(&["start", "listen.js"]);
+    h.wait_online("listen");
+    let out = h.ok(&["sendDataToProcessId", "listen", "greet", r#"{"a":1}"#]);
+    assert!(out.contains("successfully sent data to process"), "{out}");
+    h.wait_log(
+        "listen-out.log",
+        r#"got {"data":{"a":1},"id":0,"topic":"greet","type":"process:msg"}"#,
+    );
+    h.ok(&["sendDataToProcessId", "0", "t", "plain words"]);
+    h.wait_log("listen-out.log", r#""data":"plain words""#);
+    // A program that is not Node has no channel: refused, nothing sent.
+    h.script("quiet.sh", "#!/bin/sh\nexec sleep 1000\n");
+    h.ok(&["start", "quiet.sh"]);
+    h.wait_online("quiet");
+    let err = failed(&h.run(&["sendDataToProcessId", "all", "t", "x"]));
+    assert!(err.contains("quiet (id 1)"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+}
+
+/// The real @pm2/io from the npm registry, installed into the test's folder.
+fn install_pm2_io(h: &Home) {
+    let out = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&h.dir)
+        .arg("@pm2/io")
+        .output()
+        .expect("npm (the CI script installs it)");
+    assert!(
+        out.status.success(),
+        "npm install @pm2/io failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pm2_io_metrics_and_actions() {
+    let h = Home::new("pm2io");
+    install_pm2_io(&h);
+    h.script(
+        "probe.js",
+        "const io = require('@pm2/io');\n\
+         io.metric({ name: 'Realtime user', unit: 'users' }).set(42);\n\
+         const c = io.counter({ name: 'jobs done' }); c.inc(); c.inc();\n\
+         io.action('hello', (reply) => reply({ answer: 'hi' }));\n\
+         io.action('echo', (param, reply) => reply({ got: param }));\n\
+         setInterval(() => {}, 1000);\n",
+    );
+    h.ok(&["start", "probe.js"]);
+    h.wait_online("probe");
+    wait_until(secs(20), "metrics in jlist", || {
+        let a = h.must("probe");
+        let m = &a["pm2_env"]["axm_monitor"];
+        m["Realtime user"]["value"] == 42
+            && m["jobs done"]["value"] == 2
+            && !m["Heap Usage"].is_null()
+    });
+    let d = h.ok(&["describe", "probe"]);
+    assert!(d.contains("Code metrics value"), "{d}");
+    assert!(d.contains("42 users"), "{d}");
+    let m = h.ok(&["metrics"]);
+    assert!(
+        m.contains(
+            r#"ward_app_metric{id="0",name="probe",namespace="default",metric="jobs done"} 2"#
+        ),
+        "{m}"
+    );
+    let out = h.ok(&["trigger", "probe", "hello"]);
+    assert!(
+        out.contains("1 processes have received command hello"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"[probe:0:default]={"answer":"hi"}"#),
+        "{out}"
+    );
+    let out = h.ok(&["trigger", "probe", "echo", "abc"]);
+    assert!(out.contains(r#"[probe:0:default]={"got":"abc"}"#), "{out}");
+    let err = failed(&h.run(&["trigger", "probe", "nope"]));
+    assert!(err.contains("offers the action \"nope\""), "{err}");
+}
