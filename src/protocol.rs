@@ -196,6 +196,9 @@ pub struct Row {
     pub cpu: f64,
     pub memory: u64,
     pub watch: bool,
+    /// Cluster mode (the `mode` column).
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 impl Row {
@@ -212,6 +215,7 @@ impl Row {
             cpu: v.cpu,
             memory: v.memory,
             watch: !a.spec.watch.is_empty(),
+            cluster: a.spec.cluster,
         }
     }
 
@@ -225,6 +229,7 @@ impl Row {
             } else {
                 Vec::new()
             },
+            cluster: self.cluster,
             ..AppSpec::default()
         };
         let run = crate::lifecycle::Run {

@@ -156,14 +156,13 @@ impl Cluster {
                     {
                         Ok((a, fd)) => {
                             let port = ipc::local_port(fd.as_fd()).unwrap_or(0);
-                            note = Some(match a {
-                                ListenAddr::Unix(_) => {
-                                    format!("{name}: listening on {a} for its copies")
-                                }
-                                _ => {
-                                    format!("{name}: listening on {a} (port {port}) for its copies")
-                                }
-                            });
+                            let at = match a {
+                                ListenAddr::Unix(_) => a.to_string(),
+                                ListenAddr::Any(_) => format!("port {port}"),
+                                ListenAddr::V4(ip, _) => format!("{ip}:{port}"),
+                                ListenAddr::V6(ip, _) => format!("[{ip}]:{port}"),
+                            };
+                            note = Some(format!("{name}: listening on {at} for its copies"));
                             let data = m.get("data").cloned().unwrap_or(Value::Null);
                             let hold_key = format!("{id}.L.{}", hex(&key));
                             self.fresh.push(hold_key.clone());
@@ -231,6 +230,15 @@ impl Cluster {
         self.sockets
             .values()
             .filter(|s| keys.contains(&s.hold_key))
+            .map(|s| (s.hold_key.clone(), s.fd.as_raw_fd()))
+            .collect()
+    }
+
+    /// (holder key, fd) of every socket, for a new fd holder.
+    pub fn held(&self) -> Vec<(String, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        self.sockets
+            .values()
             .map(|s| (s.hold_key.clone(), s.fd.as_raw_fd()))
             .collect()
     }

@@ -179,6 +179,15 @@ impl Channels {
         Some((c.fd, c.key))
     }
 
+    /// (holder key, fd) of every channel, for a new fd holder.
+    pub fn held(&self) -> Vec<(String, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        self.by_tok
+            .values()
+            .map(|c| (c.key.clone(), c.fd.as_raw_fd()))
+            .collect()
+    }
+
     pub fn token_of(&self, pid: u32) -> Option<u64> {
         self.by_pid.get(&pid).copied()
     }

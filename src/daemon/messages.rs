@@ -492,6 +492,20 @@ impl Daemon {
         }
     }
 
+    /// Every IPC channel and cluster socket to a new fd holder.
+    pub(super) fn hold_app_sockets(&mut self) {
+        let mut items = self.channels.held();
+        items.extend(self.cluster.held());
+        if let (false, Some(link)) = (items.is_empty(), &self.holder) {
+            if let Err(e) = link.add(&items) {
+                log(format_args!(
+                    "unable to hand IPC channels to the fd holder: {}",
+                    e.desc()
+                ));
+            }
+        }
+    }
+
     /// A listening socket an earlier daemon bound, back from the fd holder.
     pub(super) fn restore_socket(&mut self, app: u32, key: String, fd: OwnedFd) {
         let name = self.app_name(app);

@@ -50,6 +50,7 @@ impl Daemon {
         drop(self.connect_holder());
         self.hold_add = self.pipes.keys().copied().collect();
         self.hold_add_stdin = self.stdins.keys().copied().collect();
+        self.hold_app_sockets();
     }
 
     /// Sends the turn's pipe additions and removals to the holder.
