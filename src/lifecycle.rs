@@ -1292,4 +1292,98 @@ mod tests {
             "\"waiting restart\""
         );
     }
+
+    #[test]
+    fn wait_ready_launching_until_ready_or_timeout() {
+        let s = AppSpec {
+            wait_ready: true,
+            listen_timeout: 3000,
+            ..spec()
+        };
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 0, Event::Start), vec![Action::Spawn]);
+        let a = r.handle(&s, 10, Event::Spawned { pid: 7, wall: 1 });
+        assert_eq!(a, vec![Action::Arm(3010)]);
+        assert_eq!((r.status, r.pid), (Status::Launching, Some(7)));
+        assert!(!r.settled());
+        assert_eq!(r.handle(&s, 500, Event::Ready), vec![Action::Disarm]);
+        assert_eq!(r.status, Status::Online);
+        // A second 'ready' changes nothing.
+        assert_eq!(r.handle(&s, 600, Event::Ready), vec![]);
+
+        // Never ready: the listen timeout counts as ready, as in pm2.
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::Spawned { pid: 8, wall: 1 });
+        let a = r.handle(&s, 3000, Event::Deadline);
+        assert!(matches!(a.as_slice(), [Action::Log(_)]), "{a:?}");
+        assert_eq!(r.status, Status::Online);
+
+        // Dying while launching disarms the listen timeout before the restart.
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::Spawned { pid: 9, wall: 1 });
+        let a = r.handle(
+            &s,
+            5000,
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: 2,
+            },
+        );
+        assert!(
+            a.contains(&Action::Disarm) && a.contains(&Action::Spawn),
+            "{a:?}"
+        );
+        assert_eq!(r.deadline, None);
+    }
+
+    #[test]
+    fn replaced_by_a_reload_and_shutdown_by_message() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        let a = r.handle(
+            &s,
+            9000,
+            Event::Replaced {
+                pid: 200,
+                wall: 77,
+                started: 8500,
+            },
+        );
+        assert_eq!(a, vec![]);
+        assert_eq!((r.pid, r.pm_uptime, r.started_mono), (Some(200), 77, 8500));
+        assert_eq!((r.status, r.restarts), (Status::Online, 1));
+        // A stopped app is not brought back by a late replacement.
+        r.handle(&s, 9100, Event::Stop);
+        r.handle(
+            &s,
+            9200,
+            Event::Exited {
+                exit: Exit::Code(0),
+                wall: 78,
+            },
+        );
+        assert_eq!(
+            r.handle(
+                &s,
+                9300,
+                Event::Replaced {
+                    pid: 300,
+                    wall: 79,
+                    started: 9300
+                }
+            ),
+            vec![]
+        );
+        assert_eq!((r.status, r.pid), (Status::Stopped, None));
+
+        let s = AppSpec {
+            shutdown_with_message: true,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 100, Event::Stop);
+        assert_eq!(a, vec![Action::Shutdown, Action::Arm(100 + s.kill_timeout)]);
+    }
 }

@@ -101,6 +101,21 @@ impl Daemon {
         self.advance_reloads();
     }
 
+    /// The daemon is stopping: reloads end, and every process they started or replaced
+    /// goes now (the apps' own processes are stopped by the lifecycle).
+    pub(super) fn end_reloads(&mut self) {
+        for j in 0..self.reloads.len() {
+            if self.reloads[j].step.is_some() {
+                self.abort_step(j, "was stopped: the daemon is stopping");
+            }
+            self.reloads[j].queue.clear();
+        }
+        for r in self.retiring.values_mut() {
+            r.deadline = None;
+            let _ = sys::kill_group(r.pgid, libc::SIGKILL);
+        }
+    }
+
     /// The reload step whose new process is `pid`: the app id.
     pub(super) fn reload_step_of(&self, pid: u32) -> Option<u32> {
         self.reloads

@@ -668,6 +668,7 @@ impl Daemon {
 
     pub(super) fn begin_kill(&mut self, to: Option<(UnixAddr, u64)>) {
         self.exiting = true;
+        self.end_reloads();
         let ids = self.table.ids();
         for &app in &ids {
             self.apply(app, Event::Delete);
