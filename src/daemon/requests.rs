@@ -126,10 +126,10 @@ impl Daemon {
             }
             Request::Start { items } => self.on_start(from, id, items),
             Request::Act {
-                verb,
+                verb: Verb::Reload,
                 targets,
                 update_env,
-            } if verb == Verb::Reload => self.on_reload(from, id, targets, update_env),
+            } => self.on_reload(from, id, targets, update_env),
             Request::Act {
                 verb,
                 targets,
