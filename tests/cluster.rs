@@ -55,6 +55,13 @@ fn wait_file(path: &std::path::Path, needle: &str) {
     );
 }
 
+fn kill9(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
 fn pid_of(body: &str) -> u32 {
     body.split_whitespace().next().unwrap().parse().unwrap()
 }
@@ -138,10 +145,7 @@ fn four_copies_share_one_port_and_survive_kill_9() {
 
     // kill -9 of one copy: the port keeps answering, the copy comes back.
     let victim = *seen.iter().next().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
+    kill9(victim);
     wait_until(secs(10), "the victim is gone", || !alive(victim));
     for i in 0..200 {
         let b = get(port).unwrap_or_else(|e| panic!("request {i} after kill -9: {e}"));
@@ -255,18 +259,11 @@ fn a_new_copy_that_crashes_before_listening_stops_the_reload() {
     });
 }
 
-#[test]
-fn wait_ready_stays_launching_until_the_listen_timeout() {
-    let h = Home::new("wait-ready-timeout");
-    h.script("mute.js", "setInterval(() => {}, 1000);\n");
-    let mut start = h
-        .cmd(&[
-            "start",
-            "mute.js",
-            "--wait-ready",
-            "--listen-timeout",
-            "4000",
-        ])
+/// Starts `script` with --wait-ready in the background (`start` waits until it is
+/// ready) and waits until the app `mute` is launching with a pid.
+fn start_launching(h: &Home, script: &str, timeout: &str) -> std::process::Child {
+    let start = h
+        .cmd(&["start", script, "--wait-ready", "--listen-timeout", timeout])
         .spawn()
         .unwrap();
     wait_until(secs(10), "launching with a pid", || {
@@ -274,6 +271,14 @@ fn wait_ready_stays_launching_until_the_listen_timeout() {
             a["pm2_env"]["status"] == "launching" && a["pid"].as_u64().unwrap_or(0) > 0
         })
     });
+    start
+}
+
+#[test]
+fn wait_ready_stays_launching_until_the_listen_timeout() {
+    let h = Home::new("wait-ready-timeout");
+    h.script("mute.js", "setInterval(() => {}, 1000);\n");
+    let mut start = start_launching(&h, "mute.js", "4000");
     // The timeout counts as ready, as in pm2; `start` waited for it.
     assert!(start.wait().unwrap().success());
     assert_eq!(h.status("mute").as_deref(), Some("online"));
@@ -347,21 +352,7 @@ fn python_ready_on_notify_socket_and_a_forged_one_is_ignored() {
 
     // A READY=1 from a process ward does not supervise (this test) changes nothing.
     h.script("mute.py", "import time\ntime.sleep(1000)\n");
-    let mut start = h
-        .cmd(&[
-            "start",
-            "mute.py",
-            "--wait-ready",
-            "--listen-timeout",
-            "60000",
-        ])
-        .spawn()
-        .unwrap();
-    wait_until(secs(10), "launching", || {
-        h.app("mute").is_some_and(|a| {
-            a["pm2_env"]["status"] == "launching" && a["pid"].as_u64().unwrap_or(0) > 0
-        })
-    });
+    let mut start = start_launching(&h, "mute.py", "60000");
     let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
     sock.send_to(b"READY=1", h.root.join("notify.sock"))
         .unwrap();
@@ -449,10 +440,7 @@ fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
     wait_until(secs(20), "2 online", || all_online(&h, "server", 2));
     let before = distinct_pids(port, 2);
     let daemon = h.daemon_pid().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &daemon.to_string()])
-        .status()
-        .unwrap();
+    kill9(daemon);
     wait_until(secs(20), "a new daemon", || {
         h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
     });
@@ -463,10 +451,7 @@ fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
     }
     // A copy that starts now gets the socket the first daemon bound.
     let victim = *before.iter().next().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
+    kill9(victim);
     wait_until(secs(20), "the copy is back", || {
         all_online(&h, "server", 2) && !pids_of(&h, "server").contains(&victim)
     });
@@ -562,4 +547,50 @@ fn pm2_io_metrics_and_actions() {
     assert!(out.contains(r#"[probe:0:default]={"got":"abc"}"#), "{out}");
     let err = failed(&h.run(&["trigger", "probe", "nope"]));
     assert!(err.contains("offers the action \"nope\""), "{err}");
+}
+
+/// A python service that says READY=1 on $NOTIFY_SOCKET only while the file `ok` exists.
+const MAYBE_READY_PY: &str = r#"
+import os, socket, time
+if os.path.exists('ok'):
+    addr = os.environ['NOTIFY_SOCKET']
+    if addr.startswith('@'):
+        addr = '\0' + addr[1:]
+    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', addr)
+time.sleep(1000)
+"#;
+
+#[test]
+fn fork_copies_reload_one_by_one_on_ready_and_a_silent_one_stops_it() {
+    let h = Home::new("reload-ready");
+    h.script("svc.py", MAYBE_READY_PY);
+    std::fs::write(h.dir.join("ok"), "").unwrap();
+    h.ok(&[
+        "start",
+        "svc.py",
+        "-i",
+        "2",
+        "--wait-ready",
+        "--listen-timeout",
+        "3000",
+    ]);
+    assert!(all_online(&h, "svc", 2));
+    let first = pids_of(&h, "svc");
+    // Each new copy says READY=1 (from its own pid, not yet the app's): reloaded.
+    h.ok(&["reload", "svc"]);
+    let second = pids_of(&h, "svc");
+    assert_eq!(second.len(), 2);
+    assert!(second.is_disjoint(&first), "{first:?} → {second:?}");
+    assert!(all_online(&h, "svc", 2));
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(
+        !log.contains("listen_timeout"),
+        "ready came before the timeout:\n{log}"
+    );
+    // A new copy that never says ready stops the reload; the old copies stay.
+    std::fs::remove_file(h.dir.join("ok")).unwrap();
+    let err = failed(&h.run(&["reload", "svc"]));
+    assert!(err.contains("did not say ready within 3000 ms"), "{err}");
+    assert_eq!(pids_of(&h, "svc"), second);
+    assert!(all_online(&h, "svc", 2));
 }

@@ -929,14 +929,9 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
         }
         "sendDataToProcessId" | "trigger" => {
-            let mut words = Vec::new();
-            while let Some(arg) = p.next()? {
-                match arg {
-                    Value(v) => words.push(v.string()?),
-                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
-                }
-            }
+            let Some(words) = positional(&mut p)? else {
+                return Ok(Command::Help(Some(cmd)));
+            };
             match (canonical, words.as_slice()) {
                 ("trigger", [target, action]) | ("trigger", [target, action, _]) => {
                     Command::AppMessage {
@@ -968,14 +963,9 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
         }
         "send" | "attach" | "pid" => {
-            let mut words = Vec::new();
-            while let Some(arg) = p.next()? {
-                match arg {
-                    Value(v) => words.push(v.string()?),
-                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
-                }
-            }
+            let Some(mut words) = positional(&mut p)? else {
+                return Ok(Command::Help(Some(cmd)));
+            };
             match (canonical, words.len()) {
                 ("send", n) if n >= 2 => Command::Send {
                     target: words[0].clone(),
@@ -1329,6 +1319,19 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
         ));
     }
     Ok(Command::Start(Box::new(o)))
+}
+
+/// The words of a command that takes only positional arguments; `None` for `-h`.
+fn positional(p: &mut lexopt::Parser) -> Result<Option<Vec<String>>> {
+    let mut words = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Value(v) => words.push(v.string()?),
+            Short('h') | Long("help") => return Ok(None),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Some(words))
 }
 
 fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {

@@ -718,6 +718,22 @@ impl Daemon {
         log(format_args!("started {name} (id {id}), pid {}", l.pid));
     }
 
+    /// Adds an fd to the epoll set under a new token.
+    fn poll_new(&mut self, fd: std::os::fd::BorrowedFd, what: &str) -> Option<u64> {
+        let tok = self.next_token;
+        self.next_token += 1;
+        match self
+            .epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, tok))
+        {
+            Ok(()) => Some(tok),
+            Err(e) => {
+                log(format_args!("unable to watch {what}: {}", e.desc()));
+                None
+            }
+        }
+    }
+
     fn watch_pipe(&mut self, fd: OwnedFd, app: u32, err: bool, key: String, hold: bool) {
         if let Err(e) = nix::fcntl::fcntl(
             fd.as_raw_fd(),
@@ -728,15 +744,9 @@ impl Daemon {
                 e.desc()
             ));
         }
-        let tok = self.next_token;
-        self.next_token += 1;
-        if let Err(e) = self
-            .epoll
-            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok))
-        {
-            log(format_args!("unable to watch an output pipe: {}", e.desc()));
+        let Some(tok) = self.poll_new(fd.as_fd(), "an output pipe") else {
             return;
-        }
+        };
         self.pipes.insert(
             tok,
             Pipe {

@@ -58,15 +58,9 @@ impl Daemon {
                 ));
             }
         }
-        let tok = self.next_token;
-        self.next_token += 1;
-        if let Err(e) = self
-            .epoll
-            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok))
-        {
-            log(format_args!("unable to watch an IPC channel: {}", e.desc()));
+        let Some(tok) = self.poll_new(fd.as_fd(), "an IPC channel") else {
             return;
-        }
+        };
         self.channels.add(tok, fd, app, pid, key);
     }
 

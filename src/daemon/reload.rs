@@ -202,7 +202,7 @@ impl Daemon {
             return;
         };
         let _ = sys::kill_group(pid, libc::SIGKILL);
-        self.abort_step(j, &describe_exit(exit));
+        self.abort_step(j, &format!("{} before it was ready", describe_exit(exit)));
         // Already reaped: nothing to retire.
         self.retiring.remove(&pid);
     }
@@ -223,11 +223,13 @@ impl Daemon {
                 deadline: None,
             },
         );
-        let message = format!(
-            "reload of {name} stopped: its new process (pid {}) {what} before it was ready; \
-             the old copies still serve",
-            s.pid
-        );
+        let why = format!("its new process (pid {}) {what}", s.pid);
+        self.stop_app_reload(j, &name, &why);
+    }
+
+    /// Ends job `j`'s reload of the app `name`: its other copies are left as they are.
+    fn stop_app_reload(&mut self, j: usize, name: &str, why: &str) {
+        let message = format!("reload of {name} stopped: {why}; the old copies still serve");
         log(&message);
         let job = &mut self.reloads[j];
         job.errors.push(message);
@@ -324,15 +326,8 @@ impl Daemon {
                 });
             }
             Err(why) => {
-                let message = format!(
-                    "reload of {name} stopped: unable to start a new process: {why}; the old copies still serve"
-                );
-                log(&message);
-                let job = &mut self.reloads[j];
-                job.errors.push(message);
-                let table = &self.table;
-                job.queue
-                    .retain(|&i| table.get(i).is_some_and(|a| a.spec.name != name));
+                let why = format!("unable to start a new process: {why}");
+                self.stop_app_reload(j, &name, &why);
             }
         }
     }
