@@ -944,6 +944,26 @@ mod tests {
     }
 
     #[test]
+    fn code_metrics_show_in_the_details() {
+        let mut a = app(0, "api");
+        a.app.run.axm_monitor = serde_json::json!({
+            "Heap Usage": {"value": 65.89, "unit": "%"},
+            "req/min": {"value": 12},
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        let apps = vec![a];
+        let mut ui = Ui::default();
+        ui.update(&apps);
+        let lines = frame(&mut ui, &apps, &Tail::default(), 61_000, 100, 30);
+        check_size(&lines, 100, 30);
+        let text = lines.iter().map(|l| visible(l)).collect::<Vec<_>>().join("\n");
+        assert!(text.contains(" Heap Usage  65.89 %"), "{text}");
+        assert!(text.contains(" req/min     12 "), "{text}");
+    }
+
+    #[test]
     fn thousand_apps_scroll() {
         let apps: Vec<AppView> = (0..1000).map(|i| app(i, &format!("app-{i}"))).collect();
         let mut ui = Ui::default();
