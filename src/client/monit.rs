@@ -958,7 +958,11 @@ mod tests {
         ui.update(&apps);
         let lines = frame(&mut ui, &apps, &Tail::default(), 61_000, 100, 30);
         check_size(&lines, 100, 30);
-        let text = lines.iter().map(|l| visible(l)).collect::<Vec<_>>().join("\n");
+        let text = lines
+            .iter()
+            .map(|l| visible(l))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(text.contains(" Heap Usage  65.89 %"), "{text}");
         assert!(text.contains(" req/min     12 "), "{text}");
     }

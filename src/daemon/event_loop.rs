@@ -227,6 +227,11 @@ pub struct Daemon {
     retiring: HashMap<u32, reload::Retiring>,
     /// `trigger` requests waiting for the apps' answers.
     triggers: Vec<messages::TriggerWait>,
+    /// Notify datagrams ignored (from processes ward does not supervise), for rate-limited
+    /// logging.
+    notify_ignored: u64,
+    /// Unreadable IPC messages dropped, for rate-limited logging.
+    ipc_garbage: u64,
 }
 
 fn log(msg: impl std::fmt::Display) {
@@ -403,6 +408,8 @@ impl Daemon {
             reloads: Vec::new(),
             retiring: HashMap::new(),
             triggers: Vec::new(),
+            notify_ignored: 0,
+            ipc_garbage: 0,
         })
     }
 

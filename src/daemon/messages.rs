@@ -105,11 +105,18 @@ impl Daemon {
             }
         }
         if garbage > 0 {
-            let name = self.app_name(batch.app);
-            log(format_args!(
-                "{name} (pid {}) sent {garbage} unreadable message(s) on its IPC channel; dropped",
-                batch.pid
-            ));
+            // Logged when the total passes a power of two: an app that sends garbage
+            // without end cannot fill the daemon's log.
+            let before = self.ipc_garbage;
+            self.ipc_garbage += garbage;
+            if before.checked_ilog2() != self.ipc_garbage.checked_ilog2() {
+                let name = self.app_name(batch.app);
+                log(format_args!(
+                    "{name} (pid {}) sent {garbage} unreadable message(s) on its IPC channel; \
+                     dropped ({} so far from all apps)",
+                    batch.pid, self.ipc_garbage
+                ));
+            }
         }
         if batch.closed {
             self.close_channel(tok);
@@ -449,10 +456,16 @@ impl Daemon {
                 })
             });
             let Some((id, who)) = who else {
-                log(format_args!(
-                    "ignored a NOTIFY_SOCKET message from pid {pid}: not a process ward \
-                     supervises"
-                ));
+                // Logged 1, 2, 4, 8... times: a process that floods the socket cannot
+                // flood the daemon's log.
+                self.notify_ignored += 1;
+                if self.notify_ignored.is_power_of_two() {
+                    log(format_args!(
+                        "ignored a NOTIFY_SOCKET message from pid {pid}: not a process ward \
+                         supervises ({} ignored so far)",
+                        self.notify_ignored
+                    ));
+                }
                 continue;
             };
             if let Some(text) = note.status {
