@@ -535,8 +535,9 @@ as it is.",
         usage: "ward startOrRestart <ecosystem file|->",
         summary: "start the file's apps that are not running, restart the ones that are",
         details: "\
-As pm2 does; reload is restart outside cluster mode, so the three are the same. The
-restarted apps take the file's environment. Takes start's options (--env, --only, ...).",
+As pm2 does. In ward the three are the same: the running apps are restarted, also in
+cluster mode (for a reload one copy at a time, use `ward reload FILE`). The restarted
+apps take the file's environment. Takes start's options (--env, --only, ...).",
     },
     Doc {
         name: "import-pm2",
