@@ -251,13 +251,12 @@ impl Daemon {
         let mut j = 0;
         while j < self.reloads.len() {
             loop {
-                if let Some(s) = &self.reloads[j].step {
-                    if !s.ready {
-                        break;
-                    }
-                    let s = self.reloads[j].step.take().expect("checked above");
+                if let Some(s) = self.reloads[j].step.take_if(|s| s.ready) {
                     self.swap(j, s);
                     continue;
+                }
+                if self.reloads[j].step.is_some() {
+                    break; // the new process is not ready yet
                 }
                 let Some(id) = self.reloads[j].queue.pop_front() else {
                     break;
