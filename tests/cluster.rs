@@ -55,6 +55,19 @@ fn wait_file(path: &std::path::Path, needle: &str) {
     );
 }
 
+/// pid → cluster.worker.id of the two copies answering on `port`.
+fn worker_ids(port: u16) -> std::collections::BTreeMap<u32, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    wait_until(secs(20), "both workers' ids", || {
+        if let Ok(b) = get(port) {
+            let f: Vec<&str> = b.split_whitespace().collect();
+            ids.insert(pid_of(&b), f[2].to_string());
+        }
+        ids.len() == 2
+    });
+    ids
+}
+
 fn kill9(pid: u32) {
     std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -439,6 +452,7 @@ fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
     start_cluster(&h, port, "2");
     wait_until(secs(20), "2 online", || all_online(&h, "server", 2));
     let before = distinct_pids(port, 2);
+    let first_ids = worker_ids(port);
     let daemon = h.daemon_pid().unwrap();
     kill9(daemon);
     wait_until(secs(20), "a new daemon", || {
@@ -458,6 +472,18 @@ fn cluster_copies_outlive_the_daemon_and_the_next_one_shares_the_same_socket() {
     assert_eq!(distinct_pids(port, 2), pids_of(&h, "server"));
     let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
     assert!(!log.contains("unable to listen"), "{log}");
+    // cluster.worker.id stays unique: the new daemon counts on from the adopted workers.
+    let now = worker_ids(port);
+    let fresh = pids_of(&h, "server")
+        .difference(&before)
+        .copied()
+        .collect::<Vec<_>>();
+    assert_eq!(fresh.len(), 1);
+    let old_ids: BTreeSet<&String> = first_ids.values().collect();
+    assert!(
+        !old_ids.contains(&now[&fresh[0]]),
+        "the new worker reuses an id: before {first_ids:?}, now {now:?}"
+    );
 }
 
 #[test]

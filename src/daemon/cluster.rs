@@ -127,6 +127,12 @@ pub enum Answer {
 }
 
 impl Cluster {
+    /// A worker an earlier daemon started has this id: later ones get higher ids, so that
+    /// `cluster.worker.id` stays unique, as under one Node primary.
+    pub fn seen_worker_id(&mut self, id: u64) {
+        self.worker_id = self.worker_id.max(id);
+    }
+
     /// The `NODE_UNIQUE_ID` of the next worker.
     pub fn next_worker_id(&mut self) -> u64 {
         self.worker_id += 1;

@@ -513,6 +513,20 @@ impl Daemon {
         }
     }
 
+    /// Adopted cluster workers keep their `NODE_UNIQUE_ID`; new ones continue after them.
+    pub(super) fn seed_worker_ids(&mut self) {
+        let ids: Vec<u64> = self
+            .table
+            .iter()
+            .filter(|a| a.spec.cluster)
+            .filter_map(|a| crate::os::proc::start_env(a.run.pid?, "NODE_UNIQUE_ID"))
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        for id in ids {
+            self.cluster.seen_worker_id(id);
+        }
+    }
+
     /// A listening socket an earlier daemon bound, back from the fd holder.
     pub(super) fn restore_socket(&mut self, app: u32, key: String, fd: OwnedFd) {
         let name = self.app_name(app);

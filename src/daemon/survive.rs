@@ -209,6 +209,7 @@ impl Daemon {
                 None => self.hold_del.push(key),
             }
         }
+        self.seed_worker_ids();
         for id in dead {
             if let Some(app) = self.table.get(id) {
                 log(format_args!(
