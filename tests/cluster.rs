@@ -620,3 +620,33 @@ fn fork_copies_reload_one_by_one_on_ready_and_a_silent_one_stops_it() {
     assert_eq!(pids_of(&h, "svc"), second);
     assert!(all_online(&h, "svc", 2));
 }
+
+#[test]
+fn an_app_that_closes_its_channel_is_stopped_by_signal() {
+    let h = Home::new("ipc-closed");
+    h.script(
+        "alone.js",
+        "process.disconnect();\nconsole.log('disconnected');\nsetInterval(() => {}, 1000);\n",
+    );
+    h.ok(&[
+        "start",
+        "alone.js",
+        "--shutdown-with-message",
+        "--kill-timeout",
+        "30000",
+    ]);
+    h.wait_log("alone-out.log", "disconnected");
+    let pid = h.wait_online("alone");
+    // The daemon forgot the closed channel: nothing can be sent...
+    wait_until(secs(20), "the channel is gone", || {
+        !h.run(&["sendDataToProcessId", "alone", "t", "x"])
+            .status
+            .success()
+    });
+    assert_eq!(h.pid("alone"), Some(pid), "the app lives on");
+    // ...and the stop falls back to the kill signal (SIGINT ends node at once).
+    let t = Instant::now();
+    h.ok(&["stop", "alone"]);
+    assert!(t.elapsed() < secs(20), "stop took {:?}", t.elapsed());
+    assert!(!alive(pid));
+}
