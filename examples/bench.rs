@@ -572,7 +572,7 @@ impl Results {
         &mut self.rows[n - 1]
     }
     fn add(&mut self, tool: Tool, key: &str, label: &str, unit: &'static str, x: f64) {
-        let lower = unit != "MB/s";
+        let lower = !matches!(unit, "MB/s" | "req/s");
         let r = self.row(key, label, unit, lower);
         match tool {
             Tool::Ward => r.ward.push(x),
@@ -723,6 +723,14 @@ fn targets(res: &Results, quick: bool) -> Vec<Target> {
             detail,
         });
     };
+    // Issue 15: a reload of a cluster app refuses nothing (the worst run counts).
+    check(
+        "-i 2 reload: no request refused (worst run)",
+        res.get("cluster_reload").and_then(|r| r.ward.max()),
+        0.5,
+        true,
+        "requests",
+    );
     check(
         "ls with 100 apps: median < 5 ms",
         med("ls100", false),
@@ -1533,6 +1541,140 @@ fn runtime(cfg: &Cfg, res: &mut Results) -> R<()> {
     Ok(())
 }
 
+/// Ends the load threads of the cluster scenario.
+static LOAD_STOP: AtomicBool = AtomicBool::new(false);
+
+/// One HTTP/1.0 GET on 127.0.0.1:port; true when it got a 200.
+fn http_get(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    if s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).is_ok() && out.starts_with(b"HTTP/1.1 200")
+}
+
+/// Requests served on `port` by `clients` threads of sequential requests for `d`; (served,
+/// failed). The load is bounded: one request in flight per thread.
+fn load(port: u16, clients: usize, d: Duration) -> (u64, u64) {
+    let t = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (mut ok, mut bad) = (0u64, 0u64);
+                while t.elapsed() < d && !LOAD_STOP.load(Ordering::SeqCst) && check().is_ok() {
+                    if http_get(port) {
+                        ok += 1;
+                    } else {
+                        bad += 1;
+                    }
+                }
+                (ok, bad)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .filter_map(|h| h.join().ok())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+const CLUSTER_APP: &str = "const http = require('http');\n\
+    const server = http.createServer((q, s) => { s.setHeader('Connection', 'close'); s.end(String(process.pid)); });\n\
+    server.listen(+process.env.PORT, '127.0.0.1');\n\
+    process.on('SIGINT', () => server.close(() => process.exit(0)));\n";
+
+/// Scenario 8: an HTTP app in cluster mode with two copies (`-i 2`): requests served per
+/// second through the shared port, and requests refused while `reload` replaces the copies.
+fn cluster(cfg: &Cfg, res: &mut Results) -> R<()> {
+    let secs = if cfg.quick { 3 } else { 10 };
+    let reloads = if cfg.quick { 2 } else { 5 };
+    for (tool, bin) in cfg.tools() {
+        let rig = Rig::new(tool, &bin)?;
+        rig.up()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port: {e}"))?
+            .port();
+        let app = rig.work.join("server.js");
+        std::fs::write(&app, CLUSTER_APP).map_err(|e| e.to_string())?;
+        let mut c = rig.cmd(&["start", &app.to_string_lossy(), "-i", "2", "--name", "web"]);
+        c.env("PORT", port.to_string());
+        let out = run_limited(c, Duration::from_secs(60))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} start -i 2: {}",
+                tool.name(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        rig.wait_online(2, Duration::from_secs(60), Duration::from_millis(50))?;
+        let t = Instant::now();
+        while !http_get(port) {
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err(format!("{}: port {port} does not answer", tool.name()));
+            }
+            sleep(Duration::from_millis(50))?;
+        }
+        say(format!(
+            "{}: -i 2 http, {secs} s of load, 4 clients",
+            tool.name()
+        ));
+        let (ok, bad) = load(port, 4, Duration::from_secs(secs));
+        check()?;
+        res.add(
+            tool,
+            "cluster_rps",
+            "http through -i 2 (cluster)",
+            "req/s",
+            ok as f64 / secs as f64,
+        );
+        if bad > 0 {
+            res.notes.push(format!(
+                "{}: {bad} requests failed under plain load",
+                tool.name()
+            ));
+        }
+        for i in 0..reloads {
+            say(format!(
+                "{}: reload {} of {reloads} under load",
+                tool.name(),
+                i + 1
+            ));
+            let client = std::thread::spawn(move || load(port, 1, Duration::from_secs(120)));
+            sleep(Duration::from_millis(300))?;
+            let r = rig.timed(&["reload", "web"]);
+            // Let the replaced copies finish, still under load.
+            sleep(Duration::from_millis(500))?;
+            LOAD_STOP.store(true, Ordering::SeqCst);
+            let (_, failed) = client.join().map_err(|_| "client thread panicked")?;
+            LOAD_STOP.store(false, Ordering::SeqCst);
+            check()?;
+            let d = r?;
+            res.add(
+                tool,
+                "cluster_reload",
+                "-i 2 reload: requests refused",
+                "requests",
+                failed as f64,
+            );
+            res.add(
+                tool,
+                "cluster_reload_ms",
+                "-i 2 reload: duration",
+                "ms",
+                ms(d),
+            );
+            rig.wait_online(2, Duration::from_secs(60), Duration::from_millis(50))?;
+        }
+    }
+    Ok(())
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -1592,7 +1734,7 @@ fn bench(args: &[String]) -> R<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--json] [--no-pm2] [--only pop,idle,crash,logs,runtime,scale]\n\
+                    "usage: bench [--quick] [--json] [--no-pm2] [--only pop,idle,crash,logs,runtime,cluster,scale]\n\
                      WARD_BIN (default target/release/ward), PM2_BIN (default pm2 on PATH)"
                 );
                 return Ok(());
@@ -1657,11 +1799,12 @@ fn bench(args: &[String]) -> R<()> {
     let started = Instant::now();
     // A scenario that fails leaves a note and the others still run; an interrupt ends all.
     type Scenario = fn(&Cfg, &mut Results) -> R<()>;
-    let scenarios: [(&str, bool, Scenario); 5] = [
+    let scenarios: [(&str, bool, Scenario); 6] = [
         ("pop", cfg.wants("pop") || cfg.wants("idle"), populations),
         ("crash", cfg.wants("crash"), crash),
         ("logs", cfg.wants("logs"), logs),
         ("runtime", cfg.wants("runtime"), runtime),
+        ("cluster", cfg.wants("cluster"), cluster),
         ("scale", !quick && cfg.wants("scale"), scale),
     ];
     for (name, wanted, f) in scenarios {
@@ -1697,7 +1840,7 @@ fn bench(args: &[String]) -> R<()> {
     for n in &res.notes {
         println!("- {n}");
     }
-    println!("\nTargets (issue 9):");
+    println!("\nTargets (issues 9 and 15):");
     for t in &tg {
         let mark = match t.met {
             Some(true) => "met   ",

@@ -149,6 +149,16 @@ pub enum Event {
     Reset,
     /// `ward sendSignal`: deliver a signal to the main pid.
     Signal(i32),
+    /// The app said it is ready (`process.send('ready')`, `READY=1`).
+    Ready,
+    /// A reload put this new process in the old one's place (the daemon retires the old
+    /// one itself, so its exit is not the app's).
+    Replaced {
+        pid: u32,
+        wall: u64,
+        /// Monotonic ms when the new process was started.
+        started: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +174,9 @@ pub enum Action {
     Remove,
     /// A line for the daemon's log.
     Log(String),
+    /// Ask the app to stop with the IPC message `'shutdown'` (`shutdown_with_message`);
+    /// the daemon sends the kill signal instead when the app has no channel.
+    Shutdown,
 }
 
 /// What is, for one app.
@@ -196,6 +209,16 @@ pub struct Run {
     /// Why the stop in progress was asked for, when it is a restart; recorded with the
     /// exit that ends it.
     pub why: Option<(Reason, Option<String>)>,
+    /// The last `STATUS=` the app sent on `NOTIFY_SOCKET` (sd_notify), for `describe`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    /// pm2's `axm_monitor`: the latest value of each metric the app reports with `@pm2/io`
+    /// (`axm:monitor` messages on its IPC channel), by metric name.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub axm_monitor: serde_json::Map<String, serde_json::Value>,
+    /// pm2's `axm_actions`: the actions the app offers to `trigger` (`axm:action`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub axm_actions: Vec<serde_json::Value>,
 }
 
 impl Default for Run {
@@ -216,6 +239,9 @@ impl Default for Run {
             exits: VecDeque::new(),
             last_error: None,
             why: None,
+            status_text: None,
+            axm_monitor: serde_json::Map::new(),
+            axm_actions: Vec::new(),
         }
     }
 }
@@ -292,11 +318,39 @@ impl Run {
             (Stopped | Errored | OneLaunch, Event::Delete) => vec![Action::Remove],
 
             (Launching, Event::Spawned { pid, wall }) => {
-                self.status = Online;
                 self.pid = Some(pid);
                 self.pm_uptime = wall;
                 self.started_mono = now;
                 self.last_error = None;
+                if spec.wait_ready {
+                    // pm2: `launching` until 'ready' or `listen_timeout`, then online.
+                    vec![self.arm(now + spec.listen_timeout)]
+                } else {
+                    self.status = Online;
+                    vec![]
+                }
+            }
+            (Launching, Event::Ready) if self.pid.is_some() => {
+                self.status = Online;
+                self.disarm()
+            }
+            (
+                Launching | Online | Stopping | Stopped | Errored | OneLaunch | WaitingRestart,
+                Event::Ready,
+            ) => {
+                vec![]
+            }
+            (Launching | Online, Event::Replaced { pid, wall, started }) => {
+                self.status = Online;
+                self.pid = Some(pid);
+                self.pm_uptime = wall;
+                self.started_mono = started;
+                self.restarts += 1;
+                self.unstable_streak = 0;
+                self.last_error = None;
+                self.disarm()
+            }
+            (Stopping | Stopped | Errored | OneLaunch | WaitingRestart, Event::Replaced { .. }) => {
                 vec![]
             }
             (Launching, Event::SpawnFailed(why)) => {
@@ -359,6 +413,15 @@ impl Run {
             (WaitingRestart, Event::Deadline) => {
                 self.deadline = None;
                 self.spawn()
+            }
+            // wait_ready: the listen timeout passed without 'ready'; pm2 calls it online.
+            (Launching, Event::Deadline) if self.pid.is_some() => {
+                self.deadline = None;
+                self.status = Online;
+                vec![Action::Log(format!(
+                    "{} did not say ready within its listen_timeout of {} ms: online anyway",
+                    spec.name, spec.listen_timeout
+                ))]
             }
 
             (Online, Event::Memory { rss }) => match spec.max_memory_restart {
@@ -495,6 +558,9 @@ impl Run {
     fn begin_stop(&mut self, spec: &AppSpec, now: u64, then: Then) -> Vec<Action> {
         self.status = Status::Stopping;
         self.then = then;
+        if spec.shutdown_with_message {
+            return vec![Action::Shutdown, self.arm(now + spec.kill_timeout)];
+        }
         // SIGCONT after the stop signal, so an app that was SIGSTOPped still stops.
         vec![
             Action::Signal(spec.kill_signal),
@@ -530,6 +596,8 @@ impl Run {
         self.record(now, exit, wall, reason);
         let how = describe_exit(exit);
         let mut a = vec![Action::Signal(libc::SIGKILL)];
+        // A wait_ready app that died while launching leaves its listen timeout behind.
+        a.extend(self.disarm());
 
         let stop_code = matches!(exit, Exit::Code(c) if spec.stop_exit_codes.contains(&c));
         if !spec.autorestart || stop_code {
@@ -1223,5 +1291,99 @@ mod tests {
             serde_json::to_string(&Status::WaitingRestart).unwrap(),
             "\"waiting restart\""
         );
+    }
+
+    #[test]
+    fn wait_ready_launching_until_ready_or_timeout() {
+        let s = AppSpec {
+            wait_ready: true,
+            listen_timeout: 3000,
+            ..spec()
+        };
+        let mut r = Run::new(0);
+        assert_eq!(r.handle(&s, 0, Event::Start), vec![Action::Spawn]);
+        let a = r.handle(&s, 10, Event::Spawned { pid: 7, wall: 1 });
+        assert_eq!(a, vec![Action::Arm(3010)]);
+        assert_eq!((r.status, r.pid), (Status::Launching, Some(7)));
+        assert!(!r.settled());
+        assert_eq!(r.handle(&s, 500, Event::Ready), vec![Action::Disarm]);
+        assert_eq!(r.status, Status::Online);
+        // A second 'ready' changes nothing.
+        assert_eq!(r.handle(&s, 600, Event::Ready), vec![]);
+
+        // Never ready: the listen timeout counts as ready, as in pm2.
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::Spawned { pid: 8, wall: 1 });
+        let a = r.handle(&s, 3000, Event::Deadline);
+        assert!(matches!(a.as_slice(), [Action::Log(_)]), "{a:?}");
+        assert_eq!(r.status, Status::Online);
+
+        // Dying while launching disarms the listen timeout before the restart.
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::Spawned { pid: 9, wall: 1 });
+        let a = r.handle(
+            &s,
+            5000,
+            Event::Exited {
+                exit: Exit::Code(1),
+                wall: 2,
+            },
+        );
+        assert!(
+            a.contains(&Action::Disarm) && a.contains(&Action::Spawn),
+            "{a:?}"
+        );
+        assert_eq!(r.deadline, None);
+    }
+
+    #[test]
+    fn replaced_by_a_reload_and_shutdown_by_message() {
+        let s = spec();
+        let mut r = started(&s, 0);
+        let a = r.handle(
+            &s,
+            9000,
+            Event::Replaced {
+                pid: 200,
+                wall: 77,
+                started: 8500,
+            },
+        );
+        assert_eq!(a, vec![]);
+        assert_eq!((r.pid, r.pm_uptime, r.started_mono), (Some(200), 77, 8500));
+        assert_eq!((r.status, r.restarts), (Status::Online, 1));
+        // A stopped app is not brought back by a late replacement.
+        r.handle(&s, 9100, Event::Stop);
+        r.handle(
+            &s,
+            9200,
+            Event::Exited {
+                exit: Exit::Code(0),
+                wall: 78,
+            },
+        );
+        assert_eq!(
+            r.handle(
+                &s,
+                9300,
+                Event::Replaced {
+                    pid: 300,
+                    wall: 79,
+                    started: 9300
+                }
+            ),
+            vec![]
+        );
+        assert_eq!((r.status, r.pid), (Status::Stopped, None));
+
+        let s = AppSpec {
+            shutdown_with_message: true,
+            ..spec()
+        };
+        let mut r = started(&s, 0);
+        let a = r.handle(&s, 100, Event::Stop);
+        assert_eq!(a, vec![Action::Shutdown, Action::Arm(100 + s.kill_timeout)]);
     }
 }

@@ -123,6 +123,11 @@ pub enum Request {
         target: String,
         line: String,
     },
+    /// `sendDataToProcessId` / `trigger`: a message over each app's Node IPC channel.
+    AppMessage {
+        targets: Vec<String>,
+        msg: AppMsg,
+    },
     /// Re-execute the daemon from this binary, in place.
     Update {
         exe: String,
@@ -131,6 +136,23 @@ pub enum Request {
     Control {
         op: ControlOp,
         targets: Vec<String>,
+    },
+}
+
+/// What goes to apps over their IPC channel, as pm2 sends it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AppMsg {
+    /// `{type: 'process:msg', data, topic, id}` (pm2's `sendDataToProcessId` packet).
+    Data {
+        topic: String,
+        data: serde_json::Value,
+    },
+    /// An `@pm2/io` action: its name, or `{msg: name, opts: params}`; the replies
+    /// (`axm:reply`) come back as notes.
+    Trigger {
+        action: String,
+        params: Option<String>,
     },
 }
 
@@ -174,6 +196,9 @@ pub struct Row {
     pub cpu: f64,
     pub memory: u64,
     pub watch: bool,
+    /// Cluster mode (the `mode` column).
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 impl Row {
@@ -190,6 +215,7 @@ impl Row {
             cpu: v.cpu,
             memory: v.memory,
             watch: !a.spec.watch.is_empty(),
+            cluster: a.spec.cluster,
         }
     }
 
@@ -203,6 +229,7 @@ impl Row {
             } else {
                 Vec::new()
             },
+            cluster: self.cluster,
             ..AppSpec::default()
         };
         let run = crate::lifecycle::Run {

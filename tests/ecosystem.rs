@@ -153,7 +153,11 @@ fn json_fixture_cluster_max_and_instance_var() {
     put(&h, "bin/warm", SHOW);
     let (ok, _, err) = run_env(&h, &["start", "ecosystem.json"], &[]);
     assert!(ok, "{err}");
-    assert!(err.contains("exec_mode cluster runs as"), "{err}");
+    // Cluster mode is for Node apps: these copies are separate processes, and ward says so.
+    assert!(
+        err.contains("in fork mode: they do not share a port"),
+        "{err}"
+    );
     let web = apps_named(&h, "web");
     assert_eq!(web.len(), cpus());
     // merge_logs: every copy writes web-out.log.

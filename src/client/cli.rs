@@ -45,6 +45,10 @@ pub struct StartOpts {
     /// `-i`: 0 is one per CPU, negative that many fewer than the CPUs.
     pub instances: Option<i64>,
     pub merge_logs: bool,
+    /// `--wait-ready`, `--listen-timeout MS`, `--shutdown-with-message`.
+    pub wait_ready: bool,
+    pub listen_timeout: Option<u64>,
+    pub shutdown_with_message: bool,
     /// `--env NAME`, `--only a,b`: for ecosystem files.
     pub env_name: Option<String>,
     pub only: Vec<String>,
@@ -101,6 +105,11 @@ pub enum Command {
     Send {
         target: String,
         line: String,
+    },
+    /// `sendDataToProcessId`, `trigger`: a message over apps' Node IPC channel.
+    AppMessage {
+        targets: Vec<String>,
+        msg: crate::protocol::AppMsg,
     },
     Attach {
         target: String,
@@ -233,7 +242,15 @@ Options:
                                    or milliseconds with ms (e.g. 500ms); at least 100 ms
   -p, --pid FILE                   pid file (default ~/.ward/pids/NAME-ID.pid)
   -i, --instances N                run N copies (max or 0: one per CPU; -1: CPUs - 1), each
-                                   with its own id and NODE_APP_INSTANCE 0..N-1
+                                   with its own id and NODE_APP_INSTANCE 0..N-1; a Node app
+                                   runs in cluster mode: the copies share the ports they
+                                   listen on (ward is their cluster primary)
+      --wait-ready                 stay `launching` until the app says ready: Node's
+                                   process.send('ready') or READY=1 on $NOTIFY_SOCKET
+      --listen-timeout MS          how long to wait for ready (or, in cluster mode, for
+                                   listening during a reload) (default 3000)
+      --shutdown-with-message      stop a Node app with the IPC message 'shutdown' instead
+                                   of its kill signal (SIGKILL after the kill timeout)
       --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
       --env NAME                   ecosystem file: merge env_NAME over env
       --only APP[,APP...]          ecosystem file: start only these apps
@@ -278,10 +295,23 @@ Options:
     },
     Doc {
         name: "reload",
-        aliases: &[],
+        aliases: &["gracefulReload"],
         usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
-        summary: "same as restart (as pm2 does outside cluster mode)",
+        summary: "replace an app's copies one at a time, without downtime",
         details: "\
+For an app in cluster mode, or with several copies: one copy at a time, ward starts a new
+process beside the old one, waits until it is ready, then gives it the copy's id and stops
+the old one (its kill signal, or the message 'shutdown' with --shutdown-with-message;
+SIGKILL after the kill timeout). Ready means: with --wait-ready, it said so
+(process.send('ready') or READY=1 on $NOTIFY_SOCKET) within --listen-timeout; in cluster
+mode, it listens (or --listen-timeout passed, as in pm2); otherwise, it was started. A new
+process that exits first, or with --wait-ready never says ready, stops the reload of that
+app: the old copies keep serving and ward says why (exit status 1). In cluster mode the
+listening socket stays open in ward throughout, so no connection is refused.
+
+An app with one copy outside cluster mode is restarted, as pm2 does. gracefulReload is
+the same command.
+
 Options:
   -a, --update-env                 take the current shell's environment, as restart does
       --env NAME                   ecosystem file: merge env_NAME over env
@@ -392,7 +422,8 @@ Keys:
         details: "\
 One sample per app of ward_app_up, ward_app_cpu_seconds_total,
 ward_app_resident_memory_bytes, ward_app_restarts_total and ward_app_start_time_seconds,
-labelled with id, name and namespace. Write it to a file for node_exporter's textfile
+labelled with id, name and namespace; and ward_app_metric, one gauge per code metric an
+app reports with @pm2/io (label metric). Write it to a file for node_exporter's textfile
 collector, or serve it to any scraper.",
     },
     Doc {
@@ -509,8 +540,9 @@ as it is.",
         usage: "ward startOrRestart <ecosystem file|->",
         summary: "start the file's apps that are not running, restart the ones that are",
         details: "\
-As pm2 does; reload is restart outside cluster mode, so the three are the same. The
-restarted apps take the file's environment. Takes start's options (--env, --only, ...).",
+As pm2 does. In ward the three are the same: the running apps are restarted, also in
+cluster mode (for a reload one copy at a time, use `ward reload FILE`). The restarted
+apps take the file's environment. Takes start's options (--env, --only, ...).",
     },
     Doc {
         name: "import-pm2",
@@ -571,6 +603,28 @@ Options:
 Every app gets a stdin pipe that ward keeps open (it costs nothing while unused); the
 app sees end-of-file only when it stops. The words after the target are joined with
 spaces and a newline is added. Fails when the app is not running or its pipe is full.",
+    },
+    Doc {
+        name: "sendDataToProcessId",
+        aliases: &[],
+        usage: "ward sendDataToProcessId <id|name|namespace|all> <topic> <data>",
+        summary: "send a message to Node apps over their IPC channel",
+        details: "\
+Each app receives, as with pm2's sendDataToProcessId, the message
+{ type: 'process:msg', topic, data, id } on process.on('message'). DATA is taken as
+JSON when it parses as JSON (e.g. '{\"a\": 1}'), as a string otherwise. Every Node app
+ward starts has the channel; the target apps must be online or launching, or nothing is
+sent.",
+    },
+    Doc {
+        name: "trigger",
+        aliases: &[],
+        usage: "ward trigger <id|name|namespace|all> <action> [params]",
+        summary: "run an action an app offers with @pm2/io (io.action)",
+        details: "\
+Sends the action's name (or { msg: action, opts: params }) to every target app that
+declared it, and prints each app's answer as pm2 does: [name:id:namespace]=RESULT. Apps
+that do not answer within 10 seconds are named.",
     },
     Doc {
         name: "attach",
@@ -935,15 +989,44 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 _ => Command::Monit,
             }
         }
-        "send" | "attach" | "pid" => {
-            let mut words = Vec::new();
-            while let Some(arg) = p.next()? {
-                match arg {
-                    Value(v) => words.push(v.string()?),
-                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+        "sendDataToProcessId" | "trigger" => {
+            let Some(words) = positional(&mut p)? else {
+                return Ok(Command::Help(Some(cmd)));
+            };
+            match (canonical, words.as_slice()) {
+                ("trigger", [target, action]) | ("trigger", [target, action, _]) => {
+                    Command::AppMessage {
+                        targets: vec![target.clone()],
+                        msg: crate::protocol::AppMsg::Trigger {
+                            action: action.clone(),
+                            params: words.get(2).cloned(),
+                        },
+                    }
+                }
+                ("trigger", _) => {
+                    return Err(Error::new(
+                        "usage: ward trigger <id|name|all> <action> [params]",
+                    ));
+                }
+                (_, [target, topic, data]) => Command::AppMessage {
+                    targets: vec![target.clone()],
+                    msg: crate::protocol::AppMsg::Data {
+                        topic: topic.clone(),
+                        data: serde_json::from_str(data)
+                            .unwrap_or_else(|_| serde_json::Value::String(data.clone())),
+                    },
+                },
+                _ => {
+                    return Err(Error::new(
+                        "usage: ward sendDataToProcessId <id|name|all> <topic> <data>",
+                    ));
                 }
             }
+        }
+        "send" | "attach" | "pid" => {
+            let Some(mut words) = positional(&mut p)? else {
+                return Ok(Command::Help(Some(cmd)));
+            };
             match (canonical, words.len()) {
                 ("send", n) if n >= 2 => Command::Send {
                     target: words[0].clone(),
@@ -1288,6 +1371,9 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Short('p') | Long("pid") => o.pid_file = Some(p.value()?.string()?),
             Short('i') | Long("instances") => o.instances = Some(instances(p)?),
             Long("merge-logs") => o.merge_logs = true,
+            Long("wait-ready") => o.wait_ready = true,
+            Long("listen-timeout") => o.listen_timeout = Some(number(p, "--listen-timeout")?),
+            Long("shutdown-with-message") => o.shutdown_with_message = true,
             Long("env") => o.env_name = Some(env_name(p)?),
             Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
@@ -1301,6 +1387,19 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
         ));
     }
     Ok(Command::Start(Box::new(o)))
+}
+
+/// The words of a command that takes only positional arguments; `None` for `-h`.
+fn positional(p: &mut lexopt::Parser) -> Result<Option<Vec<String>>> {
+    let mut words = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Value(v) => words.push(v.string()?),
+            Short('h') | Long("help") => return Ok(None),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Some(words))
 }
 
 fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {

@@ -119,6 +119,26 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                 other => unexpected(other),
             }
         }
+        Command::AppMessage { targets, msg } => {
+            let trigger = matches!(msg, crate::protocol::AppMsg::Trigger { .. });
+            match request(
+                home,
+                &Request::AppMessage { targets, msg },
+                Duration::from_secs(60),
+                true,
+            )? {
+                Reply::Done { notes, .. } => {
+                    if !trigger {
+                        chatter("[ward] successfully sent data to process\n");
+                    }
+                    for n in notes {
+                        println!("{n}");
+                    }
+                    Ok(0)
+                }
+                other => unexpected(other),
+            }
+        }
         Command::Attach { target } => crate::client::attach::run(home, &target),
         Command::Pid { target } => {
             let apps = fetch(home, false)?;
@@ -646,12 +666,8 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
     for a in apps {
         match ecosystem::to_spec(&eco, a, &ctx) {
             Ok(mut spec) => {
-                if a.cluster {
-                    eprintln!(
-                        "[ward] {}: exec_mode cluster runs as {} separate processes in fork mode \
-                         (ward has no Node cluster module; they do not share a port)",
-                        a.name, spec.instances
-                    );
+                if (a.cluster || spec.instances > 1) && !spec.cluster {
+                    fork_copies_note(&a.name, spec.instances);
                 }
                 if let Some(ns) = &o.namespace {
                     spec.namespace = ns.clone();
@@ -825,6 +841,16 @@ fn write_sample() -> Result<i32> {
     Ok(0)
 }
 
+/// Copies of an app that is not a Node cluster app are separate processes: said once, so
+/// that nobody expects them to share a port.
+fn fork_copies_note(name: &str, n: u32) {
+    let copies = if n == 1 { "copy" } else { "copies" };
+    eprintln!(
+        "[ward] {name}: {n} {copies} in fork mode: they do not share a port unless the program \
+         does it itself (SO_REUSEPORT); cluster mode is for Node apps"
+    );
+}
+
 fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let cwd = match &o.cwd {
         Some(c) => here.join(c),
@@ -850,6 +876,12 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
             match config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var) {
                 Ok((script, interpreter)) => {
                     let d = AppSpec::default();
+                    // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
+                    let cluster = o.instances.is_some()
+                        && interpreter.as_deref().is_some_and(config::is_node_program);
+                    if instances > 1 && !cluster {
+                        fork_copies_note(&config::default_name(target), instances);
+                    }
                     let spec = AppSpec {
                         name: o
                             .name
@@ -921,6 +953,11 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                             .map(|p| cwd.join(p).to_string_lossy().into_owned())
                             .unwrap_or_default(),
                         instances,
+                        // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
+                        cluster,
+                        wait_ready: o.wait_ready,
+                        listen_timeout: o.listen_timeout.unwrap_or(d.listen_timeout),
+                        shutdown_with_message: o.shutdown_with_message,
                         // pm2 keeps one log per copy once instances are asked for.
                         merge_logs: o.merge_logs || o.instances.is_none(),
                         ..d

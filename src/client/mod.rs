@@ -6,6 +6,7 @@
 //! through the protocol.
 
 mod attach;
+mod axm;
 pub mod cli;
 pub mod commands;
 pub mod completion;

@@ -373,6 +373,8 @@ pub fn frame(
             };
             format!("{what} ({}, after {})", e.reason.as_str(), uptime(e.uptime))
         });
+        // @pm2/io's code metrics, after the figures and before the paths.
+        let code_metrics = crate::client::axm::rows(&a.run.axm_monitor);
         let mut details: Vec<(&str, String)> = vec![
             ("status", a.run.status.as_str().into()),
             ("pid", a.run.pid.map_or("-".into(), |p| p.to_string())),
@@ -393,6 +395,13 @@ pub fn frame(
         ];
         if let Some(e) = &a.run.last_error {
             details.push(("last error", e.clone()));
+        }
+        let at = details
+            .iter()
+            .position(|(k, _)| *k == "interpreter")
+            .unwrap_or(details.len());
+        for (i, (k, val)) in code_metrics.iter().enumerate() {
+            details.insert(at + i, (k.as_str(), val.clone()));
         }
         // Keep room for the logs on a short terminal: the paths go first, the figures stay.
         let room = body.saturating_sub(1 + 4).max(6);
@@ -934,6 +943,30 @@ mod tests {
             "{}",
             text.join("\n")
         );
+    }
+
+    #[test]
+    fn code_metrics_show_in_the_details() {
+        let mut a = app(0, "api");
+        a.app.run.axm_monitor = serde_json::json!({
+            "Heap Usage": {"value": 65.89, "unit": "%"},
+            "req/min": {"value": 12},
+        })
+        .as_object()
+        .unwrap()
+        .clone();
+        let apps = vec![a];
+        let mut ui = Ui::default();
+        ui.update(&apps);
+        let lines = frame(&mut ui, &apps, &Tail::default(), 61_000, 100, 30);
+        check_size(&lines, 100, 30);
+        let text = lines
+            .iter()
+            .map(|l| visible(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains(" Heap Usage  65.89 %"), "{text}");
+        assert!(text.contains(" req/min     12 "), "{text}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
         if show_ns {
             r.push((a.spec.namespace.clone(), None));
         }
-        r.push(("fork".into(), None));
+        r.push((a.spec.exec_mode().trim_end_matches("_mode").into(), None));
         r.push((a.run.pid.map_or("0".into(), |p| p.to_string()), None));
         r.push((
             if running {

@@ -204,7 +204,7 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
         ("interpreter args", na(s.interpreter_args.join(" "))),
         ("script id", a.id.to_string()),
         ("exec cwd", s.cwd.clone()),
-        ("exec mode", "fork_mode".into()),
+        ("exec mode", s.exec_mode().into()),
         (
             "watch & reload",
             if s.watch.is_empty() { "✘" } else { "✔" }.into(),
@@ -240,6 +240,17 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
     }
     if let Some(err) = &r.last_error {
         out.push_str(&format!(" Last error: {err}\n"));
+    }
+    if !r.axm_monitor.is_empty() {
+        let rows: Vec<Vec<String>> = crate::client::axm::rows(&r.axm_monitor)
+            .into_iter()
+            .map(|(k, v)| vec![k, v])
+            .collect();
+        out.push_str(&boxed("Code metrics value", &rows));
+    }
+    if let Some(text) = &r.status_text {
+        // sd_notify's STATUS=, as `systemctl status` shows it.
+        out.push_str(&format!(" Status text: {text}\n"));
     }
     out.push_str(&format!(
         " Use `ward monit` to monitor CPU and Memory usage {}\n",
@@ -304,6 +315,26 @@ pub fn metrics(apps: &[AppView]) -> String {
         ),
     ];
     let mut out = String::new();
+    // Code metrics the apps report with @pm2/io, one gauge per app and metric.
+    if apps.iter().any(|v| !v.app.run.axm_monitor.is_empty()) {
+        let name = "ward_app_metric";
+        out.push_str(&format!(
+            "# HELP {name} A code metric the app reports with @pm2/io (pm2's axm_monitor).\n\
+             # TYPE {name} gauge\n"
+        ));
+        for v in apps {
+            for (metric, n) in crate::client::axm::numbers(&v.app.run.axm_monitor) {
+                out.push_str(&format!(
+                    "{name}{{id=\"{}\",name=\"{}\",namespace=\"{}\",metric=\"{}\"}} {}\n",
+                    v.app.id,
+                    label(&v.app.spec.name),
+                    label(&v.app.spec.namespace),
+                    label(metric),
+                    crate::client::inspect::js_number(n)
+                ));
+            }
+        }
+    }
     for (name, kind, help, f) in families {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for v in apps {

@@ -47,6 +47,12 @@ mod survive;
 // The container runtime: this loop in the foreground, as PID 1.
 #[path = "runtime.rs"]
 pub(super) mod runtime;
+// Node's IPC channel, cluster mode and sd_notify: messages from apps, and the rolling
+// `reload` that replaces copies one at a time.
+#[path = "messages.rs"]
+mod messages;
+#[path = "reload.rs"]
+mod reload;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
@@ -60,6 +66,7 @@ const TOK_HOME: u64 = 7;
 /// home went (so that a running `rm -rf` ends before the home is created again).
 const HOME_LOOK_MS: u64 = 50;
 const HOME_PATIENCE_MS: u64 = 2000;
+const TOK_NOTIFY: u64 = 8;
 const TOK_FIRST_PIPE: u64 = 16;
 
 /// Bytes read from one pipe per loop turn before the others get their turn.
@@ -157,6 +164,12 @@ struct Peer {
     since: u64,
 }
 
+/// A process just started for an app (see `launch`).
+struct Launched {
+    pid: u32,
+    stdin: OwnedFd,
+}
+
 struct Pending {
     to: UnixAddr,
     id: u64,
@@ -248,6 +261,23 @@ pub struct Daemon {
     /// What the next client must be told (state.json was damaged...): goes with the next
     /// reply to a request (not a ping).
     notices: Vec<String>,
+    /// Node's IPC channels, by epoll token.
+    channels: crate::daemon::ipc::Channels,
+    /// The listening sockets of cluster apps.
+    cluster: crate::daemon::cluster::Cluster,
+    /// `NOTIFY_SOCKET` for every app (`None` if it could not be bound).
+    notify: Option<crate::daemon::notify::Notify>,
+    /// `reload` requests in progress.
+    reloads: Vec<reload::Job>,
+    /// Processes a reload replaced and asked to stop: pid → what to do about them.
+    retiring: HashMap<u32, reload::Retiring>,
+    /// `trigger` requests waiting for the apps' answers.
+    triggers: Vec<messages::TriggerWait>,
+    /// Notify datagrams ignored (from processes ward does not supervise), for rate-limited
+    /// logging.
+    notify_ignored: u64,
+    /// Unreadable IPC messages dropped, for rate-limited logging.
+    ipc_garbage: u64,
 }
 
 /// Appends to the spawn journal (store.rs); a journal that cannot be written is turned
@@ -410,6 +440,16 @@ impl Daemon {
             Some(g) => add(g.as_fd(), TOK_HOME)?,
             None => log("unable to watch the home folder: its removal will go unnoticed"),
         }
+        let notify = match crate::daemon::notify::Notify::open(&home.root) {
+            Ok(n) => {
+                add(n.fd(), TOK_NOTIFY)?;
+                Some(n)
+            }
+            Err(e) => {
+                log(format_args!("{e}; READY=1 from apps will not be heard"));
+                None
+            }
+        };
         let log_defaults = logs::Defaults::load(&home.config()).unwrap_or_else(|e| {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
@@ -478,6 +518,14 @@ impl Daemon {
             abandoned: false,
             home_check: None,
             notices: Vec::new(),
+            channels: Default::default(),
+            cluster: Default::default(),
+            notify,
+            reloads: Vec::new(),
+            retiring: HashMap::new(),
+            triggers: Vec::new(),
+            notify_ignored: 0,
+            ipc_garbage: 0,
         })
     }
 
@@ -523,7 +571,14 @@ impl Daemon {
                     TOK_HOLDER => self.on_holder_gone(),
                     tok if runtime::is_token(tok) => self.on_runtime_fd(tok),
                     TOK_HOME => self.on_home_event(),
+                    TOK_NOTIFY => self.on_notify(),
                     tok if self.adopted.contains_key(&tok) => self.on_adopted_exit(tok),
+                    tok if self.channels.has(tok) => {
+                        if ev.events().contains(EpollFlags::EPOLLOUT) {
+                            self.flush_channel(tok);
+                        }
+                        self.on_channel(tok);
+                    }
                     tok => self.on_pipe(tok),
                 }
             }
@@ -532,6 +587,7 @@ impl Daemon {
             }
             self.fire_timers();
             self.runtime_turn();
+            self.advance_reloads();
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
@@ -574,6 +630,8 @@ impl Daemon {
             self.watcher.next_deadline(),
             self.runtime_deadline(),
             self.home_check.map(|(at, _)| at),
+            self.reload_deadline(),
+            self.trigger_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -716,51 +774,128 @@ impl Daemon {
                         return;
                     }
                     Action::Log(line) => log(line),
+                    Action::Shutdown => self.shutdown_app(id, main_pid),
                 }
             }
         }
+        self.release_if_idle(id);
     }
 
-    fn spawn(&mut self, id: u32) -> Event {
+    /// Starts a process for app `id`: its output pipes are watched, its IPC channel
+    /// opened; registering it as the app's process is the caller's business.
+    fn launch(&mut self, id: u32) -> std::result::Result<Launched, String> {
         let Some(app) = self.table.get(id) else {
-            return Event::SpawnFailed("the app is gone".into());
+            return Err("the app is gone".into());
         };
-        let vars = crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        let mut vars =
+            crate::spec::config::pm2_vars(id, &app.spec, &self.home.root.to_string_lossy());
+        if let Some(n) = &self.notify {
+            vars.push(("NOTIFY_SOCKET".into(), n.addr.clone()));
+        }
+        // Node's IPC channel, as pm2 gives every Node app (stdio 'ipc'): fd 3, JSON.
+        let channel = if app.spec.is_node() {
+            match crate::os::ipc::channel_pair() {
+                Ok(pair) => {
+                    vars.push(("NODE_CHANNEL_FD".into(), "3".into()));
+                    vars.push(("NODE_CHANNEL_SERIALIZATION_MODE".into(), "json".into()));
+                    if app.spec.cluster {
+                        let wid = self.cluster.next_worker_id();
+                        vars.push(("NODE_UNIQUE_ID".into(), wid.to_string()));
+                    }
+                    Some(pair)
+                }
+                Err(e) => {
+                    log(format_args!(
+                        "{}: unable to open its IPC channel: {}",
+                        app.spec.name,
+                        e.desc()
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let extra: Vec<(&str, String)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         journal(&mut self.journal, self.seq, app, store::Entry::Spawning);
-        match spawn::spawn(&app.spec, &extra, self.child_nofile, &mut self.forker) {
-            Ok(s) => {
-                let name = app.spec.name.clone();
-                self.pids.insert(s.pid, id);
-                self.groups.insert(id, s.pid);
-                let start = proc::read_stat(s.pid).map(|st| st.start).unwrap_or(0);
-                if let Some(app) = self.table.get_mut(id) {
-                    app.run.pid_start = start;
-                }
-                self.samples.remove(&id);
-                self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
-                self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
-                self.set_stdin(id, format!("{id}.{}.i", s.pid), s.stdin);
-                let pid_path = self.pid_path(id);
-                if let Err(e) = self
-                    .home
-                    .write_file(&pid_path, format!("{}", s.pid).as_bytes())
-                {
-                    log(format_args!(
-                        "unable to write {}: {}",
-                        pid_path.display(),
-                        crate::error::os(&e)
-                    ));
-                }
-                self.hold_add_stdin.push(id);
-                log(format_args!("started {name} (id {id}), pid {}", s.pid));
+        let s = spawn::spawn(
+            &app.spec,
+            &extra,
+            self.child_nofile,
+            &mut self.forker,
+            channel.as_ref().map(|(_, theirs)| theirs),
+        )?;
+        self.watch_pipe(s.stdout, id, false, format!("{id}.{}.o", s.pid), true);
+        self.watch_pipe(s.stderr, id, true, format!("{id}.{}.e", s.pid), true);
+        if let Some((mine, _theirs)) = channel {
+            self.watch_channel(mine, id, s.pid, true);
+        }
+        Ok(Launched {
+            pid: s.pid,
+            stdin: s.stdin,
+        })
+    }
+
+    fn spawn(&mut self, id: u32) -> Event {
+        match self.launch(id) {
+            Ok(l) => {
+                let pid = l.pid;
+                self.adopt_process(id, l);
                 Event::Spawned {
-                    pid: s.pid,
+                    pid,
                     wall: sys::wall_ms(),
                 }
             }
             Err(why) => Event::SpawnFailed(why),
+        }
+    }
+
+    /// Makes a launched process app `id`'s process: its pid, group, stdin and pid file.
+    fn adopt_process(&mut self, id: u32, l: Launched) {
+        self.pids.insert(l.pid, id);
+        self.groups.insert(id, l.pid);
+        let start = proc::read_stat(l.pid).map(|st| st.start).unwrap_or(0);
+        let name = match self.table.get_mut(id) {
+            Some(app) => {
+                app.run.pid_start = start;
+                // A new process declares its own metrics and actions (pm2 resets them).
+                app.run.axm_monitor.clear();
+                app.run.axm_actions.clear();
+                app.spec.name.clone()
+            }
+            None => String::new(),
+        };
+        self.samples.remove(&id);
+        self.set_stdin(id, format!("{id}.{}.i", l.pid), l.stdin);
+        let pid_path = self.pid_path(id);
+        if let Err(e) = self
+            .home
+            .write_file(&pid_path, format!("{}", l.pid).as_bytes())
+        {
+            log(format_args!(
+                "unable to write {}: {}",
+                pid_path.display(),
+                crate::error::os(&e)
+            ));
+        }
+        self.hold_add_stdin.push(id);
+        log(format_args!("started {name} (id {id}), pid {}", l.pid));
+    }
+
+    /// Adds an fd to the epoll set under a new token.
+    fn poll_new(&mut self, fd: std::os::fd::BorrowedFd, what: &str) -> Option<u64> {
+        let tok = self.next_token;
+        self.next_token += 1;
+        match self
+            .epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, tok))
+        {
+            Ok(()) => Some(tok),
+            Err(e) => {
+                log(format_args!("unable to watch {what}: {}", e.desc()));
+                None
+            }
         }
     }
 
@@ -774,15 +909,9 @@ impl Daemon {
                 e.desc()
             ));
         }
-        let tok = self.next_token;
-        self.next_token += 1;
-        if let Err(e) = self
-            .epoll
-            .add(fd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, tok))
-        {
-            log(format_args!("unable to watch an output pipe: {}", e.desc()));
+        let Some(tok) = self.poll_new(fd.as_fd(), "an output pipe") else {
             return;
-        }
+        };
         self.pipes.insert(
             tok,
             Pipe {
@@ -806,6 +935,7 @@ impl Daemon {
             log(format_args!("deleted {} (id {id})", app.spec.name));
             // Else a crash before the next state.json would bring it back.
             journal(&mut self.journal, self.seq, &app, store::Entry::Removed);
+            self.release_name(&app.spec.name);
             if let Some(d) = app.run.deadline {
                 self.timers.remove(&(d, id));
             }
@@ -937,6 +1067,7 @@ impl Daemon {
                 return;
             };
             if let Some(id) = self.pids.remove(&pid) {
+                self.close_channel_of(pid);
                 self.log_requested_exit(id, exit);
                 self.adopted.retain(|_, a| a.pid != pid);
                 self.gone(id);
@@ -951,8 +1082,12 @@ impl Daemon {
                 // machine; serve the control socket between them (one non-blocking recv)
                 // so that `ward ls` answers promptly during a crash loop.
                 self.on_socket();
+            } else {
+                self.close_channel_of(pid);
+                // A copy a reload replaced or started; other pids are grandchildren that
+                // came to us as subreaper: reaped, done.
+                self.on_other_exit(pid, exit);
             }
-            // Other pids are grandchildren that came to us as subreaper: reaped, done.
         }
     }
 
@@ -991,6 +1126,8 @@ impl Daemon {
         if memory {
             self.check_memory();
         }
+        self.fire_reload_timers(now);
+        self.fire_trigger_timers(now);
     }
 
     /// One pass over /proc for every app with a memory limit; each app's state machine

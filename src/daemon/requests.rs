@@ -136,6 +136,11 @@ impl Daemon {
             }
             Request::Start { items } => self.on_start(from, id, items),
             Request::Act {
+                verb: Verb::Reload,
+                targets,
+                update_env,
+            } => self.on_reload(from, id, targets, update_env),
+            Request::Act {
                 verb,
                 targets,
                 update_env,
@@ -194,6 +199,7 @@ impl Daemon {
                 };
                 self.reply_raw(&from, id, &reply);
             }
+            Request::AppMessage { targets, msg } => self.on_app_message(from, id, targets, msg),
             Request::Update { exe } => {
                 if let Err(message) = survive::check_update(&exe, self.uid) {
                     log(format_args!("update refused: {message}"));
@@ -726,6 +732,7 @@ impl Daemon {
 
     pub(super) fn begin_kill(&mut self, to: Option<(UnixAddr, u64)>) {
         self.exiting = true;
+        self.end_reloads();
         let ids = self.table.ids();
         for &app in &ids {
             self.apply(app, Event::Delete);

@@ -50,6 +50,7 @@ impl Daemon {
         drop(self.connect_holder());
         self.hold_add = self.pipes.keys().copied().collect();
         self.hold_add_stdin = self.stdins.keys().copied().collect();
+        self.hold_app_sockets();
     }
 
     /// Sends the turn's pipe additions and removals to the holder.
@@ -267,6 +268,15 @@ impl Daemon {
             let err = key.ends_with(".e");
             let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
             match app.filter(|&a| self.table.get(a).is_some()) {
+                // A cluster app's listening socket, and a Node app's IPC channel (only
+                // that of a process that still runs).
+                Some(app) if key.contains(".L.") => self.restore_socket(app, key, fd),
+                Some(app) if key.ends_with(".c") => {
+                    match pid.filter(|&p| self.table.get(app).and_then(|a| a.run.pid) == Some(p)) {
+                        Some(pid) => self.watch_channel(fd, app, pid, false),
+                        None => self.hold_del.push(key),
+                    }
+                }
                 // The stdin of a process that still runs; an older one is of no use.
                 Some(app) if key.ends_with(".i") => {
                     if pid.is_some() && self.table.get(app).and_then(|a| a.run.pid) == pid {
@@ -279,6 +289,7 @@ impl Daemon {
                 None => self.hold_del.push(key),
             }
         }
+        self.seed_worker_ids();
         for id in dead {
             if let Some(app) = self.table.get(id) {
                 log(format_args!(

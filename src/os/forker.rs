@@ -64,12 +64,13 @@ impl Forker {
         Some(Forker { sock: mine })
     }
 
-    /// Starts one app with these pipe ends as its stdin, stdout and stderr; its pid.
+    /// Starts one app with these pipe ends as its stdin, stdout and stderr, and a fourth
+    /// descriptor, when given, as its fd 3 (Node's IPC channel); its pid.
     /// `Err(None)`: the fork server is gone (start it again or spawn directly).
-    pub fn spawn(&self, req: &Req, fds: [RawFd; 3]) -> Result<u32, Option<String>> {
+    pub fn spawn(&self, req: &Req, fds: &[RawFd]) -> Result<u32, Option<String>> {
         let body = serde_json::to_vec(req).map_err(|e| Some(e.to_string()))?;
         let iov = [IoSlice::new(&body)];
-        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
         socket::sendmsg::<UnixAddr>(self.sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
             .map_err(|_| None)?;
         let mut buf = [0u8; 4096];
@@ -100,7 +101,7 @@ pub fn run() -> crate::error::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let (n, fds) = {
-            let mut cmsg = nix::cmsg_space!([RawFd; 3]);
+            let mut cmsg = nix::cmsg_space!([RawFd; 4]);
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = match socket::recvmsg::<UnixAddr>(
                 sock.as_raw_fd(),
@@ -127,11 +128,8 @@ pub fn run() -> crate::error::Result<()> {
         if n == 0 && fds.is_empty() {
             return Ok(()); // the daemon is gone
         }
-        let answer = match (
-            serde_json::from_slice::<Req>(&buf[..n]),
-            <[OwnedFd; 3]>::try_from(fds),
-        ) {
-            (Ok(req), Ok(fds)) => match start(&req, &fds) {
+        let answer = match (serde_json::from_slice::<Req>(&buf[..n]), fds.len()) {
+            (Ok(req), 3 | 4) => match start(&req, &fds) {
                 Ok(pid) => format!("ok {pid}"),
                 Err(why) => format!("err {why}"),
             },
@@ -143,7 +141,7 @@ pub fn run() -> crate::error::Result<()> {
 
 /// Clones and execs one app. Everything the child needs is built before the clone; the
 /// child then calls only async-signal-safe functions.
-fn start(req: &Req, fds: &[OwnedFd; 3]) -> Result<u32, String> {
+fn start(req: &Req, fds: &[OwnedFd]) -> Result<u32, String> {
     let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
     let argv: Vec<CString> = std::iter::once(req.program.as_str())
         .chain(req.args.iter().map(String::as_str))
@@ -182,10 +180,11 @@ fn start(req: &Req, fds: &[OwnedFd; 3]) -> Result<u32, String> {
         .map_err(|e| format!("unable to create a pipe: {}", e.desc()))?;
     let raw = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
     let report = err_w.as_raw_fd();
+    let channel = fds.get(3).map(|f| f.as_raw_fd());
 
     // SAFETY: clone without CLONE_VM is a fork: the child gets a copy of this
     // single-threaded process. Between clone and exec it calls only async-signal-safe
-    // functions (setpgid, dup2, chdir, setrlimit, execve, write, _exit) on data built
+    // functions (setpgid, dup2, fcntl, chdir, setrlimit, execve, write, _exit) on data built
     // before the clone. CLONE_PARENT makes the app the daemon's child, not ours.
     #[allow(unsafe_code)]
     let pid = unsafe {
@@ -204,6 +203,17 @@ fn start(req: &Req, fds: &[OwnedFd; 3]) -> Result<u32, String> {
             libc::setpgid(0, 0);
             for (i, fd) in raw.iter().enumerate() {
                 if libc::dup2(*fd, i as i32) < 0 {
+                    fail(report, b'd');
+                }
+            }
+            // Node's IPC channel goes to fd 3 (NODE_CHANNEL_FD=3), without close-on-exec.
+            if let Some(c) = channel {
+                let r = if c == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(c, 3)
+                };
+                if r < 0 {
                     fail(report, b'd');
                 }
             }

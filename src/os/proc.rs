@@ -147,6 +147,22 @@ fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> std::io::Result<std::borrow:
     Ok(String::from_utf8_lossy(&buf[..n]))
 }
 
+/// One variable of the environment a process was started with (/proc/PID/environ, which
+/// keeps it even when the program changed its own copy).
+pub fn start_env(pid: u32, key: &str) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env_value(&raw, key)
+}
+
+/// `KEY=value` among NUL-separated entries.
+pub fn env_value(raw: &[u8], key: &str) -> Option<String> {
+    raw.split(|&b| b == 0).find_map(|e| {
+        let e = std::str::from_utf8(e).ok()?;
+        let (k, v) = e.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
 pub fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
@@ -230,5 +246,13 @@ mod tests {
         let st = read_stat(me).unwrap();
         assert_eq!(st.pid, me);
         assert!(st.rss_pages > 0);
+    }
+
+    #[test]
+    fn environ_entries() {
+        let raw = b"A=1\0NODE_UNIQUE_ID=7\0B=x=y\0";
+        assert_eq!(env_value(raw, "NODE_UNIQUE_ID").as_deref(), Some("7"));
+        assert_eq!(env_value(raw, "B").as_deref(), Some("x=y"));
+        assert_eq!(env_value(raw, "C"), None);
     }
 }

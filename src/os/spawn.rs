@@ -36,11 +36,14 @@ pub fn command_line(spec: &AppSpec) -> (String, Vec<String>) {
 
 /// Starts the app. `extra_env` holds the variables pm2 sets for its apps (pm_id, name, …).
 /// `nofile` is the RLIMIT_NOFILE the child gets (the daemon's own limit before it raised it).
+/// `channel`, when given, becomes the app's fd 3: the one descriptor beyond 0, 1 and 2 an
+/// app gets (Node's IPC channel, `NODE_CHANNEL_FD=3`).
 pub fn spawn(
     spec: &AppSpec,
     extra_env: &[(&str, String)],
     nofile: Option<(u64, u64)>,
     forker: &mut Option<crate::os::forker::Forker>,
+    channel: Option<&OwnedFd>,
 ) -> Result<Spawned, String> {
     let cwd = std::path::Path::new(&spec.cwd);
     if let Err(e) = std::fs::metadata(cwd).and_then(|m| {
@@ -86,10 +89,9 @@ pub fn spawn(
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         use std::os::fd::AsRawFd;
-        match f.spawn(
-            &req,
-            [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
-        ) {
+        let mut fds = vec![in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+        fds.extend(channel.map(|c| c.as_raw_fd()));
+        match f.spawn(&req, &fds) {
             Ok(pid) => {
                 return Ok(Spawned {
                     pid,
@@ -115,6 +117,26 @@ pub fn spawn(
         .process_group(0);
     if python {
         cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    if let Some(c) = channel {
+        use std::os::fd::AsRawFd;
+        let raw = c.as_raw_fd();
+        // SAFETY: runs in the forked child before exec and calls only dup2 and fcntl,
+        // which are async-signal-safe. Only this fallback (no fork server) pays for the
+        // fork that a pre_exec hook costs.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = if raw == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(raw, 3)
+                };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
     let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         // EMFILE comes from the daemon's own pipes, not from the program: say so,

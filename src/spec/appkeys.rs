@@ -26,8 +26,10 @@ pub struct EcoApp {
     /// `instances` as written: 0 means one per CPU, negative means CPUs minus that many.
     pub instances: Option<i64>,
     pub merge_logs: Option<bool>,
-    /// `exec_mode: cluster`: run as instances in fork mode.
+    /// `exec_mode: cluster`: Node cluster workers sharing their ports.
     pub cluster: bool,
+    /// `exec_mode: fork` written out: no cluster mode even with `instances`.
+    pub fork: bool,
     pub port: Option<u64>,
     /// `append_env_to_name`: `--env NAME` renames the app `NAME-ENV`.
     pub append_env_to_name: bool,
@@ -161,11 +163,7 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("pid", "pid_file", Kind::Str),
     ("treekill", "treekill", Kind::Ignored),
     ("force", "force", Kind::Ignored),
-    (
-        "shutdown_with_message",
-        "shutdown_with_message",
-        Kind::Ignored,
-    ),
+    ("shutdown_with_message", "shutdown_with_message", Kind::Bool),
     ("increment_var", "increment_var", Kind::Ignored),
     ("filter_env", "filter_env", Kind::Ignored),
     // Read by ecosystem.rs (`--env NAME` renames the app NAME-ENV).
@@ -341,6 +339,7 @@ impl Checker<'_> {
             instances: None,
             merge_logs: None,
             cluster: false,
+            fork: false,
             port: None,
             append_env_to_name: false,
             log_default: false,
@@ -430,6 +429,7 @@ impl Checker<'_> {
                             "autorestart" => s.autorestart = b,
                             "autostart" => s.autostart = b,
                             "wait_ready" => s.wait_ready = b,
+                            "shutdown_with_message" => s.shutdown_with_message = b,
                             "time" => time = b,
                             "merge_logs" => app.merge_logs = Some(b),
                             "disable_logs" => s.disable_logs = b,
@@ -483,7 +483,10 @@ impl Checker<'_> {
                     None => Err(bad("a whole number or \"max\"")),
                 },
                 Kind::ExecMode => match val.as_str() {
-                    Some("fork" | "fork_mode") => Ok(()),
+                    Some("fork" | "fork_mode") => {
+                        app.fork = true;
+                        Ok(())
+                    }
                     Some("cluster" | "cluster_mode") => {
                         app.cluster = true;
                         Ok(())

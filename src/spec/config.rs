@@ -76,8 +76,15 @@ pub struct AppSpec {
     pub log_date_format: Option<String>,
     pub log_type: Option<String>,
     pub disable_logs: bool,
+    /// Stay `launching` until the app says it is ready (`process.send('ready')` or
+    /// `READY=1` on `NOTIFY_SOCKET`), or `listen_timeout` ms passed.
     pub wait_ready: bool,
     pub listen_timeout: u64,
+    /// pm2's `exec_mode: cluster`: the copies run as Node cluster workers with ward as
+    /// their primary, sharing the ports they listen on. Only for Node apps.
+    pub cluster: bool,
+    /// Stop with the IPC message `'shutdown'` rather than the kill signal (Node apps).
+    pub shutdown_with_message: bool,
     pub autostart: bool,
     /// Rotate a log file once it passes this many bytes; `None`: the daemon-wide default.
     pub max_log_size: Option<u64>,
@@ -123,6 +130,8 @@ impl Default for AppSpec {
             disable_logs: false,
             wait_ready: false,
             listen_timeout: LISTEN_TIMEOUT_MS,
+            cluster: false,
+            shutdown_with_message: false,
             autostart: true,
             max_log_size: None,
             log_retain: None,
@@ -135,6 +144,21 @@ impl AppSpec {
     /// `log_date_format` when the spec is built).
     pub fn date_format(&self) -> Option<&str> {
         self.log_date_format.as_deref().filter(|f| !f.is_empty())
+    }
+
+    /// A Node app (run by `node`, `nodejs` or a path to one): it gets Node's IPC channel
+    /// and may run in cluster mode.
+    pub fn is_node(&self) -> bool {
+        self.interpreter.as_deref().is_some_and(is_node_program)
+    }
+
+    /// pm2's `exec_mode`: `cluster_mode` or `fork_mode`.
+    pub fn exec_mode(&self) -> &'static str {
+        if self.cluster {
+            "cluster_mode"
+        } else {
+            "fork_mode"
+        }
     }
 
     /// What pm2 reports as `exec_interpreter`.
@@ -158,6 +182,15 @@ pub fn pm2_vars(id: u32, spec: &AppSpec, home: &str) -> Vec<(String, String)> {
         (var.to_string(), spec.instance.to_string()),
         ("WARD_HOME".into(), home.to_string()),
     ]
+}
+
+/// `node`, `nodejs`, `/usr/bin/node`: a program whose file name says Node.
+pub fn is_node_program(program: &str) -> bool {
+    let base = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    base == "node" || base == "nodejs"
 }
 
 /// pm2's table (`lib/API/interpreter.json`), with `.py` falling back to python3.

@@ -382,6 +382,9 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.name = app.name.clone();
     spec.script = script;
     spec.interpreter = interpreter;
+    // pm2's `determineExecMode`: cluster when asked, or with `instances` and a Node
+    // interpreter unless fork was written out. Cluster mode needs Node (see `is_node`).
+    spec.cluster = (app.cluster || (app.instances.is_some() && !app.fork)) && spec.is_node();
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = std::sync::Arc::new(env);
     // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).

@@ -41,7 +41,7 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         } else {
             s.pid_file.clone()
         },
-        "exec_mode": "fork_mode",
+        "exec_mode": s.exec_mode(),
         "instances": s.instances,
         "instance_var": s.instance_var,
         "NODE_APP_INSTANCE": s.instance,
@@ -86,7 +86,8 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
     if let Value::Object(m) = policies {
         pm2_env.extend(m);
     }
-    // Fields pm2's dashboards read; the APM ones (axm_*) stay empty.
+    // Fields pm2's dashboards read; axm_monitor and axm_actions are what the app reported
+    // with @pm2/io over its IPC channel.
     let pm2_extra = json!({
         "vizion_running": false,
         "pmx": false,
@@ -95,8 +96,8 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         "windowsHide": true,
         "kill_retry_time": 100,
         "filter_env": [],
-        "axm_actions": [],
-        "axm_monitor": {},
+        "axm_actions": r.axm_actions,
+        "axm_monitor": r.axm_monitor,
         "axm_options": {},
         "axm_dynamic": {},
     });
