@@ -57,6 +57,7 @@ install: $(if $(WARD_BIN),,all)
 	@if $(BIN) help runtime >/dev/null 2>&1; then \
 	  if [ ! -e $(BINDIR)/ward-runtime ] && [ ! -L $(BINDIR)/ward-runtime ]; then \
 	    ln -s ward $(BINDIR)/ward-runtime; \
+	    ln -sf ward.1 $(MANDIR)/ward-runtime.1; \
 	  elif [ "$$(readlink $(BINDIR)/ward-runtime)" != ward ]; then \
 	    echo "$(BINDIR)/ward-runtime exists and is not a link to ward: left as it is" >&2; \
 	  fi; \
@@ -77,6 +78,7 @@ install-pm2-link: install
 # Removes what install put there; links named pm2 or ward-runtime only when they point
 # at ward.
 uninstall:
+	if [ "$$(readlink $(MANDIR)/ward-runtime.1)" = ward.1 ]; then rm -f $(MANDIR)/ward-runtime.1; fi
 	rm -f $(BINDIR)/ward $(MANDIR)/ward.1 $(BASHCOMPDIR)/ward $(ZSHCOMPDIR)/_ward \
 	  $(FISHCOMPDIR)/ward.fish $(DOCDIR)/LICENSE
 	-rmdir $(DOCDIR) 2>/dev/null
@@ -104,6 +106,10 @@ deb: $(if $(WARD_BIN),,all)
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note \
 	  $(DEB_ROOT)/usr/bin/ward
 	gzip -9n $(DEB_ROOT)/usr/share/man/man1/ward.1
+	if [ -L $(DEB_ROOT)/usr/share/man/man1/ward-runtime.1 ]; then \
+	  rm $(DEB_ROOT)/usr/share/man/man1/ward-runtime.1; \
+	  ln -s ward.1.gz $(DEB_ROOT)/usr/share/man/man1/ward-runtime.1.gz; \
+	fi
 	# Debian keeps the licence in copyright, and a native package has a changelog.
 	{ echo 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/'; \
 	  echo 'Upstream-Name: ward'; echo; echo 'Files: *'; \

@@ -96,6 +96,7 @@ fn install_and_uninstall_leave_a_foreign_pm2_alone() {
     want.extend(TREE.iter().map(|s| s.to_string()));
     if has_runtime() {
         want.push("usr/bin/ward-runtime".into());
+        want.push("usr/share/man/man1/ward-runtime.1".into());
     }
     want.sort();
     assert_eq!(files(&dest), want);

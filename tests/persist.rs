@@ -282,7 +282,7 @@ fn output_written_while_the_daemon_is_dead_is_not_lost() {
     for _ in 0..2 {
         let daemon = h.daemon_pid().unwrap();
         kill(daemon, "-9");
-        wait_until(secs(5), "a new daemon", || {
+        wait_until(secs(15), "a new daemon", || {
             h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
         });
     }

@@ -42,6 +42,8 @@ pub(super) struct Runtime {
     /// The daemon's socket: the only sender whose replies count (an abstract address can
     /// be written to by anyone on the machine).
     sock_path: std::path::PathBuf,
+    /// The daemon's reply socket (os/reply.rs), which answers requests too.
+    reply_path: std::path::PathBuf,
     reasm: Reassembly<()>,
     buf: Vec<u8>,
     /// The apps to start, until `start_at`.
@@ -107,7 +109,7 @@ fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> 
     // state.json is not adopted, or its apps would start twice.
     let _ = std::fs::remove_file(home.state());
     let mut d = Daemon::new(home.clone(), None, lock.as_raw_fd())?;
-    let rt = Runtime::new(&d.epoll, opts, items, home.socket())?;
+    let rt = Runtime::new(&d.epoll, opts, items, home.socket(), home.reply_socket())?;
     let (var, client) = if home.pm2 {
         ("PM2_HOME", "pm2")
     } else {
@@ -167,6 +169,7 @@ impl Runtime {
         opts: RuntimeOpts,
         items: Vec<StartItem>,
         sock_path: std::path::PathBuf,
+        reply_path: std::path::PathBuf,
     ) -> Result<Runtime> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -199,6 +202,7 @@ impl Runtime {
             reply,
             reply_addr,
             sock_path,
+            reply_path,
             reasm: Reassembly::default(),
             buf: vec![0; protocol::HEADER + protocol::FRAME + 1024],
             items: Some(items),
@@ -244,7 +248,10 @@ impl Daemon {
         let mut replies = Vec::new();
         if let Some(rt) = self.runtime.as_mut() {
             while let Ok((n, from)) = rt.reply.recv_from(&mut rt.buf) {
-                if from.as_pathname() != Some(rt.sock_path.as_path()) {
+                // The daemon answers from its control socket or its reply socket (see
+                // os/reply.rs); anything else is not the daemon's.
+                let from = from.as_pathname();
+                if from != Some(rt.sock_path.as_path()) && from != Some(rt.reply_path.as_path()) {
                     continue;
                 }
                 if let Ok(Some((id, body))) = rt.reasm.feed(&(), &rt.buf[..n], 0) {
