@@ -28,10 +28,11 @@ fn main() {
     let pm2 = std::path::Path::new(&argv0)
         .file_name()
         .is_some_and(|n| n == "pm2");
+    client::output::set_pm2(pm2);
     let code = match run(args.collect(), pm2) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}: {e}", if pm2 { "pm2" } else { "ward" });
+            eprintln!("{}", client::output::error_line(&e.to_string()));
             1
         }
     };

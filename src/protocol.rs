@@ -97,6 +97,9 @@ pub enum Request {
         /// (`--update-env`, or an ecosystem file's `env`).
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
+        /// The client's folder: a target that is a script path is resolved against it.
+        #[serde(default)]
+        cwd: Option<String>,
     },
     Scale {
         name: String,
@@ -131,6 +134,8 @@ pub enum Request {
     Control {
         op: ControlOp,
         targets: Vec<String>,
+        #[serde(default)]
+        cwd: Option<String>,
     },
 }
 

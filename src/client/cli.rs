@@ -4,6 +4,7 @@
 
 use lexopt::prelude::*;
 
+use crate::client::pm2flags;
 use crate::error::{Error, Result};
 use crate::protocol::{ControlOp, ScaleTo, Verb};
 
@@ -48,6 +49,21 @@ pub struct StartOpts {
     /// `--env NAME`, `--only a,b`: for ecosystem files.
     pub env_name: Option<String>,
     pub only: Vec<String>,
+    /// `--no-autostart`: register without starting.
+    pub no_autostart: bool,
+    /// `--disable-logs`: discard the app's output.
+    pub disable_logs: bool,
+    /// `--log-type json`: one JSON object per chunk of output, as pm2 writes it.
+    pub log_type: Option<String>,
+    /// `--filter-env [S]`: leave out the shell's variables whose name contains S (all of
+    /// them with no S).
+    pub filter_env: Option<Vec<String>>,
+    /// `--instance-var NAME`: the variable carrying the copy's slot (NODE_APP_INSTANCE).
+    pub instance_var: Option<String>,
+    /// `-w`, `--write`: also write the app's settings to ./NAME-pm2.json.
+    pub write: bool,
+    /// `--attach`: follow the started apps' logs afterwards.
+    pub attach: bool,
 }
 
 /// Options of stop/restart/reload/delete.
@@ -781,7 +797,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     }
                     Short('m') | Long("mini-list") | Long("mini") => mini = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::List { json, sort, mini }
@@ -793,7 +809,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) => targets.push(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             // `flush all` is every app, without the daemon's log (as pm2 does).
@@ -805,7 +821,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Short('f') | Long("force") => force = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::Save { force }
@@ -816,7 +832,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) if target.is_none() => target = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             let target = target.ok_or_else(|| Error::new("env needs an app id"))?;
@@ -829,7 +845,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     // pm2's `ecosystem simple` writes a shorter file; one sample serves both.
                     Value(v) if v == "simple" => {}
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::Ecosystem
@@ -843,7 +859,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     Long("start") => start = true,
                     Value(v) if path.is_none() => path = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::ImportPm2 { path, start }
@@ -854,7 +870,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) if target.is_none() => target = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             let target = target
@@ -862,11 +878,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Describe { target }
         }
         "prettylist" | "metrics" | "monit" => {
-            if let Some(arg) = p.next()? {
-                return match arg {
-                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
-                    _ => Err(arg.unexpected().into()),
-                };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
             }
             match canonical {
                 "prettylist" => Command::Prettylist,
@@ -880,7 +896,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) => words.push(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             match (canonical, words.len()) {
@@ -913,7 +929,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     Long("dest") => o.dest = Some(p.value()?.string()?),
                     Value(v) if o.platform.is_none() => o.platform = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             if let Some(pf) = &o.platform {
@@ -922,11 +938,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Startup(o)
         }
         "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" | "reloadLogs" => {
-            if let Some(arg) = p.next()? {
-                return match arg {
-                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
-                    _ => Err(arg.unexpected().into()),
-                };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
             }
             match canonical {
                 "jlist" => Command::Jlist,
@@ -997,7 +1013,7 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
             Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
             Long("only") => opts.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some(cmd.into()))),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     if targets.is_empty() {
@@ -1122,6 +1138,28 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("cwd") => o.cwd = Some(p.value()?.string()?),
             Short('f') | Long("force") => o.force = true,
             Long("no-autorestart") => o.no_autorestart = true,
+            Long("no-autostart") => o.no_autostart = true,
+            Long("disable-logs") => o.disable_logs = true,
+            Long("log-type") => {
+                let v = p.value()?.string()?;
+                if v != "json" && v != "raw" {
+                    return Err(Error::new(format!(
+                        "invalid value {v:?} for --log-type: expected json (or raw, the default)"
+                    )));
+                }
+                o.log_type = Some(v);
+            }
+            Long("filter-env") => {
+                let list = o.filter_env.get_or_insert_with(Vec::new);
+                if let Some(v) = p.optional_value() {
+                    list.extend(split_list(&v.string()?));
+                }
+            }
+            Long("instance-var") => o.instance_var = Some(p.value()?.string()?),
+            Short('w') | Long("write") => o.write = true,
+            Long("attach") => o.attach = true,
+            // ward's own mode is pm2's fork mode: -x asks for what ward always does.
+            Short('x') | Long("execute-command") => {}
             Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),
             Long("min-uptime") => o.min_uptime = Some(number(p, "--min-uptime")?),
             Long("restart-delay") => o.restart_delay = Some(number(p, "--restart-delay")?),
@@ -1224,7 +1262,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
             Value(v) => o.targets.push(v.string()?),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
@@ -1271,7 +1309,7 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
             Value(v) if o.target.is_none() => o.target = Some(v.string()?),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     if o.out && o.err {
@@ -1504,7 +1542,9 @@ mod tests {
                 targets: vec!["api".into()]
             }
         );
-        assert!(parse_str("delete --watch api").is_err());
+        // pm2 gives every command its whole option list: accepted, and meaningless here.
+        assert!(parse_str("delete --watch api").is_ok());
+        assert!(parse_str("delete api --bogus").is_err());
     }
 
     #[test]
@@ -1534,7 +1574,7 @@ mod tests {
                 },
             }
         );
-        assert!(parse_str("stop api --update-env").is_err());
+        assert!(parse_str("stop api --update-env --parallel 2 --no-pmx").is_ok());
         assert_eq!(
             parse_str("scale api -2").unwrap(),
             Command::Scale {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::client::cli::{ActOpts, Command, StartOpts};
-use crate::client::output::{chatter, out, silent, style};
+use crate::client::output::{chatter, out, silent, speak, style};
 use crate::client::render;
 use crate::client::talk::{fetch, request, unexpected};
 use crate::error::{Error, Result, os};
@@ -53,7 +53,11 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::Control { op, targets } => {
             let reply = request(
                 home,
-                &Request::Control { op, targets },
+                &Request::Control {
+                    op,
+                    targets,
+                    cwd: here_str(),
+                },
                 Duration::from_secs(600),
                 true,
             )?;
@@ -87,7 +91,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                     Ok(0)
                 }
                 Reply::Warning { message } => {
-                    eprintln!("ward: {message}");
+                    eprintln!("{}{}", crate::client::output::warn_tag(), speak(&message));
                     Ok(0)
                 }
                 other => unexpected(other),
@@ -163,7 +167,7 @@ fn notes(reply: Reply) -> Result<i32> {
         s.push_str(&n);
         s.push('\n');
     }
-    out(&s);
+    out(&speak(&s));
     Ok(0)
 }
 
@@ -256,9 +260,7 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
     }
     let mut s = String::new();
     for n in notes {
-        s.push_str("[ward] ");
-        s.push_str(&n);
-        s.push('\n');
+        s.push_str(&speak(&format!("[ward] {n}\n")));
     }
     s.push_str(&render::table(
         &apps,
@@ -521,6 +523,11 @@ fn here() -> Result<std::path::PathBuf> {
     std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))
 }
 
+/// The client's folder as the daemon resolves script targets against it.
+fn here_str() -> Option<String> {
+    here().ok().map(|p| p.to_string_lossy().into_owned())
+}
+
 /// The client's environment: what a new app gets, and what `--update-env` sends.
 fn shell_env() -> BTreeMap<String, String> {
     std::env::vars_os()
@@ -587,7 +594,7 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
     let mut eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
     ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
-        eprintln!("ward: warning: {w}");
+        eprintln!("{}", speak(&format!("ward: warning: {w}")));
     }
     let apps = ecosystem::select(&eco, &o.only)?;
     if let Some(n) = &o.env_name {
@@ -652,6 +659,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
                 verb,
                 targets,
                 update_env: o.update_env.then(shell_env),
+                cwd: here_str(),
             },
             Duration::from_secs(600),
             true,
@@ -672,7 +680,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
     let mut eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
     ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
-        eprintln!("ward: warning: {w}");
+        eprintln!("{}", speak(&format!("ward: warning: {w}")));
     }
     let apps = ecosystem::select(&eco, &o.only)?;
     let reply = request(
@@ -705,6 +713,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
             verb,
             targets,
             update_env: None,
+            cwd: None,
         };
         return done(home, request(home, &req, Duration::from_secs(600), true)?);
     }
@@ -722,6 +731,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
             verb,
             targets: vec![a.name.clone()],
             update_env: Some(env),
+            cwd: None,
         };
         match request(home, &req, Duration::from_secs(600), true)? {
             Reply::Done { notes: n, apps } => {
@@ -794,8 +804,14 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     if let Some(n) = &o.name {
         config::check_name(n)?;
     }
-    let env = shell_env();
-    let path_var = env.get("PATH").map(String::as_str);
+    let mut env = shell_env();
+    let path_var = env.get("PATH").cloned();
+    let path_var = path_var.as_deref();
+    if let Some(f) = &o.filter_env {
+        // pm2's filter_env: `true` drops the whole shell environment, strings drop the
+        // variables whose name contains one of them.
+        env.retain(|k, _| !f.is_empty() && !f.iter().any(|s| k.contains(s.as_str())));
+    }
     let instances = o
         .instances
         .map_or(1, |n| ecosystem::resolve_instances(n, cpus()));
@@ -878,6 +894,10 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                         instances,
                         // pm2 keeps one log per copy once instances are asked for.
                         merge_logs: o.merge_logs || o.instances.is_none(),
+                        autostart: !o.no_autostart,
+                        disable_logs: o.disable_logs,
+                        log_type: o.log_type.clone(),
+                        instance_var: o.instance_var.clone().unwrap_or(d.instance_var.clone()),
                         ..d
                     };
                     (Some(spec), None)

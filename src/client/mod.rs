@@ -12,6 +12,7 @@ mod follow;
 mod inspect;
 mod monit;
 pub mod output;
+pub mod pm2flags;
 mod render;
 mod report;
 mod startup;

@@ -809,6 +809,7 @@ fn act(
                 verb: Verb::Restart,
                 targets: vec![id],
                 update_env: None,
+                cwd: None,
             },
         ),
         (_, true) => (
@@ -817,6 +818,7 @@ fn act(
                 verb: Verb::Stop,
                 targets: vec![id],
                 update_env: None,
+                cwd: None,
             },
         ),
         (_, false) => (

@@ -114,16 +114,16 @@ struct Io {
     all: Option<Sink>,
     /// Prefix every line with the capture time in this format.
     stamp: Option<crate::spec::datefmt::DateFormat>,
-    /// Copies of the app write to the same files (`merge_logs`).
-    shared: bool,
+    /// `log_type: json`: each chunk becomes one JSON line, with this id and name.
+    json: Option<(u32, String)>,
 }
 
 impl Io {
-    /// Lines are assembled (held until their newline) when they get a timestamp or when
-    /// several streams share a file, so that no line is cut by another's write; otherwise
-    /// bytes go through as they come.
+    /// Lines are assembled (held until their newline) only when each gets a timestamp;
+    /// otherwise bytes go through as they come, to the combined file too, as pm2 writes
+    /// them (God/ForkMode.js: each chunk as it arrives, no newline added).
     fn by_line(&self) -> bool {
-        self.stamp.is_some() || self.all.is_some() || self.shared
+        self.stamp.is_some() && self.json.is_none()
     }
 
     fn sinks(&mut self) -> impl Iterator<Item = &mut Sink> {
@@ -903,8 +903,15 @@ impl Daemon {
     }
 
     /// `reset`, `sendSignal`, `stop --watch`, `restart --watch`.
-    fn on_control(&mut self, from: UnixAddr, id: u64, op: ControlOp, targets: Vec<String>) {
-        let ids = match self.table.resolve_all(&targets) {
+    fn on_control(
+        &mut self,
+        from: UnixAddr,
+        id: u64,
+        op: ControlOp,
+        targets: Vec<String>,
+        cwd: Option<&str>,
+    ) {
+        let ids = match self.table.resolve_all_in(&targets, cwd) {
             Ok(ids) => ids,
             Err(e) => {
                 let message = e.to_string();
@@ -968,7 +975,7 @@ impl Daemon {
                 } else {
                     Verb::Restart
                 };
-                return self.on_act(from, id, verb, targets, None);
+                return self.on_act(from, id, verb, targets, None, cwd.map(String::from));
             }
         }
         self.reply_when_settled(from, id, ids, notes);
@@ -1010,8 +1017,25 @@ impl Daemon {
             };
             let data = &self.buf[..n];
             if !io.by_line() {
+                let data = match &io.json {
+                    Some((id, name)) => {
+                        self.stamp.clear();
+                        match &io.stamp {
+                            Some(f) => self.clock.render(f, sys::wall_ms(), &mut self.stamp),
+                            None => self.stamp.push_str(&logs::iso_utc(sys::wall_ms())),
+                        }
+                        self.batch.clear();
+                        let kind = if err { "err" } else { "out" };
+                        logs::json_line(data, &self.stamp, kind, *id, name, &mut self.batch);
+                        &self.batch[..]
+                    }
+                    None => data,
+                };
                 let sink = if err { &mut io.err } else { &mut io.out };
                 notes.extend(sink.write(data));
+                if let Some(all) = io.all.as_mut() {
+                    notes.extend(all.write(data));
+                }
                 continue;
             }
             let own_discards = if err {

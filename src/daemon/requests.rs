@@ -129,7 +129,8 @@ impl Daemon {
                 verb,
                 targets,
                 update_env,
-            } => self.on_act(from, id, verb, targets, update_env),
+                cwd,
+            } => self.on_act(from, id, verb, targets, update_env, cwd),
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Flush { targets } => {
@@ -163,7 +164,9 @@ impl Daemon {
                     },
                 );
             }
-            Request::Control { op, targets } => self.on_control(from, id, op, targets),
+            Request::Control { op, targets, cwd } => {
+                self.on_control(from, id, op, targets, cwd.as_deref())
+            }
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
             Request::Send { target, line } => {
@@ -316,8 +319,9 @@ impl Daemon {
         verb: Verb,
         targets: Vec<String>,
         update_env: Option<BTreeMap<String, String>>,
+        cwd: Option<String>,
     ) {
-        let ids = match self.table.resolve_all(&targets) {
+        let ids = match self.table.resolve_all_in(&targets, cwd.as_deref()) {
             Ok(ids) => ids,
             Err(e) => {
                 self.reply_raw(
@@ -580,9 +584,10 @@ impl Daemon {
             let ids = self.table.by_name(t);
             return Ok((!ids.is_empty()).then(|| ids.to_vec()));
         }
-        if let Ok(n) = t.parse::<u32>() {
-            if self.table.get(n).is_some() {
-                return Ok(Some(vec![n]));
+        if t.parse::<u32>().is_ok() {
+            // A name, then a namespace, then an id (pm2's order for a number).
+            if let Ok(ids) = self.table.resolve(t) {
+                return Ok(Some(ids));
             }
         }
         let looks_like_file = t.contains('/') || std::path::Path::new(t).extension().is_some();
@@ -647,7 +652,6 @@ impl Daemon {
         let stamp = spec
             .date_format()
             .map(crate::spec::datefmt::DateFormat::parse);
-        let shared = spec.merge_logs && spec.instances > 1;
         self.io.insert(
             id,
             Io {
@@ -655,7 +659,7 @@ impl Daemon {
                 err,
                 all,
                 stamp,
-                shared,
+                json: (spec.log_type.as_deref() == Some("json")).then(|| (id, spec.name.clone())),
             },
         );
     }

@@ -192,7 +192,8 @@ pub fn default_name(script: &str) -> String {
 }
 
 /// A name is used in log file names and as a target: it must not escape the logs folder nor
-/// be mistaken for an id or for `all`.
+/// be mistaken for `all`. An all-digit name is pm2's too: as a target, a name wins over an
+/// id (table.rs).
 pub fn check_name(name: &str) -> Result<()> {
     let bad = if name.is_empty() {
         Some("it is empty")
@@ -202,8 +203,6 @@ pub fn check_name(name: &str) -> Result<()> {
         Some("it contains a NUL byte")
     } else if name == "." || name == ".." {
         Some("it is a relative folder name")
-    } else if name.bytes().all(|b| b.is_ascii_digit()) {
-        Some("it is all digits and would be taken for an id")
     } else if name == "all" {
         Some("'all' names every app")
     } else if name.starts_with('-') {
@@ -434,7 +433,7 @@ mod tests {
         assert!(check_name("/").is_err());
         assert!(check_name("a\0b").is_err());
         assert!(check_name("..").is_err());
-        assert!(check_name("42").is_err());
+        assert!(check_name("42").is_ok(), "pm2 allows all-digit names");
         assert!(check_name("all").is_err());
         assert!(check_name("").is_err());
         assert_eq!(log_stem("my app@1"), "my-app-1");

@@ -1,0 +1,227 @@
+//! Issue 17: pm2 fidelity. Each test drives ward through a `pm2` link with PM2_HOME in a
+//! temporary folder and checks what pm2 7 prints, exits with, writes or lists.
+mod util;
+use std::process::{Command, Output};
+use util::*;
+
+/// `pm2 ARGS` through a link named pm2 to the ward binary, from the test's scratch folder.
+fn pm2_in(h: &Home, dir: &std::path::Path, args: &[&str]) -> Output {
+    let link = h.dir.join("bin/pm2");
+    if !link.exists() {
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(BIN, &link).unwrap();
+    }
+    Command::new(&link)
+        .args(args)
+        .env("PM2_HOME", &h.root)
+        .env_remove("WARD_HOME")
+        .env_remove("WARD_MODE")
+        .env_remove("NO_COLOR")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn pm2(h: &Home, args: &[&str]) -> Output {
+    pm2_in(h, &h.dir, args)
+}
+
+fn ok(h: &Home, args: &[&str]) -> String {
+    let o = pm2(h, args);
+    assert!(
+        o.status.success(),
+        "pm2 {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn jlist(h: &Home) -> Vec<serde_json::Value> {
+    let s = ok(h, &["jlist"]);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("jlist is not JSON ({e}):\n{s}"))
+}
+
+fn app(h: &Home, name: &str) -> serde_json::Value {
+    jlist(h)
+        .into_iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no app {name}"))
+}
+
+fn status(h: &Home, name: &str) -> String {
+    app(h, name)["pm2_env"]["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+const LOOP: &str = "#!/bin/sh\necho up\nexec sleep 1000\n";
+
+/// Item 1 (Client.js:697): an app is found by its script file, resolved against the
+/// current folder, for stop, restart, reload and delete.
+#[test]
+fn item01_target_an_app_by_its_script_file() {
+    let h = Home::new("fid-script-target");
+    h.script("echo.sh", LOOP);
+    std::fs::create_dir_all(h.dir.join("sub")).unwrap();
+    ok(&h, &["start", "echo.sh", "--name", "api"]);
+    ok(&h, &["stop", "echo.sh"]);
+    assert_eq!(status(&h, "api"), "stopped");
+    ok(&h, &["restart", "echo.sh"]);
+    assert_eq!(status(&h, "api"), "online");
+    let o = pm2_in(&h, &h.dir.join("sub"), &["reload", "../echo.sh"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Another folder has no such script: not found.
+    let o = pm2_in(&h, &h.dir.join("sub"), &["stop", "echo.sh"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    ok(&h, &["delete", "echo.sh"]);
+    assert!(jlist(&h).is_empty());
+}
+
+/// Item 4 (binaries/CLI.js:31-96): every pm2 option is accepted on every command; those
+/// with a process-management meaning act; pm2.io/V8 options cost one line on stderr.
+#[test]
+fn item04_every_pm2_option_is_accepted() {
+    let h = Home::new("fid-options");
+    h.script("a.sh", LOOP);
+    h.script(
+        "env.sh",
+        "#!/bin/sh\necho \"secret=${FID_SECRET_X:-none} slot=${SLOT:-none}\"\nexec sleep 1000\n",
+    );
+    h.script("chunks.sh", "#!/bin/sh\nprintf 'one'\nexec sleep 1000\n");
+    // Registered, not started; -x, --parallel and the pm2.io options change nothing.
+    let o = pm2(
+        &h,
+        &[
+            "start",
+            "a.sh",
+            "--no-autostart",
+            "-x",
+            "--parallel",
+            "2",
+            "--no-vizion",
+            "--v8",
+            "--no-pmx",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line for the ignored options: {err}"
+    );
+    assert!(err.contains("--no-vizion"), "{err}");
+    assert_eq!(status(&h, "a"), "stopped");
+    // Global options on other commands, as pm2 allows.
+    ok(&h, &["start", "a", "--update-env", "--no-color"]);
+    ok(&h, &["stop", "a", "--parallel", "4", "-a"]);
+    ok(&h, &["jlist", "--no-automation"]);
+    // An option pm2 refuses is refused.
+    let o = pm2(&h, &["start", "a.sh", "--bogus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--bogus"), "{}", stderr(&o));
+    // --filter-env and --instance-var.
+    let o = std::process::Command::new(h.dir.join("bin/pm2"))
+        .args([
+            "start",
+            "env.sh",
+            "--filter-env",
+            "--filter-env=FID_SECRET",
+            "--instance-var",
+            "SLOT",
+        ])
+        .env("PM2_HOME", &h.root)
+        .env("FID_SECRET_X", "leaked")
+        .current_dir(&h.dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = h.root.join("logs/env-out.log");
+    wait_until(secs(20), "env.sh output", || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.contains("slot="))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "secret=none slot=0\n"
+    );
+    // --log-type json: pm2's JSON line per chunk.
+    ok(
+        &h,
+        &["start", "chunks.sh", "--log-type", "json", "--name", "j"],
+    );
+    let log = h.root.join("logs/j-out.log");
+    wait_until(secs(20), "json log", || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(line["message"], "one");
+    assert_eq!(line["type"], "out");
+    assert_eq!(line["app_name"], "j");
+    assert!(line["process_id"].is_u64());
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    // --disable-logs: nothing kept.
+    ok(
+        &h,
+        &["start", "chunks.sh", "--disable-logs", "--name", "quiet"],
+    );
+    wait_until(secs(20), "quiet online", || status(&h, "quiet") == "online");
+    assert_eq!(
+        std::fs::read_to_string(h.root.join("logs/quiet-out.log")).unwrap_or_default(),
+        ""
+    );
+}
+
+/// Item 5 (API.js:1548-1575): all-digit names; a number is a name first, then a
+/// namespace, then an id.
+#[test]
+fn item05_all_digit_names() {
+    let h = Home::new("fid-digits");
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "a.sh", "--name", "first"]);
+    ok(&h, &["start", "a.sh", "--name", "455", "-f"]);
+    assert_eq!(app(&h, "455")["pm_id"], 1);
+    ok(&h, &["stop", "455"]);
+    assert_eq!(status(&h, "455"), "stopped");
+    assert_eq!(status(&h, "first"), "online");
+    // No app named 0: the id.
+    ok(&h, &["stop", "0"]);
+    assert_eq!(status(&h, "first"), "stopped");
+}
+
+/// Item 11 (API.js:1458-1460): `all` that names no app is an error.
+#[test]
+fn item11_all_with_no_app_is_an_error() {
+    let h = Home::new("fid-all-empty");
+    for verb in ["stop", "restart", "reload", "delete"] {
+        let o = pm2(&h, &[verb, "all"]);
+        assert_eq!(o.status.code(), Some(1), "{verb}");
+        assert_eq!(stderr(&o), "[PM2][WARN] No process found\n", "{verb}");
+    }
+}
+
+/// Item 14 (God/ForkMode.js:158-188): without timestamps output goes to the log files as
+/// it arrives, partial lines included, the combined file (`-l`) too.
+#[test]
+fn item14_log_output_as_it_arrives() {
+    let h = Home::new("fid-chunks");
+    h.script(
+        "part.sh",
+        "#!/bin/sh\nprintf 'half'\nprintf 'err' >&2\nexec sleep 1000\n",
+    );
+    ok(&h, &["start", "part.sh", "-l", "all.log"]);
+    let (out, all) = (h.root.join("logs/part-out.log"), h.dir.join("all.log"));
+    wait_until(secs(20), "the partial line in both files", || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s == "half")
+            && std::fs::read_to_string(&all).is_ok_and(|s| s.len() == 7)
+    });
+    let all = std::fs::read_to_string(&all).unwrap();
+    assert!(all == "halferr" || all == "errhalf", "{all}");
+}
