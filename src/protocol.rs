@@ -54,6 +54,9 @@ pub struct StartItem {
     /// (`spec.instances` times) when there are none — pm2's `_startJson`.
     #[serde(default)]
     pub ecosystem: bool,
+    /// `start ... --watch` was given: a registered app's watching is toggled.
+    #[serde(default)]
+    pub watch_toggle: bool,
 }
 
 /// `ward scale NAME N|+N|-N`.

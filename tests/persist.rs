@@ -200,17 +200,19 @@ fn save_refuses_an_empty_list_and_cleardump_empties() {
 
 #[test]
 fn a_damaged_dump_is_reported_and_kept() {
+    // pm2's rule (issue 17): reported, the backup used, exit 0; ward keeps the damaged
+    // file as dump.json.broken where pm2 deletes it.
     let h = Home::new("persist-damaged");
     h.ok(&["ping"]);
     let bad = "[{\"name\": \"x\", \"script\": ";
     std::fs::write(h.root.join("dump.json"), bad).unwrap();
-    let err = h.fails(&["resurrect"]);
+    let out = h.ok(&["resurrect"]);
     assert!(
-        err.contains("dump.json") && err.contains("left as it is"),
-        "{err}"
+        out.contains("Failed to parse dump file") && out.contains("dump.json"),
+        "{out}"
     );
     assert_eq!(
-        std::fs::read_to_string(h.root.join("dump.json")).unwrap(),
+        std::fs::read_to_string(h.root.join("dump.json.broken")).unwrap(),
         bad
     );
     assert!(h.jlist().is_empty());

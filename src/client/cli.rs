@@ -143,8 +143,11 @@ pub enum Command {
         name: String,
         to: ScaleTo,
     },
-    /// `ward ecosystem`: write a sample ecosystem.config.js.
-    Ecosystem,
+    /// `ward ecosystem [mode]`: write a sample ecosystem.config.js; `simple` is pm2's short
+    /// template, any other mode the full one.
+    Ecosystem {
+        simple: bool,
+    },
     List {
         json: bool,
         /// `--sort FIELD[:asc|:desc]`: the field and whether descending.
@@ -264,11 +267,11 @@ group, then SIGKILL to the group after its kill timeout. Returns once every app 
 
 With an ecosystem file, acts on the apps the file names.
 
-A plain stop keeps a watched app's watch set up (`ward start` resumes it); file changes do
-not start a stopped app.
+Any stop (and any delete) also stops watching the app's files, as pm2 does; `ward restart
+APP --watch` or `ward start APP --watch` turns watching on again.
 
 Options:
-      --watch                      also stop watching the app's files
+      --watch                      stop watching (what every stop does; kept for pm2)
       --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
@@ -426,9 +429,11 @@ copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the ne
     Doc {
         name: "ecosystem",
         aliases: &["init"],
-        usage: "ward ecosystem",
+        usage: "ward ecosystem [simple]",
         summary: "write a commented sample ecosystem.config.js here",
-        details: "An existing ecosystem.config.js is never overwritten.",
+        details: "\
+`simple` writes pm2's short template (one app, name and script); any other mode, or none,
+the full commented sample. An existing ecosystem.config.js is never overwritten.",
     },
     Doc {
         name: "ping",
@@ -503,8 +508,9 @@ Options:
         summary: "start the apps of the saved list",
         details: "\
 Apps whose name is already registered are left alone, so nothing runs twice; apps saved
-as stopped are registered without being started. A damaged dump is reported and left
-as it is.",
+as stopped are registered without being started. A dump that does not parse is reported,
+kept as dump.json.broken (dump.pm2.broken), and the backup (.bak) is used, as it is when
+the dump is missing.",
     },
     Doc {
         name: "cleardump",
@@ -840,15 +846,17 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
         }
         "scale" => parse_scale(&mut p)?,
         "ecosystem" => {
+            let mut mode = None;
             while let Some(arg) = p.next()? {
                 match arg {
-                    // pm2's `ecosystem simple` writes a shorter file; one sample serves both.
-                    Value(v) if v == "simple" => {}
+                    Value(v) if mode.is_none() => mode = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
                     _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
-            Command::Ecosystem
+            Command::Ecosystem {
+                simple: mode.as_deref() == Some("simple"),
+            }
         }
         "holder" => Command::Holder,
         "forker" => Command::Forker,
@@ -1265,11 +1273,6 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
-    if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
-        return Err(Error::new(
-            "--name and `-- args` apply to one script; start several scripts one by one",
-        ));
-    }
     Ok(Command::Start(Box::new(o)))
 }
 
@@ -1595,7 +1598,14 @@ mod tests {
             parse_str("env 3").unwrap(),
             Command::Env { target: "3".into() }
         );
-        assert_eq!(parse_str("init").unwrap(), Command::Ecosystem);
+        assert_eq!(
+            parse_str("init").unwrap(),
+            Command::Ecosystem { simple: false }
+        );
+        assert_eq!(
+            parse_str("init simple").unwrap(),
+            Command::Ecosystem { simple: true }
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             )?;
             done(home, reply)
         }
-        Command::Ecosystem => write_sample(),
+        Command::Ecosystem { simple } => write_sample(simple),
         Command::Kill => kill(home),
         Command::Logs(opts) => crate::client::follow::run(home, &opts),
         Command::Flush { targets } => {
@@ -436,6 +436,7 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
             // Copies of one name (instances) are all registered.
             force: true,
             ecosystem: false,
+            watch_toggle: false,
         });
     }
     for p in &problems {
@@ -630,6 +631,7 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
                     spec_error: None,
                     force: false,
                     ecosystem: true,
+                    watch_toggle: false,
                 });
             }
             Err(e) => errors.push(e.to_string()),
@@ -768,7 +770,7 @@ fn env(home: &Home, target: &str) -> Result<i32> {
     Ok(0)
 }
 
-fn write_sample() -> Result<i32> {
+fn write_sample(simple: bool) -> Result<i32> {
     let path = here()?.join("ecosystem.config.js");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -784,7 +786,12 @@ fn write_sample() -> Result<i32> {
                 Error::unable(format_args!("write {}", path.display()), os(&e))
             }
         })?;
-    f.write_all(ecosystem::SAMPLE.as_bytes())
+    let text = if simple {
+        ecosystem::SAMPLE_SIMPLE
+    } else {
+        ecosystem::SAMPLE
+    };
+    f.write_all(text.as_bytes())
         .map_err(|e| Error::unable(format_args!("write {}", path.display()), os(&e)))?;
     out(&format!("File {} generated\n", path.display()));
     Ok(0)
@@ -910,6 +917,7 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
             spec_error,
             force: o.force,
             ecosystem: false,
+            watch_toggle: o.watch.is_some(),
         });
     }
     Ok(items)

@@ -830,6 +830,7 @@ fn act(
                     spec_error: None,
                     force: false,
                     ecosystem: false,
+                    watch_toggle: false,
                 }],
             },
         ),

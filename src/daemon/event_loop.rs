@@ -114,16 +114,20 @@ struct Io {
     all: Option<Sink>,
     /// Prefix every line with the capture time in this format.
     stamp: Option<crate::spec::datefmt::DateFormat>,
+    /// Copies of the app write to the same files (`merge_logs`).
+    shared: bool,
     /// `log_type: json`: each chunk becomes one JSON line, with this id and name.
     json: Option<(u32, String)>,
 }
 
 impl Io {
-    /// Lines are assembled (held until their newline) only when each gets a timestamp;
-    /// otherwise bytes go through as they come, to the combined file too, as pm2 writes
-    /// them (God/ForkMode.js: each chunk as it arrives, no newline added).
+    /// Lines are assembled (held until their newline) when each gets a timestamp, and
+    /// when copies share a file, so that no copy cuts another's line (ward's guarantee;
+    /// pm2 writes chunks there too). Otherwise bytes go through as they come, to the
+    /// combined file too, as pm2 writes them (God/ForkMode.js: each chunk as it arrives,
+    /// no newline added).
     fn by_line(&self) -> bool {
-        self.stamp.is_some() && self.json.is_none()
+        (self.stamp.is_some() || self.shared) && self.json.is_none()
     }
 
     fn sinks(&mut self) -> impl Iterator<Item = &mut Sink> {
@@ -861,6 +865,24 @@ impl Daemon {
 
     /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
     /// exactly while some app watches.
+    /// pm2's `watch` flag of an app, turned on (the app's folder, as pm2's `watch: true`)
+    /// or off, with its watches. Nothing happens when it already is so.
+    fn set_watching(&mut self, id: u32, on: bool) {
+        let Some(a) = self.table.get_mut(id) else {
+            return;
+        };
+        if a.spec.watch.is_empty() != on {
+            return;
+        }
+        a.spec.watch = if on {
+            vec![a.spec.cwd.clone()]
+        } else {
+            Vec::new()
+        };
+        self.dirty = true;
+        self.set_watch(id, on);
+    }
+
     fn set_watch(&mut self, id: u32, on: bool) {
         if !on {
             self.watcher.remove(id);
@@ -957,18 +979,11 @@ impl Daemon {
             }
             ControlOp::StopWatch | ControlOp::RestartWatch => {
                 for &app in &ids {
-                    let Some(a) = self.table.get_mut(app) else {
+                    let Some(a) = self.table.get(app) else {
                         continue;
                     };
                     let on = op == ControlOp::RestartWatch && a.spec.watch.is_empty();
-                    // Turned on again, it watches the app's folder (pm2's `watch: true`).
-                    a.spec.watch = if on {
-                        vec![a.spec.cwd.clone()]
-                    } else {
-                        Vec::new()
-                    };
-                    self.dirty = true;
-                    self.set_watch(app, on);
+                    self.set_watching(app, on);
                 }
                 let verb = if op == ControlOp::StopWatch {
                     Verb::Stop

@@ -295,6 +295,9 @@ impl Daemon {
             // The saved log paths are final (per copy already); only the slot is new.
             spec.instance = self.free_instance(&name);
             let app = self.table.add(spec, Run::new(sys::wall_ms()));
+            if let Some(a) = self.table.get_mut(app) {
+                a.spec.pid_file = instances::pid_for(&a.spec.pid_file, app);
+            }
             self.open_logs(app);
             if s.status == Status::Stopped {
                 notes.push(format!(
@@ -351,6 +354,10 @@ impl Daemon {
                         .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
+            if matches!(verb, Verb::Stop | Verb::Delete) {
+                // pm2 stops watching on any stop or delete (Client.js:507-514).
+                self.set_watching(app, false);
+            }
             let event = match verb {
                 Verb::Stop => Event::Stop,
                 Verb::Restart | Verb::Reload => Event::Restart,
@@ -363,8 +370,10 @@ impl Daemon {
 
     pub(super) fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
-            /// Registered apps to (re)start, with variables to merge into their environment.
-            Existing(Vec<u32>, Option<BTreeMap<String, String>>),
+            /// Registered apps to (re)start, with variables to merge into their environment,
+            /// and whether `--watch` toggles their watching (pm2's start of a registered app
+            /// is a restart, and a restart with --watch toggles).
+            Existing(Vec<u32>, Option<BTreeMap<String, String>>, bool),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
@@ -377,7 +386,7 @@ impl Daemon {
                         .as_ref()
                         .filter(|_| item.ecosystem)
                         .map(|s| (*s.env).clone());
-                    Plan::Existing(ids, env)
+                    Plan::Existing(ids, env, item.watch_toggle)
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
@@ -415,8 +424,12 @@ impl Daemon {
         for plan in plans {
             match plan {
                 Plan::Existing(..) if !failures.is_empty() => break,
-                Plan::Existing(ids, env) => {
+                Plan::Existing(ids, env, toggle) => {
                     for app in ids {
+                        if toggle {
+                            let on = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());
+                            self.set_watching(app, on);
+                        }
                         if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
                             std::sync::Arc::make_mut(&mut a.spec.env)
                                 .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -509,6 +522,7 @@ impl Daemon {
             a.spec.out_file = out;
             a.spec.error_file = err;
             a.spec.log_file = all;
+            a.spec.pid_file = instances::pid_for(&a.spec.pid_file, app);
         }
         self.arm_policies(app);
         // The caller opens the log files once the app has started (or is registered
@@ -659,6 +673,7 @@ impl Daemon {
                 err,
                 all,
                 stamp,
+                shared: spec.merge_logs && spec.instances > 1,
                 json: (spec.log_type.as_deref() == Some("json")).then(|| (id, spec.name.clone())),
             },
         );

@@ -413,6 +413,15 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
 }
 
 /// What `ward ecosystem` writes: pm2's sample, with the keys ward users reach for first.
+/// pm2's `ecosystem simple` template (lib/templates/ecosystem-simple.tpl), byte for byte.
+pub const SAMPLE_SIMPLE: &str = "module.exports = {
+  apps : [{
+    name   : \"app1\",
+    script : \"./app.js\"
+  }]
+}
+";
+
 pub const SAMPLE: &str = r#"// ward (and pm2) ecosystem file: `ward start ecosystem.config.js`.
 // Every key is optional but `script`. `man ward` (ECOSYSTEM FILE) lists them all.
 module.exports = {
