@@ -148,9 +148,12 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
     }
 }
 
+/// A dump's apps and the notes about them.
+type Loaded = (Vec<Saved>, Vec<String>);
+
 /// One dump file: `Ok(None)` when it does not exist; `Err((why, true))` when it does
 /// not parse, `Err((why, false))` when it could not be read.
-fn read_dump(path: &Path) -> std::result::Result<Option<(Vec<Saved>, Vec<String>)>, (Error, bool)> {
+fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, bool)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
