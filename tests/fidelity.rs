@@ -225,3 +225,157 @@ fn item14_log_output_as_it_arrives() {
     let all = std::fs::read_to_string(&all).unwrap();
     assert!(all == "halferr" || all == "errhalf", "{all}");
 }
+
+/// Item 3 (binaries/CLI.js:253-300): several scripts in one start share the options and
+/// the `-- args`.
+#[test]
+fn item03_several_scripts_share_options_and_args() {
+    let h = Home::new("fid-several");
+    let body = "#!/bin/sh\necho \"$(basename $0) $*\"\nexec sleep 1000\n";
+    h.script("a.sh", body);
+    h.script("b.sh", body);
+    ok(
+        &h,
+        &[
+            "start",
+            "a.sh",
+            "b.sh",
+            "-o",
+            "x.log",
+            "--merge-logs",
+            "--",
+            "argv1",
+            "argv2",
+        ],
+    );
+    for name in ["a", "b"] {
+        assert_eq!(
+            app(&h, name)["pm2_env"]["args"],
+            serde_json::json!(["argv1", "argv2"])
+        );
+    }
+    let x = h.dir.join("x.log");
+    wait_until(secs(20), "both apps in x.log", || {
+        std::fs::read_to_string(&x)
+            .is_ok_and(|s| s.contains("a.sh argv1 argv2\n") && s.contains("b.sh argv1 argv2\n"))
+    });
+}
+
+/// Item 6 (God.js:205): `-p echo.pid` is written as `echo-ID.pid` and removed on stop.
+#[test]
+fn item06_custom_pid_file_per_copy() {
+    let h = Home::new("fid-pidfile");
+    h.script("echo.sh", LOOP);
+    ok(&h, &["start", "echo.sh", "-p", "echo.pid", "-i", "2"]);
+    let (p0, p1) = (h.dir.join("echo-0.pid"), h.dir.join("echo-1.pid"));
+    let pids: Vec<u64> = jlist(&h)
+        .iter()
+        .map(|a| a["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        std::fs::read_to_string(&p0).unwrap().trim(),
+        pids[0].to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&p1).unwrap().trim(),
+        pids[1].to_string()
+    );
+    assert_eq!(
+        app(&h, "echo")["pm2_env"]["pm_pid_path"],
+        p0.to_string_lossy().as_ref()
+    );
+    assert!(!h.dir.join("echo.pid").exists());
+    ok(&h, &["stop", "all"]);
+    assert!(!p0.exists() && !p1.exists(), "removed on stop");
+}
+
+/// Item 7 (God/ActionMethods.js:411-416, God.js:512-518): restart counts only a running
+/// app; a delayed crash restart counts when it fires, `waiting restart` meanwhile.
+#[test]
+fn item07_restarts_counted_as_pm2() {
+    let h = Home::new("fid-count");
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "a.sh"]);
+    ok(&h, &["restart", "a"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["restart_time"], 1);
+    ok(&h, &["stop", "a"]);
+    ok(&h, &["restart", "a"]);
+    assert_eq!(
+        app(&h, "a")["pm2_env"]["restart_time"],
+        1,
+        "a stopped app's restart is not counted"
+    );
+    // Crashes after 0.5 s, restarts 3 s later.
+    h.script("crash.sh", "#!/bin/sh\nsleep 0.5\nexit 3\n");
+    ok(&h, &["start", "crash.sh", "--restart-delay", "3000"]);
+    wait_until(secs(20), "waiting restart", || {
+        status(&h, "crash") == "waiting restart"
+    });
+    assert_eq!(app(&h, "crash")["pm2_env"]["restart_time"], 0);
+    wait_until(secs(20), "the delayed restart", || {
+        app(&h, "crash")["pm2_env"]["restart_time"] == 1
+    });
+}
+
+/// Item 10 (Client.js:507-522): any stop or delete stops watching; restart --watch and
+/// start --watch of a registered app toggle it.
+#[test]
+fn item10_watch_follows_pm2s_rules() {
+    let h = Home::new("fid-watch");
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "a.sh", "--watch"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["watch"], true);
+    ok(&h, &["stop", "a"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["watch"], false);
+    ok(&h, &["start", "a.sh", "--watch"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["watch"], true);
+    assert_eq!(status(&h, "a"), "online");
+    ok(&h, &["restart", "a", "--watch"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["watch"], false);
+    ok(&h, &["restart", "a", "--watch"]);
+    assert_eq!(app(&h, "a")["pm2_env"]["watch"], true);
+}
+
+/// Item 12 (API/Startup.js:556-586): a dump that does not parse is reported and the
+/// backup used; ward keeps the damaged file as dump.pm2.broken.
+#[test]
+fn item12_resurrect_falls_back_to_the_backup() {
+    let h = Home::new("fid-resurrect");
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "a.sh"]);
+    ok(&h, &["save"]);
+    ok(&h, &["save"]);
+    assert!(h.root.join("dump.pm2.bak").exists());
+    ok(&h, &["kill"]);
+    std::fs::write(h.root.join("dump.pm2"), "[{\"name\": ").unwrap();
+    let o = pm2(&h, &["resurrect"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("Failed to parse dump file"), "{said}");
+    assert_eq!(status(&h, "a"), "online");
+    assert_eq!(
+        std::fs::read_to_string(h.root.join("dump.pm2.broken")).unwrap(),
+        "[{\"name\": "
+    );
+    // A missing dump also falls back.
+    ok(&h, &["kill"]);
+    std::fs::remove_file(h.root.join("dump.pm2")).ok();
+    ok(&h, &["resurrect"]);
+    assert_eq!(status(&h, "a"), "online");
+}
+
+/// Item 13 (API/Extra.js:617): `init simple` writes pm2's short template.
+#[test]
+fn item13_init_simple() {
+    let h = Home::new("fid-init");
+    let out = ok(&h, &["init", "simple"]);
+    assert!(out.starts_with("File "), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(h.dir.join("ecosystem.config.js")).unwrap(),
+        "module.exports = {\n  apps : [{\n    name   : \"app1\",\n    script : \"./app.js\"\n  }]\n}\n"
+    );
+    std::fs::remove_file(h.dir.join("ecosystem.config.js")).unwrap();
+    ok(&h, &["ecosystem"]);
+    let full = std::fs::read_to_string(h.dir.join("ecosystem.config.js")).unwrap();
+    assert!(full.len() > 200 && full.contains("module.exports"));
+}
