@@ -57,6 +57,9 @@ pub struct StartItem {
     /// `start ... --watch` was given: a registered app's watching is toggled.
     #[serde(default)]
     pub watch_toggle: bool,
+    /// Settings given on the command line, merged over a registered app's (spec/patch.rs).
+    #[serde(default)]
+    pub patch: Option<crate::spec::patch::Patch>,
 }
 
 /// `ward scale NAME N|+N|-N`.
@@ -103,6 +106,12 @@ pub enum Request {
         /// The client's folder: a target that is a script path is resolved against it.
         #[serde(default)]
         cwd: Option<String>,
+        /// Restart/reload: settings to merge over each app's first (spec/patch.rs).
+        #[serde(default)]
+        patch: Option<crate::spec::patch::Patch>,
+        /// `restart --watch`: toggle each app's watching.
+        #[serde(default)]
+        toggle_watch: bool,
     },
     Scale {
         name: String,

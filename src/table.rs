@@ -98,6 +98,23 @@ impl Table {
         self.apps.insert(app.id, app);
     }
 
+    /// Gives app `id` new settings; a new name is indexed under that name.
+    pub fn set_spec(&mut self, id: u32, spec: AppSpec) {
+        let Some(app) = self.apps.get_mut(&id) else {
+            return;
+        };
+        if app.spec.name != spec.name {
+            if let Some(ids) = self.by_name.get_mut(&app.spec.name) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.by_name.remove(&app.spec.name);
+                }
+            }
+            self.by_name.entry(spec.name.clone()).or_default().push(id);
+        }
+        app.spec = spec;
+    }
+
     pub fn remove(&mut self, id: u32) -> Option<App> {
         let app = self.apps.remove(&id)?;
         if let Some(ids) = self.by_name.get_mut(&app.spec.name) {

@@ -379,3 +379,77 @@ fn item13_init_simple() {
     let full = std::fs::read_to_string(h.dir.join("ecosystem.config.js")).unwrap();
     assert!(full.len() > 200 && full.contains("module.exports"));
 }
+
+/// Item 8 (Utility.js:33-76, API.js:1091): `restart FILE` applies every key the file
+/// gives the app, `'null'` deletes one, and starts the apps that are not running.
+#[test]
+fn item08_restart_file_applies_the_file() {
+    let h = Home::new("fid-restart-file");
+    h.script("a.sh", LOOP);
+    ok(
+        &h,
+        &[
+            "start",
+            "a.sh",
+            "--name",
+            "api",
+            "--max-restarts",
+            "3",
+            "--restart-delay",
+            "100",
+        ],
+    );
+    std::fs::write(
+        h.dir.join("eco.json"),
+        r#"{"apps": [
+            {"name": "api", "script": "a.sh", "max_restarts": 7, "restart_delay": "null"},
+            {"name": "worker", "script": "a.sh"},
+            {"name": "other", "script": "a.sh"}
+        ]}"#,
+    )
+    .unwrap();
+    let out = ok(&h, &["restart", "eco.json"]);
+    assert!(
+        out.contains("[PM2][WARN] Applications worker, other not running, starting..."),
+        "{out}"
+    );
+    let api = app(&h, "api");
+    assert_eq!(api["pm2_env"]["max_restarts"], 7);
+    assert_eq!(api["pm2_env"]["restart_delay"], 0);
+    assert_eq!(api["pm2_env"]["restart_time"], 1);
+    assert_eq!(status(&h, "worker"), "online");
+    assert_eq!(status(&h, "other"), "online");
+}
+
+/// Item 9 (API.js:1587-1640): options given to restart/reload are applied.
+#[test]
+fn item09_options_on_restart_are_applied() {
+    let h = Home::new("fid-restart-opts");
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "a.sh"]);
+    ok(&h, &["restart", "0", "--name", "new"]);
+    assert_eq!(app(&h, "new")["pm_id"], 0);
+    ok(&h, &["stop", "new"]);
+    // --node-args on a script that is not node: stored and shown as pm2 does.
+    ok(
+        &h,
+        &[
+            "restart",
+            "a.sh",
+            "--node-args=--harmony",
+            "--interpreter",
+            "sh",
+        ],
+    );
+    let a = app(&h, "new");
+    assert_eq!(a["pm2_env"]["node_args"], serde_json::json!(["--harmony"]));
+    assert_eq!(status(&h, "new"), "online");
+    ok(&h, &["reload", "new", "--node-args=null", "--", "x", "y"]);
+    let a = app(&h, "new");
+    assert_eq!(a["pm2_env"]["node_args"], serde_json::json!([]));
+    assert_eq!(a["pm2_env"]["args"], serde_json::json!(["x", "y"]));
+    // A bad value changes nothing.
+    let o = pm2(&h, &["restart", "new", "--name", "a/b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(jlist(&h).iter().any(|a| a["name"] == "new"));
+}

@@ -64,6 +64,8 @@ pub struct StartOpts {
     pub write: bool,
     /// `--attach`: follow the started apps' logs afterwards.
     pub attach: bool,
+    /// `-a`, `--update-env` (restart, reload, and start of a registered app).
+    pub update_env: bool,
 }
 
 /// Options of stop/restart/reload/delete.
@@ -73,6 +75,11 @@ pub struct ActOpts {
     pub update_env: bool,
     pub env_name: Option<String>,
     pub only: Vec<String>,
+    /// Restart/reload: settings given on the command line (`--name`, `--node-args`, ...),
+    /// merged over each app's (client/given.rs).
+    pub patch: Option<crate::spec::patch::Patch>,
+    /// `restart --watch`: toggle watching.
+    pub toggle_watch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -741,12 +748,12 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             ));
         }
     };
-    if tail.is_some() && cmd != "start" {
+    let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
+    if tail.is_some() && !matches!(canonical, "start" | "restart" | "reload") {
         return Err(Error::new(format!(
             "`--` (arguments for the script) only goes with start, not {cmd}"
         )));
     }
-    let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
     let command = match canonical {
         "start" => parse_start(&mut p, tail.unwrap_or_default())?,
         "startOrRestart" => {
@@ -764,7 +771,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
             c
         }
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
-        "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
+        "restart" => parse_restart(&mut p, canonical, Verb::Restart, tail)?,
         "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {
             Command::Act { targets, .. } => Command::Control {
                 op: ControlOp::Reset,
@@ -791,7 +798,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 other => other,
             }
         }
-        "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
+        "reload" => parse_restart(&mut p, canonical, Verb::Reload, tail)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
             let (mut json, mut sort, mut mini) = (false, None, false);
@@ -1043,6 +1050,46 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
     })
 }
 
+/// restart and reload take start's options and apply them to the apps (pm2's
+/// `_handleAttributeUpdate`); `--watch` toggles watching on restart.
+fn parse_restart(
+    p: &mut lexopt::Parser,
+    cmd: &str,
+    verb: Verb,
+    tail: Option<Vec<String>>,
+) -> Result<Command> {
+    let o = match parse_start(p, tail.unwrap_or_default())? {
+        Command::Start(o) => o,
+        Command::Help(_) => return Ok(Command::Help(Some(cmd.into()))),
+        other => return Ok(other),
+    };
+    if o.targets.is_empty() {
+        return Err(Error::new(format!(
+            "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
+        )));
+    }
+    let patch = crate::client::given::of_start(&o);
+    let toggle_watch = o.watch.is_some() && verb == Verb::Restart;
+    let plain = patch.is_none() && !o.update_env && o.env_name.is_none() && o.only.is_empty();
+    if toggle_watch && plain {
+        return Ok(Command::Control {
+            op: ControlOp::RestartWatch,
+            targets: o.targets,
+        });
+    }
+    Ok(Command::Act {
+        verb,
+        targets: o.targets,
+        opts: ActOpts {
+            update_env: o.update_env,
+            env_name: o.env_name,
+            only: o.only,
+            patch,
+            toggle_watch,
+        },
+    })
+}
+
 fn env_name(p: &mut lexopt::Parser) -> Result<String> {
     let v = p.value()?.string()?;
     if v.is_empty() || v.contains(char::is_whitespace) {
@@ -1166,6 +1213,7 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("instance-var") => o.instance_var = Some(p.value()?.string()?),
             Short('w') | Long("write") => o.write = true,
             Long("attach") => o.attach = true,
+            Short('a') | Long("update-env") => o.update_env = true,
             // ward's own mode is pm2's fork mode: -x asks for what ward always does.
             Short('x') | Long("execute-command") => {}
             Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),

@@ -437,6 +437,7 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
             force: true,
             ecosystem: false,
             watch_toggle: false,
+            patch: None,
         });
     }
     for p in &problems {
@@ -610,10 +611,22 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
         env_name: o.env_name.as_deref(),
         cpus: cpus(),
     };
+    items_of(file, &eco, &apps, &ctx, o.namespace.as_deref())
+}
+
+/// Start items for some apps of an ecosystem file; every error of every app is reported
+/// before anything is sent.
+fn items_of(
+    file: &str,
+    eco: &ecosystem::Ecosystem,
+    apps: &[&crate::spec::appkeys::EcoApp],
+    ctx: &ecosystem::Ctx,
+    namespace: Option<&str>,
+) -> Result<Vec<StartItem>> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for a in apps {
-        match ecosystem::to_spec(&eco, a, &ctx) {
+    for &a in apps {
+        match ecosystem::to_spec(eco, a, ctx) {
             Ok(mut spec) => {
                 if a.cluster {
                     eprintln!(
@@ -622,8 +635,8 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
                         a.name, spec.instances
                     );
                 }
-                if let Some(ns) = &o.namespace {
-                    spec.namespace = ns.clone();
+                if let Some(ns) = namespace {
+                    spec.namespace = ns.to_string();
                 }
                 items.push(StartItem {
                     target: a.name.clone(),
@@ -632,6 +645,7 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
                     force: false,
                     ecosystem: true,
                     watch_toggle: false,
+                    patch: None,
                 });
             }
             Err(e) => errors.push(e.to_string()),
@@ -662,6 +676,8 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
                 targets,
                 update_env: o.update_env.then(shell_env),
                 cwd: here_str(),
+                patch: o.patch.clone(),
+                toggle_watch: o.toggle_watch,
             },
             Duration::from_secs(600),
             true,
@@ -697,10 +713,16 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
     let (present, missing): (Vec<_>, Vec<_>) = apps
         .into_iter()
         .partition(|a| table.iter().any(|v| v.app.spec.name == a.name));
+    if restart {
+        return restart_file(home, verb, file, &eco, &present, &missing, o, &shell);
+    }
     for m in &missing {
         eprintln!(
-            "ward: warning: {file}: app {} is not registered; skipped",
-            m.name
+            "{}",
+            speak(&format!(
+                "ward: warning: {file}: app {} is not registered; skipped",
+                m.name
+            ))
         );
     }
     if present.is_empty() {
@@ -709,33 +731,82 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
             verb.as_str()
         )));
     }
-    if !restart {
-        let targets = present.iter().map(|a| a.name.clone()).collect();
-        let req = Request::Act {
-            verb,
-            targets,
-            update_env: None,
-            cwd: None,
-        };
-        return done(home, request(home, &req, Duration::from_secs(600), true)?);
-    }
-    // Each app gets its own variables from the file, so one request per app.
-    let mut notes = Vec::new();
-    let mut last = Vec::new();
+    let targets = present.iter().map(|a| a.name.clone()).collect();
+    let req = Request::Act {
+        verb,
+        targets,
+        update_env: None,
+        cwd: None,
+        patch: None,
+        toggle_watch: false,
+    };
+    done(home, request(home, &req, Duration::from_secs(600), true)?)
+}
+
+/// `restart FILE`, `reload FILE` (pm2's `_startJson` with restartProcessId): each
+/// registered app of the file takes every key the file gives it (`'null'` deletes one)
+/// and the file's environment; the apps not registered are started.
+#[allow(clippy::too_many_arguments)]
+fn restart_file(
+    home: &Home,
+    verb: Verb,
+    file: &str,
+    eco: &ecosystem::Ecosystem,
+    present: &[&crate::spec::appkeys::EcoApp],
+    missing: &[&crate::spec::appkeys::EcoApp],
+    o: &ActOpts,
+    shell: &BTreeMap<String, String>,
+) -> Result<i32> {
+    let ctx = ecosystem::Ctx {
+        shell_env: shell,
+        env_name: o.env_name.as_deref(),
+        cpus: cpus(),
+    };
+    // Everything is checked before anything is sent.
+    let mut reqs = Vec::new();
     for a in present {
+        let spec = ecosystem::to_spec(eco, a, &ctx)?;
         let mut env = if o.update_env {
             shell.clone()
         } else {
             BTreeMap::new()
         };
         env.extend(ecosystem::file_env(a, o.env_name.as_deref()));
-        let req = Request::Act {
+        reqs.push(Request::Act {
             verb,
             targets: vec![a.name.clone()],
             update_env: Some(env),
             cwd: None,
-        };
+            patch: Some(crate::client::given::of_file(&spec, &a.keys, &a.nulls)),
+            toggle_watch: false,
+        });
+    }
+    let start = items_of(file, eco, missing, &ctx, None)?;
+    // Each app gets its own variables from the file, so one request per app.
+    let mut notes = Vec::new();
+    let mut last = Vec::new();
+    for req in reqs {
         match request(home, &req, Duration::from_secs(600), true)? {
+            Reply::Done { notes: n, apps } => {
+                notes.extend(n);
+                last = apps;
+            }
+            other => return unexpected(other),
+        }
+    }
+    if !start.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|a| a.name.as_str()).collect();
+        chatter(&format!(
+            "{}Applications {} not running, starting...\n",
+            crate::client::output::warn_tag(),
+            names.join(", ")
+        ));
+        match request(
+            home,
+            &Request::Start { items: start },
+            Duration::from_secs(600),
+            true,
+        )? {
             Reply::Done { notes: n, apps } => {
                 notes.extend(n);
                 last = apps;
@@ -918,6 +989,8 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
             force: o.force,
             ecosystem: false,
             watch_toggle: o.watch.is_some(),
+            // pm2's start of a registered app is a restart with these options.
+            patch: crate::client::given::of_start(o),
         });
     }
     Ok(items)

@@ -9,6 +9,7 @@ mod attach;
 pub mod cli;
 pub mod commands;
 mod follow;
+pub mod given;
 mod inspect;
 mod monit;
 pub mod output;

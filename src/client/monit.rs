@@ -810,6 +810,8 @@ fn act(
                 targets: vec![id],
                 update_env: None,
                 cwd: None,
+                patch: None,
+                toggle_watch: false,
             },
         ),
         (_, true) => (
@@ -819,6 +821,8 @@ fn act(
                 targets: vec![id],
                 update_env: None,
                 cwd: None,
+                patch: None,
+                toggle_watch: false,
             },
         ),
         (_, false) => (
@@ -831,6 +835,7 @@ fn act(
                     force: false,
                     ecosystem: false,
                     watch_toggle: false,
+                    patch: None,
                 }],
             },
         ),

@@ -863,8 +863,6 @@ impl Daemon {
         self.set_watch(id, watch);
     }
 
-    /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
-    /// exactly while some app watches.
     /// pm2's `watch` flag of an app, turned on (the app's folder, as pm2's `watch: true`)
     /// or off, with its watches. Nothing happens when it already is so.
     fn set_watching(&mut self, id: u32, on: bool) {
@@ -883,6 +881,8 @@ impl Daemon {
         self.set_watch(id, on);
     }
 
+    /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
+    /// exactly while some app watches.
     fn set_watch(&mut self, id: u32, on: bool) {
         if !on {
             self.watcher.remove(id);

@@ -130,7 +130,27 @@ impl Daemon {
                 targets,
                 update_env,
                 cwd,
-            } => self.on_act(from, id, verb, targets, update_env, cwd),
+                patch,
+                toggle_watch,
+            } => {
+                // An unknown target is reported by on_act; settings and the watch toggle
+                // go to the apps found, the settings checked for all before any is set.
+                let ids = self.table.resolve_all_in(&targets, cwd.as_deref());
+                let ids = ids.unwrap_or_default();
+                if let (Verb::Restart | Verb::Reload, Some(patch)) = (verb, &patch) {
+                    if let Err(message) = self.apply_patch(&ids, patch) {
+                        return self.reply_raw(&from, id, &Reply::Error { message });
+                    }
+                }
+                if toggle_watch {
+                    // pm2 toggles on restart with --watch (Client.js:519-522).
+                    for &app in &ids {
+                        let off = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());
+                        self.set_watching(app, off);
+                    }
+                }
+                self.on_act(from, id, verb, targets, update_env, cwd)
+            }
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Flush { targets } => {
@@ -368,12 +388,47 @@ impl Daemon {
         self.reply_when_settled(from, id, ids, notes);
     }
 
+    /// Settings given to existing apps (pm2's `extendMix`): every app's new spec is
+    /// checked before any is changed.
+    pub(super) fn apply_patch(
+        &mut self,
+        ids: &[u32],
+        patch: &crate::spec::patch::Patch,
+    ) -> std::result::Result<(), String> {
+        let mut new = Vec::with_capacity(ids.len());
+        for &app in ids {
+            let Some(a) = self.table.get(app) else {
+                continue;
+            };
+            let mut spec = crate::spec::patch::apply(&a.spec, patch)
+                .map_err(|e| format!("{} (id {app}): {e}", a.spec.name))?;
+            check_policies(&spec)?;
+            if spec.name != a.spec.name && spec.pid_file.is_empty() {
+                // pm2 keeps the pid path it gave the app (pm_pid_path) across a rename.
+                spec.pid_file = self.pid_path(app).to_string_lossy().into_owned();
+            }
+            new.push((app, spec));
+        }
+        for (app, spec) in new {
+            self.table.set_spec(app, spec);
+            // Cron and watch follow the new settings.
+            self.arm_policies(app);
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
     pub(super) fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
             /// Registered apps to (re)start, with variables to merge into their environment,
-            /// and whether `--watch` toggles their watching (pm2's start of a registered app
-            /// is a restart, and a restart with --watch toggles).
-            Existing(Vec<u32>, Option<BTreeMap<String, String>>, bool),
+            /// whether `--watch` toggles their watching (pm2's start of a registered app
+            /// is a restart, and a restart with --watch toggles), and their new settings.
+            Existing(
+                Vec<u32>,
+                Option<BTreeMap<String, String>>,
+                bool,
+                Vec<(u32, AppSpec)>,
+            ),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
@@ -386,7 +441,23 @@ impl Daemon {
                         .as_ref()
                         .filter(|_| item.ecosystem)
                         .map(|s| (*s.env).clone());
-                    Plan::Existing(ids, env, item.watch_toggle)
+                    let mut specs = Vec::new();
+                    let patch = item.patch.as_ref();
+                    for (a, p) in ids
+                        .iter()
+                        .filter_map(|&i| self.table.get(i))
+                        .filter_map(|a| Some((a, patch?)))
+                    {
+                        let app = a.id;
+                        match crate::spec::patch::apply(&a.spec, p) {
+                            Ok(s) => specs.push((app, s)),
+                            Err(e) => {
+                                let message = format!("{} (id {app}): {e}", a.spec.name);
+                                return self.reply_raw(&from, id, &Reply::Error { message });
+                            }
+                        }
+                    }
+                    Plan::Existing(ids, env, item.watch_toggle, specs)
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
@@ -424,7 +495,12 @@ impl Daemon {
         for plan in plans {
             match plan {
                 Plan::Existing(..) if !failures.is_empty() => break,
-                Plan::Existing(ids, env, toggle) => {
+                Plan::Existing(ids, env, toggle, specs) => {
+                    for (app, spec) in specs {
+                        self.table.set_spec(app, spec);
+                        self.arm_policies(app);
+                        self.dirty = true;
+                    }
                     for app in ids {
                         if toggle {
                             let on = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());

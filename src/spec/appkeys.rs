@@ -38,6 +38,11 @@ pub struct EcoApp {
     /// Where the app's `script` key is, for errors found later (script not found).
     pub(crate) script_at: String,
     pub(crate) cwd_at: String,
+    /// The keys the file gives (canonical names), for `restart FILE`, which overwrites
+    /// exactly these on a running app.
+    pub keys: Vec<&'static str>,
+    /// Keys written as the string `'null'`: `restart FILE` deletes them (pm2's extendMix).
+    pub nulls: Vec<&'static str>,
 }
 
 /// Checks a whole file; `Err` holds every error, one per line, then "nothing was done".
@@ -347,6 +352,8 @@ impl Checker<'_> {
             spec: AppSpec::default(),
             script_at: String::new(),
             cwd_at: self.at(&key_path("cwd")),
+            keys: Vec::new(),
+            nulls: Vec::new(),
         };
         let mut time = false;
         let mut script_keys: Vec<&str> = Vec::new();
@@ -372,6 +379,13 @@ impl Checker<'_> {
             };
             if canon == "script" {
                 script_keys.push(key);
+            }
+            if val.as_str() == Some("null") && !matches!(canon, "name" | "script") {
+                app.nulls.push(canon);
+                continue;
+            }
+            if !val.is_null() {
+                app.keys.push(canon);
             }
             if val.is_null() && kind != Kind::Str {
                 continue; // `undefined` / null: as if not written, as pm2 reads it
