@@ -453,3 +453,30 @@ fn item09_options_on_restart_are_applied() {
     assert_eq!(o.status.code(), Some(1));
     assert!(jlist(&h).iter().any(|a| a["name"] == "new"));
 }
+
+/// Item 2 (Common.js:723-763, 922): a script with a space runs through `bash -c`; its
+/// name is the string's base name cut at its last dot.
+#[test]
+fn item02_command_strings_run_through_bash() {
+    let h = Home::new("fid-cmdstring");
+    ok(&h, &["start", "echo started; exec sleep 1000 # v1.2"]);
+    let a = &jlist(&h)[0];
+    assert_eq!(a["name"], "echo started; exec sleep 1000 # v1");
+    let exec = a["pm2_env"]["pm_exec_path"].as_str().unwrap();
+    assert!(exec.ends_with("/bash") || exec.ends_with("/sh"), "{exec}");
+    assert_eq!(a["pm2_env"]["exec_interpreter"], "none");
+    assert_eq!(
+        a["pm2_env"]["args"],
+        serde_json::json!(["-c", "echo started; exec sleep 1000 # v1.2"])
+    );
+    assert_eq!(status(&h, "echo started; exec sleep 1000 # v1"), "online");
+    std::fs::write(
+        h.dir.join("eco.json"),
+        r#"{"apps": [{"name": "c", "cmd": "echo from-eco; exec sleep 1000"}]}"#,
+    )
+    .unwrap();
+    ok(&h, &["start", "eco.json"]);
+    wait_until(secs(20), "the command's output", || {
+        std::fs::read_to_string(h.root.join("logs/c-out.log")).is_ok_and(|s| s == "from-eco\n")
+    });
+}

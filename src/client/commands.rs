@@ -895,93 +895,100 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
         .map_or(1, |n| ecosystem::resolve_instances(n, cpus()));
     let mut items = Vec::new();
     for target in &o.targets {
-        let (spec, spec_error) =
-            match config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var) {
-                Ok((script, interpreter)) => {
-                    let d = AppSpec::default();
-                    let spec = AppSpec {
-                        name: o
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| config::default_name(target)),
-                        script,
-                        args: o.args.clone(),
-                        interpreter,
-                        interpreter_args: o.interpreter_args.clone(),
-                        cwd: cwd.to_string_lossy().into_owned(),
-                        env: std::sync::Arc::new(env.clone()),
-                        namespace: o.namespace.clone().unwrap_or(d.namespace),
-                        autorestart: !o.no_autorestart,
-                        max_restarts: o.max_restarts.unwrap_or(d.max_restarts),
-                        min_uptime: o.min_uptime.unwrap_or(d.min_uptime),
-                        restart_delay: o.restart_delay.unwrap_or(d.restart_delay),
-                        exp_backoff_restart_delay: o
-                            .exp_backoff_restart_delay
-                            .unwrap_or(d.exp_backoff_restart_delay),
-                        kill_timeout: o.kill_timeout.unwrap_or(d.kill_timeout),
-                        kill_signal: o.kill_signal.unwrap_or(d.kill_signal),
-                        stop_exit_codes: o.stop_exit_codes.clone(),
-                        out_file: o
-                            .out_file
-                            .as_ref()
-                            .map(|p| log_path(&cwd, p))
-                            .unwrap_or_default(),
-                        error_file: o
-                            .error_file
-                            .as_ref()
-                            .map(|p| log_path(&cwd, p))
-                            .unwrap_or_default(),
-                        log_file: match o.log_file.as_deref() {
-                            None => String::new(),
-                            // `-l` alone: relative, so the daemon puts it in its logs folder.
-                            Some("true") => format!(
-                                "{}.log",
-                                config::log_stem(
-                                    &o.name
-                                        .clone()
-                                        .unwrap_or_else(|| config::default_name(target))
-                                )
-                            ),
-                            Some(p) => log_path(&cwd, p),
-                        },
-                        // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
-                        log_date_format: o.log_date_format.clone().or_else(|| {
-                            o.time
-                                .then(|| crate::spec::datefmt::TIME_FORMAT.to_string())
-                        }),
-                        max_log_size: o.max_log_size,
-                        log_retain: o.log_retain,
-                        max_memory_restart: o.max_memory_restart,
-                        cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
-                        // pm2's `watch: true` is the app's folder; paths are its own.
-                        watch: match &o.watch {
-                            None => Vec::new(),
-                            Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
-                            Some(p) => p
-                                .iter()
-                                .map(|p| cwd.join(p).to_string_lossy().into_owned())
-                                .collect(),
-                        },
-                        ignore_watch: o.ignore_watch.clone(),
-                        watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
-                        pid_file: o
-                            .pid_file
-                            .as_ref()
+        let shell = config::command_string(target, &cwd, path_var);
+        let resolved = match &shell {
+            Some((sh, _)) => Ok((sh.clone(), None)),
+            None => config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var),
+        };
+        let (spec, spec_error) = match resolved {
+            Ok((script, interpreter)) => {
+                let d = AppSpec::default();
+                let spec = AppSpec {
+                    name: o
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| config::default_name(target)),
+                    script,
+                    // A command string's arguments are the shell's `-c STRING`.
+                    args: shell
+                        .as_ref()
+                        .map_or_else(|| o.args.clone(), |s| s.1.clone()),
+                    interpreter,
+                    interpreter_args: o.interpreter_args.clone(),
+                    cwd: cwd.to_string_lossy().into_owned(),
+                    env: std::sync::Arc::new(env.clone()),
+                    namespace: o.namespace.clone().unwrap_or(d.namespace),
+                    autorestart: !o.no_autorestart,
+                    max_restarts: o.max_restarts.unwrap_or(d.max_restarts),
+                    min_uptime: o.min_uptime.unwrap_or(d.min_uptime),
+                    restart_delay: o.restart_delay.unwrap_or(d.restart_delay),
+                    exp_backoff_restart_delay: o
+                        .exp_backoff_restart_delay
+                        .unwrap_or(d.exp_backoff_restart_delay),
+                    kill_timeout: o.kill_timeout.unwrap_or(d.kill_timeout),
+                    kill_signal: o.kill_signal.unwrap_or(d.kill_signal),
+                    stop_exit_codes: o.stop_exit_codes.clone(),
+                    out_file: o
+                        .out_file
+                        .as_ref()
+                        .map(|p| log_path(&cwd, p))
+                        .unwrap_or_default(),
+                    error_file: o
+                        .error_file
+                        .as_ref()
+                        .map(|p| log_path(&cwd, p))
+                        .unwrap_or_default(),
+                    log_file: match o.log_file.as_deref() {
+                        None => String::new(),
+                        // `-l` alone: relative, so the daemon puts it in its logs folder.
+                        Some("true") => format!(
+                            "{}.log",
+                            config::log_stem(
+                                &o.name
+                                    .clone()
+                                    .unwrap_or_else(|| config::default_name(target))
+                            )
+                        ),
+                        Some(p) => log_path(&cwd, p),
+                    },
+                    // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
+                    log_date_format: o.log_date_format.clone().or_else(|| {
+                        o.time
+                            .then(|| crate::spec::datefmt::TIME_FORMAT.to_string())
+                    }),
+                    max_log_size: o.max_log_size,
+                    log_retain: o.log_retain,
+                    max_memory_restart: o.max_memory_restart,
+                    cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
+                    // pm2's `watch: true` is the app's folder; paths are its own.
+                    watch: match &o.watch {
+                        None => Vec::new(),
+                        Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
+                        Some(p) => p
+                            .iter()
                             .map(|p| cwd.join(p).to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        instances,
-                        // pm2 keeps one log per copy once instances are asked for.
-                        merge_logs: o.merge_logs || o.instances.is_none(),
-                        autostart: !o.no_autostart,
-                        disable_logs: o.disable_logs,
-                        log_type: o.log_type.clone(),
-                        instance_var: o.instance_var.clone().unwrap_or(d.instance_var.clone()),
-                        ..d
-                    };
-                    (Some(spec), None)
-                }
-                Err(e) => (None, Some(e.to_string())),
-            };
+                            .collect(),
+                    },
+                    ignore_watch: o.ignore_watch.clone(),
+                    watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
+                    pid_file: o
+                        .pid_file
+                        .as_ref()
+                        .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    instances,
+                    // pm2 keeps one log per copy once instances are asked for.
+                    merge_logs: o.merge_logs || o.instances.is_none(),
+                    autostart: !o.no_autostart,
+                    disable_logs: o.disable_logs,
+                    log_type: o.log_type.clone(),
+                    instance_var: o.instance_var.clone().unwrap_or(d.instance_var.clone()),
+                    ..d
+                };
+                (Some(spec), None)
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
         items.push(StartItem {
             target: target.clone(),
             spec,

@@ -249,6 +249,26 @@ pub fn is_executable_file(p: &Path) -> bool {
     }
 }
 
+/// pm2's command strings (Common.js:740-763): a script with a space that is no file, such
+/// as `pm2 start "node -e '...'"` or `"cc hello.c; ./a.out"`, runs as `bash -c STRING`
+/// (`sh -c` without bash). Returns the shell's path and its arguments.
+pub fn command_string(
+    word: &str,
+    cwd: &Path,
+    path_var: Option<&str>,
+) -> Option<(String, Vec<String>)> {
+    if !word.contains(' ') || cwd.join(word).exists() {
+        return None;
+    }
+    let sh = find_in_path("bash", path_var)
+        .or_else(|| find_in_path("sh", path_var))
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    Some((
+        sh.to_string_lossy().into_owned(),
+        vec!["-c".into(), word.to_string()],
+    ))
+}
+
 /// Turns the word given to `start` into the program to run.
 /// Returns (absolute script path, interpreter) or why it cannot be run.
 pub fn resolve_script(

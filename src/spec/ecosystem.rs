@@ -349,16 +349,18 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
         )));
     }
     let path_var = ctx.shell_env.get("PATH").map(String::as_str);
-    let (script, interpreter) =
-        config::resolve_script(&app.script, &cwd, app.interpreter.as_deref(), path_var).map_err(
-            |e| {
-                Error::new(format!(
-                    "{}{}: key \"script\": {e}",
-                    app.script_at,
-                    appkeys::label(app.index, Some(&app.name))
-                ))
-            },
-        )?;
+    let shell = config::command_string(&app.script, &cwd, path_var);
+    let (script, interpreter) = match &shell {
+        Some((sh, _)) => Ok((sh.clone(), None)),
+        None => config::resolve_script(&app.script, &cwd, app.interpreter.as_deref(), path_var),
+    }
+    .map_err(|e| {
+        Error::new(format!(
+            "{}{}: key \"script\": {e}",
+            app.script_at,
+            appkeys::label(app.index, Some(&app.name))
+        ))
+    })?;
     let mut env = ctx.shell_env.clone();
     env.extend(file_env(app, ctx.env_name));
     let in_cwd = |p: &str| -> String {
@@ -382,6 +384,9 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     spec.name = app.name.clone();
     spec.script = script;
     spec.interpreter = interpreter;
+    if let Some((_, args)) = shell {
+        spec.args = args;
+    }
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = std::sync::Arc::new(env);
     // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
@@ -412,7 +417,6 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     Ok(spec)
 }
 
-/// What `ward ecosystem` writes: pm2's sample, with the keys ward users reach for first.
 /// pm2's `ecosystem simple` template (lib/templates/ecosystem-simple.tpl), byte for byte.
 pub const SAMPLE_SIMPLE: &str = "module.exports = {
   apps : [{
@@ -422,6 +426,7 @@ pub const SAMPLE_SIMPLE: &str = "module.exports = {
 }
 ";
 
+/// What `ward ecosystem` writes: pm2's sample, with the keys ward users reach for first.
 pub const SAMPLE: &str = r#"// ward (and pm2) ecosystem file: `ward start ecosystem.config.js`.
 // Every key is optional but `script`. `man ward` (ECOSYSTEM FILE) lists them all.
 module.exports = {
