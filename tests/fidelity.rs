@@ -480,3 +480,36 @@ fn item02_command_strings_run_through_bash() {
         std::fs::read_to_string(h.root.join("logs/c-out.log")).is_ok_and(|s| s == "from-eco\n")
     });
 }
+
+/// Item 16 (Common.js:203-232, API/schema.json, API.js:871-872): jlist fields as pm2.
+#[test]
+fn item16_jlist_fields_as_pm2() {
+    let h = Home::new("fid-jlist");
+    std::fs::write(h.dir.join("app.js"), "setInterval(() => {}, 1000);\n").unwrap();
+    h.script("a.sh", LOOP);
+    ok(&h, &["start", "app.js", "-l"]);
+    ok(&h, &["start", "a.sh"]);
+    std::fs::write(
+        h.dir.join("eco.json"),
+        r#"{"apps": [{"name": "eco", "script": "a.sh"}]}"#,
+    )
+    .unwrap();
+    ok(&h, &["start", "eco.json"]);
+    let l = jlist(&h);
+    let (node, sh, eco) = (&l[0]["pm2_env"], &l[1]["pm2_env"], &l[2]["pm2_env"]);
+    assert_eq!(
+        node["pm_log_path"],
+        h.root.join("logs/app.log").to_string_lossy().as_ref()
+    );
+    assert!(sh.get("pm_log_path").is_none());
+    for k in ["vizion", "pmx", "automation"] {
+        assert_eq!(sh[k], true, "{k}");
+    }
+    assert_eq!(node["env"]["app"], serde_json::json!({}));
+    assert_eq!(eco["env"]["eco"], "{}");
+    assert_eq!(eco["eco"], "{}");
+    assert!(sh.get("a").is_none());
+    assert_eq!(node["axm_options"]["module_name"], "app");
+    assert!(node["axm_options"]["module_version"].is_string());
+    assert_eq!(sh["axm_options"], serde_json::json!({}));
+}

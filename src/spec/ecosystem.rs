@@ -363,6 +363,8 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     })?;
     let mut env = ctx.shell_env.clone();
     env.extend(file_env(app, ctx.env_name));
+    // pm2 puts `NAME: '{}'` in an ecosystem app's environment (API.js:871-872).
+    env.entry(app.name.clone()).or_insert_with(|| "{}".into());
     let in_cwd = |p: &str| -> String {
         if p.is_empty() || p == "NULL" || p == "/dev/null" {
             if p.is_empty() {
