@@ -161,17 +161,7 @@ impl Table {
                 false => Ok(ids),
             };
         }
-        let script = cwd.map(|c| {
-            crate::spec::config::normalize(&std::path::Path::new(c).join(target))
-                .to_string_lossy()
-                .into_owned()
-        });
-        let named: Vec<u32> = self
-            .apps
-            .values()
-            .filter(|a| a.spec.name == target || script.as_deref() == Some(&*a.spec.script))
-            .map(|a| a.id)
-            .collect();
+        let named = self.named(target, cwd);
         if !named.is_empty() {
             return Ok(named);
         }
@@ -191,8 +181,23 @@ impl Table {
             };
         }
         Err(Error::new(format!(
-            "process or namespace {target} not found"
+            "Process or Namespace {target} not found"
         )))
+    }
+
+    /// Apps named `target`, or whose script is `target` resolved against `cwd` (pm2's
+    /// `getProcessIdByName`, Client.js:697).
+    pub fn named(&self, target: &str, cwd: Option<&str>) -> Vec<u32> {
+        let script = cwd.map(|c| {
+            crate::spec::config::normalize(&std::path::Path::new(c).join(target))
+                .to_string_lossy()
+                .into_owned()
+        });
+        self.apps
+            .values()
+            .filter(|a| a.spec.name == target || script.as_deref() == Some(&*a.spec.script))
+            .map(|a| a.id)
+            .collect()
     }
 
     /// Resolves several targets; the ids come back in table order, each once.

@@ -513,3 +513,38 @@ fn item16_jlist_fields_as_pm2() {
     assert!(node["axm_options"]["module_version"].is_string());
     assert_eq!(sh["axm_options"], serde_json::json!({}));
 }
+
+/// Item 17: pm2 mode speaks as pm2: `[PM2]` prefixes, `[PM2][ERROR]` errors, pm2's
+/// command names in messages, `pm2 id`, and pm2's exit codes.
+#[test]
+fn item17_pm2_mode_speaks_as_pm2() {
+    let h = Home::new("fid-speak");
+    h.script("a.sh", LOOP);
+    let out = ok(&h, &["start", "a.sh"]);
+    assert!(out.starts_with("[PM2] "), "{out}");
+    assert!(!out.contains("[ward]"), "{out}");
+    let o = pm2(&h, &["stop", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "[PM2][ERROR] Process or Namespace nope not found\n"
+    );
+    ok(&h, &["start", "a.sh", "-f"]);
+    assert_eq!(ok(&h, &["id", "a"]), "[ 0, 1 ]\n");
+    assert_eq!(ok(&h, &["id", "a.sh"]), "[ 0, 1 ]\n");
+    assert_eq!(ok(&h, &["id", "nope"]), "[]\n");
+    let o = pm2(&h, &["scale", "a", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("[PM2][ERROR] ") && err.contains("`pm2 delete a`"),
+        "{err}"
+    );
+    let o = pm2(&h, &["version"]);
+    assert_eq!(o.status.code(), Some(1), "pm2 7 has no `version` command");
+    ok(&h, &["delete", "all"]);
+    let o = pm2(&h, &["save"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).starts_with("[PM2][WARN] "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`pm2 save --force`"), "{}", stderr(&o));
+}

@@ -131,6 +131,10 @@ pub enum Command {
     Pid {
         target: Option<String>,
     },
+    /// `pm2 id NAME`: the ids of the apps of that name (or script), as pm2 prints them.
+    Id {
+        name: String,
+    },
     Startup(StartupOpts),
     Start(Box<StartOpts>),
     Act {
@@ -612,6 +616,13 @@ typed to its stdin, until Ctrl-C.",
         details: "Apps that are not running print nothing, as pm2 does.",
     },
     Doc {
+        name: "id",
+        aliases: &[],
+        usage: "ward id <name|script>",
+        summary: "print the ids of the apps with this name, as pm2 does: [ 0, 3 ]",
+        details: "An app matches by name or by its script file; none prints [] (exit 0).",
+    },
+    Doc {
         name: "daemon",
         aliases: &[],
         usage: "ward daemon",
@@ -904,6 +915,18 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 "metrics" => Command::Metrics,
                 _ => Command::Monit,
             }
+        }
+        "id" => {
+            let mut name = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if name.is_none() => name = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
+            }
+            let name = name.ok_or_else(|| Error::new("usage: ward id <name>"))?;
+            Command::Id { name }
         }
         "send" | "attach" | "pid" => {
             let mut words = Vec::new();

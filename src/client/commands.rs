@@ -149,6 +149,25 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
             Ok(0)
         }
         Command::Startup(o) => startup(&o, home),
+        Command::Id { name } => {
+            let apps = fetch(home, false)?;
+            let here = here_str();
+            let table =
+                crate::table::Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
+            // pm2's getProcessIdByName: by name or script only, never a namespace or id.
+            let ids: Vec<String> = table
+                .named(&name, here.as_deref())
+                .iter()
+                .map(|i| i.to_string())
+                .collect();
+            // node's util.inspect of an array of numbers.
+            out(&if ids.is_empty() {
+                "[]\n".to_string()
+            } else {
+                format!("[ {} ]\n", ids.join(", "))
+            });
+            Ok(0)
+        }
         Command::Version
         | Command::Help(_)
         | Command::Daemon { .. }
