@@ -548,3 +548,70 @@ fn item17_pm2_mode_speaks_as_pm2() {
     assert!(stderr(&o).starts_with("[PM2][WARN] "), "{}", stderr(&o));
     assert!(stderr(&o).contains("`pm2 save --force`"), "{}", stderr(&o));
 }
+
+/// Item 18 (API/Startup.js:138-263): `pm2 startup` writes a unit that brings the pm2-mode
+/// daemon back with dump.pm2, as `pm2-USER`, with pm2's platform names.
+#[test]
+fn item18_startup_brings_back_the_pm2_dump() {
+    let h = Home::new("fid-startup");
+    h.script("a.sh", LOOP);
+    let dest = h.dir.join("root");
+    let dest_s = dest.to_string_lossy().into_owned();
+    ok(&h, &["startup", "systemd", "-u", "root", "--dest", &dest_s]);
+    let unit = std::fs::read_to_string(dest.join("etc/systemd/system/pm2-root.service"))
+        .expect("the unit is named pm2-USER");
+    let root_s = h.root.to_string_lossy().into_owned();
+    assert!(
+        unit.contains(&format!("Environment=WARD_HOME={root_s}\n")),
+        "{unit}"
+    );
+    assert!(unit.contains("Environment=WARD_MODE=pm2\n"), "{unit}");
+    // -u USER --hp HOME without PM2_HOME: HOME/.pm2.
+    let o = Command::new(h.dir.join("bin/pm2"))
+        .args([
+            "startup",
+            "upstart",
+            "-u",
+            "alice",
+            "--hp",
+            "/home/alice",
+            "--dest",
+        ])
+        .arg(&dest)
+        .env_remove("PM2_HOME")
+        .env_remove("WARD_HOME")
+        .env("HOME", &h.dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let init = std::fs::read_to_string(dest.join("etc/init.d/pm2-alice")).unwrap();
+    assert!(init.contains("WARD_HOME=\"/home/alice/.pm2\""), "{init}");
+    assert!(init.contains("WARD_MODE=pm2"), "{init}");
+    // What the unit runs at boot brings back what `pm2 save` wrote.
+    ok(&h, &["start", "a.sh"]);
+    ok(&h, &["save"]);
+    ok(&h, &["kill"]);
+    let mut boot = Command::new(BIN);
+    boot.args(["daemon", "--resurrect"])
+        .env_remove("PM2_HOME")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for line in unit.lines() {
+        if let Some((k, v)) = line
+            .strip_prefix("Environment=")
+            .and_then(|kv| kv.split_once('='))
+        {
+            boot.env(k, v);
+        }
+    }
+    let mut child = boot.spawn().unwrap();
+    wait_until(secs(20), "the saved app back", || {
+        pm2(&h, &["jlist"]).status.success()
+            && jlist(&h)
+                .iter()
+                .any(|a| a["name"] == "a" && a["pm2_env"]["status"] == "online")
+    });
+    ok(&h, &["kill"]);
+    let _ = child.wait();
+}

@@ -332,11 +332,19 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
             .map(|u| u.dir.to_string_lossy().into_owned())
             .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
     };
-    // This home when it is yours; the user's default home otherwise.
-    let ward_home = if user == me && o.home.is_none() {
+    // The home named by the environment (PM2_HOME in pm2 mode, WARD_HOME) or this one when
+    // it is yours; otherwise the user's default, HOME/.pm2 in pm2 mode (API/Startup.js).
+    // The printed command passes an explicit home on, so preview and install agree.
+    let (var, folder, prog) = if home.pm2 {
+        ("PM2_HOME", ".pm2", "pm2")
+    } else {
+        ("WARD_HOME", ".ward", "ward")
+    };
+    let explicit = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let ward_home = if explicit || (user == me && o.home.is_none()) {
         home.root.to_string_lossy().into_owned()
     } else {
-        format!("{user_home}/.ward")
+        format!("{user_home}/{folder}")
     };
     let exe = std::env::current_exe()
         .map_err(|e| Error::unable("find the ward binary", os(&e)))?
@@ -344,12 +352,28 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
         .into_owned();
     let t = Target {
         init,
-        service: o.service.clone().unwrap_or_else(|| format!("ward-{user}")),
+        service: o
+            .service
+            .clone()
+            .unwrap_or_else(|| format!("{prog}-{user}")),
         user,
         home: user_home,
         ward_home,
         exe,
         path_var,
+        pm2: home.pm2,
+    };
+    // The command to run as root names the program as it was called (a `pm2` link runs
+    // ward in pm2 mode), and the home when it was given.
+    let me_cmd = if home.pm2 {
+        invoked_as().unwrap_or_else(|| t.exe.clone())
+    } else {
+        t.exe.clone()
+    };
+    let env_home = if explicit {
+        format!(" {var}={}", t.ward_home)
+    } else {
+        String::new()
     };
     let dest = o.dest.as_ref().map(Path::new);
     let root = crate::os::sys::uid() == 0;
@@ -364,14 +388,13 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
             ));
         }
         s.push_str(&format!(
-            "[ward] to {} it, run as root:\nsudo env PATH=$PATH {} {verb} {} -u {} --hp {}\n",
+            "[ward] to {} it, run as root:\nsudo env PATH=$PATH{env_home} {me_cmd} {verb} {} -u {} --hp {}\n",
             if o.remove { "remove" } else { "install" },
-            t.exe,
             t.init.as_str(),
             t.user,
             t.home
         ));
-        out(&s);
+        out(&speak(&s));
         return Ok(0);
     }
     let done = if o.remove {
@@ -393,6 +416,22 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
     }
     chatter(&s);
     Ok(0)
+}
+
+/// The path this program was called by (argv[0], looked up in PATH when it is a bare
+/// word), when it is not the binary's own path: the `pm2` link.
+fn invoked_as() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    let p = Path::new(&argv0);
+    let found = if argv0.to_string_lossy().contains('/') {
+        Some(here().ok()?.join(p))
+    } else {
+        config::find_in_path(
+            &argv0.to_string_lossy(),
+            std::env::var("PATH").ok().as_deref(),
+        )
+    }?;
+    Some(config::normalize(&found).to_string_lossy().into_owned())
 }
 
 fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
