@@ -415,16 +415,24 @@ fn startup_writes_a_notify_unit_and_unstartup_removes_it() {
     let h = Home::new("persist-startup");
     let dest = h.dir.join("root");
     let d = dest.to_str().unwrap();
-    let out = h.ok(&[
-        "startup",
-        "systemd",
-        "-u",
-        "alice",
-        "--hp",
-        "/home/alice",
-        "--dest",
-        d,
-    ]);
+    // No WARD_HOME in the environment: -u/--hp give the user's default home (a home named
+    // by WARD_HOME is used as it is, so that the printed sudo command installs what the
+    // preview showed).
+    let o = h
+        .cmd(&[
+            "startup",
+            "systemd",
+            "-u",
+            "alice",
+            "--hp",
+            "/home/alice",
+            "--dest",
+            d,
+        ])
+        .env_remove("WARD_HOME")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("wrote"), "{out}");
     let unit_path = dest.join("etc/systemd/system/ward-alice.service");
     let unit = std::fs::read_to_string(&unit_path).unwrap();
