@@ -615,3 +615,25 @@ fn item18_startup_brings_back_the_pm2_dump() {
     ok(&h, &["kill"]);
     let _ = child.wait();
 }
+
+/// Item 19: a signal sent right after `start` reaches a Node app's handler.
+#[test]
+fn item19_send_signal_right_after_start_reaches_node() {
+    let h = Home::new("fid-node-signal");
+    std::fs::write(
+        h.dir.join("sig.js"),
+        "process.on('SIGUSR2', () => console.log('got USR2'));\nsetInterval(() => {}, 1000);\n",
+    )
+    .unwrap();
+    for i in 0..3 {
+        let name = format!("s{i}");
+        ok(&h, &["start", "sig.js", "--name", &name]);
+        ok(&h, &["sendSignal", "SIGUSR2", &name]);
+        let log = h.root.join(format!("logs/{name}-out.log"));
+        wait_until(secs(20), "the handler's line", || {
+            std::fs::read_to_string(&log).is_ok_and(|s| s.contains("got USR2"))
+        });
+        assert_eq!(status(&h, &name), "online");
+        assert_eq!(app(&h, &name)["pm2_env"]["restart_time"], 0);
+    }
+}

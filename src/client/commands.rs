@@ -510,13 +510,37 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
 
 /// Sends one Start request (waiting for every app to settle) and prints the result.
 fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
+    let since = crate::os::sys::wall_ms();
     let reply = request(
         home,
         &Request::Start { items },
         Duration::from_secs(600),
         true,
     )?;
+    if let Reply::Done { apps, .. } = &reply {
+        wait_for_node_scripts(apps, since);
+    }
     done(home, reply)
+}
+
+/// A Node app is online as soon as node runs, but its script installs its signal
+/// handlers only after node's bootstrap (~50 ms): a `sendSignal` sent right after `start`
+/// would kill it. pm2's start takes long enough that this never shows; ward's start
+/// returns once each Node app it started waits in its event loop (its script's top level
+/// has run), or after 5 s.
+fn wait_for_node_scripts(apps: &[crate::protocol::AppView], since: u64) {
+    let pids: Vec<u32> = apps
+        .iter()
+        .filter(|v| v.app.spec.interpreter_name().ends_with("node"))
+        .filter(|v| v.app.run.pm_uptime >= since)
+        .filter_map(|v| v.app.run.pid)
+        .collect();
+    let until = Instant::now() + Duration::from_secs(5);
+    for pid in pids {
+        while crate::os::proc::in_event_loop(pid) == Some(false) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 fn update(home: &Home) -> Result<i32> {

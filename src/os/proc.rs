@@ -147,6 +147,18 @@ fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> std::io::Result<std::borrow:
     Ok(String::from_utf8_lossy(&buf[..n]))
 }
 
+/// Whether the process's main thread waits in epoll: a Node app has run its script's top
+/// level and entered its event loop (where its signal handlers are in place). `None`
+/// when /proc does not say (gone, or wchan hidden).
+pub fn in_event_loop(pid: u32) -> Option<bool> {
+    let w = std::fs::read_to_string(format!("/proc/{pid}/wchan")).ok()?;
+    if w.is_empty() || w == "0" {
+        // Running (no wait channel), or the kernel hides it: only "running" tells.
+        return read_stat(pid).filter(|s| s.state == 'R').map(|_| false);
+    }
+    Some(w.contains("epoll"))
+}
+
 pub fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
