@@ -527,7 +527,7 @@ fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
 /// handlers only after node's bootstrap (~50 ms): a `sendSignal` sent right after `start`
 /// would kill it. pm2's start takes long enough that this never shows; ward's start
 /// returns once each Node app it started waits in its event loop (its script's top level
-/// has run), or after 5 s.
+/// has run), or after 3 s.
 fn wait_for_node_scripts(apps: &[crate::protocol::AppView], since: u64) {
     let pids: Vec<u32> = apps
         .iter()
@@ -535,7 +535,7 @@ fn wait_for_node_scripts(apps: &[crate::protocol::AppView], since: u64) {
         .filter(|v| v.app.run.pm_uptime >= since)
         .filter_map(|v| v.app.run.pid)
         .collect();
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + Duration::from_secs(3);
     for pid in pids {
         while crate::os::proc::in_event_loop(pid) == Some(false) && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
