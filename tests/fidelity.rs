@@ -637,3 +637,36 @@ fn item19_send_signal_right_after_start_reaches_node() {
         assert_eq!(app(&h, &name)["pm2_env"]["restart_time"], 0);
     }
 }
+
+/// Item 15 (Common.js:285-296, API.js:947-950): a `.json` file or a piped list is a
+/// JavaScript expression (node evaluates what JSON cannot say); `pm2` works like `apps`.
+#[test]
+fn item15_json_files_are_javascript_expressions() {
+    let h = Home::new("fid-jsexpr");
+    h.script("a.sh", LOOP);
+    std::fs::write(
+        h.dir.join("eco.json"),
+        "{\n  // a comment, single quotes and a computed value, as pm2 reads them\n  pm2: [{ name: 'calc-' + (40 + 2), script: 'a.sh' }]\n}\n",
+    )
+    .unwrap();
+    ok(&h, &["start", "eco.json"]);
+    assert_eq!(status(&h, "calc-42"), "online");
+    let mut c = Command::new(h.dir.join("bin/pm2"));
+    c.args(["start", "-"])
+        .env("PM2_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"{ apps: [{ name: 'piped', script: 'a.sh' }] }")
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(status(&h, "piped"), "online");
+}
