@@ -670,3 +670,136 @@ fn item15_json_files_are_javascript_expressions() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(status(&h, "piped"), "online");
 }
+
+/// Item 4, the options that act: --no-treekill, --increment-var, --uid, --ext, -w,
+/// --attach.
+#[test]
+fn item04_options_with_a_meaning_act() {
+    let h = Home::new("fid-options-act");
+    // --no-treekill: a stop leaves the app's children running.
+    h.script(
+        "tree.sh",
+        "#!/bin/sh\nsleep 1001 &\necho $! > child.pid\nexec sleep 1000\n",
+    );
+    ok(&h, &["start", "tree.sh", "--no-treekill"]);
+    assert_eq!(app(&h, "tree")["pm2_env"]["treekill"], false);
+    let child_pid = h.dir.join("child.pid");
+    wait_until(secs(20), "child pid", || {
+        std::fs::read_to_string(&child_pid).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let child: u32 = std::fs::read_to_string(&child_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    ok(&h, &["stop", "tree"]);
+    assert!(alive(child), "the child outlives a stop without treekill");
+    let _ = Command::new("kill").arg(child.to_string()).status();
+    // --increment-var: counts up from the environment's value, copy by copy.
+    h.script(
+        "port.sh",
+        "#!/bin/sh\necho \"port=$PORT\"\nexec sleep 1000\n",
+    );
+    let o = Command::new(h.dir.join("bin/pm2"))
+        .args(["start", "port.sh", "-i", "3", "--increment-var", "PORT"])
+        .env("PM2_HOME", &h.root)
+        .env("PORT", "3000")
+        .current_dir(&h.dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ports: Vec<String> = jlist(&h)
+        .iter()
+        .filter(|a| a["name"] == "port")
+        .map(|a| a["pm2_env"]["env"]["PORT"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ports, ["3000", "3001", "3002"]);
+    // --uid: as root the app runs as that user; otherwise a clear refusal.
+    let o = pm2(
+        &h,
+        &["start", "a-missing-user.sh", "--uid", "no-such-user-x"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("User no-such-user-x cannot be found"),
+        "{}",
+        stderr(&o)
+    );
+    h.script("who.sh", LOOP);
+    let o = pm2(&h, &["start", "who.sh", "--uid", "65534", "--gid", "65534"]);
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if root {
+        assert!(o.status.success(), "{}", stderr(&o));
+        let pid = app(&h, "who")["pid"].as_u64().unwrap();
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = st.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert_eq!(uid.split_whitespace().nth(1), Some("65534"), "{uid}");
+    } else {
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("need the daemon to run as root"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // --ext: the other files are not watched.
+    std::fs::create_dir_all(h.dir.join("w")).unwrap();
+    std::fs::write(h.dir.join("w/notes.txt"), "").unwrap();
+    std::fs::write(h.dir.join("w/lib.js"), "").unwrap();
+    let w = h.dir.join("w");
+    std::fs::copy(h.dir.join("who.sh"), w.join("ext.sh")).unwrap();
+    let o = pm2_in(&h, &w, &["start", "ext.sh", "--watch", "--ext", "js"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ignored = app(&h, "ext")["pm2_env"]["ignore_watch"].clone();
+    assert!(
+        ignored.as_array().unwrap().contains(&"notes.txt".into()),
+        "{ignored}"
+    );
+    assert!(
+        !ignored.as_array().unwrap().contains(&"lib.js".into()),
+        "{ignored}"
+    );
+    // -w: the settings in ./NAME-pm2.json, which start reads back.
+    let out = ok(&h, &["start", "who.sh", "-n", "written", "-w"]);
+    assert!(out.contains("Writing configuration to"), "{out}");
+    ok(&h, &["delete", "written"]);
+    ok(&h, &["start", "written-pm2.json"]);
+    assert_eq!(status(&h, "written"), "online");
+    // --attach: the started app's output follows.
+    h.script(
+        "talk.sh",
+        "#!/bin/sh\nwhile true; do echo attached-line; sleep 0.2; done\n",
+    );
+    let mut c = Command::new(h.dir.join("bin/pm2"))
+        .args(["start", "talk.sh", "--attach"])
+        .env("PM2_HOME", &h.root)
+        .current_dir(&h.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = c.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            s2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    wait_until(secs(20), "the app's lines on the terminal", || {
+        seen.lock().unwrap().contains("attached-line")
+    });
+    let _ = c.kill();
+    let _ = c.wait();
+}

@@ -66,6 +66,15 @@ pub struct StartOpts {
     pub attach: bool,
     /// `-a`, `--update-env` (restart, reload, and start of a registered app).
     pub update_env: bool,
+    /// `--no-treekill`: stop signals go to the main process only.
+    pub no_treekill: bool,
+    /// `--increment-var NAME`: NAME counts up from copy to copy.
+    pub increment_var: Option<String>,
+    /// `-u`, `--user`, `--uid` and `--gid`: a user and group, by name or number.
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    /// `--ext js,json`: watch only files with these extensions.
+    pub ext: Vec<String>,
 }
 
 /// Options of stop/restart/reload/delete.
@@ -265,7 +274,37 @@ Options:
       --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
       --env NAME                   ecosystem file: merge env_NAME over env
       --only APP[,APP...]          ecosystem file: start only these apps
-  -- ARGS...                       arguments passed to the script",
+      --no-autostart               register the app without starting it
+      --no-treekill                stop signals go to the main process only; its children
+                                   keep running
+      --filter-env [NAMES]         leave out the shell's variables whose name contains one
+                                   of NAMES (comma-separated; all of them without NAMES)
+      --disable-logs               keep none of the app's output
+      --log-type json              write each chunk of output as one JSON line, as pm2 does
+      --instance-var NAME          the variable that holds the copy's slot
+                                   (default NODE_APP_INSTANCE)
+      --increment-var NAME         NAME counts up from copy to copy, from its value here
+                                   (or 0)
+      --ext EXTS                   with --watch: watch only files with these extensions
+                                   (js,json); the others found now are ignored, as pm2 does
+  -u, --uid USER                   run as this user (name or number; also --user) and its
+                                   group; the daemon must run as root
+      --gid GROUP                  run with this group
+  -x, --execute-command            fork mode: ward's only mode (accepted for pm2)
+  -w, --write                      also write the app's settings to ./NAME-pm2.json
+      --attach                     follow the started apps' logs afterwards (Ctrl-C ends)
+      --parallel N                 accepted for pm2; ward acts on every app at once
+  -a, --update-env                 an app already registered takes this shell's environment
+  -- ARGS...                       arguments passed to the script
+
+A script with a space that is no file (\"node -e '...'\", \"make && ./a.out\") runs through
+bash -c (sh without bash), named after the string cut at its last dot. Several scripts in
+one start share the options and the -- ARGS. A registered app started again takes the
+options given (--node-args=null removes a setting), as restart does.
+
+Every other option of pm2 is accepted on every command and changes nothing there; pm2.io,
+V8 and container options (--no-pmx, --no-vizion, --no-automation, --v8, --trace, ...) are
+ignored with one line on stderr.",
     },
     Doc {
         name: "stop",
@@ -288,13 +327,20 @@ Options:
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch]",
+        usage: "ward restart <name|id|namespace|all|/regex/|script|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch] [start's options] [-- ARGS]",
         summary: "stop and start apps again; the restart count goes up",
         details: "A stopped or errored app is started. The daemon's log says why each restart
-happened.
+happened. The restart count (↺, restart_time) goes up only for an app that was running,
+as in pm2.
 
-With an ecosystem file, acts on the apps the file names and gives them the file's `env`
-(and `env_NAME` with --env NAME).
+Start's options given here are applied to the apps first: `restart 0 --name new`,
+`restart api --node-args=\"--harmony\"`; the value null removes a setting
+(`--node-args=null`); `-- ARGS` replaces the arguments.
+
+With an ecosystem file, every key the file gives an app overwrites the app's setting (the
+string 'null' deletes it), the app takes the file's `env` (and `env_NAME` with --env NAME),
+and the file's apps that are not registered are started (\"Applications A, B not running,
+starting...\").
 
 Options:
   -a, --update-env                 take the current shell's environment (merged over the
@@ -307,9 +353,9 @@ Options:
     Doc {
         name: "reload",
         aliases: &[],
-        usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
+        usage: "ward reload <name|id|namespace|all|/regex/|script|ecosystem file>... [-a] [--env NAME] [--only APPS] [start's options] [-- ARGS]",
         summary: "same as restart (as pm2 does outside cluster mode)",
-        details: "Options: as for restart (-a, --env, --only).",
+        details: "Options: as for restart (-a, --env, --only, start's options); --watch does not toggle.",
     },
     Doc {
         name: "delete",
@@ -1237,6 +1283,13 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Short('w') | Long("write") => o.write = true,
             Long("attach") => o.attach = true,
             Short('a') | Long("update-env") => o.update_env = true,
+            Long("no-treekill") => o.no_treekill = true,
+            Long("increment-var") => o.increment_var = Some(p.value()?.string()?),
+            Short('u') | Long("user") | Long("uid") => o.uid = Some(p.value()?.string()?),
+            Long("gid") => o.gid = Some(p.value()?.string()?),
+            Long("ext") => o.ext.extend(
+                split_list(&p.value()?.string()?).map(|x| x.trim_start_matches('.').to_string()),
+            ),
             // ward's own mode is pm2's fork mode: -x asks for what ward always does.
             Short('x') | Long("execute-command") => {}
             Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),

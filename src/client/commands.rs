@@ -668,7 +668,61 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
         }
         start_items(&o, &here)?
     };
-    start_and_show(home, items)
+    if o.write {
+        for spec in items.iter().filter_map(|i| i.spec.as_ref()) {
+            write_conf(&here, spec)?;
+        }
+    }
+    let names: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.spec.as_ref().map(|s| s.name.clone()))
+        .collect();
+    let code = start_and_show(home, items)?;
+    if o.attach && code == 0 && !names.is_empty() {
+        // pm2 streams the logs of the apps it just started (API.js:1776).
+        let alts: Vec<String> = names.iter().map(|n| regex_lite::escape(n)).collect();
+        let logs = crate::client::cli::LogsOpts {
+            target: Some(format!("/^({})$/", alts.join("|"))),
+            lines: 0,
+            raw: false,
+            out: false,
+            err: false,
+            nostream: false,
+            timestamp: None,
+        };
+        return crate::client::follow::run(home, &logs);
+    }
+    Ok(code)
+}
+
+/// `-w`, `--write`: the app's settings as `./NAME-pm2.json`, a file `start` reads back
+/// (pm2 writes its whole app record there, environment included; ward leaves the
+/// environment out).
+fn write_conf(here: &Path, s: &AppSpec) -> Result<()> {
+    let path = here.join(format!("{}-pm2.json", config::log_stem(&s.name)));
+    let conf = serde_json::json!({
+        "name": s.name,
+        "script": s.script,
+        "args": s.args,
+        "interpreter": s.interpreter_name(),
+        "interpreter_args": s.interpreter_args,
+        "cwd": s.cwd,
+        "namespace": s.namespace,
+        "instances": s.instances,
+        "autorestart": s.autorestart,
+        "max_restarts": s.max_restarts,
+        "min_uptime": s.min_uptime,
+        "kill_timeout": s.kill_timeout,
+        "restart_delay": s.restart_delay,
+        "watch": if s.watch.is_empty() { serde_json::json!(false) } else { serde_json::json!(s.watch) },
+    });
+    chatter(&format!(
+        "[ward] Writing configuration to {}\n",
+        path.display()
+    ));
+    let text = serde_json::to_string_pretty(&conf).unwrap_or_default();
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| Error::unable(format_args!("write {}", path.display()), os(&e)))
 }
 
 /// The apps of an ecosystem file, as start items; every error of every app is reported
@@ -950,6 +1004,38 @@ fn write_sample(simple: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `--uid`/`-u` and `--gid`, by name or number, as pm2 resolves them (Common.js:775-827):
+/// a user without a group runs with that user's own group.
+fn owner(user: Option<&str>, group: Option<&str>) -> Result<(Option<u32>, Option<u32>)> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let user = match user {
+        None => None,
+        Some(u) => {
+            let found = match u.parse::<u32>() {
+                Ok(n) => User::from_uid(Uid::from_raw(n)).ok().flatten(),
+                Err(_) => User::from_name(u).ok().flatten(),
+            };
+            Some(found.ok_or_else(|| Error::new(format!("User {u} cannot be found")))?)
+        }
+    };
+    let gid = match group {
+        None => user.as_ref().map(|u| u.gid.as_raw()),
+        Some(g) => {
+            let found = match g.parse::<u32>() {
+                Ok(n) => Group::from_gid(Gid::from_raw(n)).ok().flatten(),
+                Err(_) => Group::from_name(g).ok().flatten(),
+            };
+            Some(
+                found
+                    .ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?
+                    .gid
+                    .as_raw(),
+            )
+        }
+    };
+    Ok((user.map(|u| u.uid.as_raw()), gid))
+}
+
 fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let cwd = match &o.cwd {
         Some(c) => here.join(c),
@@ -975,6 +1061,11 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     let instances = o
         .instances
         .map_or(1, |n| ecosystem::resolve_instances(n, cpus()));
+    let (uid, gid) = owner(o.uid.as_deref(), o.gid.as_deref())?;
+    let mut ignore_watch = o.ignore_watch.clone();
+    if !o.ext.is_empty() {
+        ignore_watch.extend(crate::client::watchext::ignores(&cwd, &o.ext));
+    }
     let mut items = Vec::new();
     for target in &o.targets {
         let shell = config::command_string(target, &cwd, path_var);
@@ -1051,7 +1142,7 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                             .map(|p| cwd.join(p).to_string_lossy().into_owned())
                             .collect(),
                     },
-                    ignore_watch: o.ignore_watch.clone(),
+                    ignore_watch: ignore_watch.clone(),
                     watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
                     pid_file: o
                         .pid_file
@@ -1065,6 +1156,10 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
                     disable_logs: o.disable_logs,
                     log_type: o.log_type.clone(),
                     instance_var: o.instance_var.clone().unwrap_or(d.instance_var.clone()),
+                    treekill: !o.no_treekill,
+                    increment_var: o.increment_var.clone(),
+                    uid,
+                    gid,
                     ..d
                 };
                 (Some(spec), None)

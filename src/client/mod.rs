@@ -18,3 +18,4 @@ mod render;
 mod report;
 mod startup;
 mod talk;
+mod watchext;

@@ -528,6 +528,7 @@ impl Daemon {
             let actions = app.run.handle(&app.spec, now, event);
             let after = app.run.deadline;
             let main_pid = app.run.pid;
+            let treekill = app.spec.treekill;
             if before != after {
                 if let Some(d) = before {
                     self.timers.remove(&(d, id));
@@ -543,6 +544,14 @@ impl Daemon {
                 use crate::lifecycle::Action;
                 match action {
                     Action::Spawn => queue.push_back(self.spawn(id)),
+                    // `--no-treekill`: the main process only; its children are left alone.
+                    Action::Signal(sig) if !treekill => {
+                        if let Some(pid) = main_pid {
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
+                            }
+                        }
+                    }
                     Action::Signal(sig) => {
                         if let Some(&pgid) = self.groups.get(&id) {
                             if let Err(e) = sys::kill_group(pgid, sig) {

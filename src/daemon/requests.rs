@@ -473,6 +473,14 @@ impl Daemon {
                         if let Err(message) = check_policies(&spec) {
                             return self.reply_raw(&from, id, &Reply::Error { message });
                         }
+                        if (spec.uid.is_some() || spec.gid.is_some()) && self.uid != 0 {
+                            // pm2: "To use --uid and --gid please run pm2 as root".
+                            let message = format!(
+                                "{}: --uid and --gid need the daemon to run as root (it runs                                  as uid {}); nothing was started",
+                                spec.name, self.uid
+                            );
+                            return self.reply_raw(&from, id, &Reply::Error { message });
+                        }
                         Plan::New(Box::new(spec))
                     }
                     None => {
@@ -591,6 +599,22 @@ impl Daemon {
     /// name, with its log files open.
     pub(super) fn register(&mut self, mut spec: AppSpec) -> u32 {
         spec.instance = self.free_instance(&spec.name);
+        if let Some(var) = spec.increment_var.clone() {
+            // pm2 (God.js:629-645): one more than the last copy of this name, or the
+            // environment's value (0 when unset) for the first.
+            let last = self
+                .table
+                .by_name(&spec.name)
+                .iter()
+                .filter_map(|&i| self.table.get(i))
+                .filter_map(|a| a.spec.env.get(&var)?.parse::<i64>().ok())
+                .max();
+            let n = match last {
+                Some(n) => n + 1,
+                None => spec.env.get(&var).and_then(|v| v.parse().ok()).unwrap_or(0),
+            };
+            std::sync::Arc::make_mut(&mut spec.env).insert(var, n.to_string());
+        }
         let app = self.table.add(spec, Run::new(sys::wall_ms()));
         let logs_dir = self.home.logs();
         if let Some(a) = self.table.get_mut(app) {

@@ -164,14 +164,14 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("gid", "gid", Kind::Owner),
     ("pid_file", "pid_file", Kind::Str),
     ("pid", "pid_file", Kind::Str),
-    ("treekill", "treekill", Kind::Ignored),
+    ("treekill", "treekill", Kind::Bool),
     ("force", "force", Kind::Ignored),
     (
         "shutdown_with_message",
         "shutdown_with_message",
         Kind::Ignored,
     ),
-    ("increment_var", "increment_var", Kind::Ignored),
+    ("increment_var", "increment_var", Kind::Str),
     ("filter_env", "filter_env", Kind::Ignored),
     // Read by ecosystem.rs (`--env NAME` renames the app NAME-ENV).
     ("append_env_to_name", "append_env_to_name", Kind::Bool),
@@ -425,6 +425,7 @@ impl Checker<'_> {
                                 s.namespace = x.clone();
                             }
                             "instance_var" => s.instance_var = x.clone(),
+                            "increment_var" => s.increment_var = Some(x.clone()),
                             "out_file" => s.out_file = x.clone(),
                             "error_file" => s.error_file = x.clone(),
                             "pid_file" => s.pid_file = x.clone(),
@@ -447,6 +448,7 @@ impl Checker<'_> {
                             "time" => time = b,
                             "merge_logs" => app.merge_logs = Some(b),
                             "disable_logs" => s.disable_logs = b,
+                            "treekill" => s.treekill = b,
                             _ => {}
                         }
                         Ok(())

@@ -83,6 +83,15 @@ pub struct AppSpec {
     pub max_log_size: Option<u64>,
     /// Rotated files kept per log file; `None`: the daemon-wide default.
     pub log_retain: Option<u32>,
+    /// pm2's `treekill`: stop signals go to the app's whole process group; `false`
+    /// (`--no-treekill`) signals the main process only and leaves its children running.
+    pub treekill: bool,
+    /// pm2's `increment_var`: this variable of the environment counts up from copy to
+    /// copy (God.js:629-645).
+    pub increment_var: Option<String>,
+    /// Run as this user and group (`--uid`, `--gid`, `-u`); the daemon must be root.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 impl Default for AppSpec {
@@ -126,6 +135,10 @@ impl Default for AppSpec {
             autostart: true,
             max_log_size: None,
             log_retain: None,
+            treekill: true,
+            increment_var: None,
+            uid: None,
+            gid: None,
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         "restart_delay": s.restart_delay,
         "exp_backoff_restart_delay": s.exp_backoff_restart_delay,
         "stop_exit_codes": s.stop_exit_codes,
-        "treekill": true,
+        "treekill": s.treekill,
         "username": user,
         "version": "N/A",
         "env": Value::Object(env),
@@ -109,6 +109,14 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
     });
     if let Value::Object(m) = pm2_extra {
         pm2_env.extend(m);
+    }
+    for (k, v) in [("uid", s.uid), ("gid", s.gid)] {
+        if let Some(v) = v {
+            pm2_env.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(v) = &s.increment_var {
+        pm2_env.insert("increment_var".into(), json!(v));
     }
     if !s.log_file.is_empty() {
         // Only with `-l` / `log_file`, as pm2 (Common.js:203-232).
