@@ -95,6 +95,10 @@ pub fn bak_path(path: &Path) -> std::path::PathBuf {
     s.into()
 }
 
+/// pm2's words for a dump it could not read, and for no dump at all (API/Startup.js).
+pub const DUMP_UNREADABLE: &str = "Failed to parse dump file in";
+pub const NO_DUMP: &str = "No processes saved; DUMP file doesn't exist";
+
 /// Reads the dump, falling back to its backup as pm2 does (API/Startup.js:556-586): a dump
 /// that does not parse is reported and the backup is read instead; so is a missing one.
 /// pm2 deletes the damaged file; ward keeps it as `NAME.broken` (nothing is lost). With
@@ -105,10 +109,7 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
         Ok(Some(found)) => return Ok(found),
         Ok(None) => {}
         Err((e, parse)) => {
-            notes.push(format!(
-                "Failed to parse dump file in {}: {e}",
-                path.display()
-            ));
+            notes.push(format!("{DUMP_UNREADABLE} {}: {e}", path.display()));
             if parse {
                 let mut broken = path.as_os_str().to_owned();
                 broken.push(".broken");
@@ -134,15 +135,12 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
         // Nothing was ever saved: an empty list, nothing to report.
         Ok(None) if notes.is_empty() => Ok((Vec::new(), notes)),
         Ok(None) => {
-            notes.push("No processes saved; DUMP file doesn't exist".into());
+            notes.push(NO_DUMP.into());
             Ok((Vec::new(), notes))
         }
         Err((e, _)) => {
-            notes.push(format!(
-                "Failed to parse dump file in {}: {e}",
-                bak.display()
-            ));
-            notes.push("No processes saved; DUMP file doesn't exist".into());
+            notes.push(format!("{DUMP_UNREADABLE} {}: {e}", bak.display()));
+            notes.push(NO_DUMP.into());
             Ok((Vec::new(), notes))
         }
     }

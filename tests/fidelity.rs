@@ -350,8 +350,11 @@ fn item12_resurrect_falls_back_to_the_backup() {
     std::fs::write(h.root.join("dump.pm2"), "[{\"name\": ").unwrap();
     let o = pm2(&h, &["resurrect"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let said = String::from_utf8_lossy(&o.stdout);
-    assert!(said.contains("Failed to parse dump file"), "{said}");
+    let said = stderr(&o);
+    assert!(
+        said.starts_with("[PM2][ERROR] Failed to parse dump file in "),
+        "{said}"
+    );
     assert_eq!(status(&h, "a"), "online");
     assert_eq!(
         std::fs::read_to_string(h.root.join("dump.pm2.broken")).unwrap(),

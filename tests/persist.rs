@@ -206,10 +206,12 @@ fn a_damaged_dump_is_reported_and_kept() {
     h.ok(&["ping"]);
     let bad = "[{\"name\": \"x\", \"script\": ";
     std::fs::write(h.root.join("dump.json"), bad).unwrap();
-    let out = h.ok(&["resurrect"]);
+    let o = h.run(&["resurrect"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        out.contains("Failed to parse dump file") && out.contains("dump.json"),
-        "{out}"
+        err.starts_with("ward: Failed to parse dump file in ") && err.contains("dump.json"),
+        "{err}"
     );
     assert_eq!(
         std::fs::read_to_string(h.root.join("dump.json.broken")).unwrap(),

@@ -274,6 +274,14 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
     let Reply::Done { notes, apps } = reply else {
         return unexpected(reply);
     };
+    // What pm2 prints as errors (a dump that could not be read, API/Startup.js) goes to
+    // stderr, also under --silent.
+    let (errors, notes): (Vec<String>, Vec<String>) = notes.into_iter().partition(|n| {
+        n.starts_with(crate::store::DUMP_UNREADABLE) || n.starts_with(crate::store::NO_DUMP)
+    });
+    for e in errors {
+        eprintln!("{}{e}", crate::client::output::error_tag());
+    }
     if silent() {
         return Ok(0);
     }
