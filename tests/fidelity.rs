@@ -4,27 +4,13 @@ mod util;
 use std::process::{Command, Output};
 use util::*;
 
-/// `pm2 ARGS` through a link named pm2 to the ward binary, from the test's scratch folder.
 fn pm2_in(h: &Home, dir: &std::path::Path, args: &[&str]) -> Output {
-    let link = h.dir.join("bin/pm2");
-    if !link.exists() {
-        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(BIN, &link).unwrap();
-    }
-    Command::new(&link)
-        .args(args)
-        .env("PM2_HOME", &h.root)
-        .env_remove("WARD_HOME")
-        .env_remove("WARD_MODE")
-        .env_remove("NO_COLOR")
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+    h.pm2_in(dir, args)
 }
 
+/// `pm2 ARGS` through a link named pm2 to the ward binary, from the test's scratch folder.
 fn pm2(h: &Home, args: &[&str]) -> Output {
-    pm2_in(h, &h.dir, args)
+    h.pm2_in(&h.dir, args)
 }
 
 fn ok(h: &Home, args: &[&str]) -> String {
