@@ -595,6 +595,11 @@ fn item18_startup_brings_back_the_pm2_dump() {
         }
     }
     let mut child = boot.spawn().unwrap();
+    // Asked before the boot daemon answers, a client would start a daemon of its own.
+    let pid_file = h.root.join("pm2.pid");
+    wait_until(secs(20), "the boot daemon", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim() == child.id().to_string())
+    });
     wait_until(secs(20), "the saved app back", || {
         pm2(&h, &["jlist"]).status.success()
             && jlist(&h)
