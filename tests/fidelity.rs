@@ -727,10 +727,23 @@ fn item04_options_with_a_meaning_act() {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
     if root {
         assert!(o.status.success(), "{}", stderr(&o));
-        let pid = app(&h, "who")["pid"].as_u64().unwrap();
-        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let uid = st.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert_eq!(uid.split_whitespace().nth(1), Some("65534"), "{uid}");
+        // From an ecosystem file too.
+        std::fs::write(
+            h.dir.join("owner.json"),
+            r#"{"apps": [{"name": "who2", "script": "who.sh", "uid": 65534, "gid": "65534"}]}"#,
+        )
+        .unwrap();
+        ok(&h, &["start", "owner.json"]);
+        for name in ["who", "who2"] {
+            let pid = app(&h, name)["pid"].as_u64().unwrap();
+            let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let uid = st.lines().find(|l| l.starts_with("Uid:")).unwrap();
+            assert_eq!(
+                uid.split_whitespace().nth(1),
+                Some("65534"),
+                "{name}: {uid}"
+            );
+        }
     } else {
         assert_eq!(o.status.code(), Some(1));
         assert!(

@@ -782,6 +782,13 @@ fn items_of(
                 if let Some(ns) = namespace {
                     spec.namespace = ns.to_string();
                 }
+                match owner(a.uid.as_deref(), a.gid.as_deref()) {
+                    Ok((uid, gid)) => (spec.uid, spec.gid) = (uid, gid),
+                    Err(e) => {
+                        errors.push(format!("{file}: app {}: {e}", a.name));
+                        continue;
+                    }
+                }
                 items.push(StartItem {
                     target: a.name.clone(),
                     spec: Some(spec),

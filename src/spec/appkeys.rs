@@ -43,6 +43,9 @@ pub struct EcoApp {
     pub keys: Vec<&'static str>,
     /// Keys written as the string `'null'`: `restart FILE` deletes them (pm2's extendMix).
     pub nulls: Vec<&'static str>,
+    /// `uid`/`user` and `gid` as written (a name or a number): the client looks them up.
+    pub uid: Option<String>,
+    pub gid: Option<String>,
 }
 
 /// Checks a whole file; `Err` holds every error, one per line, then "nothing was done".
@@ -354,6 +357,8 @@ impl Checker<'_> {
             cwd_at: self.at(&key_path("cwd")),
             keys: Vec::new(),
             nulls: Vec::new(),
+            uid: None,
+            gid: None,
         };
         let mut time = false;
         let mut script_keys: Vec<&str> = Vec::new();
@@ -590,14 +595,22 @@ impl Checker<'_> {
                     _ => Err(bad("a port number, 1-65535")),
                 },
                 Kind::Owner => {
-                    self.warn(
-                        &kp,
-                        format!(
-                            "{who}: key {key:?} is not supported yet; the app runs as the \
-                             daemon's user"
-                        ),
-                    );
-                    Ok(())
+                    let v = match val {
+                        Value::String(x) if !x.is_empty() => Some(x.clone()),
+                        Value::Number(n) if n.as_u64().is_some() => Some(n.to_string()),
+                        _ => None,
+                    };
+                    match (v, canon) {
+                        (Some(v), "gid") => {
+                            app.gid = Some(v);
+                            Ok(())
+                        }
+                        (Some(v), _) => {
+                            app.uid = Some(v);
+                            Ok(())
+                        }
+                        (None, _) => Err(bad("a user or group name, or a number")),
+                    }
                 }
                 Kind::Ignored => Ok(()),
             };
