@@ -411,7 +411,9 @@ impl Run {
                 ]
             }
             (WaitingRestart, Event::Deadline) => {
+                // pm2 counts a delayed restart when it fires (God.js:535).
                 self.deadline = None;
+                self.restarts += 1;
                 self.spawn()
             }
             // wait_ready: the listen timeout passed without 'ready'; pm2 calls it online.
@@ -522,9 +524,10 @@ impl Run {
         a
     }
 
-    /// A restart of an app with no process (waiting, stopped, errored): start it now.
+    /// A restart of an app with no process (waiting, stopped, errored): start it now. pm2
+    /// counts a restart only of an app that was online or launching
+    /// (God/ActionMethods.js:411-416), so this one is not counted.
     fn restart_idle(&mut self, spec: &AppSpec, reason: Reason, what: &str) -> Vec<Action> {
-        self.restarts += 1;
         self.unstable_streak = 0;
         let what = if what.is_empty() {
             reason.as_str()
@@ -646,8 +649,8 @@ impl Run {
         } else {
             spec.restart_delay
         };
-        self.restarts += 1;
         if delay == 0 {
+            self.restarts += 1;
             a.push(Action::Log(format!(
                 "{} {how} after {uptime} ms: restarting",
                 spec.name
@@ -1125,7 +1128,7 @@ mod tests {
         };
         assert_eq!(no_logs(r.handle(&s, 10, Event::Cron)), vec![Action::Spawn]);
         assert_eq!(r.unstable_streak, 0);
-        assert_eq!(r.restarts, 1);
+        assert_eq!(r.restarts, 0, "pm2 counts restarts of running apps only");
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn main() {
     let pm2_runtime = called == "pm2-runtime" || called == "pm2-docker";
     // Installed (or linked) as `pm2`: pm2's home, file names and messages.
     let pm2 = called == "pm2" || pm2_runtime;
+    client::output::set_pm2(pm2);
     let args: Vec<std::ffi::OsString> = args.collect();
     let result = if pm2_runtime || called == "ward-runtime" {
         runtime(args, pm2)
@@ -43,7 +44,7 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}: {e}", if pm2 { "pm2" } else { "ward" });
+            eprintln!("{}", client::output::error_line(&e.to_string()));
             1
         }
     };

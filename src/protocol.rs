@@ -54,6 +54,12 @@ pub struct StartItem {
     /// (`spec.instances` times) when there are none — pm2's `_startJson`.
     #[serde(default)]
     pub ecosystem: bool,
+    /// `start ... --watch` was given: a registered app's watching is toggled.
+    #[serde(default)]
+    pub watch_toggle: bool,
+    /// Settings given on the command line, merged over a registered app's (spec/patch.rs).
+    #[serde(default)]
+    pub patch: Option<crate::spec::patch::Patch>,
 }
 
 /// `ward scale NAME N|+N|-N`.
@@ -97,6 +103,15 @@ pub enum Request {
         /// (`--update-env`, or an ecosystem file's `env`).
         #[serde(default)]
         update_env: Option<BTreeMap<String, String>>,
+        /// The client's folder: a target that is a script path is resolved against it.
+        #[serde(default)]
+        cwd: Option<String>,
+        /// Restart/reload: settings to merge over each app's first (spec/patch.rs).
+        #[serde(default)]
+        patch: Option<crate::spec::patch::Patch>,
+        /// `restart --watch`: toggle each app's watching.
+        #[serde(default)]
+        toggle_watch: bool,
     },
     Scale {
         name: String,
@@ -136,6 +151,8 @@ pub enum Request {
     Control {
         op: ControlOp,
         targets: Vec<String>,
+        #[serde(default)]
+        cwd: Option<String>,
     },
 }
 

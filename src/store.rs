@@ -258,30 +258,74 @@ pub fn bak_path(path: &Path) -> std::path::PathBuf {
     s.into()
 }
 
-/// Reads dump.json. A missing dump is an empty list; a damaged one is an error that leaves
-/// the file as it is.
+/// pm2's words for a dump it could not read, and for no dump at all (API/Startup.js).
+pub const DUMP_UNREADABLE: &str = "Failed to parse dump file in";
+pub const NO_DUMP: &str = "No processes saved; DUMP file doesn't exist";
+
+/// Reads the dump, falling back to its backup as pm2 does (API/Startup.js:556-586): a dump
+/// that does not parse is reported and the backup is read instead; so is a missing one.
+/// pm2 deletes the damaged file; ward keeps it as `NAME.broken` (nothing is lost). With
+/// neither file readable the list is empty; the notes say why.
 pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
+    let mut notes = Vec::new();
+    match read_dump(path) {
+        Ok(Some(found)) => return Ok(found),
+        Ok(None) => {}
+        Err((e, parse)) => {
+            notes.push(format!("{DUMP_UNREADABLE} {}: {e}", path.display()));
+            if parse {
+                let mut broken = path.as_os_str().to_owned();
+                broken.push(".broken");
+                match std::fs::rename(path, &broken) {
+                    Ok(()) => notes.push(format!(
+                        "the damaged dump is kept as {}",
+                        Path::new(&broken).display()
+                    )),
+                    Err(e) => {
+                        notes.push(format!("unable to rename {}: {}", path.display(), os(&e)))
+                    }
+                }
+            }
+        }
+    }
+    let bak = bak_path(path);
+    match read_dump(&bak) {
+        Ok(Some((saved, more))) => {
+            notes.push(format!("restoring from the backup {}", bak.display()));
+            notes.extend(more);
+            Ok((saved, notes))
+        }
+        // Nothing was ever saved: an empty list, nothing to report.
+        Ok(None) if notes.is_empty() => Ok((Vec::new(), notes)),
+        Ok(None) => {
+            notes.push(NO_DUMP.into());
+            Ok((Vec::new(), notes))
+        }
+        Err((e, _)) => {
+            notes.push(format!("{DUMP_UNREADABLE} {}: {e}", bak.display()));
+            notes.push(NO_DUMP.into());
+            Ok((Vec::new(), notes))
+        }
+    }
+}
+
+/// A dump's apps and the notes about them.
+type Loaded = (Vec<Saved>, Vec<String>);
+
+/// One dump file: `Ok(None)` when it does not exist; `Err((why, true))` when it does
+/// not parse, `Err((why, false))` when it could not be read.
+fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, bool)> {
     let bytes = match crate::os::trust::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(Error::unable(
-                format_args!("read {}", path.display()),
-                os(&e),
+            return Err((
+                Error::unable(format_args!("read {}", path.display()), os(&e)),
+                false,
             ));
         }
     };
-    let damaged = |e: serde_json::Error| {
-        let hint = if bak_path(path).exists() {
-            format!(
-                "; it was left as it is, and the previous dump is in {}",
-                bak_path(path).display()
-            )
-        } else {
-            "; it was left as it is".to_string()
-        };
-        Error::new(format!("unable to read {}: {e}{hint}", path.display()))
-    };
+    let damaged = |e: serde_json::Error| (Error::new(e.to_string()), true);
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
     // A dump written by pm2 (or by ward in pm2 mode): pm2_env objects.
     if crate::spec::pm2dump::is_pm2(&value) {
@@ -296,9 +340,12 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
                 }
             })
             .collect();
-        return Ok((saved, notes));
+        return Ok(Some((saved, notes)));
     }
-    Ok((serde_json::from_value(value).map_err(damaged)?, Vec::new()))
+    Ok(Some((
+        serde_json::from_value(value).map_err(damaged)?,
+        Vec::new(),
+    )))
 }
 
 /// Writes a dump in pm2's format (pm2 mode), keeping the previous one as `.bak`.

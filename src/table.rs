@@ -98,6 +98,23 @@ impl Table {
         self.apps.insert(app.id, app);
     }
 
+    /// Gives app `id` new settings; a new name is indexed under that name.
+    pub fn set_spec(&mut self, id: u32, spec: AppSpec) {
+        let Some(app) = self.apps.get_mut(&id) else {
+            return;
+        };
+        if app.spec.name != spec.name {
+            if let Some(ids) = self.by_name.get_mut(&app.spec.name) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.by_name.remove(&app.spec.name);
+                }
+            }
+            self.by_name.entry(spec.name.clone()).or_default().push(id);
+        }
+        app.spec = spec;
+    }
+
     pub fn remove(&mut self, id: u32) -> Option<App> {
         let app = self.apps.remove(&id)?;
         if let Some(ids) = self.by_name.get_mut(&app.spec.name) {
@@ -115,13 +132,19 @@ impl Table {
 
     /// Resolves one target: `all`, an id, a name, a namespace or `/regex/` (on names).
     pub fn resolve(&self, target: &str) -> Result<Vec<u32>> {
+        self.resolve_in(target, None)
+    }
+
+    /// pm2's order (API.js `_operate`, Client.js `getProcessIdByName`): `all`, `/regex/`,
+    /// then apps named so or whose script is the target resolved against `cwd` (the
+    /// client's folder), then a namespace, and only then an id: an all-digit name wins
+    /// over the id.
+    pub fn resolve_in(&self, target: &str, cwd: Option<&str>) -> Result<Vec<u32>> {
         if target == "all" {
-            return Ok(self.ids());
-        }
-        if let Ok(id) = target.parse::<u32>() {
-            return match self.apps.contains_key(&id) {
-                true => Ok(vec![id]),
-                false => Err(Error::new(format!("no app with id {id}"))),
+            // pm2 refuses an `all` that names nothing (`No process found`, exit 1).
+            return match self.apps.is_empty() {
+                true => Err(Error::new(NO_PROCESS)),
+                false => Ok(self.ids()),
             };
         }
         if let Some(pattern) = regex_target(target) {
@@ -138,9 +161,9 @@ impl Table {
                 false => Ok(ids),
             };
         }
-        let ids = self.by_name(target);
-        if !ids.is_empty() {
-            return Ok(ids.to_vec());
+        let named = self.named(target, cwd);
+        if !named.is_empty() {
+            return Ok(named);
         }
         let ns: Vec<u32> = self
             .apps
@@ -148,16 +171,41 @@ impl Table {
             .filter(|a| a.spec.namespace == target)
             .map(|a| a.id)
             .collect();
-        match ns.is_empty() {
-            true => Err(Error::new(format!(
-                "process or namespace {target} not found"
-            ))),
-            false => Ok(ns),
+        if !ns.is_empty() {
+            return Ok(ns);
         }
+        if let Ok(id) = target.parse::<u32>() {
+            return match self.apps.contains_key(&id) {
+                true => Ok(vec![id]),
+                false => Err(Error::new(format!("no app with id {id}"))),
+            };
+        }
+        Err(Error::new(format!(
+            "Process or Namespace {target} not found"
+        )))
+    }
+
+    /// Apps named `target`, or whose script is `target` resolved against `cwd` (pm2's
+    /// `getProcessIdByName`, Client.js:697).
+    pub fn named(&self, target: &str, cwd: Option<&str>) -> Vec<u32> {
+        let script = cwd.map(|c| {
+            crate::spec::config::normalize(&std::path::Path::new(c).join(target))
+                .to_string_lossy()
+                .into_owned()
+        });
+        self.apps
+            .values()
+            .filter(|a| a.spec.name == target || script.as_deref() == Some(&*a.spec.script))
+            .map(|a| a.id)
+            .collect()
     }
 
     /// Resolves several targets; the ids come back in table order, each once.
     pub fn resolve_all(&self, targets: &[String]) -> Result<Vec<u32>> {
+        self.resolve_all_in(targets, None)
+    }
+
+    pub fn resolve_all_in(&self, targets: &[String], cwd: Option<&str>) -> Result<Vec<u32>> {
         if targets.is_empty() {
             return Err(Error::new(
                 "no target given (a name, an id, all, or /regex/)",
@@ -165,13 +213,16 @@ impl Table {
         }
         let mut ids = Vec::new();
         for t in targets {
-            ids.extend(self.resolve(t)?);
+            ids.extend(self.resolve_in(t, cwd)?);
         }
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
     }
 }
+
+/// pm2's words when `all` names no app.
+pub const NO_PROCESS: &str = "No process found";
 
 /// `/api/` → `api`
 pub fn regex_target(t: &str) -> Option<&str> {
@@ -222,6 +273,24 @@ mod tests {
             vec![0, 1, 3]
         );
         assert!(t.resolve_all(&["worker".into(), "nope".into()]).is_err());
+    }
+
+    #[test]
+    fn pm2s_order_name_script_namespace_id() {
+        let mut t = table(&["455", "web", "x"]);
+        t.get_mut(1).unwrap().spec.script = "/srv/echo.js".into();
+        t.get_mut(2).unwrap().spec.namespace = "0".into();
+        // A digit name wins over the id; a namespace over an id too.
+        assert_eq!(t.resolve("455").unwrap(), vec![0]);
+        assert_eq!(t.resolve("0").unwrap(), vec![2]);
+        assert_eq!(t.resolve("1").unwrap(), vec![1]);
+        assert_eq!(t.resolve_in("echo.js", Some("/srv")).unwrap(), vec![1]);
+        assert_eq!(
+            t.resolve_in("../srv/echo.js", Some("/srv")).unwrap(),
+            vec![1]
+        );
+        assert!(t.resolve_in("echo.js", Some("/tmp")).is_err());
+        assert!(Table::default().resolve("all").is_err());
     }
 
     #[test]

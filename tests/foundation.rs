@@ -595,7 +595,6 @@ fn errors_are_clear_and_change_nothing() {
         (&["start", "good.sh", "-n", "a/b", "-f"], "invalid app name"),
         (&["start", "good.sh", "-n", "..", "-f"], "invalid app name"),
         (&["start", "good.sh", "-n", "all", "-f"], "invalid app name"),
-        (&["start", "good.sh", "-n", "7", "-f"], "invalid app name"),
         (&["start", "good.sh", "--bogus"], "--bogus"),
         (
             &["start", "good.sh", "--max-restarts", "x"],

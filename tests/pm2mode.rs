@@ -5,20 +5,7 @@ use util::*;
 
 /// A `pm2` link to the ward binary in the test's scratch folder.
 fn pm2(h: &Home, args: &[&str]) -> std::process::Output {
-    let link = h.dir.join("bin/pm2");
-    if !link.exists() {
-        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(BIN, &link).unwrap();
-    }
-    Command::new(&link)
-        .args(args)
-        .env("PM2_HOME", &h.root)
-        .env_remove("WARD_HOME")
-        .env_remove("WARD_MODE")
-        .current_dir(&h.dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+    h.pm2_in(&h.dir, args)
 }
 
 fn ok(h: &Home, args: &[&str]) -> String {

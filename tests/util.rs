@@ -356,3 +356,25 @@ pub fn kill(pid: u32, sig: &str) {
         .success();
     assert!(ok, "kill {sig} {pid}");
 }
+
+impl Home {
+    /// Runs `pm2 ARGS` in `dir` through a link named pm2 to the ward binary (pm2 mode), with
+    /// PM2_HOME set to this home.
+    pub fn pm2_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let link = self.dir.join("bin/pm2");
+        if !link.exists() {
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(BIN, &link).unwrap();
+        }
+        Command::new(&link)
+            .args(args)
+            .env("PM2_HOME", &self.root)
+            .env_remove("WARD_HOME")
+            .env_remove("WARD_MODE")
+            .env_remove("NO_COLOR")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}

@@ -4,6 +4,7 @@
 
 use lexopt::prelude::*;
 
+use crate::client::pm2flags;
 use crate::error::{Error, Result};
 use crate::protocol::{ControlOp, ScaleTo, Verb};
 
@@ -49,9 +50,37 @@ pub struct StartOpts {
     pub wait_ready: bool,
     pub listen_timeout: Option<u64>,
     pub shutdown_with_message: bool,
+    /// `-x`: fork mode even for a Node app with `-i` (pm2's execute-command).
+    pub fork: bool,
     /// `--env NAME`, `--only a,b`: for ecosystem files.
     pub env_name: Option<String>,
     pub only: Vec<String>,
+    /// `--no-autostart`: register without starting.
+    pub no_autostart: bool,
+    /// `--disable-logs`: discard the app's output.
+    pub disable_logs: bool,
+    /// `--log-type json`: one JSON object per chunk of output, as pm2 writes it.
+    pub log_type: Option<String>,
+    /// `--filter-env [S]`: leave out the shell's variables whose name contains S (all of
+    /// them with no S).
+    pub filter_env: Option<Vec<String>>,
+    /// `--instance-var NAME`: the variable carrying the copy's slot (NODE_APP_INSTANCE).
+    pub instance_var: Option<String>,
+    /// `-w`, `--write`: also write the app's settings to ./NAME-pm2.json.
+    pub write: bool,
+    /// `--attach`: follow the started apps' logs afterwards.
+    pub attach: bool,
+    /// `-a`, `--update-env` (restart, reload, and start of a registered app).
+    pub update_env: bool,
+    /// `--no-treekill`: stop signals go to the main process only.
+    pub no_treekill: bool,
+    /// `--increment-var NAME`: NAME counts up from copy to copy.
+    pub increment_var: Option<String>,
+    /// `-u`, `--user`, `--uid` and `--gid`: a user and group, by name or number.
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    /// `--ext js,json`: watch only files with these extensions.
+    pub ext: Vec<String>,
 }
 
 /// Options of stop/restart/reload/delete.
@@ -61,6 +90,11 @@ pub struct ActOpts {
     pub update_env: bool,
     pub env_name: Option<String>,
     pub only: Vec<String>,
+    /// Restart/reload: settings given on the command line (`--name`, `--node-args`, ...),
+    /// merged over each app's (client/given.rs).
+    pub patch: Option<crate::spec::patch::Patch>,
+    /// `restart --watch`: toggle watching.
+    pub toggle_watch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +151,10 @@ pub enum Command {
     Pid {
         target: Option<String>,
     },
+    /// `pm2 id NAME`: the ids of the apps of that name (or script), as pm2 prints them.
+    Id {
+        name: String,
+    },
     Startup(StartupOpts),
     Start(Box<StartOpts>),
     Act {
@@ -136,8 +174,11 @@ pub enum Command {
         name: String,
         to: ScaleTo,
     },
-    /// `ward ecosystem`: write a sample ecosystem.config.js.
-    Ecosystem,
+    /// `ward ecosystem [mode]`: write a sample ecosystem.config.js; `simple` is pm2's short
+    /// template, any other mode the full one.
+    Ecosystem {
+        simple: bool,
+    },
     List {
         json: bool,
         /// `--sort FIELD[:asc|:desc]`: the field and whether descending.
@@ -254,7 +295,37 @@ Options:
       --merge-logs                 one log file for every copy (default with -i: NAME-out-ID.log)
       --env NAME                   ecosystem file: merge env_NAME over env
       --only APP[,APP...]          ecosystem file: start only these apps
-  -- ARGS...                       arguments passed to the script",
+      --no-autostart               register the app without starting it
+      --no-treekill                stop signals go to the main process only; its children
+                                   keep running
+      --filter-env [NAMES]         leave out the shell's variables whose name contains one
+                                   of NAMES (comma-separated; all of them without NAMES)
+      --disable-logs               keep none of the app's output
+      --log-type json              write each chunk of output as one JSON line, as pm2 does
+      --instance-var NAME          the variable that holds the copy's slot
+                                   (default NODE_APP_INSTANCE)
+      --increment-var NAME         NAME counts up from copy to copy, from its value here
+                                   (or 0)
+      --ext EXTS                   with --watch: watch only files with these extensions
+                                   (js,json); the others found now are ignored, as pm2 does
+  -u, --uid USER                   run as this user (name or number; also --user) and its
+                                   group; the daemon must run as root
+      --gid GROUP                  run with this group
+  -x, --execute-command            fork mode, even for a Node app with -i (no cluster)
+  -w, --write                      also write the app's settings to ./NAME-pm2.json
+      --attach                     follow the started apps' logs afterwards (Ctrl-C ends)
+      --parallel N                 accepted for pm2; ward acts on every app at once
+  -a, --update-env                 an app already registered takes this shell's environment
+  -- ARGS...                       arguments passed to the script
+
+A script with a space that is no file (\"node -e '...'\", \"make && ./a.out\") runs through
+bash -c (sh without bash), named after the string cut at its last dot. Several scripts in
+one start share the options and the -- ARGS. A registered app started again takes the
+options given (--node-args=null removes a setting), as restart does.
+
+Every other option of pm2 is accepted on every command and changes nothing there; pm2.io,
+V8 and container options (--no-pmx, --no-vizion, --no-automation, --v8, --trace, ...) are
+ignored with one line on stderr.",
     },
     Doc {
         name: "stop",
@@ -267,23 +338,30 @@ group, then SIGKILL to the group after its kill timeout. Returns once every app 
 
 With an ecosystem file, acts on the apps the file names.
 
-A plain stop keeps a watched app's watch set up (`ward start` resumes it); file changes do
-not start a stopped app.
+Any stop (and any delete) also stops watching the app's files, as pm2 does; `ward restart
+APP --watch` or `ward start APP --watch` turns watching on again.
 
 Options:
-      --watch                      also stop watching the app's files
+      --watch                      stop watching (what every stop does; kept for pm2)
       --only APP[,APP...]          ecosystem file: only these apps",
     },
     Doc {
         name: "restart",
         aliases: &[],
-        usage: "ward restart <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch]",
+        usage: "ward restart <name|id|namespace|all|/regex/|script|ecosystem file>... [-a] [--env NAME] [--only APPS] [--watch] [start's options] [-- ARGS]",
         summary: "stop and start apps again; the restart count goes up",
         details: "A stopped or errored app is started. The daemon's log says why each restart
-happened.
+happened. The restart count (↺, restart_time) goes up only for an app that was running,
+as in pm2.
 
-With an ecosystem file, acts on the apps the file names and gives them the file's `env`
-(and `env_NAME` with --env NAME).
+Start's options given here are applied to the apps first: `restart 0 --name new`,
+`restart api --node-args=\"--harmony\"`; the value null removes a setting
+(`--node-args=null`); `-- ARGS` replaces the arguments.
+
+With an ecosystem file, every key the file gives an app overwrites the app's setting (the
+string 'null' deletes it), the app takes the file's `env` (and `env_NAME` with --env NAME),
+and the file's apps that are not registered are started (\"Applications A, B not running,
+starting...\").
 
 Options:
   -a, --update-env                 take the current shell's environment (merged over the
@@ -296,7 +374,7 @@ Options:
     Doc {
         name: "reload",
         aliases: &["gracefulReload"],
-        usage: "ward reload <name|id|namespace|all|/regex/|ecosystem file>... [-a] [--env NAME] [--only APPS]",
+        usage: "ward reload <name|id|namespace|all|/regex/|script|ecosystem file>... [-a] [--env NAME] [--only APPS] [start's options] [-- ARGS]",
         summary: "replace an app's copies one at a time, without downtime",
         details: "\
 For an app in cluster mode, or with several copies: one copy at a time, ward starts a new
@@ -310,7 +388,8 @@ app: the old copies keep serving and ward says why (exit status 1). In cluster m
 listening socket stays open in ward throughout, so no connection is refused.
 
 An app with one copy outside cluster mode is restarted, as pm2 does. gracefulReload is
-the same command.
+the same command. Start's options given here are applied to the app, as for restart;
+--watch does not toggle.
 
 Options:
   -a, --update-env                 take the current shell's environment, as restart does
@@ -447,9 +526,11 @@ copy's settings and the lowest free NODE_APP_INSTANCE; removed copies are the ne
     Doc {
         name: "ecosystem",
         aliases: &["init"],
-        usage: "ward ecosystem",
+        usage: "ward ecosystem [simple]",
         summary: "write a commented sample ecosystem.config.js here",
-        details: "An existing ecosystem.config.js is never overwritten.",
+        details: "\
+`simple` writes pm2's short template (one app, name and script); any other mode, or none,
+the full commented sample. An existing ecosystem.config.js is never overwritten.",
     },
     Doc {
         name: "ping",
@@ -524,8 +605,9 @@ Options:
         summary: "start the apps of the saved list",
         details: "\
 Apps whose name is already registered are left alone, so nothing runs twice; apps saved
-as stopped are registered without being started. A damaged dump is reported and left
-as it is.",
+as stopped are registered without being started. A dump that does not parse is reported,
+kept as dump.json.broken (dump.pm2.broken), and the backup (.bak) is used, as it is when
+the dump is missing.",
     },
     Doc {
         name: "cleardump",
@@ -641,6 +723,13 @@ typed to its stdin, until Ctrl-C.",
         usage: "ward pid [name|id]",
         summary: "print the pid of an app, or of every app, one per line",
         details: "Apps that are not running print nothing, as pm2 does.",
+    },
+    Doc {
+        name: "id",
+        aliases: &[],
+        usage: "ward id <name|script>",
+        summary: "print the ids of the apps with this name, as pm2 does: [ 0, 3 ]",
+        details: "An app matches by name or by its script file; none prints [] (exit 0).",
     },
     Doc {
         name: "daemon",
@@ -834,12 +923,12 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
             )));
         }
     };
-    if tail.is_some() && cmd != "start" {
+    let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
+    if tail.is_some() && !matches!(canonical, "start" | "restart" | "reload") {
         return Err(Error::new(format!(
             "`--` (arguments for the script) only goes with start, not {cmd}"
         )));
     }
-    let canonical = find_doc(&cmd).map(|d| d.name).unwrap_or(cmd.as_str());
     let command = match canonical {
         "start" => parse_start(&mut p, tail.unwrap_or_default())?,
         "startOrRestart" => {
@@ -857,7 +946,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
             c
         }
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
-        "restart" => parse_act(&mut p, canonical, Verb::Restart)?,
+        "restart" => parse_restart(&mut p, canonical, Verb::Restart, tail)?,
         "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {
             Command::Act { targets, .. } => Command::Control {
                 op: ControlOp::Reset,
@@ -884,7 +973,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 other => other,
             }
         }
-        "reload" => parse_act(&mut p, canonical, Verb::Reload)?,
+        "reload" => parse_restart(&mut p, canonical, Verb::Reload, tail)?,
         "delete" => parse_act(&mut p, canonical, Verb::Delete)?,
         "list" => {
             let (mut json, mut sort, mut mini) = (false, None, false);
@@ -896,7 +985,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     }
                     Short('m') | Long("mini-list") | Long("mini") => mini = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::List { json, sort, mini }
@@ -908,7 +997,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) => targets.push(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             // `flush all` is every app, without the daemon's log (as pm2 does).
@@ -920,7 +1009,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Short('f') | Long("force") => force = true,
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::Save { force }
@@ -931,7 +1020,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) if target.is_none() => target = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             let target = target.ok_or_else(|| Error::new("env needs an app id"))?;
@@ -939,15 +1028,17 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
         }
         "scale" => parse_scale(&mut p)?,
         "ecosystem" => {
+            let mut mode = None;
             while let Some(arg) = p.next()? {
                 match arg {
-                    // pm2's `ecosystem simple` writes a shorter file; one sample serves both.
-                    Value(v) if v == "simple" => {}
+                    Value(v) if mode.is_none() => mode = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
-            Command::Ecosystem
+            Command::Ecosystem {
+                simple: mode.as_deref() == Some("simple"),
+            }
         }
         "holder" => Command::Holder,
         "forker" => Command::Forker,
@@ -958,7 +1049,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     Long("start") => start = true,
                     Value(v) if path.is_none() => path = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             Command::ImportPm2 { path, start }
@@ -969,7 +1060,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 match arg {
                     Value(v) if target.is_none() => target = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             let target = target
@@ -977,11 +1068,11 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Describe { target }
         }
         "prettylist" | "metrics" | "monit" => {
-            if let Some(arg) = p.next()? {
-                return match arg {
-                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
-                    _ => Err(arg.unexpected().into()),
-                };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
             }
             match canonical {
                 "prettylist" => Command::Prettylist,
@@ -1023,6 +1114,18 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                 }
             }
         }
+        "id" => {
+            let mut name = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Value(v) if name.is_none() => name = Some(v.string()?),
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
+            }
+            let name = name.ok_or_else(|| Error::new("usage: ward id <name>"))?;
+            Command::Id { name }
+        }
         "send" | "attach" | "pid" => {
             let Some(mut words) = positional(&mut p)? else {
                 return Ok(Command::Help(Some(cmd)));
@@ -1057,7 +1160,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     Long("dest") => o.dest = Some(p.value()?.string()?),
                     Value(v) if o.platform.is_none() => o.platform = Some(v.string()?),
                     Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
-                    _ => return Err(arg.unexpected().into()),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
                 }
             }
             if let Some(pf) = &o.platform {
@@ -1066,11 +1169,11 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
             Command::Startup(o)
         }
         "jlist" | "ping" | "kill" | "resurrect" | "cleardump" | "update" | "reloadLogs" => {
-            if let Some(arg) = p.next()? {
-                return match arg {
-                    Short('h') | Long("help") => Ok(Command::Help(Some(cmd))),
-                    _ => Err(arg.unexpected().into()),
-                };
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help(Some(cmd))),
+                    _ => pm2flags::other(arg).tolerate(&mut p)?,
+                }
             }
             match canonical {
                 "jlist" => Command::Jlist,
@@ -1148,7 +1251,7 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
             Long("env") if env_ok => opts.env_name = Some(env_name(p)?),
             Long("only") => opts.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some(cmd.into()))),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     if targets.is_empty() {
@@ -1167,6 +1270,46 @@ fn parse_act(p: &mut lexopt::Parser, cmd: &str, verb: Verb) -> Result<Command> {
         verb,
         targets,
         opts,
+    })
+}
+
+/// restart and reload take start's options and apply them to the apps (pm2's
+/// `_handleAttributeUpdate`); `--watch` toggles watching on restart.
+fn parse_restart(
+    p: &mut lexopt::Parser,
+    cmd: &str,
+    verb: Verb,
+    tail: Option<Vec<String>>,
+) -> Result<Command> {
+    let o = match parse_start(p, tail.unwrap_or_default())? {
+        Command::Start(o) => o,
+        Command::Help(_) => return Ok(Command::Help(Some(cmd.into()))),
+        other => return Ok(other),
+    };
+    if o.targets.is_empty() {
+        return Err(Error::new(format!(
+            "{cmd} needs a target: a name, an id, a namespace, all, /regex/ or an ecosystem file"
+        )));
+    }
+    let patch = crate::client::given::of_start(&o);
+    let toggle_watch = o.watch.is_some() && verb == Verb::Restart;
+    let plain = patch.is_none() && !o.update_env && o.env_name.is_none() && o.only.is_empty();
+    if toggle_watch && plain {
+        return Ok(Command::Control {
+            op: ControlOp::RestartWatch,
+            targets: o.targets,
+        });
+    }
+    Ok(Command::Act {
+        verb,
+        targets: o.targets,
+        opts: ActOpts {
+            update_env: o.update_env,
+            env_name: o.env_name,
+            only: o.only,
+            patch,
+            toggle_watch,
+        },
     })
 }
 
@@ -1273,6 +1416,36 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("cwd") => o.cwd = Some(p.value()?.string()?),
             Short('f') | Long("force") => o.force = true,
             Long("no-autorestart") => o.no_autorestart = true,
+            Long("no-autostart") => o.no_autostart = true,
+            Long("disable-logs") => o.disable_logs = true,
+            Long("log-type") => {
+                let v = p.value()?.string()?;
+                if v != "json" && v != "raw" {
+                    return Err(Error::new(format!(
+                        "invalid value {v:?} for --log-type: expected json (or raw, the default)"
+                    )));
+                }
+                o.log_type = Some(v);
+            }
+            Long("filter-env") => {
+                let list = o.filter_env.get_or_insert_with(Vec::new);
+                if let Some(v) = p.optional_value() {
+                    list.extend(split_list(&v.string()?));
+                }
+            }
+            Long("instance-var") => o.instance_var = Some(p.value()?.string()?),
+            Short('w') | Long("write") => o.write = true,
+            Long("attach") => o.attach = true,
+            Short('a') | Long("update-env") => o.update_env = true,
+            Long("no-treekill") => o.no_treekill = true,
+            Long("increment-var") => o.increment_var = Some(p.value()?.string()?),
+            Short('u') | Long("user") | Long("uid") => o.uid = Some(p.value()?.string()?),
+            Long("gid") => o.gid = Some(p.value()?.string()?),
+            Long("ext") => o.ext.extend(
+                split_list(&p.value()?.string()?).map(|x| x.trim_start_matches('.').to_string()),
+            ),
+            // ward's own mode is pm2's fork mode: -x asks for what ward always does.
+            Short('x') | Long("execute-command") => o.fork = true,
             Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),
             Long("min-uptime") => o.min_uptime = Some(number(p, "--min-uptime")?),
             Long("restart-delay") => o.restart_delay = Some(number(p, "--restart-delay")?),
@@ -1378,13 +1551,8 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             Long("only") => o.only.extend(only(p)?),
             Short('h') | Long("help") => return Ok(Command::Help(Some("start".into()))),
             Value(v) => o.targets.push(v.string()?),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
-    }
-    if o.targets.len() > 1 && (o.name.is_some() || !o.args.is_empty()) {
-        return Err(Error::new(
-            "--name and `-- args` apply to one script; start several scripts one by one",
-        ));
     }
     Ok(Command::Start(Box::new(o)))
 }
@@ -1396,7 +1564,8 @@ fn positional(p: &mut lexopt::Parser) -> Result<Option<Vec<String>>> {
         match arg {
             Value(v) => words.push(v.string()?),
             Short('h') | Long("help") => return Ok(None),
-            _ => return Err(arg.unexpected().into()),
+            // pm2 gives every command its whole option list (pm2flags.rs).
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     Ok(Some(words))
@@ -1438,7 +1607,7 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
             Value(v) if o.target.is_none() => o.target = Some(v.string()?),
-            _ => return Err(arg.unexpected().into()),
+            _ => pm2flags::other(arg).tolerate(p)?,
         }
     }
     if o.out && o.err {
@@ -1671,7 +1840,9 @@ mod tests {
                 targets: vec!["api".into()]
             }
         );
-        assert!(parse_str("delete --watch api").is_err());
+        // pm2 gives every command its whole option list: accepted, and meaningless here.
+        assert!(parse_str("delete --watch api").is_ok());
+        assert!(parse_str("delete api --bogus").is_err());
     }
 
     #[test]
@@ -1701,7 +1872,7 @@ mod tests {
                 },
             }
         );
-        assert!(parse_str("stop api --update-env").is_err());
+        assert!(parse_str("stop api --update-env --parallel 2 --no-pmx").is_ok());
         assert_eq!(
             parse_str("scale api -2").unwrap(),
             Command::Scale {
@@ -1722,7 +1893,14 @@ mod tests {
             parse_str("env 3").unwrap(),
             Command::Env { target: "3".into() }
         );
-        assert_eq!(parse_str("init").unwrap(), Command::Ecosystem);
+        assert_eq!(
+            parse_str("init").unwrap(),
+            Command::Ecosystem { simple: false }
+        );
+        assert_eq!(
+            parse_str("init simple").unwrap(),
+            Command::Ecosystem { simple: true }
+        );
     }
 
     #[test]

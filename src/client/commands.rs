@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::client::cli::{ActOpts, Command, StartOpts};
-use crate::client::output::{chatter, out, silent, style};
+use crate::client::output::{chatter, out, silent, speak, style};
 use crate::client::render;
 use crate::client::talk::{fetch, request, unexpected};
 use crate::error::{Error, Result, os};
@@ -53,13 +53,17 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         Command::Control { op, targets } => {
             let reply = request(
                 home,
-                &Request::Control { op, targets },
+                &Request::Control {
+                    op,
+                    targets,
+                    cwd: here_str(),
+                },
                 Duration::from_secs(600),
                 true,
             )?;
             done(home, reply)
         }
-        Command::Ecosystem => write_sample(),
+        Command::Ecosystem { simple } => write_sample(simple),
         Command::Kill => kill(home),
         Command::Logs(opts) => crate::client::follow::run(home, &opts),
         Command::Flush { targets } => {
@@ -87,7 +91,7 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
                     Ok(0)
                 }
                 Reply::Warning { message } => {
-                    eprintln!("ward: {message}");
+                    eprintln!("{}{}", crate::client::output::warn_tag(), speak(&message));
                     Ok(0)
                 }
                 other => unexpected(other),
@@ -166,6 +170,25 @@ pub fn run(cmd: Command, home: &Home) -> Result<i32> {
         }
         Command::Startup(o) => startup(&o, home),
         Command::Completion(shell) => crate::client::completion::run(home, &shell),
+        Command::Id { name } => {
+            let apps = fetch(home, false)?;
+            let here = here_str();
+            let table =
+                crate::table::Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
+            // pm2's getProcessIdByName: by name or script only, never a namespace or id.
+            let ids: Vec<String> = table
+                .named(&name, here.as_deref())
+                .iter()
+                .map(|i| i.to_string())
+                .collect();
+            // node's util.inspect of an array of numbers.
+            out(&if ids.is_empty() {
+                "[]\n".to_string()
+            } else {
+                format!("[ {} ]\n", ids.join(", "))
+            });
+            Ok(0)
+        }
         Command::Version
         | Command::Help(_)
         | Command::Daemon { .. }
@@ -184,7 +207,7 @@ fn notes(reply: Reply) -> Result<i32> {
         s.push_str(&n);
         s.push('\n');
     }
-    out(&s);
+    out(&speak(&s));
     Ok(0)
 }
 
@@ -272,14 +295,20 @@ fn done(_home: &Home, reply: Reply) -> Result<i32> {
     let Reply::Done { notes, apps } = reply else {
         return unexpected(reply);
     };
+    // What pm2 prints as errors (a dump that could not be read, API/Startup.js) goes to
+    // stderr, also under --silent.
+    let (errors, notes): (Vec<String>, Vec<String>) = notes.into_iter().partition(|n| {
+        n.starts_with(crate::store::DUMP_UNREADABLE) || n.starts_with(crate::store::NO_DUMP)
+    });
+    for e in errors {
+        eprintln!("{}{e}", crate::client::output::error_tag());
+    }
     if silent() {
         return Ok(0);
     }
     let mut s = String::new();
     for n in crate::client::feedback::fold(notes, crate::client::output::verbose()) {
-        s.push_str("[ward] ");
-        s.push_str(&n);
-        s.push('\n');
+        s.push_str(&speak(&format!("[ward] {n}\n")));
     }
     s.push_str(&render::table(
         &apps,
@@ -334,11 +363,19 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
             .map(|u| u.dir.to_string_lossy().into_owned())
             .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
     };
-    // This home when it is yours; the user's default home otherwise.
-    let ward_home = if user == me && o.home.is_none() {
+    // The home named by the environment (PM2_HOME in pm2 mode, WARD_HOME) or this one when
+    // it is yours; otherwise the user's default, HOME/.pm2 in pm2 mode (API/Startup.js).
+    // The printed command passes an explicit home on, so preview and install agree.
+    let (var, folder, prog) = if home.pm2 {
+        ("PM2_HOME", ".pm2", "pm2")
+    } else {
+        ("WARD_HOME", ".ward", "ward")
+    };
+    let explicit = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let ward_home = if explicit || (user == me && o.home.is_none()) {
         home.root.to_string_lossy().into_owned()
     } else {
-        format!("{user_home}/.ward")
+        format!("{user_home}/{folder}")
     };
     let exe = std::env::current_exe()
         .map_err(|e| Error::unable("find the ward binary", os(&e)))?
@@ -346,12 +383,28 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
         .into_owned();
     let t = Target {
         init,
-        service: o.service.clone().unwrap_or_else(|| format!("ward-{user}")),
+        service: o
+            .service
+            .clone()
+            .unwrap_or_else(|| format!("{prog}-{user}")),
         user,
         home: user_home,
         ward_home,
         exe,
         path_var,
+        pm2: home.pm2,
+    };
+    // The command to run as root names the program as it was called (a `pm2` link runs
+    // ward in pm2 mode), and the home when it was given.
+    let me_cmd = if home.pm2 {
+        invoked_as().unwrap_or_else(|| t.exe.clone())
+    } else {
+        t.exe.clone()
+    };
+    let env_home = if explicit {
+        format!(" {var}={}", t.ward_home)
+    } else {
+        String::new()
     };
     let dest = o.dest.as_ref().map(Path::new);
     let root = crate::os::sys::uid() == 0;
@@ -366,14 +419,13 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
             ));
         }
         s.push_str(&format!(
-            "[ward] to {} it, run as root:\nsudo env PATH=$PATH {} {verb} {} -u {} --hp {}\n",
+            "[ward] to {} it, run as root:\nsudo env PATH=$PATH{env_home} {me_cmd} {verb} {} -u {} --hp {}\n",
             if o.remove { "remove" } else { "install" },
-            t.exe,
             t.init.as_str(),
             t.user,
             t.home
         ));
-        out(&s);
+        out(&speak(&s));
         return Ok(0);
     }
     let done = if o.remove {
@@ -395,6 +447,22 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
     }
     chatter(&s);
     Ok(0)
+}
+
+/// The path this program was called by (argv[0], looked up in PATH when it is a bare
+/// word), when it is not the binary's own path: the `pm2` link.
+fn invoked_as() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    let p = Path::new(&argv0);
+    let found = if argv0.to_string_lossy().contains('/') {
+        Some(here().ok()?.join(p))
+    } else {
+        config::find_in_path(
+            &argv0.to_string_lossy(),
+            std::env::var("PATH").ok().as_deref(),
+        )
+    }?;
+    Some(config::normalize(&found).to_string_lossy().into_owned())
 }
 
 fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
@@ -470,6 +538,8 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
             // Copies of one name (instances) are all registered.
             force: true,
             ecosystem: false,
+            watch_toggle: false,
+            patch: None,
         });
     }
     for p in &problems {
@@ -489,10 +559,12 @@ fn start_and_show(home: &Home, items: Vec<StartItem>) -> Result<i32> {
         .map(|i| i.spec.as_ref().map_or(1, |s| s.instances.max(1)))
         .sum();
     let label = format!("starting {apps} app{}", if apps == 1 { "" } else { "s" });
-    done(
-        home,
-        request_showing(home, &Request::Start { items }, label)?,
-    )
+    let since = crate::os::sys::wall_ms();
+    let reply = request_showing(home, &Request::Start { items }, label)?;
+    if let Reply::Done { apps, .. } = &reply {
+        wait_for_node_scripts(apps, since);
+    }
+    done(home, reply)
 }
 
 /// Sends a request that may take long (start, stop, restart of many apps), saying on the
@@ -508,6 +580,26 @@ fn request_showing(home: &Home, req: &Request, label: String) -> Result<Reply> {
     );
     progress.clear();
     reply
+}
+
+/// A Node app is online as soon as node runs, but its script installs its signal
+/// handlers only after node's bootstrap (~50 ms): a `sendSignal` sent right after `start`
+/// would kill it. pm2's start takes long enough that this never shows; ward's start
+/// returns once each Node app it started waits in its event loop (its script's top level
+/// has run), or after 3 s.
+fn wait_for_node_scripts(apps: &[crate::protocol::AppView], since: u64) {
+    let pids: Vec<u32> = apps
+        .iter()
+        .filter(|v| v.app.spec.interpreter_name().ends_with("node"))
+        .filter(|v| v.app.run.pm_uptime >= since)
+        .filter_map(|v| v.app.run.pid)
+        .collect();
+    let until = Instant::now() + Duration::from_secs(3);
+    for pid in pids {
+        while crate::os::proc::in_event_loop(pid) == Some(false) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 fn update(home: &Home) -> Result<i32> {
@@ -574,6 +666,11 @@ fn here() -> Result<std::path::PathBuf> {
     std::env::current_dir().map_err(|e| Error::unable("read the current folder", os(&e)))
 }
 
+/// The client's folder as the daemon resolves script targets against it.
+fn here_str() -> Option<String> {
+    here().ok().map(|p| p.to_string_lossy().into_owned())
+}
+
 /// The client's environment: what a new app gets, and what `--update-env` sends.
 fn shell_env() -> BTreeMap<String, String> {
     std::env::vars_os()
@@ -586,7 +683,63 @@ fn cpus() -> u32 {
 }
 
 fn start(home: &Home, o: &StartOpts) -> Result<i32> {
-    start_and_show(home, start_request(o)?)
+    let items = start_request(o)?;
+    let here = here()?;
+    if o.write {
+        for spec in items.iter().filter_map(|i| i.spec.as_ref()) {
+            write_conf(&here, spec)?;
+        }
+    }
+    let names: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.spec.as_ref().map(|s| s.name.clone()))
+        .collect();
+    let code = start_and_show(home, items)?;
+    if o.attach && code == 0 && !names.is_empty() {
+        // pm2 streams the logs of the apps it just started (API.js:1776).
+        let alts: Vec<String> = names.iter().map(|n| regex_lite::escape(n)).collect();
+        let logs = crate::client::cli::LogsOpts {
+            target: Some(format!("/^({})$/", alts.join("|"))),
+            lines: 0,
+            raw: false,
+            out: false,
+            err: false,
+            nostream: false,
+            timestamp: None,
+        };
+        return crate::client::follow::run(home, &logs);
+    }
+    Ok(code)
+}
+
+/// `-w`, `--write`: the app's settings as `./NAME-pm2.json`, a file `start` reads back
+/// (pm2 writes its whole app record there, environment included; ward leaves the
+/// environment out).
+fn write_conf(here: &Path, s: &AppSpec) -> Result<()> {
+    let path = here.join(format!("{}-pm2.json", config::log_stem(&s.name)));
+    let conf = serde_json::json!({
+        "name": s.name,
+        "script": s.script,
+        "args": s.args,
+        "interpreter": s.interpreter_name(),
+        "interpreter_args": s.interpreter_args,
+        "cwd": s.cwd,
+        "namespace": s.namespace,
+        "instances": s.instances,
+        "autorestart": s.autorestart,
+        "max_restarts": s.max_restarts,
+        "min_uptime": s.min_uptime,
+        "kill_timeout": s.kill_timeout,
+        "restart_delay": s.restart_delay,
+        "watch": if s.watch.is_empty() { serde_json::json!(false) } else { serde_json::json!(s.watch) },
+    });
+    chatter(&format!(
+        "[ward] Writing configuration to {}\n",
+        path.display()
+    ));
+    let text = serde_json::to_string_pretty(&conf).unwrap_or_default();
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| Error::unable(format_args!("write {}", path.display()), os(&e)))
 }
 
 /// What `start` sends for these options: the apps of an ecosystem file or the scripts
@@ -646,7 +799,7 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
     let mut eco = ecosystem::load(file, here, shell.get("PATH").map(String::as_str))?;
     ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
-        eprintln!("ward: warning: {w}");
+        eprintln!("{}", speak(&format!("ward: warning: {w}")));
     }
     let apps = ecosystem::select(&eco, &o.only)?;
     if let Some(n) = &o.env_name {
@@ -661,16 +814,35 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
         env_name: o.env_name.as_deref(),
         cpus: cpus(),
     };
+    items_of(file, &eco, &apps, &ctx, o.namespace.as_deref())
+}
+
+/// Start items for some apps of an ecosystem file; every error of every app is reported
+/// before anything is sent.
+fn items_of(
+    file: &str,
+    eco: &ecosystem::Ecosystem,
+    apps: &[&crate::spec::appkeys::EcoApp],
+    ctx: &ecosystem::Ctx,
+    namespace: Option<&str>,
+) -> Result<Vec<StartItem>> {
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for a in apps {
-        match ecosystem::to_spec(&eco, a, &ctx) {
+    for &a in apps {
+        match ecosystem::to_spec(eco, a, ctx) {
             Ok(mut spec) => {
                 if (a.cluster || spec.instances > 1) && !spec.cluster {
                     fork_copies_note(&a.name, spec.instances);
                 }
-                if let Some(ns) = &o.namespace {
-                    spec.namespace = ns.clone();
+                if let Some(ns) = namespace {
+                    spec.namespace = ns.to_string();
+                }
+                match owner(a.uid.as_deref(), a.gid.as_deref()) {
+                    Ok((uid, gid)) => (spec.uid, spec.gid) = (uid, gid),
+                    Err(e) => {
+                        errors.push(format!("{file}: app {}: {e}", a.name));
+                        continue;
+                    }
                 }
                 items.push(StartItem {
                     target: a.name.clone(),
@@ -678,6 +850,8 @@ fn file_items(file: &str, o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> 
                     spec_error: None,
                     force: false,
                     ecosystem: true,
+                    watch_toggle: false,
+                    patch: None,
                 });
             }
             Err(e) => errors.push(e.to_string()),
@@ -701,21 +875,26 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
                 targets[0]
             )));
         }
-        let doing = match verb {
-            Verb::Stop => "stopping",
-            Verb::Restart => "restarting",
-            Verb::Reload => "reloading",
-            Verb::Delete => "deleting",
+        let label = {
+            let doing = match verb {
+                Verb::Stop => "stopping",
+                Verb::Restart => "restarting",
+                Verb::Reload => "reloading",
+                Verb::Delete => "deleting",
+            };
+            let mut what = targets.join(" ");
+            if what.chars().count() > 40 {
+                what = format!("{} targets", targets.len());
+            }
+            format!("{doing} {what}")
         };
-        let mut what = targets.join(" ");
-        if what.chars().count() > 40 {
-            what = format!("{} targets", targets.len());
-        }
-        let label = format!("{doing} {what}");
         let req = Request::Act {
             verb,
             targets,
             update_env: o.update_env.then(shell_env),
+            cwd: here_str(),
+            patch: o.patch.clone(),
+            toggle_watch: o.toggle_watch,
         };
         let code = done(home, request_showing(home, &req, label)?)?;
         if restart && !o.update_env {
@@ -733,7 +912,7 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
     let mut eco = ecosystem::load(file, &here()?, shell.get("PATH").map(String::as_str))?;
     ecosystem::apply_env_name(&mut eco, o.env_name.as_deref());
     for w in &eco.warnings {
-        eprintln!("ward: warning: {w}");
+        eprintln!("{}", speak(&format!("ward: warning: {w}")));
     }
     let apps = ecosystem::select(&eco, &o.only)?;
     let reply = request(
@@ -748,10 +927,16 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
     let (present, missing): (Vec<_>, Vec<_>) = apps
         .into_iter()
         .partition(|a| table.iter().any(|v| v.app.spec.name == a.name));
+    if restart {
+        return restart_file(home, verb, file, &eco, &present, &missing, o, &shell);
+    }
     for m in &missing {
         eprintln!(
-            "ward: warning: {file}: app {} is not registered; skipped",
-            m.name
+            "{}",
+            speak(&format!(
+                "ward: warning: {file}: app {} is not registered; skipped",
+                m.name
+            ))
         );
     }
     if present.is_empty() {
@@ -760,31 +945,82 @@ fn act(home: &Home, verb: Verb, targets: Vec<String>, o: &ActOpts) -> Result<i32
             verb.as_str()
         )));
     }
-    if !restart {
-        let targets = present.iter().map(|a| a.name.clone()).collect();
-        let req = Request::Act {
-            verb,
-            targets,
-            update_env: None,
-        };
-        return done(home, request(home, &req, Duration::from_secs(600), true)?);
-    }
-    // Each app gets its own variables from the file, so one request per app.
-    let mut notes = Vec::new();
-    let mut last = Vec::new();
+    let targets = present.iter().map(|a| a.name.clone()).collect();
+    let req = Request::Act {
+        verb,
+        targets,
+        update_env: None,
+        cwd: None,
+        patch: None,
+        toggle_watch: false,
+    };
+    done(home, request(home, &req, Duration::from_secs(600), true)?)
+}
+
+/// `restart FILE`, `reload FILE` (pm2's `_startJson` with restartProcessId): each
+/// registered app of the file takes every key the file gives it (`'null'` deletes one)
+/// and the file's environment; the apps not registered are started.
+#[allow(clippy::too_many_arguments)]
+fn restart_file(
+    home: &Home,
+    verb: Verb,
+    file: &str,
+    eco: &ecosystem::Ecosystem,
+    present: &[&crate::spec::appkeys::EcoApp],
+    missing: &[&crate::spec::appkeys::EcoApp],
+    o: &ActOpts,
+    shell: &BTreeMap<String, String>,
+) -> Result<i32> {
+    let ctx = ecosystem::Ctx {
+        shell_env: shell,
+        env_name: o.env_name.as_deref(),
+        cpus: cpus(),
+    };
+    // Everything is checked before anything is sent.
+    let mut reqs = Vec::new();
     for a in present {
+        let spec = ecosystem::to_spec(eco, a, &ctx)?;
         let mut env = if o.update_env {
             shell.clone()
         } else {
             BTreeMap::new()
         };
         env.extend(ecosystem::file_env(a, o.env_name.as_deref()));
-        let req = Request::Act {
+        reqs.push(Request::Act {
             verb,
             targets: vec![a.name.clone()],
             update_env: Some(env),
-        };
+            cwd: None,
+            patch: Some(crate::client::given::of_file(&spec, &a.keys, &a.nulls)),
+            toggle_watch: false,
+        });
+    }
+    let start = items_of(file, eco, missing, &ctx, None)?;
+    // Each app gets its own variables from the file, so one request per app.
+    let mut notes = Vec::new();
+    let mut last = Vec::new();
+    for req in reqs {
         match request(home, &req, Duration::from_secs(600), true)? {
+            Reply::Done { notes: n, apps } => {
+                notes.extend(n);
+                last = apps;
+            }
+            other => return unexpected(other),
+        }
+    }
+    if !start.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|a| a.name.as_str()).collect();
+        chatter(&format!(
+            "{}Applications {} not running, starting...\n",
+            crate::client::output::warn_tag(),
+            names.join(", ")
+        ));
+        match request(
+            home,
+            &Request::Start { items: start },
+            Duration::from_secs(600),
+            true,
+        )? {
             Reply::Done { notes: n, apps } => {
                 notes.extend(n);
                 last = apps;
@@ -819,7 +1055,7 @@ fn env(home: &Home, target: &str) -> Result<i32> {
     Ok(0)
 }
 
-fn write_sample() -> Result<i32> {
+fn write_sample(simple: bool) -> Result<i32> {
     let path = here()?.join("ecosystem.config.js");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -835,7 +1071,12 @@ fn write_sample() -> Result<i32> {
                 Error::unable(format_args!("write {}", path.display()), os(&e))
             }
         })?;
-    f.write_all(ecosystem::SAMPLE.as_bytes())
+    let text = if simple {
+        ecosystem::SAMPLE_SIMPLE
+    } else {
+        ecosystem::SAMPLE
+    };
+    f.write_all(text.as_bytes())
         .map_err(|e| Error::unable(format_args!("write {}", path.display()), os(&e)))?;
     out(&format!("File {} generated\n", path.display()));
     Ok(0)
@@ -849,6 +1090,38 @@ fn fork_copies_note(name: &str, n: u32) {
         "[ward] {name}: {n} {copies} in fork mode: they do not share a port unless the program \
          does it itself (SO_REUSEPORT); cluster mode is for Node apps"
     );
+}
+
+/// `--uid`/`-u` and `--gid`, by name or number, as pm2 resolves them (Common.js:775-827):
+/// a user without a group runs with that user's own group.
+fn owner(user: Option<&str>, group: Option<&str>) -> Result<(Option<u32>, Option<u32>)> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let user = match user {
+        None => None,
+        Some(u) => {
+            let found = match u.parse::<u32>() {
+                Ok(n) => User::from_uid(Uid::from_raw(n)).ok().flatten(),
+                Err(_) => User::from_name(u).ok().flatten(),
+            };
+            Some(found.ok_or_else(|| Error::new(format!("User {u} cannot be found")))?)
+        }
+    };
+    let gid = match group {
+        None => user.as_ref().map(|u| u.gid.as_raw()),
+        Some(g) => {
+            let found = match g.parse::<u32>() {
+                Ok(n) => Group::from_gid(Gid::from_raw(n)).ok().flatten(),
+                Err(_) => Group::from_name(g).ok().flatten(),
+            };
+            Some(
+                found
+                    .ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?
+                    .gid
+                    .as_raw(),
+            )
+        }
+    };
+    Ok((user.map(|u| u.uid.as_raw()), gid))
 }
 
 fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
@@ -865,113 +1138,142 @@ fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {
     if let Some(n) = &o.name {
         config::check_name(n)?;
     }
-    let env = shell_env();
-    let path_var = env.get("PATH").map(String::as_str);
+    let mut env = shell_env();
+    let path_var = env.get("PATH").cloned();
+    let path_var = path_var.as_deref();
+    if let Some(f) = &o.filter_env {
+        // pm2's filter_env: `true` drops the whole shell environment, strings drop the
+        // variables whose name contains one of them.
+        env.retain(|k, _| !f.is_empty() && !f.iter().any(|s| k.contains(s.as_str())));
+    }
     let instances = o
         .instances
         .map_or(1, |n| ecosystem::resolve_instances(n, cpus()));
+    let (uid, gid) = owner(o.uid.as_deref(), o.gid.as_deref())?;
+    let mut ignore_watch = o.ignore_watch.clone();
+    if !o.ext.is_empty() {
+        ignore_watch.extend(crate::client::watchext::ignores(&cwd, &o.ext));
+    }
     let mut items = Vec::new();
     for target in &o.targets {
-        let (spec, spec_error) =
-            match config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var) {
-                Ok((script, interpreter)) => {
-                    let d = AppSpec::default();
-                    // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
-                    let cluster = o.instances.is_some()
-                        && interpreter.as_deref().is_some_and(config::is_node_program);
-                    if instances > 1 && !cluster {
-                        fork_copies_note(&config::default_name(target), instances);
-                    }
-                    let spec = AppSpec {
-                        name: o
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| config::default_name(target)),
-                        script,
-                        args: o.args.clone(),
-                        interpreter,
-                        interpreter_args: o.interpreter_args.clone(),
-                        cwd: cwd.to_string_lossy().into_owned(),
-                        env: std::sync::Arc::new(env.clone()),
-                        namespace: o.namespace.clone().unwrap_or(d.namespace),
-                        autorestart: !o.no_autorestart,
-                        max_restarts: o.max_restarts.unwrap_or(d.max_restarts),
-                        min_uptime: o.min_uptime.unwrap_or(d.min_uptime),
-                        restart_delay: o.restart_delay.unwrap_or(d.restart_delay),
-                        exp_backoff_restart_delay: o
-                            .exp_backoff_restart_delay
-                            .unwrap_or(d.exp_backoff_restart_delay),
-                        kill_timeout: o.kill_timeout.unwrap_or(d.kill_timeout),
-                        kill_signal: o.kill_signal.unwrap_or(d.kill_signal),
-                        stop_exit_codes: o.stop_exit_codes.clone(),
-                        out_file: o
-                            .out_file
-                            .as_ref()
-                            .map(|p| log_path(&cwd, p))
-                            .unwrap_or_default(),
-                        error_file: o
-                            .error_file
-                            .as_ref()
-                            .map(|p| log_path(&cwd, p))
-                            .unwrap_or_default(),
-                        log_file: match o.log_file.as_deref() {
-                            None => String::new(),
-                            // `-l` alone: relative, so the daemon puts it in its logs folder.
-                            Some("true") => format!(
-                                "{}.log",
-                                config::log_stem(
-                                    &o.name
-                                        .clone()
-                                        .unwrap_or_else(|| config::default_name(target))
-                                )
-                            ),
-                            Some(p) => log_path(&cwd, p),
-                        },
-                        // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
-                        log_date_format: o.log_date_format.clone().or_else(|| {
-                            o.time
-                                .then(|| crate::spec::datefmt::TIME_FORMAT.to_string())
-                        }),
-                        max_log_size: o.max_log_size,
-                        log_retain: o.log_retain,
-                        max_memory_restart: o.max_memory_restart,
-                        cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
-                        // pm2's `watch: true` is the app's folder; paths are its own.
-                        watch: match &o.watch {
-                            None => Vec::new(),
-                            Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
-                            Some(p) => p
-                                .iter()
-                                .map(|p| cwd.join(p).to_string_lossy().into_owned())
-                                .collect(),
-                        },
-                        ignore_watch: o.ignore_watch.clone(),
-                        watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
-                        pid_file: o
-                            .pid_file
-                            .as_ref()
-                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        instances,
-                        // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
-                        cluster,
-                        wait_ready: o.wait_ready,
-                        listen_timeout: o.listen_timeout.unwrap_or(d.listen_timeout),
-                        shutdown_with_message: o.shutdown_with_message,
-                        // pm2 keeps one log per copy once instances are asked for.
-                        merge_logs: o.merge_logs || o.instances.is_none(),
-                        ..d
-                    };
-                    (Some(spec), None)
+        let shell = config::command_string(target, &cwd, path_var);
+        let resolved = match &shell {
+            Some((sh, _)) => Ok((sh.clone(), None)),
+            None => config::resolve_script(target, &cwd, o.interpreter.as_deref(), path_var),
+        };
+        let (spec, spec_error) = match resolved {
+            Ok((script, interpreter)) => {
+                let d = AppSpec::default();
+                // pm2's `determineExecMode`: `-i` with a Node interpreter is cluster.
+                let cluster = o.instances.is_some()
+                    && !o.fork
+                    && interpreter.as_deref().is_some_and(config::is_node_program);
+                if instances > 1 && !cluster {
+                    fork_copies_note(&config::default_name(target), instances);
                 }
-                Err(e) => (None, Some(e.to_string())),
-            };
+                let spec = AppSpec {
+                    name: o
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| config::default_name(target)),
+                    script,
+                    // A command string's arguments are the shell's `-c STRING`.
+                    args: shell
+                        .as_ref()
+                        .map_or_else(|| o.args.clone(), |s| s.1.clone()),
+                    interpreter,
+                    interpreter_args: o.interpreter_args.clone(),
+                    cwd: cwd.to_string_lossy().into_owned(),
+                    env: std::sync::Arc::new(env.clone()),
+                    namespace: o.namespace.clone().unwrap_or(d.namespace),
+                    autorestart: !o.no_autorestart,
+                    max_restarts: o.max_restarts.unwrap_or(d.max_restarts),
+                    min_uptime: o.min_uptime.unwrap_or(d.min_uptime),
+                    restart_delay: o.restart_delay.unwrap_or(d.restart_delay),
+                    exp_backoff_restart_delay: o
+                        .exp_backoff_restart_delay
+                        .unwrap_or(d.exp_backoff_restart_delay),
+                    kill_timeout: o.kill_timeout.unwrap_or(d.kill_timeout),
+                    kill_signal: o.kill_signal.unwrap_or(d.kill_signal),
+                    stop_exit_codes: o.stop_exit_codes.clone(),
+                    out_file: o
+                        .out_file
+                        .as_ref()
+                        .map(|p| log_path(&cwd, p))
+                        .unwrap_or_default(),
+                    error_file: o
+                        .error_file
+                        .as_ref()
+                        .map(|p| log_path(&cwd, p))
+                        .unwrap_or_default(),
+                    log_file: match o.log_file.as_deref() {
+                        None => String::new(),
+                        // `-l` alone: relative, so the daemon puts it in its logs folder.
+                        Some("true") => format!(
+                            "{}.log",
+                            config::log_stem(
+                                &o.name
+                                    .clone()
+                                    .unwrap_or_else(|| config::default_name(target))
+                            )
+                        ),
+                        Some(p) => log_path(&cwd, p),
+                    },
+                    // pm2's `--time` is `log_date_format: 'YYYY-MM-DDTHH:mm:ss'`.
+                    log_date_format: o.log_date_format.clone().or_else(|| {
+                        o.time
+                            .then(|| crate::spec::datefmt::TIME_FORMAT.to_string())
+                    }),
+                    max_log_size: o.max_log_size,
+                    log_retain: o.log_retain,
+                    max_memory_restart: o.max_memory_restart,
+                    cron_restart: o.cron_restart.clone().filter(|c| c.trim() != "0"),
+                    // pm2's `watch: true` is the app's folder; paths are its own.
+                    watch: match &o.watch {
+                        None => Vec::new(),
+                        Some(p) if p.is_empty() => vec![cwd.to_string_lossy().into_owned()],
+                        Some(p) => p
+                            .iter()
+                            .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                            .collect(),
+                    },
+                    ignore_watch: ignore_watch.clone(),
+                    watch_delay: o.watch_delay.unwrap_or(d.watch_delay),
+                    pid_file: o
+                        .pid_file
+                        .as_ref()
+                        .map(|p| cwd.join(p).to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    instances,
+                    cluster,
+                    wait_ready: o.wait_ready,
+                    listen_timeout: o.listen_timeout.unwrap_or(d.listen_timeout),
+                    shutdown_with_message: o.shutdown_with_message,
+                    // pm2 keeps one log per copy once instances are asked for.
+                    merge_logs: o.merge_logs || o.instances.is_none(),
+                    autostart: !o.no_autostart,
+                    disable_logs: o.disable_logs,
+                    log_type: o.log_type.clone(),
+                    instance_var: o.instance_var.clone().unwrap_or(d.instance_var.clone()),
+                    treekill: !o.no_treekill,
+                    increment_var: o.increment_var.clone(),
+                    uid,
+                    gid,
+                    ..d
+                };
+                (Some(spec), None)
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
         items.push(StartItem {
             target: target.clone(),
             spec,
             spec_error,
             force: o.force,
             ecosystem: false,
+            watch_toggle: o.watch.is_some(),
+            // pm2's start of a registered app is a restart with these options.
+            patch: crate::client::given::of_start(o),
         });
     }
     Ok(items)

@@ -819,6 +819,9 @@ fn act(
                 verb: Verb::Restart,
                 targets: vec![id],
                 update_env: None,
+                cwd: None,
+                patch: None,
+                toggle_watch: false,
             },
         ),
         (_, true) => (
@@ -828,6 +831,9 @@ fn act(
                 verb: Verb::Stop,
                 targets: vec![id],
                 update_env: None,
+                cwd: None,
+                patch: None,
+                toggle_watch: false,
             },
         ),
         (_, false) => (
@@ -840,6 +846,8 @@ fn act(
                     spec_error: None,
                     force: false,
                     ecosystem: false,
+                    watch_toggle: false,
+                    patch: None,
                 }],
             },
         ),

@@ -139,14 +139,18 @@ struct Io {
     stamp: Option<crate::spec::datefmt::DateFormat>,
     /// Copies of the app write to the same files (`merge_logs`).
     shared: bool,
+    /// `log_type: json`: each chunk becomes one JSON line, with this id and name.
+    json: Option<(u32, String)>,
 }
 
 impl Io {
-    /// Lines are assembled (held until their newline) when they get a timestamp or when
-    /// several streams share a file, so that no line is cut by another's write; otherwise
-    /// bytes go through as they come.
+    /// Lines are assembled (held until their newline) when each gets a timestamp, and
+    /// when copies share a file, so that no copy cuts another's line (ward's guarantee;
+    /// pm2 writes chunks there too). Otherwise bytes go through as they come, to the
+    /// combined file too, as pm2 writes them (God/ForkMode.js: each chunk as it arrives,
+    /// no newline added).
     fn by_line(&self) -> bool {
-        self.stamp.is_some() || self.all.is_some() || self.shared
+        (self.stamp.is_some() || self.shared) && self.json.is_none()
     }
 
     fn sinks(&mut self) -> impl Iterator<Item = &mut Sink> {
@@ -727,6 +731,7 @@ impl Daemon {
             }
             let after = app.run.deadline;
             let main_pid = app.run.pid;
+            let treekill = app.spec.treekill;
             if before != after {
                 if let Some(d) = before {
                     self.timers.remove(&(d, id));
@@ -746,6 +751,14 @@ impl Daemon {
                 use crate::lifecycle::Action;
                 match action {
                     Action::Spawn => queue.push_back(self.spawn(id)),
+                    // `--no-treekill`: the main process only; its children are left alone.
+                    Action::Signal(sig) if !treekill => {
+                        if let Some(pid) = main_pid {
+                            if let Err(e) = sys::kill_pid(pid, sig) {
+                                log(format_args!("unable to signal pid {pid}: {}", e.desc()));
+                            }
+                        }
+                    }
                     Action::Signal(sig) => {
                         if let Some(&pgid) = self.groups.get(&id) {
                             if let Err(e) = sys::kill_group(pgid, sig) {
@@ -1167,6 +1180,24 @@ impl Daemon {
         self.set_watch(id, watch);
     }
 
+    /// pm2's `watch` flag of an app, turned on (the app's folder, as pm2's `watch: true`)
+    /// or off, with its watches. Nothing happens when it already is so.
+    fn set_watching(&mut self, id: u32, on: bool) {
+        let Some(a) = self.table.get_mut(id) else {
+            return;
+        };
+        if a.spec.watch.is_empty() != on {
+            return;
+        }
+        a.spec.watch = if on {
+            vec![a.spec.cwd.clone()]
+        } else {
+            Vec::new()
+        };
+        self.dirty = true;
+        self.set_watch(id, on);
+    }
+
     /// Starts or stops watching an app's files, and keeps the inotify fd in the epoll set
     /// exactly while some app watches.
     fn set_watch(&mut self, id: u32, on: bool) {
@@ -1211,8 +1242,15 @@ impl Daemon {
     }
 
     /// `reset`, `sendSignal`, `stop --watch`, `restart --watch`.
-    fn on_control(&mut self, from: UnixAddr, id: u64, op: ControlOp, targets: Vec<String>) {
-        let ids = match self.table.resolve_all(&targets) {
+    fn on_control(
+        &mut self,
+        from: UnixAddr,
+        id: u64,
+        op: ControlOp,
+        targets: Vec<String>,
+        cwd: Option<&str>,
+    ) {
+        let ids = match self.table.resolve_all_in(&targets, cwd) {
             Ok(ids) => ids,
             Err(e) => {
                 let message = e.to_string();
@@ -1258,25 +1296,18 @@ impl Daemon {
             }
             ControlOp::StopWatch | ControlOp::RestartWatch => {
                 for &app in &ids {
-                    let Some(a) = self.table.get_mut(app) else {
+                    let Some(a) = self.table.get(app) else {
                         continue;
                     };
                     let on = op == ControlOp::RestartWatch && a.spec.watch.is_empty();
-                    // Turned on again, it watches the app's folder (pm2's `watch: true`).
-                    a.spec.watch = if on {
-                        vec![a.spec.cwd.clone()]
-                    } else {
-                        Vec::new()
-                    };
-                    self.dirty = true;
-                    self.set_watch(app, on);
+                    self.set_watching(app, on);
                 }
                 let verb = if op == ControlOp::StopWatch {
                     Verb::Stop
                 } else {
                     Verb::Restart
                 };
-                return self.on_act(from, id, verb, targets, None);
+                return self.on_act(from, id, verb, targets, None, cwd.map(String::from));
             }
         }
         self.reply_when_settled(from, id, ids, notes);
@@ -1322,8 +1353,25 @@ impl Daemon {
             };
             let data = &self.buf[..n];
             if !io.by_line() {
+                let data = match &io.json {
+                    Some((id, name)) => {
+                        self.stamp.clear();
+                        match &io.stamp {
+                            Some(f) => self.clock.render(f, sys::wall_ms(), &mut self.stamp),
+                            None => self.stamp.push_str(&logs::iso_utc(sys::wall_ms())),
+                        }
+                        self.batch.clear();
+                        let kind = if err { "err" } else { "out" };
+                        logs::json_line(data, &self.stamp, kind, *id, name, &mut self.batch);
+                        &self.batch[..]
+                    }
+                    None => data,
+                };
                 let sink = if err { &mut io.err } else { &mut io.out };
                 notes.extend(sink.write(data));
+                if let Some(all) = io.all.as_mut() {
+                    notes.extend(all.write(data));
+                }
                 continue;
             }
             let own_discards = if err {

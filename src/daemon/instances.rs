@@ -32,6 +32,19 @@ pub fn per_copy(path: &str, id: u32) -> String {
     }
 }
 
+/// pm2's pid file of app `id` (God.js:205): `-N.pid` or `.pid` at the end becomes
+/// `-ID.pid`, for every new id (one copy or many, and again on resurrect).
+pub fn pid_for(path: &str, id: u32) -> String {
+    let Some(stem) = path.strip_suffix(".pid") else {
+        return path.to_string();
+    };
+    let stem = match stem.rsplit_once('-') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => stem,
+    };
+    format!("{stem}-{id}.pid")
+}
+
 /// The (stdout, stderr, combined) paths of copy `id`: the spec's own or the defaults under
 /// `logs`, with `-ID` inserted when the copies do not merge their logs.
 pub fn log_paths(logs_dir: &Path, spec: &AppSpec, id: u32) -> (String, String, String) {
@@ -77,6 +90,15 @@ pub fn plan_scale(ids: &[u32], to: ScaleTo, name: &str) -> Result<(u32, Vec<u32>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_files_per_id() {
+        assert_eq!(pid_for("/a/echo.pid", 0), "/a/echo-0.pid");
+        assert_eq!(pid_for("/a/echo-0.pid", 3), "/a/echo-3.pid");
+        assert_eq!(pid_for("/a/echo-x.pid", 1), "/a/echo-x-1.pid");
+        assert_eq!(pid_for("/a/echo.txt", 1), "/a/echo.txt");
+        assert_eq!(pid_for("", 1), "");
+    }
 
     #[test]
     fn slots() {

@@ -61,8 +61,9 @@ impl Daemon {
         id: u64,
         targets: Vec<String>,
         update_env: Option<BTreeMap<String, String>>,
+        cwd: Option<String>,
     ) {
-        let ids = match self.table.resolve_all(&targets) {
+        let ids = match self.table.resolve_all_in(&targets, cwd.as_deref()) {
             Ok(ids) => ids,
             Err(e) => {
                 let message = e.to_string();

@@ -139,12 +139,47 @@ impl Daemon {
                 verb: Verb::Reload,
                 targets,
                 update_env,
-            } => self.on_reload(from, id, targets, update_env),
+                cwd,
+                patch,
+                // pm2's reload does not toggle watching.
+                toggle_watch: _,
+            } => {
+                // Options given with reload are the app's new settings, checked for all
+                // before any is set; then the copies are replaced one at a time.
+                if let Some(patch) = &patch {
+                    let ids = self.table.resolve_all_in(&targets, cwd.as_deref());
+                    if let Err(message) = self.apply_patch(&ids.unwrap_or_default(), patch) {
+                        return self.reply_raw(&from, id, &Reply::Error { message });
+                    }
+                }
+                self.on_reload(from, id, targets, update_env, cwd)
+            }
             Request::Act {
                 verb,
                 targets,
                 update_env,
-            } => self.on_act(from, id, verb, targets, update_env),
+                cwd,
+                patch,
+                toggle_watch,
+            } => {
+                // An unknown target is reported by on_act; settings and the watch toggle
+                // go to the apps found, the settings checked for all before any is set.
+                let ids = self.table.resolve_all_in(&targets, cwd.as_deref());
+                let ids = ids.unwrap_or_default();
+                if let (Verb::Restart | Verb::Reload, Some(patch)) = (verb, &patch) {
+                    if let Err(message) = self.apply_patch(&ids, patch) {
+                        return self.reply_raw(&from, id, &Reply::Error { message });
+                    }
+                }
+                if toggle_watch {
+                    // pm2 toggles on restart with --watch (Client.js:519-522).
+                    for &app in &ids {
+                        let off = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());
+                        self.set_watching(app, off);
+                    }
+                }
+                self.on_act(from, id, verb, targets, update_env, cwd)
+            }
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
             Request::Flush { targets } => {
@@ -178,7 +213,9 @@ impl Daemon {
                     },
                 );
             }
-            Request::Control { op, targets } => self.on_control(from, id, op, targets),
+            Request::Control { op, targets, cwd } => {
+                self.on_control(from, id, op, targets, cwd.as_deref())
+            }
             Request::Save { force } => self.on_save(from, id, force),
             Request::Resurrect => self.on_resurrect(from, id),
             Request::Send { target, line } => {
@@ -315,6 +352,9 @@ impl Daemon {
             // The saved log paths are final (per copy already); only the slot is new.
             spec.instance = self.free_instance(&name);
             let app = self.table.add(spec, Run::new(sys::wall_ms()));
+            if let Some(a) = self.table.get_mut(app) {
+                a.spec.pid_file = instances::pid_for(&a.spec.pid_file, app);
+            }
             self.open_logs(app);
             if s.status == Status::Stopped {
                 notes.push(format!(
@@ -339,8 +379,9 @@ impl Daemon {
         verb: Verb,
         targets: Vec<String>,
         update_env: Option<BTreeMap<String, String>>,
+        cwd: Option<String>,
     ) {
-        let ids = match self.table.resolve_all(&targets) {
+        let ids = match self.table.resolve_all_in(&targets, cwd.as_deref()) {
             Ok(ids) => ids,
             Err(e) => {
                 self.reply_raw(
@@ -370,6 +411,10 @@ impl Daemon {
                         .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
             }
+            if matches!(verb, Verb::Stop | Verb::Delete) {
+                // pm2 stops watching on any stop or delete (Client.js:507-514).
+                self.set_watching(app, false);
+            }
             let event = match verb {
                 Verb::Stop => Event::Stop,
                 Verb::Restart | Verb::Reload => Event::Restart,
@@ -380,10 +425,47 @@ impl Daemon {
         self.reply_when_settled(from, id, ids, notes);
     }
 
+    /// Settings given to existing apps (pm2's `extendMix`): every app's new spec is
+    /// checked before any is changed.
+    pub(super) fn apply_patch(
+        &mut self,
+        ids: &[u32],
+        patch: &crate::spec::patch::Patch,
+    ) -> std::result::Result<(), String> {
+        let mut new = Vec::with_capacity(ids.len());
+        for &app in ids {
+            let Some(a) = self.table.get(app) else {
+                continue;
+            };
+            let mut spec = crate::spec::patch::apply(&a.spec, patch)
+                .map_err(|e| format!("{} (id {app}): {e}", a.spec.name))?;
+            check_policies(&spec)?;
+            if spec.name != a.spec.name && spec.pid_file.is_empty() {
+                // pm2 keeps the pid path it gave the app (pm_pid_path) across a rename.
+                spec.pid_file = self.pid_path(app).to_string_lossy().into_owned();
+            }
+            new.push((app, spec));
+        }
+        for (app, spec) in new {
+            self.table.set_spec(app, spec);
+            // Cron and watch follow the new settings.
+            self.arm_policies(app);
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
     pub(super) fn on_start(&mut self, from: UnixAddr, id: u64, items: Vec<StartItem>) {
         enum Plan {
-            /// Registered apps to (re)start, with variables to merge into their environment.
-            Existing(Vec<u32>, Option<BTreeMap<String, String>>),
+            /// Registered apps to (re)start, with variables to merge into their environment,
+            /// whether `--watch` toggles their watching (pm2's start of a registered app
+            /// is a restart, and a restart with --watch toggles), and their new settings.
+            Existing(
+                Vec<u32>,
+                Option<BTreeMap<String, String>>,
+                bool,
+                Vec<(u32, AppSpec)>,
+            ),
             New(Box<AppSpec>),
         }
         // Decide everything first: one bad item fails the request before anything runs.
@@ -396,7 +478,23 @@ impl Daemon {
                         .as_ref()
                         .filter(|_| item.ecosystem)
                         .map(|s| (*s.env).clone());
-                    Plan::Existing(ids, env)
+                    let mut specs = Vec::new();
+                    let patch = item.patch.as_ref();
+                    for (a, p) in ids
+                        .iter()
+                        .filter_map(|&i| self.table.get(i))
+                        .filter_map(|a| Some((a, patch?)))
+                    {
+                        let app = a.id;
+                        match crate::spec::patch::apply(&a.spec, p) {
+                            Ok(s) => specs.push((app, s)),
+                            Err(e) => {
+                                let message = format!("{} (id {app}): {e}", a.spec.name);
+                                return self.reply_raw(&from, id, &Reply::Error { message });
+                            }
+                        }
+                    }
+                    Plan::Existing(ids, env, item.watch_toggle, specs)
                 }
                 Ok(None) => match item.spec {
                     Some(spec) => {
@@ -417,6 +515,14 @@ impl Daemon {
                             );
                         }
                         if let Err(message) = check_policies(&spec) {
+                            return self.reply_raw(&from, id, &Reply::Error { message });
+                        }
+                        if (spec.uid.is_some() || spec.gid.is_some()) && self.uid != 0 {
+                            // pm2: "To use --uid and --gid please run pm2 as root".
+                            let message = format!(
+                                "{}: --uid and --gid need the daemon to run as root (it runs                                  as uid {}); nothing was started",
+                                spec.name, self.uid
+                            );
                             return self.reply_raw(&from, id, &Reply::Error { message });
                         }
                         Plan::New(Box::new(spec))
@@ -441,8 +547,17 @@ impl Daemon {
         for plan in plans {
             match plan {
                 Plan::Existing(..) if !failures.is_empty() => break,
-                Plan::Existing(ids, env) => {
+                Plan::Existing(ids, env, toggle, specs) => {
+                    for (app, spec) in specs {
+                        self.table.set_spec(app, spec);
+                        self.arm_policies(app);
+                        self.dirty = true;
+                    }
                     for app in ids {
+                        if toggle {
+                            let on = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());
+                            self.set_watching(app, on);
+                        }
                         if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
                             std::sync::Arc::make_mut(&mut a.spec.env)
                                 .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -540,6 +655,22 @@ impl Daemon {
     /// name, with its log files open.
     pub(super) fn register(&mut self, mut spec: AppSpec) -> u32 {
         spec.instance = self.free_instance(&spec.name);
+        if let Some(var) = spec.increment_var.clone() {
+            // pm2 (God.js:629-645): one more than the last copy of this name, or the
+            // environment's value (0 when unset) for the first.
+            let last = self
+                .table
+                .by_name(&spec.name)
+                .iter()
+                .filter_map(|&i| self.table.get(i))
+                .filter_map(|a| a.spec.env.get(&var)?.parse::<i64>().ok())
+                .max();
+            let n = match last {
+                Some(n) => n + 1,
+                None => spec.env.get(&var).and_then(|v| v.parse().ok()).unwrap_or(0),
+            };
+            std::sync::Arc::make_mut(&mut spec.env).insert(var, n.to_string());
+        }
         let app = self.table.add(spec, Run::new(sys::wall_ms()));
         let logs_dir = self.home.logs();
         if let Some(a) = self.table.get_mut(app) {
@@ -547,6 +678,7 @@ impl Daemon {
             a.spec.out_file = out;
             a.spec.error_file = err;
             a.spec.log_file = all;
+            a.spec.pid_file = instances::pid_for(&a.spec.pid_file, app);
         }
         self.arm_policies(app);
         // The caller opens the log files once the app has started (or is registered
@@ -640,9 +772,10 @@ impl Daemon {
             let ids = self.table.by_name(t);
             return Ok((!ids.is_empty()).then(|| ids.to_vec()));
         }
-        if let Ok(n) = t.parse::<u32>() {
-            if self.table.get(n).is_some() {
-                return Ok(Some(vec![n]));
+        if t.parse::<u32>().is_ok() {
+            // A name, then a namespace, then an id (pm2's order for a number).
+            if let Ok(ids) = self.table.resolve(t) {
+                return Ok(Some(ids));
             }
         }
         let looks_like_file = t.contains('/') || std::path::Path::new(t).extension().is_some();
@@ -717,7 +850,6 @@ impl Daemon {
         let stamp = spec
             .date_format()
             .map(crate::spec::datefmt::DateFormat::parse);
-        let shared = spec.merge_logs && spec.instances > 1;
         self.io.insert(
             id,
             Io {
@@ -725,7 +857,8 @@ impl Daemon {
                 err,
                 all,
                 stamp,
-                shared,
+                shared: spec.merge_logs && spec.instances > 1,
+                json: (spec.log_type.as_deref() == Some("json")).then(|| (id, spec.name.clone())),
             },
         );
     }

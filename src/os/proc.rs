@@ -163,6 +163,39 @@ pub fn env_value(raw: &[u8], key: &str) -> Option<String> {
     })
 }
 
+/// Whether the process's main thread waits in epoll: a Node app has run its script's top
+/// level and entered its event loop (where its signal handlers are in place). `None` when
+/// the process is gone. wchan reads `0` while the thread runs, races, or is hidden;
+/// /proc/PID/syscall then may still name the call it waits in.
+pub fn in_event_loop(pid: u32) -> Option<bool> {
+    read_stat(pid).filter(|s| s.state != 'Z')?;
+    let w = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    if w.contains("epoll") {
+        return Some(true);
+    }
+    if !w.is_empty() && w != "0" {
+        return Some(false);
+    }
+    let call = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    let nr = call
+        .split_ascii_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok());
+    Some(nr.is_some_and(is_epoll_wait))
+}
+
+/// epoll_wait, epoll_pwait and epoll_pwait2 (x86_64); epoll_pwait and epoll_pwait2
+/// (aarch64).
+fn is_epoll_wait(nr: i64) -> bool {
+    if cfg!(target_arch = "x86_64") {
+        matches!(nr, 232 | 281 | 441)
+    } else if cfg!(target_arch = "aarch64") {
+        matches!(nr, 22 | 441)
+    } else {
+        false
+    }
+}
+
 pub fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()

@@ -60,7 +60,10 @@ pub fn spawn(
         .interpreter
         .as_deref()
         .is_some_and(|i| i.contains("python"));
-    if let Some(f) = forker {
+    // An app run as another user goes through std's Command, which sets the ids between
+    // fork and exec; the fork server runs everything as the daemon's user.
+    let as_other = spec.uid.is_some() || spec.gid.is_some();
+    if let Some(f) = forker.as_mut().filter(|_| !as_other) {
         let mut env: Vec<(String, String)> = spec
             .env
             .iter()
@@ -137,6 +140,12 @@ pub fn spawn(
                 Ok(())
             });
         }
+    }
+    if let Some(g) = spec.gid {
+        cmd.gid(g);
+    }
+    if let Some(u) = spec.uid {
+        cmd.uid(u);
     }
     let mut child = cmd.spawn().map_err(|e| match e.raw_os_error() {
         // EMFILE comes from the daemon's own pipes, not from the program: say so,

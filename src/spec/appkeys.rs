@@ -40,6 +40,14 @@ pub struct EcoApp {
     /// Where the app's `script` key is, for errors found later (script not found).
     pub(crate) script_at: String,
     pub(crate) cwd_at: String,
+    /// The keys the file gives (canonical names), for `restart FILE`, which overwrites
+    /// exactly these on a running app.
+    pub keys: Vec<&'static str>,
+    /// Keys written as the string `'null'`: `restart FILE` deletes them (pm2's extendMix).
+    pub nulls: Vec<&'static str>,
+    /// `uid`/`user` and `gid` as written (a name or a number): the client looks them up.
+    pub uid: Option<String>,
+    pub gid: Option<String>,
 }
 
 /// Checks a whole file; `Err` holds every error, one per line, then "nothing was done".
@@ -161,10 +169,10 @@ const KEYS: &[(&str, &str, Kind)] = &[
     ("gid", "gid", Kind::Owner),
     ("pid_file", "pid_file", Kind::Str),
     ("pid", "pid_file", Kind::Str),
-    ("treekill", "treekill", Kind::Ignored),
+    ("treekill", "treekill", Kind::Bool),
     ("force", "force", Kind::Ignored),
     ("shutdown_with_message", "shutdown_with_message", Kind::Bool),
-    ("increment_var", "increment_var", Kind::Ignored),
+    ("increment_var", "increment_var", Kind::Str),
     ("filter_env", "filter_env", Kind::Ignored),
     // Read by ecosystem.rs (`--env NAME` renames the app NAME-ENV).
     ("append_env_to_name", "append_env_to_name", Kind::Bool),
@@ -346,6 +354,10 @@ impl Checker<'_> {
             spec: AppSpec::default(),
             script_at: String::new(),
             cwd_at: self.at(&key_path("cwd")),
+            keys: Vec::new(),
+            nulls: Vec::new(),
+            uid: None,
+            gid: None,
         };
         let mut time = false;
         let mut script_keys: Vec<&str> = Vec::new();
@@ -371,6 +383,13 @@ impl Checker<'_> {
             };
             if canon == "script" {
                 script_keys.push(key);
+            }
+            if val.as_str() == Some("null") && !matches!(canon, "name" | "script") {
+                app.nulls.push(canon);
+                continue;
+            }
+            if !val.is_null() {
+                app.keys.push(canon);
             }
             if val.is_null() && kind != Kind::Str {
                 continue; // `undefined` / null: as if not written, as pm2 reads it
@@ -410,6 +429,7 @@ impl Checker<'_> {
                                 s.namespace = x.clone();
                             }
                             "instance_var" => s.instance_var = x.clone(),
+                            "increment_var" => s.increment_var = Some(x.clone()),
                             "out_file" => s.out_file = x.clone(),
                             "error_file" => s.error_file = x.clone(),
                             "pid_file" => s.pid_file = x.clone(),
@@ -433,6 +453,7 @@ impl Checker<'_> {
                             "time" => time = b,
                             "merge_logs" => app.merge_logs = Some(b),
                             "disable_logs" => s.disable_logs = b,
+                            "treekill" => s.treekill = b,
                             _ => {}
                         }
                         Ok(())
@@ -577,14 +598,22 @@ impl Checker<'_> {
                     _ => Err(bad("a port number, 1-65535")),
                 },
                 Kind::Owner => {
-                    self.warn(
-                        &kp,
-                        format!(
-                            "{who}: key {key:?} is not supported yet; the app runs as the \
-                             daemon's user"
-                        ),
-                    );
-                    Ok(())
+                    let v = match val {
+                        Value::String(x) if !x.is_empty() => Some(x.clone()),
+                        Value::Number(n) if n.as_u64().is_some() => Some(n.to_string()),
+                        _ => None,
+                    };
+                    match (v, canon) {
+                        (Some(v), "gid") => {
+                            app.gid = Some(v);
+                            Ok(())
+                        }
+                        (Some(v), _) => {
+                            app.uid = Some(v);
+                            Ok(())
+                        }
+                        (None, _) => Err(bad("a user or group name, or a number")),
+                    }
                 }
                 Kind::Ignored => Ok(()),
             };

@@ -90,6 +90,15 @@ pub struct AppSpec {
     pub max_log_size: Option<u64>,
     /// Rotated files kept per log file; `None`: the daemon-wide default.
     pub log_retain: Option<u32>,
+    /// pm2's `treekill`: stop signals go to the app's whole process group; `false`
+    /// (`--no-treekill`) signals the main process only and leaves its children running.
+    pub treekill: bool,
+    /// pm2's `increment_var`: this variable of the environment counts up from copy to
+    /// copy (God.js:629-645).
+    pub increment_var: Option<String>,
+    /// Run as this user and group (`--uid`, `--gid`, `-u`); the daemon must be root.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 impl Default for AppSpec {
@@ -135,6 +144,10 @@ impl Default for AppSpec {
             autostart: true,
             max_log_size: None,
             log_retain: None,
+            treekill: true,
+            increment_var: None,
+            uid: None,
+            gid: None,
         }
     }
 }
@@ -225,7 +238,8 @@ pub fn default_name(script: &str) -> String {
 }
 
 /// A name is used in log file names and as a target: it must not escape the logs folder nor
-/// be mistaken for an id or for `all`.
+/// be mistaken for `all`. An all-digit name is pm2's too: as a target, a name wins over an
+/// id (table.rs).
 pub fn check_name(name: &str) -> Result<()> {
     let bad = if name.is_empty() {
         Some("it is empty")
@@ -238,8 +252,6 @@ pub fn check_name(name: &str) -> Result<()> {
         Some("it contains a control character (newline, tab, ESC...)")
     } else if name == "." || name == ".." {
         Some("it is a relative folder name")
-    } else if name.bytes().all(|b| b.is_ascii_digit()) {
-        Some("it is all digits and would be taken for an id")
     } else if name == "all" {
         Some("'all' names every app")
     } else if name.starts_with('-') {
@@ -300,6 +312,26 @@ pub fn is_executable_file(p: &Path) -> bool {
         Ok(m) => m.is_file() && m.permissions().mode() & 0o111 != 0,
         Err(_) => false,
     }
+}
+
+/// pm2's command strings (Common.js:740-763): a script with a space that is no file, such
+/// as `pm2 start "node -e '...'"` or `"cc hello.c; ./a.out"`, runs as `bash -c STRING`
+/// (`sh -c` without bash). Returns the shell's path and its arguments.
+pub fn command_string(
+    word: &str,
+    cwd: &Path,
+    path_var: Option<&str>,
+) -> Option<(String, Vec<String>)> {
+    if !word.contains(' ') || cwd.join(word).exists() {
+        return None;
+    }
+    let sh = find_in_path("bash", path_var)
+        .or_else(|| find_in_path("sh", path_var))
+        .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    Some((
+        sh.to_string_lossy().into_owned(),
+        vec!["-c".into(), word.to_string()],
+    ))
 }
 
 /// Turns the word given to `start` into the program to run.
@@ -491,7 +523,7 @@ mod tests {
         assert!(check_name("a\u{9b}b").is_err());
         assert!(check_name("服务").is_ok());
         assert!(check_name("..").is_err());
-        assert!(check_name("42").is_err());
+        assert!(check_name("42").is_ok(), "pm2 allows all-digit names");
         assert!(check_name("all").is_err());
         assert!(check_name("").is_err());
         assert_eq!(log_stem("my app@1"), "my-app-1");

@@ -92,12 +92,21 @@ pub fn load(shown: &str, here: &Path, path_var: Option<&str>) -> Result<Ecosyste
             positions: HashMap::new(),
         }
     } else if lower.ends_with(".json") || shown == "<stdin>" {
-        jsonish::parse_json(&src).map_err(|f| Error::new(format!("{shown}:{}", at_failure(&f))))?
+        read_json(shown, &src, path_var)?
     } else {
         read_js(shown, &path, &src, path_var)?
     };
-    let (mut apps, warnings) = appkeys::check(shown, &parsed.positions, &parsed.value)?;
-    merge_deploy_env(&parsed.value, &mut apps);
+    let mut value = parsed.value;
+    // pm2 reads a top-level `pm2` list like `apps` (API.js:947-950).
+    if let Value::Object(m) = &mut value {
+        if !m.contains_key("apps") {
+            if let Some(list) = m.remove("pm2") {
+                m.insert("apps".into(), list);
+            }
+        }
+    }
+    let (mut apps, warnings) = appkeys::check(shown, &parsed.positions, &value)?;
+    merge_deploy_env(&value, &mut apps);
     Ok(Ecosystem {
         shown: shown.to_string(),
         dir: config::normalize(&dir),
@@ -182,7 +191,7 @@ fn read_js(shown: &str, path: &Path, src: &str, path_var: Option<&str>) -> Resul
             jsonish::Failure::Syntax(l, c, m) => Error::new(format!("{shown}:{l}:{c}: {m}")),
         });
     };
-    let value = eval_with_node(shown, &node, path)?;
+    let value = eval_with_node(shown, &node, NODE_SCRIPT, Some(path), None)?;
     // Positions come from the literal reader when it reads the same thing node did.
     let positions = match literal {
         Ok(p) if p.value == value => p.positions,
@@ -190,6 +199,40 @@ fn read_js(shown: &str, path: &Path, src: &str, path_var: Option<&str>) -> Resul
     };
     Ok(jsonish::Parsed { value, positions })
 }
+
+/// A `.json` file or a piped list: pm2 evaluates it as a JavaScript expression
+/// (Common.js:285-296), so comments, single quotes and computed values work there. JSON
+/// is read as it is; anything else goes to node when there is one.
+fn read_json(shown: &str, src: &str, path_var: Option<&str>) -> Result<jsonish::Parsed> {
+    let failure = match jsonish::parse_json(src) {
+        Ok(p) => return Ok(p),
+        Err(f) => f,
+    };
+    let Some(node) = config::find_in_path("node", path_var) else {
+        return Err(Error::new(format!("{shown}:{}", at_failure(&failure))));
+    };
+    let value = eval_with_node(shown, &node, NODE_EXPR, None, Some(src.as_bytes()))?;
+    Ok(jsonish::Parsed {
+        value,
+        positions: HashMap::new(),
+    })
+}
+
+/// pm2's own reading of a `.json` file: `vm.runInThisContext('(' + text + ')')`.
+const NODE_EXPR: &str = r#"
+let s = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => { s += d; });
+process.stdin.on('end', () => {
+  try {
+    const v = require('vm').runInThisContext('(' + s + ')', { timeout: 1000 });
+    process.stdout.write(JSON.stringify(v === undefined ? null : v));
+  } catch (e) {
+    console.error(String(e && e.message || e));
+    process.exit(2);
+  }
+});
+"#;
 
 const NODE_SCRIPT: &str = r#"
 const url = require('url');
@@ -215,16 +258,32 @@ fn set_nonblocking(fd: &impl std::os::fd::AsRawFd) {
     let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
 }
 
-fn eval_with_node(shown: &str, node: &Path, path: &Path) -> Result<Value> {
-    let mut child = std::process::Command::new(node)
-        .arg("-e")
-        .arg(NODE_SCRIPT)
-        .arg(path)
-        .stdin(std::process::Stdio::null())
+/// Runs `script` in node (with `path` as its argument, `input` on its stdin) and reads
+/// the JSON it prints.
+fn eval_with_node(
+    shown: &str,
+    node: &Path,
+    script: &str,
+    path: Option<&Path>,
+    input: Option<&[u8]>,
+) -> Result<Value> {
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg("-e").arg(script).args(path);
+    let mut child = cmd
+        .stdin(if input.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| Error::unable(format_args!("run {}", node.display()), crate::error::os(&e)))?;
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+        // node reads all of it before it writes anything: no deadlock with its output.
+        use std::io::Write;
+        let _ = stdin.write_all(input);
+    }
     // Both pipes are drained together, without blocking, so that neither can fill up while
     // the other is read, and a file that never finishes evaluating hits the deadline.
     let deadline = Instant::now() + NODE_PATIENCE;
@@ -349,18 +408,22 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
         )));
     }
     let path_var = ctx.shell_env.get("PATH").map(String::as_str);
-    let (script, interpreter) =
-        config::resolve_script(&app.script, &cwd, app.interpreter.as_deref(), path_var).map_err(
-            |e| {
-                Error::new(format!(
-                    "{}{}: key \"script\": {e}",
-                    app.script_at,
-                    appkeys::label(app.index, Some(&app.name))
-                ))
-            },
-        )?;
+    let shell = config::command_string(&app.script, &cwd, path_var);
+    let (script, interpreter) = match &shell {
+        Some((sh, _)) => Ok((sh.clone(), None)),
+        None => config::resolve_script(&app.script, &cwd, app.interpreter.as_deref(), path_var),
+    }
+    .map_err(|e| {
+        Error::new(format!(
+            "{}{}: key \"script\": {e}",
+            app.script_at,
+            appkeys::label(app.index, Some(&app.name))
+        ))
+    })?;
     let mut env = ctx.shell_env.clone();
     env.extend(file_env(app, ctx.env_name));
+    // pm2 puts `NAME: '{}'` in an ecosystem app's environment (API.js:871-872).
+    env.entry(app.name.clone()).or_insert_with(|| "{}".into());
     let in_cwd = |p: &str| -> String {
         if p.is_empty() || p == "NULL" || p == "/dev/null" {
             if p.is_empty() {
@@ -385,6 +448,9 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     // pm2's `determineExecMode`: cluster when asked, or with `instances` and a Node
     // interpreter unless fork was written out. Cluster mode needs Node (see `is_node`).
     spec.cluster = (app.cluster || (app.instances.is_some() && !app.fork)) && spec.is_node();
+    if let Some((_, args)) = shell {
+        spec.args = args;
+    }
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = std::sync::Arc::new(env);
     // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
@@ -414,6 +480,15 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
         .unwrap_or(app.instances.is_none() && !app.cluster);
     Ok(spec)
 }
+
+/// pm2's `ecosystem simple` template (lib/templates/ecosystem-simple.tpl), byte for byte.
+pub const SAMPLE_SIMPLE: &str = "module.exports = {
+  apps : [{
+    name   : \"app1\",
+    script : \"./app.js\"
+  }]
+}
+";
 
 /// What `ward ecosystem` writes: pm2's sample, with the keys ward users reach for first.
 pub const SAMPLE: &str = r#"// ward (and pm2) ecosystem file: `ward start ecosystem.config.js`.

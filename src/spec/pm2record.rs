@@ -19,6 +19,12 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         env.insert(k.clone(), Value::String(val.clone()));
         pm2_env.insert(k.clone(), Value::String(val.clone()));
     }
+    // pm2 files the app's own settings under its name in `env` (API.js:871-872): an empty
+    // object for a command-line start; an ecosystem start carries `NAME: '{}'` in its
+    // environment already (spec/ecosystem.rs), so it shows in both places as in pm2.
+    if !env.contains_key(&s.name) {
+        env.insert(s.name.clone(), json!({}));
+    }
     let fixed = json!({
         "name": s.name,
         "namespace": s.namespace,
@@ -54,10 +60,9 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         "restart_delay": s.restart_delay,
         "exp_backoff_restart_delay": s.exp_backoff_restart_delay,
         "stop_exit_codes": s.stop_exit_codes,
-        "treekill": true,
+        "treekill": s.treekill,
         "username": user,
         "version": "N/A",
-        "vizion": false,
         "env": Value::Object(env),
     });
     if let Value::Object(m) = fixed {
@@ -90,8 +95,10 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
     // with @pm2/io over its IPC channel.
     let pm2_extra = json!({
         "vizion_running": false,
-        "pmx": false,
-        "automation": false,
+        // pm2's defaults (API/schema.json); ward acts on none of them.
+        "vizion": true,
+        "pmx": true,
+        "automation": true,
         "km_link": false,
         "windowsHide": true,
         "kill_retry_time": 100,
@@ -104,6 +111,22 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
     if let Value::Object(m) = pm2_extra {
         pm2_env.extend(m);
     }
+    for (k, v) in [("uid", s.uid), ("gid", s.gid)] {
+        if let Some(v) = v {
+            pm2_env.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(v) = &s.increment_var {
+        pm2_env.insert("increment_var".into(), json!(v));
+    }
+    if !s.log_file.is_empty() {
+        // Only with `-l` / `log_file`, as pm2 (Common.js:203-232).
+        pm2_env.insert("pm_log_path".into(), json!(s.log_file));
+    }
+    if s.interpreter_name().ends_with("node") {
+        // What pm2's in-app agent reports for a Node app; pm2 names its own package there.
+        pm2_env.insert("axm_options".into(), node_axm_options(&s.name));
+    }
     // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
     if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
         pm2_env.insert("exit_code".into(), json!(c));
@@ -114,5 +137,26 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         "pm2_env": Value::Object(pm2_env),
         "pm_id": a.id,
         "monit": { "memory": v.memory, "cpu": v.cpu },
+    })
+}
+
+/// pm2's `axm_options` of a Node app, as its agent (@pm2/io) reports them.
+fn node_axm_options(name: &str) -> Value {
+    json!({
+        "error": true,
+        "heapdump": true,
+        "feature.profiler.heapsnapshot": false,
+        "feature.profiler.heapsampling": true,
+        "feature.profiler.cpu_js": true,
+        "latency": true,
+        "catchExceptions": true,
+        "profiling": true,
+        "metrics": {"v8": true, "network": false, "eventLoop": true, "runtime": true, "http": true},
+        "standalone": false,
+        "tracing": {"enabled": false, "outbound": false},
+        "module_conf": {},
+        "apm": {"type": "node", "version": "8.0.0"},
+        "module_name": name,
+        "module_version": env!("CARGO_PKG_VERSION"),
     })
 }
