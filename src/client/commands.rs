@@ -305,10 +305,7 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
     let user_home = match &o.home {
         Some(h) => h.clone(),
         None if user == me => std::env::var("HOME").unwrap_or_else(|_| format!("/home/{user}")),
-        None => nix::unistd::User::from_name(&user)
-            .ok()
-            .flatten()
-            .map(|u| u.dir.to_string_lossy().into_owned())
+        None => crate::os::users::home_of(&user)
             .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
     };
     // This home when it is yours; the user's default home otherwise.

@@ -209,7 +209,7 @@ pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
         .iter()
         .map(|v| pm2record::entry(v, home, user))
         .collect();
-    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(&list))
+    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(list))
 }
 
 #[cfg(test)]

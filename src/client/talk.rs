@@ -162,7 +162,9 @@ fn start_daemon(home: &Home) -> Result<()> {
         if home.socket().exists() && daemon_answers_quickly(home) {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // The daemon binds its socket about a millisecond after its exec; a stat costs a
+        // microsecond, so look often rather than sleep past the moment.
+        std::thread::sleep(Duration::from_micros(250));
     }
     Err(Error::new(format!(
         "the daemon did not start within {} s (see {})",

@@ -248,6 +248,10 @@ pub fn run(
         let _ = nix::unistd::setsid();
     }
     let lock_fd = _lock.as_raw_fd();
+    if inherited.sock.is_none() {
+        // Not after `update` (the holder is there, waiting for us): see `prestart`.
+        holder::Link::prestart(&home);
+    }
     let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
     d.restore();
     if resurrect {

@@ -13,3 +13,4 @@ pub mod sock;
 pub mod spawn;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod users;
