@@ -1160,7 +1160,14 @@ fn populations(cfg: &Cfg, res: &mut Results) -> R<()> {
                                 ms(d1 + d2),
                             );
                         }
-                        starts_in_a_loop(&rig, res, if q { 3 } else { 10 })?;
+                        // pm2 takes most of a second per start: fewer runs.
+                        let loops = match (q, pm2) {
+                            (true, false) => 3,
+                            (true, true) => 1,
+                            (false, false) => 10,
+                            (false, true) => 3,
+                        };
+                        starts_in_a_loop(&rig, res, loops)?;
                     }
                 }
                 if n > 0 {

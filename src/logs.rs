@@ -282,7 +282,12 @@ impl Sink {
         if self.discard {
             return None;
         }
-        let open = || OpenOptions::new().create(true).append(true).open(&self.path);
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        };
         // The folder is made only when missing: a mkdir and a stat before each open cost
         // four syscalls per app on a start of 1,000 apps.
         let opened = match open() {
