@@ -176,10 +176,10 @@ fn list(
     let mut apps = if json {
         fetch(home, true)?
     } else {
-        match request(home, &Request::Table, Duration::from_secs(30), true)? {
-            Reply::Table { rows } => rows.into_iter().map(|r| r.view()).collect(),
-            other => return unexpected(other),
-        }
+        crate::client::talk::table(home, Duration::from_secs(30))?
+            .into_iter()
+            .map(|r| r.view())
+            .collect()
     };
     let now = crate::os::sys::wall_ms();
     if let Some((key, desc)) = sort {

@@ -46,6 +46,33 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
 /// Sends one request and waits for its whole reply, starting the daemon if `autostart` and
 /// none answers.
 pub fn request(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Reply> {
+    let body = request_body(home, req, timeout, autostart)?;
+    serde_json::from_slice(&body).map_err(|e| Error::unable("read the daemon's reply", e))
+}
+
+/// `ls`'s table: decoded straight into its rows. `Reply` is tagged by a field inside the
+/// object, which makes serde buffer the whole reply as a generic tree before it can pick
+/// the variant (a third of `ls`'s time in the client with 100 apps); a plain struct with
+/// the same fields reads it in one pass. Any other reply (an error) goes the usual way.
+pub fn table(home: &Home, timeout: Duration) -> Result<Vec<protocol::Row>> {
+    #[derive(serde::Deserialize)]
+    struct Table {
+        reply: String,
+        rows: Vec<protocol::Row>,
+    }
+    let body = request_body(home, &Request::Table, timeout, true)?;
+    match serde_json::from_slice::<Table>(&body) {
+        Ok(t) if t.reply == "table" => Ok(t.rows),
+        _ => match serde_json::from_slice(&body) {
+            Ok(Reply::Table { rows }) => Ok(rows),
+            Ok(other) => unexpected(other).map(|_| Vec::new()),
+            Err(e) => Err(Error::unable("read the daemon's reply", e)),
+        },
+    }
+}
+
+/// The reply's JSON text, as the daemon sent it.
+fn request_body(home: &Home, req: &Request, timeout: Duration, autostart: bool) -> Result<Vec<u8>> {
     let body = serde_json::to_vec(req).map_err(|e| Error::unable("encode the request", e))?;
     let client = sock::Client::new()?;
     let id = request_id();
@@ -88,7 +115,7 @@ fn request_id() -> u64 {
     nanos ^ ((std::process::id() as u64) << 32)
 }
 
-fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Reply> {
+fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) -> Result<Vec<u8>> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; protocol::HEADER + protocol::FRAME + 1024];
     let mut reasm: Reassembly<()> = Reassembly::default();
@@ -126,10 +153,7 @@ fn wait_reply(client: &sock::Client, home: &Home, id: u64, timeout: Duration) ->
             continue; // a late reply to an earlier request
         }
         match reasm.feed(&(), d, 0) {
-            Ok(Some((_, body))) => {
-                return serde_json::from_slice(&body)
-                    .map_err(|e| Error::unable("read the daemon's reply", e));
-            }
+            Ok(Some((_, body))) => return Ok(body),
             Ok(None) => {}
             Err(e) => return Err(Error::unable("read the daemon's reply", e)),
         }
