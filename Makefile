@@ -46,7 +46,7 @@ uninstall:
 
 # A statically linked binary, for minimal containers. Non-PIE (relocation-model=static):
 # nothing to relocate at each start and 75 kB less. STATIC_OPT=s or z trades speed for
-# size (2.5 or 2.3 MB against 2.8 MB; 12% or 40% more instructions per command, measured
+# size (about 2.5 or 2.3 MB against 2.8 MB; 12% or 40% more instructions per command, measured
 # with callgrind on `ward ls`); the default keeps the release build's speed.
 STATIC_OPT ?= 3
 static:
