@@ -35,9 +35,9 @@ lint:
 
 # ward side by side with pm2 (PM2_BIN, or pm2 on PATH; ward alone without it). Not part
 # of `make test`: timings belong to a quiet machine, not to CI. ARGS=--json for JSON.
-bench:
+bench: static
 	$(CARGO) build --release
-	$(CARGO) run --release --example bench -- $(ARGS)
+	WARD_STATIC_BIN=target/$(TARGET)/release/ward $(CARGO) run --release --example bench -- $(ARGS)
 
 bench-quick:
 	$(CARGO) build --release
@@ -90,10 +90,18 @@ uninstall:
 	  fi; \
 	done
 
-# A statically linked binary, for minimal containers.
+# A statically linked binary, for minimal containers. Non-PIE (relocation-model=static):
+# nothing to relocate at each start and 75 kB less. STATIC_OPT=s or z trades speed for
+# size (about 2.5 or 2.3 MB against 2.8 MB; 12% or 40% more instructions per command, measured
+# with callgrind on `ward ls`); the default keeps the release build's speed.
+STATIC_OPT ?= 3
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TARGET)
-	@echo "built target/$(TARGET)/release/ward"
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=$(STATIC_OPT) \
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+		$(CARGO) build --release --target $(TARGET)
+	@if ldd target/$(TARGET)/release/ward >/dev/null 2>&1; then \
+		echo "target/$(TARGET)/release/ward is not static" >&2; exit 1; fi
+	@echo "built target/$(TARGET)/release/ward ($$(stat -c %s target/$(TARGET)/release/ward) bytes, static)"
 
 # A Debian package of the install tree (PREFIX=/usr): ward_VERSION_ARCH.deb in DEB_DIR,
 # checked with lintian when it is installed.

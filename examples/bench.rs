@@ -3,7 +3,7 @@
 //! Drives the real release binary (target/release/ward, or `WARD_BIN`) with a temporary
 //! WARD_HOME per scenario, and pm2 (`PM2_BIN`, else `pm2` on PATH) with its own temporary
 //! PM2_HOME; without pm2 it prints ward's column alone. Prints one table (median, min/max,
-//! runs), then the targets of issue 9 checked against the results; `--json` prints the same
+//! runs), then the targets of issues 18 and 9 checked against the results; `--json` prints the same
 //! as JSON. `--quick` is the short run of `make bench-quick`.
 //!
 //! Every daemon and process group a scenario starts is killed by a `Rig`'s `Drop`, also on
@@ -390,7 +390,12 @@ impl Rig {
     fn wait_online(&self, n: usize, limit: Duration, poll: Duration) -> R<()> {
         let t = Instant::now();
         loop {
+            let asked = Instant::now();
             let apps = self.apps()?;
+            // jlist of 1,000 apps is megabytes: waiting at least as long as it took keeps
+            // the poller to half a core, leaving the other core (of two) to the start
+            // being measured. Same rule for both managers.
+            let poll = poll.max(asked.elapsed());
             let online = apps.iter().filter(|a| a.1 == "online").count();
             if online >= n {
                 return Ok(());
@@ -687,6 +692,109 @@ struct Target {
     detail: String,
 }
 
+/// The targets of issue 18 (performance at the machine's limits), row by row.
+fn targets18(res: &Results) -> Vec<Target> {
+    let mut t = Vec::new();
+    let med = |k: &str| res.get(k).and_then(|r| r.ward.median());
+    let at_most = |what: &str, v: Option<f64>, limit: f64, unit: &str| -> Target {
+        match v {
+            None => Target {
+                what: what.into(),
+                met: None,
+                detail: "not measured".into(),
+            },
+            Some(v) if v <= limit => Target {
+                what: what.into(),
+                met: Some(true),
+                detail: format!("{} {unit}", fmt_num(v)),
+            },
+            Some(v) => Target {
+                what: what.into(),
+                met: Some(false),
+                detail: format!(
+                    "{} {unit}: missed by {} {unit} ({:.0}% over)",
+                    fmt_num(v),
+                    fmt_num(v - limit),
+                    (v / limit - 1.0) * 100.0
+                ),
+            },
+        }
+    };
+    t.push(at_most("ls, 100 apps: <= 3 ms", med("ls100"), 3.0, "ms"));
+    t.push(at_most(
+        "jlist, 100 apps: <= 5 ms",
+        med("jlist100"),
+        5.0,
+        "ms",
+    ));
+    t.push(at_most(
+        "daemon cold start to first answer: <= 5 ms",
+        med("cold"),
+        5.0,
+        "ms",
+    ));
+    t.push(at_most(
+        "start 100 apps until online: <= 80 ms",
+        med("start100"),
+        80.0,
+        "ms",
+    ));
+    t.push(at_most(
+        "20 `start` from a shell loop: <= 60 ms",
+        med("start20"),
+        60.0,
+        "ms",
+    ));
+    t.push(at_most(
+        "start 1000 apps until online: <= 1.5 s",
+        med("start1000").map(|x| x / 1000.0),
+        1.5,
+        "s",
+    ));
+    t.push(at_most(
+        "daemon RSS idle: <= 2 MiB",
+        med("rss0"),
+        2.0,
+        "MiB",
+    ));
+    t.push(at_most(
+        "daemon RSS, 100 apps: <= 4 MiB",
+        med("rss100"),
+        4.0,
+        "MiB",
+    ));
+    t.push(at_most(
+        "`make static` binary: <= 2 MiB",
+        med("static"),
+        2.0,
+        "MiB",
+    ));
+    let frac_t = match (med("logtime"), med("logdirect")) {
+        (Some(w), Some(d)) if d > 0.0 => Some(w / d * 100.0),
+        _ => None,
+    };
+    t.push(match frac_t {
+        None => Target {
+            what: "log capture with --time: >= 70% of direct-to-file".into(),
+            met: None,
+            detail: "not measured".into(),
+        },
+        Some(f) => Target {
+            what: "log capture with --time: >= 70% of direct-to-file".into(),
+            met: Some(f >= 70.0),
+            detail: format!("{f:.1} %"),
+        },
+    });
+    t.push(at_most(
+        "stop all, 1000 apps: kept <= 0.3 s",
+        med("stop1000").map(|x| x / 1000.0),
+        0.3,
+        "s",
+    ));
+    t
+}
+
+/// The targets of issue 9, the first round.
 fn targets(res: &Results, quick: bool) -> Vec<Target> {
     let mut t = Vec::new();
     let med = |k: &str, pm2: bool| {
@@ -837,7 +945,7 @@ fn targets(res: &Results, quick: bool) -> Vec<Target> {
     t
 }
 
-fn json_out(res: &Results, tg: &[Target], quick: bool) -> String {
+fn json_out(res: &Results, tg18: &[Target], tg: &[Target], quick: bool) -> String {
     let series = |s: &Series| {
         serde_json::json!({
             "median": s.median(), "min": s.min(), "max": s.max(),
@@ -857,14 +965,15 @@ fn json_out(res: &Results, tg: &[Target], quick: bool) -> String {
             })
         })
         .collect();
-    let tg: Vec<serde_json::Value> = tg
-        .iter()
-        .map(|t| serde_json::json!({"target": t.what, "met": t.met, "detail": t.detail}))
-        .collect();
+    let list = |tg: &[Target]| -> Vec<serde_json::Value> {
+        tg.iter()
+            .map(|t| serde_json::json!({"target": t.what, "met": t.met, "detail": t.detail}))
+            .collect()
+    };
     let v = serde_json::json!({
         "quick": quick,
         "time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        "rows": rows, "targets": tg, "notes": res.notes,
+        "rows": rows, "targets": list(tg18), "targets_issue9": list(tg), "notes": res.notes,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
@@ -996,6 +1105,20 @@ fn populations(cfg: &Cfg, res: &mut Results) -> R<()> {
                             ms(d),
                         );
                     }
+                    // jlist latency: ~10 kB of pm2-shaped JSON per app.
+                    if n > 0 {
+                        rig.ok(&["jlist"])?;
+                        for _ in 0..ls_runs {
+                            let d = rig.timed(&["jlist"])?;
+                            res.add(
+                                tool,
+                                &format!("jlist{n}"),
+                                &format!("jlist, {n} apps"),
+                                "ms",
+                                ms(d),
+                            );
+                        }
+                    }
                     // Memory after the daemon has served a few requests.
                     sleep(Duration::from_millis(500))?;
                     for _ in 0..5 {
@@ -1045,6 +1168,14 @@ fn populations(cfg: &Cfg, res: &mut Results) -> R<()> {
                                 ms(d1 + d2),
                             );
                         }
+                        // pm2 takes most of a second per start: fewer runs.
+                        let loops = match (q, pm2) {
+                            (true, false) => 3,
+                            (true, true) => 1,
+                            (false, false) => 10,
+                            (false, true) => 3,
+                        };
+                        starts_in_a_loop(&rig, res, loops)?;
                     }
                 }
                 if n > 0 {
@@ -1061,6 +1192,125 @@ fn populations(cfg: &Cfg, res: &mut Results) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// Twenty `start` commands from a shell loop, as a deploy script runs them: mostly the
+/// cost of twenty client processes (exec, start-up, one round trip each).
+fn starts_in_a_loop(rig: &Rig, res: &mut Results, runs: usize) -> R<()> {
+    let bin = rig.bin.to_string_lossy().into_owned();
+    for run in 0..runs {
+        // `"$0"` is the manager's binary: no PATH lookup, no word splitting.
+        let script = format!(
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
+               \"$0\" start /bin/sleep --name loop{run}-$i -- 100000 >/dev/null || exit 1; done"
+        );
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(&script).arg(&bin);
+        c.current_dir(&rig.work).stdin(Stdio::null());
+        match rig.tool {
+            Tool::Ward => c.env("WARD_HOME", &rig.home),
+            Tool::Pm2 => c.env("PM2_HOME", &rig.home),
+        };
+        c.env("NO_COLOR", "1");
+        check()?;
+        let t = Instant::now();
+        let out = run_limited(c, Duration::from_secs(300))?;
+        let d = t.elapsed();
+        if !out.status.success() {
+            return Err(format!(
+                "{}: 20 starts in a shell loop failed: {}",
+                rig.tool.name(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        res.add(
+            rig.tool,
+            "start20",
+            "20 `start` from a shell loop",
+            "ms",
+            ms(d),
+        );
+        rig.ok(&["delete", "all"])?;
+    }
+    Ok(())
+}
+
+/// The daemon's cold start: from `ping` on a home with no daemon to its answer (the client
+/// starts the daemon and waits for it). A fresh home per run.
+fn cold(cfg: &Cfg, res: &mut Results) -> R<()> {
+    let runs = if cfg.quick { 5 } else { 20 };
+    for (tool, bin) in cfg.tools() {
+        let runs = if tool == Tool::Pm2 { runs.min(5) } else { runs };
+        say(format!("{}: daemon cold start × {runs}", tool.name()));
+        for _ in 0..runs {
+            let rig = Rig::new(tool, &bin)?;
+            let d = rig.timed(&["ping"])?;
+            res.add(
+                tool,
+                "cold",
+                "daemon cold start to first answer",
+                "ms",
+                ms(d),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The size of `make static`'s binary (WARD_STATIC_BIN, else target/TRIPLE/release/ward,
+/// which `make bench` builds first), and whether it is really static.
+fn static_size(_cfg: &Cfg, res: &mut Results) -> R<()> {
+    let path = std::env::var_os("WARD_STATIC_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+            std::fs::read_dir(target)
+                .ok()?
+                .flatten()
+                .map(|e| e.path().join("release/ward"))
+                .find(|p| p.is_file())
+        });
+    let Some(path) = path else {
+        res.notes
+            .push("no static binary (run `make static`, or set WARD_STATIC_BIN)".into());
+        return Ok(());
+    };
+    let bytes = std::fs::metadata(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let dynamic = std::fs::read(&path).map(|b| has_interp(&b)).unwrap_or(true);
+    res.add(
+        Tool::Ward,
+        "static",
+        "`make static` binary size",
+        "MiB",
+        bytes as f64 / 1048576.0,
+    );
+    res.notes.push(format!(
+        "static binary: {} ({bytes} bytes, {})",
+        path.display(),
+        if dynamic {
+            "NOT static: it names a dynamic loader"
+        } else {
+            "static"
+        }
+    ));
+    Ok(())
+}
+
+/// Does this ELF64 file name a program interpreter (a PT_INTERP program header)? A static
+/// executable has none: no ld.so, no libc.so.
+fn has_interp(b: &[u8]) -> bool {
+    let num = |at: usize, n: usize| -> usize {
+        b.get(at..at + n)
+            .map(|x| x.iter().rev().fold(0usize, |acc, &y| acc << 8 | y as usize))
+            .unwrap_or(0)
+    };
+    if b.get(..4) != Some(b"\x7fELF") {
+        return true;
+    }
+    let (phoff, phentsize, phnum) = (num(0x20, 8), num(0x36, 2), num(0x38, 2));
+    (0..phnum).any(|i| num(phoff + i * phentsize, 4) == 3)
 }
 
 /// Scenario 6: CPU ticks and voluntary context switches of the daemon over a quiet window.
@@ -1734,7 +1984,7 @@ fn bench(args: &[String]) -> R<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--json] [--no-pm2] [--only pop,idle,crash,logs,runtime,cluster,scale]\n\
+                    "usage: bench [--quick] [--json] [--no-pm2] [--only static,cold,pop,idle,crash,logs,runtime,cluster,scale]\n\
                      WARD_BIN (default target/release/ward), PM2_BIN (default pm2 on PATH)"
                 );
                 return Ok(());
@@ -1799,7 +2049,9 @@ fn bench(args: &[String]) -> R<()> {
     let started = Instant::now();
     // A scenario that fails leaves a note and the others still run; an interrupt ends all.
     type Scenario = fn(&Cfg, &mut Results) -> R<()>;
-    let scenarios: [(&str, bool, Scenario); 6] = [
+    let scenarios: [(&str, bool, Scenario); 8] = [
+        ("static", cfg.wants("static"), static_size),
+        ("cold", cfg.wants("cold"), cold),
         ("pop", cfg.wants("pop") || cfg.wants("idle"), populations),
         ("crash", cfg.wants("crash"), crash),
         ("logs", cfg.wants("logs"), logs),
@@ -1828,9 +2080,10 @@ fn bench(args: &[String]) -> R<()> {
         "load average (1 min) at start {load0}, at end {}: other work on the machine slows the timings",
         loadavg()
     ));
+    let tg18 = targets18(&res);
     let tg = targets(&res, quick);
     if json {
-        println!("{}", json_out(&res, &tg, quick));
+        println!("{}", json_out(&res, &tg18, &tg, quick));
         return Ok(());
     }
     print!("{}", table(&res));
@@ -1840,8 +2093,18 @@ fn bench(args: &[String]) -> R<()> {
     for n in &res.notes {
         println!("- {n}");
     }
-    println!("\nTargets (issues 9 and 15):");
-    for t in &tg {
+    for (title, tg) in [
+        ("Targets (issue 18)", &tg18),
+        ("Earlier targets (issues 9 and 15)", &tg),
+    ] {
+        println!("\n{title}:");
+        print_targets(tg);
+    }
+    Ok(())
+}
+
+fn print_targets(tg: &[Target]) {
+    for t in tg {
         let mark = match t.met {
             Some(true) => "met   ",
             Some(false) => "MISSED",
@@ -1849,5 +2112,4 @@ fn bench(args: &[String]) -> R<()> {
         };
         println!("  [{mark}] {}: {}", t.what, t.detail);
     }
-    Ok(())
 }

@@ -220,10 +220,10 @@ fn list(
     let mut apps = if json {
         fetch(home, true)?
     } else {
-        match request(home, &Request::Table, Duration::from_secs(30), true)? {
-            Reply::Table { rows } => rows.into_iter().map(|r| r.view()).collect(),
-            other => return unexpected(other),
-        }
+        crate::client::talk::table(home, Duration::from_secs(30))?
+            .into_iter()
+            .map(|r| r.view())
+            .collect()
     };
     let now = crate::os::sys::wall_ms();
     if let Some((key, desc)) = sort {
@@ -357,10 +357,7 @@ fn startup(o: &crate::client::cli::StartupOpts, home: &Home) -> Result<i32> {
     let user_home = match &o.home {
         Some(h) => h.clone(),
         None if user == me => std::env::var("HOME").unwrap_or_else(|_| format!("/home/{user}")),
-        None => nix::unistd::User::from_name(&user)
-            .ok()
-            .flatten()
-            .map(|u| u.dir.to_string_lossy().into_owned())
+        None => crate::os::users::home_of(&user)
             .ok_or_else(|| Error::new(format!("unknown user {user:?}; pass --hp HOME")))?,
     };
     // The home named by the environment (PM2_HOME in pm2 mode, WARD_HOME) or this one when

@@ -43,10 +43,21 @@ pub struct Style {
 }
 
 fn paint(style: &Style, code: &str, s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 10);
+    paint_into(style, code, s, &mut out);
+    out
+}
+
+/// `paint`, appended to `out`.
+fn paint_into(style: &Style, code: &str, s: &str, out: &mut String) {
     if style.color {
-        format!("\x1b[{code}m{s}\x1b[39m")
+        out.push_str("\x1b[");
+        out.push_str(code);
+        out.push('m');
+        out.push_str(s);
+        out.push_str("\x1b[39m");
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
@@ -174,19 +185,28 @@ pub fn table(apps: &[AppView], now_wall: u64, user: &str, style: &Style) -> Stri
     }
     out.push('\n');
     out.push_str(&line("├", "┼", "┤"));
+    // Cells go straight into `out`: a copy, a painted copy and a padding string per cell
+    // were half of `ls`'s time in the client with 100 apps.
+    out.reserve(rows.len() * (widths.iter().sum::<usize>() + 4 * widths.len() + 32));
     for r in rows {
         out.push('│');
         for (i, (s, color)) in r.into_iter().enumerate() {
-            let s = fit(&s, widths[i]);
-            let pad = widths[i] - cols(&s);
-            let text = match color {
-                Some(c) => paint(style, c, &s),
-                None if i == name_col => paint(style, "1", &s),
-                None => s,
+            let n = cols(&s);
+            let cut;
+            let s = if n > widths[i] {
+                cut = fit(&s, widths[i]);
+                cut.as_str()
+            } else {
+                s.as_str()
             };
+            let pad = widths[i] - n.min(widths[i]);
             out.push(' ');
-            out.push_str(&text);
-            out.push_str(&" ".repeat(pad + 1));
+            match color {
+                Some(c) => paint_into(style, c, s, &mut out),
+                None if i == name_col => paint_into(style, "1", s, &mut out),
+                None => out.push_str(s),
+            }
+            out.extend(std::iter::repeat_n(' ', pad + 1));
             out.push('│');
         }
         out.push('\n');
@@ -209,7 +229,7 @@ pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
         .iter()
         .map(|v| pm2record::entry(v, home, user))
         .collect();
-    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(&list))
+    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(list))
 }
 
 #[cfg(test)]

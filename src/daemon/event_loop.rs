@@ -297,8 +297,13 @@ fn journal(j: &mut Option<File>, seq: u64, app: &App, entry: store::Entry) {
 
 fn log(msg: impl std::fmt::Display) {
     // A runtime's stderr is the container's: it must never block the loop (forward.rs).
-    if !crate::daemon::forward::log_line(&msg.to_string()) {
-        eprintln!("{} {msg}", sys::local_timestamp());
+    let text = msg.to_string();
+    if !crate::daemon::forward::log_line(&text) {
+        // One write per line: `eprintln!` on unbuffered stderr writes each piece of the
+        // format on its own (nine syscalls for "started NAME (id N), pid P").
+        use std::io::Write;
+        let line = format!("{} {text}\n", sys::local_timestamp());
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 
@@ -361,6 +366,10 @@ pub fn run(
         let _ = nix::unistd::setsid();
     }
     let lock_fd = _lock.as_raw_fd();
+    if inherited.sock.is_none() {
+        // Not after `update` (the holder is there, waiting for us): see `prestart`.
+        holder::Link::prestart(&home);
+    }
     let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
     d.restore();
     if resurrect {

@@ -97,6 +97,26 @@ fn recv(
 
 // ---- the daemon's side ---------------------------------------------------------------
 
+/// Set by `Link::prestart`: a holder is on its way, so the next `connect` waits for it
+/// instead of starting another. The daemon has one thread; this is a flag, not a lock.
+static PRESTARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts `ward holder` for this home, in its own process group (a signal for the
+/// daemon's group must not reach it).
+fn spawn(home: &Home) -> Result<()> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::unable("find the ward binary", crate::error::os(&e)))?;
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(exe)
+        .arg("holder")
+        .envs(home.env())
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
+        .map_err(|e| Error::unable("start the fd holder", crate::error::os(&e)))
+}
+
 pub struct Link {
     fd: OwnedFd,
 }
@@ -104,29 +124,34 @@ pub struct Link {
 impl Link {
     /// Connects to this home's holder, starting one if none answers.
     pub fn connect(home: &Home) -> Result<Link> {
-        if let Ok(l) = Link::try_connect(home) {
-            return Ok(l);
+        let prestarted = PRESTARTED.swap(false, std::sync::atomic::Ordering::Relaxed);
+        if !prestarted {
+            if let Ok(l) = Link::try_connect(home) {
+                return Ok(l);
+            }
+            spawn(home)?;
         }
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::unable("find the ward binary", crate::error::os(&e)))?;
-        use std::os::unix::process::CommandExt;
-        let mut child = std::process::Command::new(exe);
-        child
-            .arg("holder")
-            .envs(home.env())
-            .stdin(std::process::Stdio::null())
-            // Its own group: a signal for the daemon's group must not reach it.
-            .process_group(0);
-        child
-            .spawn()
-            .map_err(|e| Error::unable("start the fd holder", crate::error::os(&e)))?;
+        // The holder binds its socket a millisecond or two after its exec; a connect that
+        // fails costs a microsecond, so try often rather than sleep past the moment.
         let until = Instant::now() + Duration::from_secs(5);
         loop {
             match Link::try_connect(home) {
                 Ok(l) => return Ok(l),
                 Err(e) if Instant::now() > until => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                Err(_) => std::thread::sleep(Duration::from_micros(200)),
             }
+        }
+    }
+
+    /// Starts a holder now, without waiting for it, so that its exec and start-up overlap
+    /// the daemon's own (binding the control socket, starting the fork server) instead of
+    /// following them: the daemon's cold start is a chain of execs. The next `connect`
+    /// then only waits for it. Harmless when a holder already serves this home (one left
+    /// by a daemon that died): the new one finds the holder lock taken and exits, and
+    /// `connect` reaches the old one.
+    pub fn prestart(home: &Home) {
+        if spawn(home).is_ok() {
+            PRESTARTED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -19,3 +19,4 @@ pub mod stdio;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod trust;
+pub mod users;

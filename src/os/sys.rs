@@ -132,11 +132,7 @@ pub fn uid() -> u32 {
 }
 
 pub fn user_name() -> String {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid().to_string())
+    super::users::name_of(uid()).unwrap_or_else(|| uid().to_string())
 }
 
 /// Local time as `YYYY-MM-DDTHH:MM:SS`, for the daemon's log.

@@ -63,11 +63,13 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
         "treekill": s.treekill,
         "username": user,
         "version": "N/A",
-        "env": Value::Object(env),
     });
     if let Value::Object(m) = fixed {
         pm2_env.extend(m);
     }
+    // Moved in, not through `json!`: the macro turns a `Value` into a new one by
+    // serializing it, a deep copy of the whole environment.
+    pm2_env.insert("env".into(), Value::Object(env));
     for (name, block) in &s.env_blocks {
         pm2_env.insert(format!("env_{name}"), json!(block));
     }
@@ -131,13 +133,15 @@ pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
     if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
         pm2_env.insert("exit_code".into(), json!(c));
     }
-    json!({
+    let mut entry = json!({
         "pid": r.pid.unwrap_or(0),
         "name": s.name,
-        "pm2_env": Value::Object(pm2_env),
         "pm_id": a.id,
         "monit": { "memory": v.memory, "cpu": v.cpu },
-    })
+    });
+    // Moved in, not through `json!` (which would copy all of `pm2_env` once more).
+    entry["pm2_env"] = Value::Object(pm2_env);
+    entry
 }
 
 /// pm2's `axm_options` of a Node app, as its agent (@pm2/io) reports them.
