@@ -324,8 +324,8 @@ one start share the options and the -- ARGS. A registered app started again take
 options given (--node-args=null removes a setting), as restart does.
 
 Every other option of pm2 is accepted on every command and changes nothing there; pm2.io,
-V8 and container options (--no-pmx, --no-vizion, --no-automation, --v8, --trace, ...) are
-ignored with one line on stderr.",
+V8 and container options (--no-pmx, --no-vizion, --no-automation, --v8, --trace,
+--source-map-support, ...) are ignored with one line on stderr.",
     },
     Doc {
         name: "stop",
