@@ -193,6 +193,10 @@ pub struct Run {
     pub backoff: u64,
     pub exits: VecDeque<ExitRecord>,
     pub last_error: Option<String>,
+    /// Something about the running process the user should know (`describe`): the output
+    /// of a process adopted after a daemon crash that could not be reconnected. Cleared
+    /// when a new process starts.
+    pub warning: Option<String>,
     /// Why the stop in progress was asked for, when it is a restart; recorded with the
     /// exit that ends it.
     pub why: Option<(Reason, Option<String>)>,
@@ -215,6 +219,7 @@ impl Default for Run {
             backoff: 0,
             exits: VecDeque::new(),
             last_error: None,
+            warning: None,
             why: None,
         }
     }
@@ -297,6 +302,7 @@ impl Run {
                 self.pm_uptime = wall;
                 self.started_mono = now;
                 self.last_error = None;
+                self.warning = None;
                 vec![]
             }
             (Launching, Event::SpawnFailed(why)) => {
@@ -499,7 +505,7 @@ impl Run {
         vec![
             Action::Signal(spec.kill_signal),
             Action::Signal(libc::SIGCONT),
-            self.arm(now + spec.kill_timeout),
+            self.arm(now.saturating_add(spec.kill_timeout)),
         ]
     }
 
@@ -591,7 +597,7 @@ impl Run {
                 "{} {how} after {uptime} ms: restarting in {delay} ms",
                 spec.name
             )));
-            a.push(self.arm(now + delay));
+            a.push(self.arm(now.saturating_add(delay)));
         }
         a
     }

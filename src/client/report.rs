@@ -262,6 +262,9 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
     if let Some(err) = &r.last_error {
         out.push_str(&format!(" Last error: {err}\n"));
     }
+    if let Some(w) = &r.warning {
+        out.push_str(&format!(" Warning: {w}\n"));
+    }
     out.push_str(&format!(
         " Use `ward monit` to monitor CPU and Memory usage {}\n",
         s.name

@@ -585,6 +585,16 @@ impl Daemon {
                 return Ok(Some(vec![n]));
             }
         }
+        if crate::table::regex_target(t).is_some() && item.spec.is_none() {
+            // `/re/` names apps already registered; it can never be a script to start.
+            return match self.table.resolve(t) {
+                Ok(ids) => Ok(Some(ids)),
+                Err(e) => Err(format!(
+                    "{e}: a /regex/ target names apps already registered; to start a new \
+                     app, give start its script"
+                )),
+            };
+        }
         let looks_like_file = t.contains('/') || std::path::Path::new(t).extension().is_some();
         if !looks_like_file && !item.force {
             if let Ok(ids) = self.table.resolve(t) {

@@ -1,0 +1,203 @@
+//! Issue 20, items 8–14: faults that used to make ward lose output, block, wrap or give up
+//! for good — each driven through the real binary.
+mod util;
+use util::*;
+
+fn kill(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// The signals a process ignores, from /proc/PID/status.
+fn ignored_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .expect("SigIgn in status")
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+
+/// The fork server of this home's daemon, if it runs.
+fn forker_of(h: &Home) -> Option<u32> {
+    processes_of(h)
+        .into_iter()
+        .find(|&p| cmdline(p).get(1).map(String::as_str) == Some("forker"))
+}
+
+#[test]
+fn every_app_gets_sigpipe_default_and_a_large_environment_keeps_the_fork_server() {
+    let h = Home::new("res-sigpipe");
+    // Through the fork server.
+    h.ok(&["start", "sleep", "-n", "small", "--", "100301"]);
+    let small = h.wait_online("small");
+    assert_eq!(
+        ignored_signals(small) & SIGPIPE_BIT,
+        0,
+        "an app started by the fork server must not ignore SIGPIPE"
+    );
+    let forker = forker_of(&h).expect("a fork server runs");
+    // 300 KB of environment: too large for one fork server message, so started directly,
+    // and with the same SIGPIPE disposition.
+    // (Three variables: one string may not exceed 128 KB at exec.)
+    let big = "x".repeat(100 * 1024);
+    let out = h.run_env(
+        &["start", "sleep", "-n", "big", "--", "100302"],
+        &[("BIG", &big), ("BIG2", &big), ("BIG3", &big)],
+    );
+    assert!(out.status.success(), "{}", failed_text(&out));
+    let bigpid = h.wait_online("big");
+    assert_eq!(ignored_signals(bigpid) & SIGPIPE_BIT, 0);
+    let env = std::fs::read(format!("/proc/{bigpid}/environ")).unwrap();
+    assert!(
+        env.windows(big.len() + 4)
+            .any(|w| w.starts_with(b"BIG=") && &w[4..] == big.as_bytes()),
+        "the app got its large variable"
+    );
+    // The fork server is still there for the next app (it used to be dropped for good).
+    assert!(alive(forker), "the fork server survived the large request");
+    h.ok(&["start", "sleep", "-n", "after", "--", "100303"]);
+    h.wait_online("after");
+    assert_eq!(forker_of(&h), Some(forker));
+}
+
+fn failed_text(out: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn lost_output_of_an_adopted_app_is_reported() {
+    let h = Home::new("res-lost-output");
+    h.ok(&["start", "sleep", "-n", "quiet", "--", "100304"]);
+    let pid = h.wait_online("quiet");
+    // Daemon and holder die together: nobody keeps the app's pipes.
+    let daemon = h.daemon_pid().unwrap();
+    let holder: u32 = std::fs::read_to_string(h.root.join("holder.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill(daemon, "-STOP");
+    kill(holder, "-9");
+    kill(daemon, "-9");
+    wait_until(secs(10), "daemon and holder gone", || {
+        !alive(daemon) && !alive(holder)
+    });
+    // The next command starts a daemon that adopts the app and says what it lost.
+    wait_until(secs(10), "quiet adopted", || h.pid("quiet") == Some(pid));
+    let describe = h.ok(&["describe", "quiet"]);
+    assert!(
+        describe.contains("Warning: the stdout and stderr of pid")
+            && describe.contains("could not be reconnected"),
+        "{describe}"
+    );
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(
+        log.contains("quiet (id 0): the stdout and stderr of pid"),
+        "{log}"
+    );
+    // A restart captures the output again: the warning goes.
+    h.ok(&["restart", "quiet"]);
+    h.wait_online("quiet");
+    assert!(!h.ok(&["describe", "quiet"]).contains("Warning:"));
+}
+
+#[test]
+fn a_regex_target_that_matches_nothing_is_not_a_missing_script() {
+    let h = Home::new("res-regex");
+    h.ok(&["start", "sleep", "-n", "api", "--", "100305"]);
+    let err = h.fails(&["start", "/nomatch/"]);
+    assert!(
+        err.contains("no app name matches /nomatch/")
+            && err.contains("a /regex/ target names apps already registered"),
+        "{err}"
+    );
+    assert!(!err.contains("script not found"), "{err}");
+    // And one that matches starts (restarts) what it names.
+    let pid = h.wait_online("api");
+    h.ok(&["start", "/^ap/"]);
+    wait_until(secs(10), "api restarted", || {
+        h.pid("api").is_some_and(|p| p != pid)
+    });
+}
+
+#[test]
+fn negative_or_large_exit_codes_are_refused_clearly() {
+    let h = Home::new("res-exit-codes");
+    for bad in ["-1", "256"] {
+        let err = h.fails(&["start", "sleep", "--stop-exit-codes", bad, "--", "1"]);
+        assert!(
+            err.contains(&format!("invalid exit code {bad} for --stop-exit-codes")),
+            "{err}"
+        );
+        assert!(!err.contains("missing argument"), "{err}");
+    }
+    assert!(h.jlist().is_empty());
+}
+
+#[test]
+fn durations_that_would_wrap_are_refused() {
+    let h = Home::new("res-wrap");
+    for flag in [
+        "--kill-timeout",
+        "--restart-delay",
+        "--min-uptime",
+        "--exp-backoff-restart-delay",
+    ] {
+        for v in ["18446744073709551000", "18446744073709551615", "2147483648"] {
+            let err = h.fails(&["start", "sleep", flag, v, "--", "1"]);
+            assert!(
+                err.contains(&format!(
+                    "invalid value {v} for {flag}: at most 2147483647 ms"
+                )),
+                "{flag} {v}: {err}"
+            );
+        }
+    }
+    // The largest accepted value waits: the app is not killed at once.
+    h.ok(&[
+        "start",
+        "sleep",
+        "-n",
+        "slowstop",
+        "--kill-timeout",
+        "2147483647",
+        "--",
+        "100306",
+    ]);
+    h.wait_online("slowstop");
+    // Ecosystem keys are checked the same way.
+    let eco = h.dir.join("eco.json");
+    std::fs::write(
+        &eco,
+        r#"{"apps": [{"name": "w", "script": "sleep", "args": "1",
+            "kill_timeout": 99999999999999999}]}"#,
+    )
+    .unwrap();
+    let err = h.fails(&["start", eco.to_str().unwrap()]);
+    assert!(
+        err.contains("\"kill_timeout\": expected at most 2147483647 ms"),
+        "{err}"
+    );
+    let eco2 = h.dir.join("eco2.json");
+    std::fs::write(
+        &eco2,
+        r#"{"apps": [{"name": "w", "script": "sleep", "args": "1",
+            "restart_delay": 4294967296, "min_uptime": "9999999999h"}]}"#,
+    )
+    .unwrap();
+    let err = h.fails(&["start", eco2.to_str().unwrap()]);
+    assert!(err.contains("\"restart_delay\": expected at most"), "{err}");
+    assert!(err.contains("\"min_uptime\": expected at most"), "{err}");
+}
