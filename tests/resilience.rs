@@ -201,3 +201,41 @@ fn durations_that_would_wrap_are_refused() {
     assert!(err.contains("\"restart_delay\": expected at most"), "{err}");
     assert!(err.contains("\"min_uptime\": expected at most"), "{err}");
 }
+
+#[test]
+fn deep_nesting_in_an_ecosystem_file_is_an_error_not_a_crash() {
+    let h = Home::new("res-nesting");
+    let n = 20_000;
+    let deep = format!("{}{}", "[".repeat(n), "]".repeat(n));
+    for (file, body) in [
+        (
+            "deep.json",
+            format!(r#"{{"apps": [{{"name": "a", "script": "sleep", "x": {deep}}}]}}"#),
+        ),
+        (
+            "deep.config.js",
+            format!("module.exports = {{apps: [{{name: 'a', script: 'sleep', x: {deep}}}]}}"),
+        ),
+        (
+            "deep.yml",
+            format!(
+                "apps:\n  - name: a\n    script: sleep\n    x:\n      {}1\n",
+                "- ".repeat(n)
+            ),
+        ),
+    ] {
+        let path = h.dir.join(file);
+        std::fs::write(&path, body).unwrap();
+        let out = h.run(&["start", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{file}: {}", failed_text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        // A .js file ward cannot read as a literal goes to node (when installed), which
+        // refuses it its own way.
+        if !file.ends_with(".js") || !err.contains("node") {
+            assert!(
+                err.contains("nested more than 1000 levels deep"),
+                "{file}: {err}"
+            );
+        }
+    }
+}
