@@ -6,7 +6,7 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
 CARGO ?= cargo
 TARGET ?= $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 
-.PHONY: all test lint install install-pm2-link uninstall static clean bench bench-quick
+.PHONY: all test lint install install-pm2-link uninstall static clean bench bench-quick fuzz soak
 
 all:
 	$(CARGO) build --release
@@ -30,6 +30,12 @@ bench:
 bench-quick:
 	$(CARGO) build --release
 	$(CARGO) run --release --example bench -- --quick $(ARGS)
+
+# cargo-fuzz targets for the parsers (fuzz/): FUZZ_SECONDS each (default 600), FUZZ_PARALLEL
+# at a time (default 2), at nice 19. Needs `cargo install cargo-fuzz`; stable works with
+# RUSTC_BOOTSTRAP=1 (set by fuzz/run.sh). TARGETS="cron yaml…" runs only those.
+fuzz:
+	fuzz/run.sh $(TARGETS)
 
 install: all
 	install -d $(BINDIR) $(MANDIR)
