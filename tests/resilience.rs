@@ -318,3 +318,67 @@ fn logs_lines_reads_a_huge_line_in_linear_time_and_bounded_memory() {
         .expect("VmHWM");
     assert!(peak_kb < 32 * 1024, "peak RSS of ward logs: {peak_kb} KB");
 }
+
+#[test]
+fn a_failed_spawn_is_retried_until_the_cause_passes() {
+    let h = Home::new("res-spawn-retry");
+    let cwd = h.dir.join("gone");
+    std::fs::create_dir(&cwd).unwrap();
+    h.ok(&[
+        "start",
+        "sleep",
+        "-n",
+        "c",
+        "--cwd",
+        cwd.to_str().unwrap(),
+        "--",
+        "100308",
+    ]);
+    let first = h.wait_online("c");
+    // Its folder disappears, then the app dies: the restart cannot chdir.
+    std::fs::remove_dir(&cwd).unwrap();
+    kill(first, "-9");
+    wait_until(secs(10), "c waiting to try again", || {
+        h.status("c").as_deref() == Some("waiting restart")
+    });
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(
+        log.contains("unable to start c: chdir") && log.contains("trying again in"),
+        "{log}"
+    );
+    // It used to be errored for good here. The folder comes back: the app runs again.
+    std::fs::create_dir(&cwd).unwrap();
+    wait_until(secs(20), "c online again", || {
+        h.pid("c").is_some_and(|p| p != first) && h.status("c").as_deref() == Some("online")
+    });
+}
+
+#[test]
+fn a_spawn_that_always_fails_ends_errored_after_max_restarts() {
+    let h = Home::new("res-spawn-errored");
+    let cwd = h.dir.join("gone");
+    std::fs::create_dir(&cwd).unwrap();
+    h.ok(&[
+        "start",
+        "sleep",
+        "-n",
+        "c",
+        "--max-restarts",
+        "2",
+        "--cwd",
+        cwd.to_str().unwrap(),
+        "--",
+        "100309",
+    ]);
+    let first = h.wait_online("c");
+    std::fs::remove_dir(&cwd).unwrap();
+    kill(first, "-9");
+    // Three attempts a second apart, then errored with the reason.
+    wait_until(secs(20), "c errored", || {
+        h.status("c").as_deref() == Some("errored")
+    });
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(log.contains("(attempt 2 of 3)"), "{log}");
+    assert!(log.contains("failed 3 times in a row: errored"), "{log}");
+    assert!(h.ok(&["describe", "c"]).contains("chdir"));
+}

@@ -457,7 +457,8 @@ impl Daemon {
                         let failed = self
                             .table
                             .get(app)
-                            .filter(|a| a.run.status == Status::Errored)
+                            // Refused at spawn: errored, or waiting to try again.
+                            .filter(|a| !a.run.status.is_running())
                             .and_then(|a| a.run.last_error.clone());
                         match failed {
                             Some(why) => {
