@@ -382,3 +382,63 @@ fn a_spawn_that_always_fails_ends_errored_after_max_restarts() {
     assert!(log.contains("failed 3 times in a row: errored"), "{log}");
     assert!(h.ok(&["describe", "c"]).contains("chdir"));
 }
+
+#[test]
+fn the_daemon_log_is_rotated_and_pruned() {
+    let h = Home::new("res-wardlog");
+    std::fs::create_dir_all(&h.root).unwrap();
+    std::fs::write(
+        h.root.join("config.json"),
+        r#"{"max_log_size": "4K", "log_retain": 2}"#,
+    )
+    .unwrap();
+    // A crash loop that never gives up writes a few lines to ward.log per restart.
+    h.ok(&[
+        "start",
+        "false",
+        "-n",
+        "loop",
+        "--min-uptime",
+        "0",
+        "--restart-delay",
+        "20",
+    ]);
+    let rotated = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&h.root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ward__") && n.ends_with(".log"))
+            })
+            .collect()
+    };
+    let mut most = 0;
+    wait_until(secs(30), "ward.log rotated three times over", || {
+        let r = rotated();
+        assert!(
+            r.len() <= 2,
+            "only log_retain rotated files are kept: {r:?}"
+        );
+        most = most.max(r.len());
+        // Once two are kept, a later rotation shows as a new name among them.
+        most == 2 && h.restarts("loop") > 150
+    });
+    h.ok(&["delete", "loop"]);
+    let live = std::fs::metadata(h.root.join("ward.log")).unwrap().len();
+    assert!(live < 8 * 1024, "ward.log is {live} bytes");
+    for f in rotated() {
+        let len = std::fs::metadata(&f).unwrap().len();
+        assert!(len < 8 * 1024, "{} is {len} bytes", f.display());
+        // Whole lines only: a rotated file ends with a newline.
+        assert!(std::fs::read(&f).unwrap().ends_with(b"\n"));
+    }
+    // The daemon goes on writing to the current file.
+    assert!(
+        std::fs::read_to_string(h.root.join("ward.log"))
+            .unwrap()
+            .contains("loop"),
+    );
+}

@@ -205,7 +205,7 @@ pub struct Daemon {
 }
 
 fn log(msg: impl std::fmt::Display) {
-    eprintln!("{} {msg}", sys::local_timestamp());
+    super::daemonlog::line(msg);
 }
 
 /// Runs the daemon until `ward kill` or a terminating signal. `spawned` means a client
@@ -309,6 +309,7 @@ impl Daemon {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
         });
+        super::daemonlog::init(&home.daemon_log(), &log_defaults);
         let home_root = home.root.clone();
         log(format_args!(
             "ward {} daemon started, pid {}, home {}",

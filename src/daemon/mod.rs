@@ -5,6 +5,7 @@
 //! May use the shared core (lifecycle, table, protocol, store, logs, home), spec/ and os/;
 //! never client/: the daemon renders nothing for a terminal.
 
+mod daemonlog;
 mod event_loop;
 pub mod holder;
 mod instances;

@@ -273,7 +273,7 @@ impl<'a> P<'a> {
         let v = match self.peek() {
             Some(b @ (b'{' | b'[')) => {
                 if self.depth >= MAX_NESTING {
-                    return Err(self.syntax(&format!(
+                    return Err(self.syntax(format!(
                         "lists and objects nested more than {MAX_NESTING} levels deep"
                     )));
                 }
