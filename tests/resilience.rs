@@ -442,3 +442,70 @@ fn the_daemon_log_is_rotated_and_pruned() {
             .contains("loop"),
     );
 }
+
+/// How many inotify watches the process holds (all its inotify fds).
+fn inotify_watches(pid: u32) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let is_inotify =
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:inotify");
+        if is_inotify {
+            let info = std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                e.file_name().to_string_lossy()
+            ))
+            .unwrap_or_default();
+            n += info
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count();
+        }
+    }
+    n
+}
+
+#[test]
+fn the_daemon_answers_while_a_large_tree_is_being_watched() {
+    let h = Home::new("res-watch-big");
+    let tree = h.dir.join("tree");
+    let folders = 6000;
+    for i in 0..folders {
+        std::fs::create_dir_all(tree.join(format!("a{}/b{i}", i % 60))).unwrap();
+    }
+    let total = folders + 60 + 1;
+    h.ok(&["ping"]);
+    let daemon = h.daemon_pid().unwrap();
+    h.ok(&[
+        "start",
+        "sleep",
+        "-n",
+        "w",
+        "--watch",
+        tree.to_str().unwrap(),
+        "--",
+        "100310",
+    ]);
+    // The reply came after one batch; the daemon answers the next request between
+    // batches instead of after the whole tree (it used to block for seconds on `/`).
+    let started = std::time::Instant::now();
+    h.ok(&["ping"]);
+    let took = started.elapsed();
+    let watched = inotify_watches(daemon);
+    assert!(
+        watched < total,
+        "ping was answered while the tree was still being added ({watched} of {total})"
+    );
+    assert!(took < secs(5), "ping took {took:?}");
+    wait_until(secs(30), "every folder watched", || {
+        inotify_watches(daemon) == total
+    });
+    // And watching works: a change in a deep folder restarts the app.
+    let pid = h.wait_online("w");
+    std::fs::write(tree.join("a7/b7/x.js"), "x").unwrap();
+    wait_until(secs(10), "w restarted by the change", || {
+        h.pid("w").is_some_and(|p| p != pid)
+    });
+}

@@ -412,6 +412,12 @@ impl Daemon {
                 self.on_sigchld();
             }
             self.fire_timers();
+            if self.watcher.busy() {
+                // A large tree being watched: one more batch, then the next turn.
+                for note in self.watcher.work() {
+                    log(note);
+                }
+            }
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
@@ -440,7 +446,7 @@ impl Daemon {
     }
 
     fn timeout(&self) -> EpollTimeout {
-        if self.reap_more {
+        if self.reap_more || self.watcher.busy() {
             return EpollTimeout::ZERO;
         }
         let now = sys::mono_ms();
