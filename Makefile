@@ -37,6 +37,14 @@ bench-quick:
 fuzz:
 	fuzz/run.sh $(TARGETS)
 
+# Random start/stop/restart/delete/scale/crash traffic against a model (tests/soak.rs):
+# SOAK_SECONDS (default 1800) on SOAK_APPS apps (default 200). `make test` runs it for 60 s
+# on 20 apps. WARD_SOAK_SEED=N replays a run.
+SOAK_SECONDS ?= 1800
+SOAK_APPS ?= 200
+soak:
+	WARD_SOAK_SECS=$(SOAK_SECONDS) WARD_SOAK_APPS=$(SOAK_APPS) $(CARGO) test --test soak -- --nocapture
+
 install: all
 	install -d $(BINDIR) $(MANDIR)
 	install -m 0755 target/release/ward $(BINDIR)/ward
