@@ -200,7 +200,8 @@ Options:
                                    grow the restart delay by 1.5x up to 15 s on each crash
   -k, --kill-timeout MS            time between the stop signal and SIGKILL (default 1600)
       --kill-signal SIGNAL         stop signal sent to the process group (default SIGINT)
-      --stop-exit-codes CODE...    exit codes after which the app is not restarted
+      --stop-exit-codes CODE...    exit codes (0-255) after which the app is not restarted
+                                   every MS above is at most 2147483647 (about 24.8 days)
       --namespace NS               namespace of the app (default `default`; with an
                                    ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
