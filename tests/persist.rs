@@ -3,15 +3,6 @@ mod util;
 use std::collections::HashMap;
 use util::*;
 
-fn kill(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 fn holder_pid(h: &Home) -> u32 {
     std::fs::read_to_string(h.root.join("holder.pid"))
         .expect("holder.pid")

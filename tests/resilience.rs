@@ -3,15 +3,6 @@
 mod util;
 use util::*;
 
-fn kill(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 /// The signals a process ignores, from /proc/PID/status.
 fn ignored_signals(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -319,25 +310,25 @@ fn logs_lines_reads_a_huge_line_in_linear_time_and_bounded_memory() {
     assert!(peak_kb < 32 * 1024, "peak RSS of ward logs: {peak_kb} KB");
 }
 
+/// Starts app `c` (`sleep`) in its own folder, then removes the folder and kills the app,
+/// so that its restart cannot chdir. Returns the folder and the pid that was killed.
+fn start_then_lose_folder(h: &Home, extra: &[&str]) -> (std::path::PathBuf, u32) {
+    let cwd = h.dir.join("gone");
+    std::fs::create_dir(&cwd).unwrap();
+    let mut args = vec!["start", "sleep", "-n", "c", "--cwd", cwd.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", "100308"]);
+    h.ok(&args);
+    let first = h.wait_online("c");
+    std::fs::remove_dir(&cwd).unwrap();
+    kill(first, "-9");
+    (cwd, first)
+}
+
 #[test]
 fn a_failed_spawn_is_retried_until_the_cause_passes() {
     let h = Home::new("res-spawn-retry");
-    let cwd = h.dir.join("gone");
-    std::fs::create_dir(&cwd).unwrap();
-    h.ok(&[
-        "start",
-        "sleep",
-        "-n",
-        "c",
-        "--cwd",
-        cwd.to_str().unwrap(),
-        "--",
-        "100308",
-    ]);
-    let first = h.wait_online("c");
-    // Its folder disappears, then the app dies: the restart cannot chdir.
-    std::fs::remove_dir(&cwd).unwrap();
-    kill(first, "-9");
+    let (cwd, first) = start_then_lose_folder(&h, &[]);
     wait_until(secs(10), "c waiting to try again", || {
         h.status("c").as_deref() == Some("waiting restart")
     });
@@ -356,23 +347,7 @@ fn a_failed_spawn_is_retried_until_the_cause_passes() {
 #[test]
 fn a_spawn_that_always_fails_ends_errored_after_max_restarts() {
     let h = Home::new("res-spawn-errored");
-    let cwd = h.dir.join("gone");
-    std::fs::create_dir(&cwd).unwrap();
-    h.ok(&[
-        "start",
-        "sleep",
-        "-n",
-        "c",
-        "--max-restarts",
-        "2",
-        "--cwd",
-        cwd.to_str().unwrap(),
-        "--",
-        "100309",
-    ]);
-    let first = h.wait_online("c");
-    std::fs::remove_dir(&cwd).unwrap();
-    kill(first, "-9");
+    start_then_lose_folder(&h, &["--max-restarts", "2"]);
     // Three attempts a second apart, then errored with the reason.
     wait_until(secs(20), "c errored", || {
         h.status("c").as_deref() == Some("errored")

@@ -18,21 +18,6 @@ struct Want {
     running: bool,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn env_num(k: &str, default: u64) -> u64 {
     std::env::var(k)
         .ok()
@@ -140,11 +125,11 @@ fn soak(seconds: u64, apps: usize) {
     let mut steps = 0u64;
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     while start.elapsed() < Duration::from_secs(seconds) {
-        let i = rng.below(apps);
+        let i = rng.below(apps as u64) as usize;
         let name = format!("s{i}");
         let op = match model.get(&i).copied() {
             None => {
-                let n = 1 + rng.below(2);
+                let n = 1 + rng.below(2) as usize;
                 h.ok(&[
                     "start",
                     "sleep",
@@ -189,7 +174,7 @@ fn soak(seconds: u64, apps: usize) {
                     "delete"
                 }
                 3 if w.running => {
-                    let n = 1 + rng.below(3);
+                    let n = 1 + rng.below(3) as usize;
                     h.ok(&["scale", &name, &n.to_string()]);
                     model.insert(i, Want { instances: n, ..w });
                     "scale"
@@ -197,7 +182,7 @@ fn soak(seconds: u64, apps: usize) {
                 4 if w.running => {
                     // A crash: the app dies by SIGKILL and must come back once.
                     let pids = sleepers(&h).remove(&marker(i)).unwrap_or_default();
-                    if let Some(&p) = pids.get(rng.below(pids.len().max(1))) {
+                    if let Some(&p) = pids.get(rng.below(pids.len().max(1) as u64) as usize) {
                         let _ = std::process::Command::new("kill")
                             .args(["-9", &p.to_string()])
                             .status();

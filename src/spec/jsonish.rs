@@ -589,7 +589,7 @@ fn join(path: &str, key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -683,15 +683,20 @@ mod tests {
         assert!(matches!(parse_module(""), Err(Failure::Syntax(..))));
     }
 
-    #[test]
-    fn deep_nesting_is_refused_not_a_stack_overflow() {
-        // The client reads on its main thread (8 MB of stack); a test thread has 2 MB.
+    /// Runs `f` with the stack of a main thread (8 MB), where the client reads files; a
+    /// test thread has 2 MB.
+    pub(crate) fn on_main_sized_stack(f: fn()) {
         std::thread::Builder::new()
             .stack_size(8 << 20)
-            .spawn(deep_nesting)
+            .spawn(f)
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        on_main_sized_stack(deep_nesting);
     }
 
     fn deep_nesting() {

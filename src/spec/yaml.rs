@@ -578,13 +578,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        // The client reads on its main thread (8 MB of stack); a test thread has 2 MB.
-        std::thread::Builder::new()
-            .stack_size(8 << 20)
-            .spawn(deep_nesting)
-            .unwrap()
-            .join()
-            .unwrap();
+        crate::spec::jsonish::tests::on_main_sized_stack(deep_nesting);
     }
 
     fn deep_nesting() {
