@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each, PARALLEL at a time, at the
-# lowest priority, and prints how long each really ran and how many inputs it tried.
+# lowest priority, optimised but with debug assertions and overflow checks (-O -a), and prints how long each really ran and how many inputs it tried.
 # Crashes are left in fuzz/artifacts/TARGET/ (keep each as a unit test once fixed).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1
 # lets it use the nightly-only sanitizer flags.
@@ -13,7 +13,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(ls fuzz_targets | sed 's/\.rs$//')
 fi
-cargo fuzz build -O 2>&1 | grep -v "^ *Finished" || true
+cargo fuzz build -O -a 2>&1 | grep -v "^ *Finished" || true
 mkdir -p logs
 seed() { # target, files…
   local dir=corpus/$1; shift
@@ -35,7 +35,7 @@ one() {
   local t=$1 start end
   start=$(date +%s)
   # -timeout: one input may take at most 10 s; -rss_limit_mb: a leak or a blow-up is a bug.
-  nice -n 19 cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECONDS_EACH" \
+  nice -n 19 cargo fuzz run -O -a "$t" "corpus/$t" -- -max_total_time="$SECONDS_EACH" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"logs/$t.log" 2>&1
   local rc=$?
   end=$(date +%s)
