@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each, PARALLEL at a time, at the
-# lowest priority, optimised but with debug assertions and overflow checks (-O -a), and prints how long each really ran and how many inputs it tried.
+# lowest priority, optimised but with debug assertions and overflow checks (-O -a), and
+# prints how long each really ran and how many inputs it tried.
 # Crashes are left in fuzz/artifacts/TARGET/ (keep each as a unit test once fixed).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); on a stable toolchain RUSTC_BOOTSTRAP=1
 # lets it use the nightly-only sanitizer flags.
