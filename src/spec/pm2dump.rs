@@ -247,4 +247,16 @@ mod tests {
         assert_eq!(worker.spec.interpreter_args, vec!["-u"]);
         assert!(!is_pm2(&serde_json::json!([{"name": "x", "script": "/a"}])));
     }
+
+    #[test]
+    fn delays_beyond_the_largest_are_capped_not_wrapped() {
+        let text = include_str!("../../tests/fixtures/dump.pm2");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v[0]["kill_timeout"] = Value::from(18_446_744_073_709_551_000u64);
+        v[0]["restart_delay"] = Value::from("18446744073709551615");
+        let (apps, _) = read_all(&v);
+        let max = crate::spec::config::MAX_DELAY_MS;
+        assert_eq!(apps[0].spec.kill_timeout, max);
+        assert_eq!(apps[0].spec.restart_delay, max);
+    }
 }
