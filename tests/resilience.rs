@@ -484,3 +484,22 @@ fn the_daemon_answers_while_a_large_tree_is_being_watched() {
         h.pid("w").is_some_and(|p| p != pid)
     });
 }
+
+#[test]
+fn reload_logs_reopens_the_daemon_log_after_an_external_move() {
+    let h = Home::new("res-wardlog-reload");
+    h.ok(&["ping"]);
+    let log = h.root.join("ward.log");
+    let moved = h.root.join("ward.log.1");
+    std::fs::rename(&log, &moved).unwrap();
+    h.ok(&["reloadLogs"]);
+    h.ok(&["start", "sleep", "-n", "after", "--", "100311"]);
+    wait_until(secs(10), "the new ward.log gets the daemon's lines", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started after"))
+    });
+    assert!(
+        !std::fs::read_to_string(&moved)
+            .unwrap()
+            .contains("started after")
+    );
+}

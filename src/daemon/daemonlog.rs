@@ -63,6 +63,19 @@ pub fn line(msg: impl std::fmt::Display) {
     }
 }
 
+/// Opens ward.log again by its path (`reloadLogs`, SIGUSR2: after an external rotation);
+/// a message when that failed.
+pub fn reopen() -> Option<String> {
+    SINK.with_borrow_mut(|s| {
+        let sink = s.as_mut()?;
+        let note = sink.reopen();
+        if note.is_none() {
+            point_stderr_at(&sink.path);
+        }
+        note
+    })
+}
+
 fn point_stderr_at(path: &Path) {
     if let Ok(f) = std::fs::File::options().append(true).open(path) {
         let _ = nix::unistd::dup2(f.as_raw_fd(), 2);

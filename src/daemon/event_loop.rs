@@ -1101,6 +1101,8 @@ impl Daemon {
                 }
             }
         }
+        // ward.log too: after an external logrotate moved it, the daemon writes anew.
+        notes.extend(super::daemonlog::reopen());
         for n in notes {
             log(n);
         }
