@@ -503,3 +503,52 @@ fn reload_logs_reopens_the_daemon_log_after_an_external_move() {
             .contains("started after")
     );
 }
+
+fn nofile_soft(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .expect("Max open files")
+}
+
+fn set_nofile_soft(pid: u32, soft: u64) {
+    let ok = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .status()
+        .expect("prlimit (util-linux) is installed")
+        .success();
+    assert!(ok, "prlimit --nofile={soft}: on {pid}");
+}
+
+#[test]
+fn an_app_that_hits_emfile_is_retried_once_descriptors_are_back() {
+    let h = Home::new("res-emfile");
+    h.ok(&["start", "sleep", "-n", "e", "--", "100312"]);
+    let first = h.wait_online("e");
+    let daemon = h.daemon_pid().unwrap();
+    let soft = nofile_soft(daemon);
+    // Leave the daemon no room for the restart's pipes: every number below the limit is
+    // taken (its lowest free fd), so the next pipe is EMFILE.
+    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{daemon}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    let lowest_free = (0..).find(|n| !used.contains(n)).unwrap();
+    set_nofile_soft(daemon, lowest_free);
+    kill(first, "-9");
+    wait_until(secs(10), "e waiting to try again", || {
+        std::fs::read_to_string(h.root.join("ward.log"))
+            .is_ok_and(|l| l.contains("unable to start e:") && l.contains("trying again"))
+    });
+    // Descriptors are back: the next attempt starts it.
+    set_nofile_soft(daemon, soft);
+    wait_until(secs(20), "e online again", || {
+        h.pid("e").is_some_and(|p| p != first) && h.status("e").as_deref() == Some("online")
+    });
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    assert!(log.contains("out of file descriptors"), "{log}");
+}
