@@ -18,7 +18,7 @@ DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 # Where `make deb` stages the tree and writes ward_VERSION_ARCH.deb.
 DEB_DIR ?= target/deb
 
-.PHONY: all test lint install install-pm2-link uninstall static deb clean bench bench-quick
+.PHONY: all test lint install install-pm2-link uninstall static deb clean bench bench-quick fuzz soak
 
 all:
 	$(CARGO) build --release
@@ -42,6 +42,20 @@ bench: static
 bench-quick:
 	$(CARGO) build --release
 	$(CARGO) run --release --example bench -- --quick $(ARGS)
+
+# cargo-fuzz targets for the parsers (fuzz/): FUZZ_SECONDS each (default 600), FUZZ_PARALLEL
+# at a time (default 2), at nice 19. Needs `cargo install cargo-fuzz`; stable works with
+# RUSTC_BOOTSTRAP=1 (set by fuzz/run.sh). TARGETS="cron yaml…" runs only those.
+fuzz:
+	fuzz/run.sh $(TARGETS)
+
+# Random start/stop/restart/delete/scale/crash traffic against a model (tests/soak.rs):
+# SOAK_SECONDS (default 1800) on SOAK_APPS apps (default 200). `make test` runs it for 60 s
+# on 20 apps. WARD_SOAK_SEED=N replays a run.
+SOAK_SECONDS ?= 1800
+SOAK_APPS ?= 200
+soak:
+	WARD_SOAK_SECS=$(SOAK_SECONDS) WARD_SOAK_APPS=$(SOAK_APPS) $(CARGO) test --test soak -- --nocapture
 
 # The binary, its man page, completions for bash, zsh and fish where those shells look,
 # and the licence. bin/ward-runtime (a link to ward) once ward has the container runtime.

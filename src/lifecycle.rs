@@ -15,6 +15,8 @@ use crate::spec::config::AppSpec;
 /// pm2's cap on the exponential backoff delay, and the uptime after which it resets.
 pub const BACKOFF_CAP_MS: u64 = 15_000;
 pub const BACKOFF_RESET_MS: u64 = 30_000;
+/// The shortest wait before trying again to start an app that could not be started.
+pub const SPAWN_RETRY_MS: u64 = 1000;
 /// How many exits `describe` remembers per app.
 pub const EXITS_KEPT: usize = 10;
 
@@ -206,6 +208,10 @@ pub struct Run {
     pub backoff: u64,
     pub exits: VecDeque<ExitRecord>,
     pub last_error: Option<String>,
+    /// Something about the running process the user should know (`describe`): the output
+    /// of a process adopted after a daemon crash that could not be reconnected. Cleared
+    /// when a new process starts.
+    pub warning: Option<String>,
     /// Why the stop in progress was asked for, when it is a restart; recorded with the
     /// exit that ends it.
     pub why: Option<(Reason, Option<String>)>,
@@ -238,6 +244,7 @@ impl Default for Run {
             backoff: 0,
             exits: VecDeque::new(),
             last_error: None,
+            warning: None,
             why: None,
             status_text: None,
             axm_monitor: serde_json::Map::new(),
@@ -322,6 +329,7 @@ impl Run {
                 self.pm_uptime = wall;
                 self.started_mono = now;
                 self.last_error = None;
+                self.warning = None;
                 if spec.wait_ready {
                     // pm2: `launching` until 'ready' or `listen_timeout`, then online.
                     vec![self.arm(now + spec.listen_timeout)]
@@ -353,13 +361,7 @@ impl Run {
             (Stopping | Stopped | Errored | OneLaunch | WaitingRestart, Event::Replaced { .. }) => {
                 vec![]
             }
-            (Launching, Event::SpawnFailed(why)) => {
-                self.status = Errored;
-                self.pid = None;
-                let line = format!("unable to start {}: {why}", spec.name);
-                self.last_error = Some(why);
-                vec![Action::Log(line)]
-            }
+            (Launching, Event::SpawnFailed(why)) => self.on_spawn_failed(spec, now, why),
 
             (Launching | Online, Event::Exited { exit, wall }) => {
                 self.on_exit(spec, now, exit, wall)
@@ -568,7 +570,7 @@ impl Run {
         vec![
             Action::Signal(spec.kill_signal),
             Action::Signal(libc::SIGCONT),
-            self.arm(now + spec.kill_timeout),
+            self.arm(now.saturating_add(spec.kill_timeout)),
         ]
     }
 
@@ -636,19 +638,7 @@ impl Run {
             return a;
         }
 
-        let delay = if spec.exp_backoff_restart_delay > 0 {
-            if uptime >= BACKOFF_RESET_MS {
-                self.backoff = 0;
-            }
-            self.backoff = if self.backoff == 0 {
-                spec.exp_backoff_restart_delay
-            } else {
-                (self.backoff.saturating_mul(3) / 2).min(BACKOFF_CAP_MS)
-            };
-            self.backoff
-        } else {
-            spec.restart_delay
-        };
+        let delay = self.next_delay(spec, uptime);
         if delay == 0 {
             self.restarts += 1;
             a.push(Action::Log(format!(
@@ -662,9 +652,68 @@ impl Run {
                 "{} {how} after {uptime} ms: restarting in {delay} ms",
                 spec.name
             )));
-            a.push(self.arm(now + delay));
+            a.push(self.arm(now.saturating_add(delay)));
         }
         a
+    }
+}
+
+impl Run {
+    /// The wait before the next restart: the exponential backoff when the app has one
+    /// (reset after a run of `BACKOFF_RESET_MS`), else its `restart_delay`.
+    fn next_delay(&mut self, spec: &AppSpec, uptime: u64) -> u64 {
+        if spec.exp_backoff_restart_delay > 0 {
+            if uptime >= BACKOFF_RESET_MS {
+                self.backoff = 0;
+            }
+            self.backoff = if self.backoff == 0 {
+                spec.exp_backoff_restart_delay
+            } else {
+                (self.backoff.saturating_mul(3) / 2).min(BACKOFF_CAP_MS)
+            };
+            self.backoff
+        } else {
+            spec.restart_delay
+        }
+    }
+
+    /// The app could not be started (EMFILE, EAGAIN, its folder gone, …). Often passing,
+    /// so it is retried as a crash is, at least `SPAWN_RETRY_MS` apart (runit and s6 retry
+    /// each second); `errored` once it failed more than `max_restarts` times in a row.
+    fn on_spawn_failed(&mut self, spec: &AppSpec, now: u64, why: String) -> Vec<Action> {
+        self.pid = None;
+        let name = &spec.name;
+        self.unstable_streak += 1;
+        let attempts = self.unstable_streak;
+        let give_up = !spec.autorestart
+            || self.unstable_streak > spec.max_restarts
+            || (spec.max_restarts == 0 && self.unstable_streak > 0);
+        let line = if give_up {
+            self.status = Status::Errored;
+            self.unstable_streak = 0;
+            match spec.autorestart {
+                true => format!(
+                    "unable to start {name}: {why}; failed {attempts} times in a row: errored, \
+                     no more attempts"
+                ),
+                false => format!("unable to start {name}: {why}"),
+            }
+        } else {
+            let delay = self.next_delay(spec, 0).max(SPAWN_RETRY_MS);
+            self.status = Status::WaitingRestart;
+            let armed = self.arm(now.saturating_add(delay));
+            self.last_error = Some(why.clone());
+            return vec![
+                Action::Log(format!(
+                    "unable to start {name}: {why}; trying again in {delay} ms (attempt \
+                     {attempts} of {})",
+                    spec.max_restarts.saturating_add(1)
+                )),
+                armed,
+            ];
+        };
+        self.last_error = Some(why);
+        vec![Action::Log(line)]
     }
 }
 
@@ -1029,17 +1078,75 @@ mod tests {
     }
 
     #[test]
-    fn spawn_failure_is_errored_with_the_reason() {
-        let s = spec();
+    fn spawn_failure_is_retried_then_errored_with_the_reason() {
+        let s = AppSpec {
+            max_restarts: 2,
+            ..spec()
+        };
         let mut r = Run::new(0);
         r.handle(&s, 0, Event::Start);
-        r.handle(
+        let mut now = 0;
+        // Attempts 1 and 2 of 3: wait, at least a second, then try again.
+        for attempt in 1..=2 {
+            let a = r.handle(&s, now, Event::SpawnFailed("Too many open files".into()));
+            assert_eq!(r.status, Status::WaitingRestart);
+            assert_eq!(r.last_error.as_deref(), Some("Too many open files"));
+            assert_eq!(a[1], Action::Arm(now + SPAWN_RETRY_MS));
+            assert!(
+                logs(&a)[0].contains(&format!("trying again in 1000 ms (attempt {attempt} of 3)")),
+                "{a:?}"
+            );
+            now += SPAWN_RETRY_MS;
+            assert_eq!(r.handle(&s, now, Event::Deadline), vec![Action::Spawn]);
+        }
+        // The third fails too: errored, with the reason.
+        let a = r.handle(
             &s,
-            0,
+            now,
             Event::SpawnFailed("No such file or directory".into()),
         );
         assert_eq!(r.status, Status::Errored);
         assert_eq!(r.last_error.as_deref(), Some("No such file or directory"));
+        assert!(
+            logs(&a)[0].contains("failed 3 times in a row: errored"),
+            "{a:?}"
+        );
+        // A start afterwards tries again from scratch.
+        assert_eq!(r.handle(&s, now, Event::Start), vec![Action::Spawn]);
+        r.handle(&s, now, Event::SpawnFailed("x".into()));
+        assert_eq!(r.status, Status::WaitingRestart);
+    }
+
+    #[test]
+    fn spawn_failure_recovers_when_the_cause_passes() {
+        let s = AppSpec {
+            restart_delay: 2500,
+            ..spec()
+        };
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        let a = r.handle(&s, 0, Event::SpawnFailed("EAGAIN".into()));
+        // The app's own delay when it is longer than the minimum.
+        assert_eq!(a[1], Action::Arm(2500));
+        assert_eq!(r.handle(&s, 2500, Event::Deadline), vec![Action::Spawn]);
+        r.handle(&s, 2500, Event::Spawned { pid: 7, wall: 1 });
+        assert_eq!(r.status, Status::Online);
+        assert_eq!(r.last_error, None);
+        // A stop while waiting stays a stop.
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::SpawnFailed("EAGAIN".into()));
+        assert_eq!(r.handle(&s, 10, Event::Stop), vec![Action::Disarm]);
+        assert_eq!(r.status, Status::Stopped);
+        // Without autorestart there is nothing to retry.
+        let s = AppSpec {
+            autorestart: false,
+            ..spec()
+        };
+        let mut r = Run::new(0);
+        r.handle(&s, 0, Event::Start);
+        r.handle(&s, 0, Event::SpawnFailed("EAGAIN".into()));
+        assert_eq!(r.status, Status::Errored);
     }
 
     fn exited(r: &mut Run, s: &AppSpec, at: u64, exit: Exit) -> Vec<Action> {

@@ -758,23 +758,6 @@ fn state_json_follows_the_table() {
 
 // ---- a daemon that survives garbage -----------------------------------------------------
 
-/// xorshift64*: reproducible noise without a crate.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 fn header(id: u64, seq: u32, count: u32) -> Vec<u8> {
     let mut d = Vec::with_capacity(16);
     d.extend_from_slice(&id.to_le_bytes());

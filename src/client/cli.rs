@@ -252,7 +252,8 @@ Options:
                                    grow the restart delay by 1.5x up to 15 s on each crash
   -k, --kill-timeout MS            time between the stop signal and SIGKILL (default 1600)
       --kill-signal SIGNAL         stop signal sent to the process group (default SIGINT)
-      --stop-exit-codes CODE...    exit codes after which the app is not restarted
+      --stop-exit-codes CODE...    exit codes (0-255) after which the app is not restarted
+                                   every MS above is at most 2147483647 (about 24.8 days)
       --namespace NS               namespace of the app (default `default`; with an
                                    ecosystem file, overrides the file's)
   -o, --output FILE                stdout log file (default ~/.ward/logs/NAME-out.log)
@@ -1396,6 +1397,11 @@ fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T>
     })
 }
 
+/// A delay or timeout in ms: a whole number up to `MAX_DELAY_MS`, refused above it.
+fn millis(p: &mut lexopt::Parser, flag: &str) -> Result<u64> {
+    crate::spec::config::check_delay(number(p, flag)?, flag)
+}
+
 fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
     let mut o = StartOpts {
         args,
@@ -1447,24 +1453,44 @@ fn parse_start(p: &mut lexopt::Parser, args: Vec<String>) -> Result<Command> {
             // ward's own mode is pm2's fork mode: -x asks for what ward always does.
             Short('x') | Long("execute-command") => o.fork = true,
             Long("max-restarts") => o.max_restarts = Some(number(p, "--max-restarts")?),
-            Long("min-uptime") => o.min_uptime = Some(number(p, "--min-uptime")?),
-            Long("restart-delay") => o.restart_delay = Some(number(p, "--restart-delay")?),
+            Long("min-uptime") => o.min_uptime = Some(millis(p, "--min-uptime")?),
+            Long("restart-delay") => o.restart_delay = Some(millis(p, "--restart-delay")?),
             Long("exp-backoff-restart-delay") => {
-                o.exp_backoff_restart_delay = Some(number(p, "--exp-backoff-restart-delay")?)
+                o.exp_backoff_restart_delay = Some(millis(p, "--exp-backoff-restart-delay")?)
             }
             Short('k') | Long("kill-timeout") => {
-                o.kill_timeout = Some(number(p, "--kill-timeout")?)
+                o.kill_timeout = Some(millis(p, "--kill-timeout")?)
             }
             Long("kill-signal") => {
                 o.kill_signal = Some(crate::spec::config::parse_signal(&p.value()?.string()?)?)
             }
             Long("stop-exit-codes") => {
                 // Variadic as in pm2: the numbers that follow; a word ends the list.
+                // A negative number looks like an option to lexopt ("missing argument"):
+                // say what is wrong with it instead.
+                if let Some(neg) = p.try_raw_args().and_then(|raw| {
+                    raw.peek()
+                        .and_then(|a| a.to_str())
+                        .filter(|a| {
+                            a.starts_with('-') && a[1..].starts_with(|c: char| c.is_ascii_digit())
+                        })
+                        .map(str::to_string)
+                }) {
+                    return Err(Error::new(format!(
+                        "invalid exit code {neg} for --stop-exit-codes: exit codes are 0 to 255"
+                    )));
+                }
                 let mut any = false;
                 for v in p.values()? {
                     let v = v.string()?;
                     for part in v.split(',').filter(|s| !s.is_empty()) {
                         match part.parse::<i32>() {
+                            Ok(c) if !(0..=255).contains(&c) => {
+                                return Err(Error::new(format!(
+                                    "invalid exit code {c} for --stop-exit-codes: exit codes are \
+                                     0 to 255"
+                                )));
+                            }
                             Ok(c) => {
                                 o.stop_exit_codes.push(c);
                                 any = true;

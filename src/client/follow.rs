@@ -202,44 +202,58 @@ impl Source {
 
     /// Prints the last `n` complete lines before `pos`. An unfinished last line is left
     /// for following, which prints it once it is whole.
+    ///
+    /// Reads backwards in fixed blocks to find where those lines start, then forwards to
+    /// print them: time linear in the bytes shown, memory one block whatever the line
+    /// lengths (a line longer than `LINE_CAP` is shown in `LINE_CAP` pieces, as following
+    /// does).
     fn tail(&mut self, n: usize, p: &mut Printer) {
         let Some(f) = &mut self.file else { return };
-        let end = self.pos;
-        let mut start = end;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut complete = 0;
-        loop {
-            let from = start.saturating_sub(CHUNK as u64);
-            let mut chunk = vec![0; (start - from) as usize];
-            if f.seek(SeekFrom::Start(from)).is_err() || f.read_exact(&mut chunk).is_err() {
-                break;
-            }
-            chunk.extend_from_slice(&buf);
-            buf = chunk;
-            start = from;
-            complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            let newlines = buf[..complete].iter().filter(|&&b| b == b'\n').count();
-            if newlines > n || start == 0 {
-                break;
-            }
-        }
-        let body = &buf[..complete];
-        let lines: Vec<&[u8]> = body
-            .strip_suffix(b"\n")
-            .map(|b| b.split(|&c| c == b'\n').collect())
-            .unwrap_or_default();
-        let shown = &lines[lines.len().saturating_sub(n)..];
+        let mut buf = vec![0u8; CHUNK];
+        let (first, stop) = find_tail(f, self.pos, n, &mut buf);
         if !p.raw {
             p.out
                 .push_str(&format!("{} last {n} lines:\n", self.path.display()));
         }
-        for l in shown {
-            p.line(&self.label, self.err, l);
+        let mut shown = 0;
+        if stop > first && f.seek(SeekFrom::Start(first)).is_ok() {
+            let mut line: Vec<u8> = Vec::new();
+            let mut left = stop - first;
+            while left > 0 {
+                let want = (left as usize).min(CHUNK);
+                if f.read_exact(&mut buf[..want]).is_err() {
+                    break;
+                }
+                left -= want as u64;
+                let mut rest = &buf[..want];
+                loop {
+                    let nl = crate::logs::find_newline(rest);
+                    let seg = &rest[..nl.unwrap_or(rest.len())];
+                    // Whole pieces of an overlong line go out as they fill.
+                    let mut seg = seg;
+                    while line.len() + seg.len() > crate::logs::LINE_CAP {
+                        let take = crate::logs::LINE_CAP - line.len();
+                        line.extend_from_slice(&seg[..take]);
+                        p.line(&self.label, self.err, &line);
+                        line.clear();
+                        seg = &seg[take..];
+                    }
+                    line.extend_from_slice(seg);
+                    let Some(i) = nl else { break };
+                    p.line(&self.label, self.err, &line);
+                    shown += 1;
+                    line.clear();
+                    rest = &rest[i + 1..];
+                }
+                if p.out.len() + p.errout.len() > 1 << 20 {
+                    p.flush();
+                }
+            }
         }
-        if !p.raw && !shown.is_empty() {
+        if !p.raw && shown > 0 {
             p.out.push('\n');
         }
-        self.pos = start + complete as u64;
+        self.pos = stop;
     }
 
     /// Prints what was added since the last look, following the path to a new file.
@@ -315,5 +329,72 @@ impl Source {
             let line = std::mem::take(&mut self.partial);
             p.line(&self.label, self.err, &line);
         }
+    }
+}
+
+/// Where the last `n` complete lines before `end` start, and where they end (after their
+/// last newline), scanning `f` backwards one `buf` at a time. No complete line: `(0, 0)`,
+/// so that following prints the unfinished one from the start once it ends.
+fn find_tail(f: &mut File, end: u64, n: usize, buf: &mut [u8]) -> (u64, u64) {
+    let mut at = end;
+    let mut stop = None;
+    let mut seen = 0;
+    while at > 0 {
+        let from = at.saturating_sub(buf.len() as u64);
+        let len = (at - from) as usize;
+        if f.seek(SeekFrom::Start(from)).is_err() || f.read_exact(&mut buf[..len]).is_err() {
+            // Unreadable before here: show what lies after.
+            return stop.map_or((0, 0), |s| (at, s));
+        }
+        for i in (0..len).rev() {
+            if buf[i] != b'\n' {
+                continue;
+            }
+            let after = from + i as u64 + 1;
+            if stop.is_none() {
+                stop = Some(after);
+            } else {
+                seen += 1;
+                if seen == n {
+                    return (after, stop.unwrap_or(after));
+                }
+            }
+        }
+        at = from;
+    }
+    stop.map_or((0, 0), |s| (0, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_finds_the_last_lines_across_blocks() {
+        let dir = std::env::temp_dir().join(format!("ward-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.log");
+        let cases: [(&[u8], usize, (u64, u64)); 6] = [
+            (b"a\nb\nc\n", 2, (2, 6)),
+            (b"a\nb\nc\n", 5, (0, 6)),
+            (b"a\nb\nc\npart", 1, (4, 6)),
+            (b"no newline", 3, (0, 0)),
+            (b"", 3, (0, 0)),
+            (b"\n\n\n", 2, (1, 3)),
+        ];
+        for (body, n, want) in cases {
+            std::fs::write(&path, body).unwrap();
+            let mut f = File::open(&path).unwrap();
+            // A tiny block: every line crosses block boundaries.
+            for size in [1, 2, 3, 64] {
+                let mut buf = vec![0u8; size];
+                assert_eq!(
+                    find_tail(&mut f, body.len() as u64, n, &mut buf),
+                    want,
+                    "{body:?} n={n} block={size}"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

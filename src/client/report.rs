@@ -252,6 +252,9 @@ pub fn describe(v: &AppView, home: &str, now_wall: u64) -> String {
         // sd_notify's STATUS=, as `systemctl status` shows it.
         out.push_str(&format!(" Status text: {text}\n"));
     }
+    if let Some(w) = &r.warning {
+        out.push_str(&format!(" Warning: {w}\n"));
+    }
     out.push_str(&format!(
         " Use `ward monit` to monitor CPU and Memory usage {}\n",
         s.name

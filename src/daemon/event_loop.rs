@@ -299,11 +299,7 @@ fn log(msg: impl std::fmt::Display) {
     // A runtime's stderr is the container's: it must never block the loop (forward.rs).
     let text = msg.to_string();
     if !crate::daemon::forward::log_line(&text) {
-        // One write per line: `eprintln!` on unbuffered stderr writes each piece of the
-        // format on its own (nine syscalls for "started NAME (id N), pid P").
-        use std::io::Write;
-        let line = format!("{} {text}\n", sys::local_timestamp());
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        super::daemonlog::line(text);
     }
 }
 
@@ -467,6 +463,7 @@ impl Daemon {
             log(format_args!("{e}; no log rotation defaults"));
             logs::Defaults::default()
         });
+        super::daemonlog::init(&home.daemon_log(), &log_defaults);
         let home_root = home.root.clone();
         log(format_args!(
             "ward {} daemon started, pid {}, home {}",
@@ -601,6 +598,12 @@ impl Daemon {
             self.fire_timers();
             self.runtime_turn();
             self.advance_reloads();
+            if self.watcher.busy() {
+                // A large tree being watched: one more batch, then the next turn.
+                for note in self.watcher.work() {
+                    log(note);
+                }
+            }
             self.answer_pending();
             self.flush_outbox();
             self.flush_holder();
@@ -633,7 +636,7 @@ impl Daemon {
     }
 
     fn timeout(&self) -> EpollTimeout {
-        if self.reap_more {
+        if self.reap_more || self.watcher.busy() {
             return EpollTimeout::ZERO;
         }
         let now = sys::mono_ms();
@@ -1463,6 +1466,8 @@ impl Daemon {
                 }
             }
         }
+        // ward.log too: after an external logrotate moved it, the daemon writes anew.
+        notes.extend(super::daemonlog::reopen());
         for n in notes {
             log(n);
         }

@@ -9,6 +9,7 @@
 //! never client/: the daemon renders nothing for a terminal.
 
 mod cluster;
+mod daemonlog;
 mod event_loop;
 mod forward;
 pub mod holder;

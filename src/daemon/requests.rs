@@ -640,10 +640,12 @@ impl Daemon {
         let failed = self
             .table
             .get(app)
-            .filter(|a| a.run.status == Status::Errored)
+            // Refused at spawn: errored, or waiting to try again.
+            .filter(|a| !a.run.status.is_running())
             .and_then(|a| a.run.last_error.clone());
         match failed {
             Some(why) => {
+                // A new app that cannot even start is not kept.
                 self.remove(app);
                 Err(why)
             }
@@ -777,6 +779,16 @@ impl Daemon {
             if let Ok(ids) = self.table.resolve(t) {
                 return Ok(Some(ids));
             }
+        }
+        if crate::table::regex_target(t).is_some() && item.spec.is_none() {
+            // `/re/` names apps already registered; it can never be a script to start.
+            return match self.table.resolve(t) {
+                Ok(ids) => Ok(Some(ids)),
+                Err(e) => Err(format!(
+                    "{e}: a /regex/ target names apps already registered; to start a new \
+                     app, give start its script"
+                )),
+            };
         }
         let looks_like_file = t.contains('/') || std::path::Path::new(t).extension().is_some();
         if !looks_like_file && !item.force {

@@ -262,6 +262,7 @@ impl Daemon {
                 _ => {}
             }
         }
+        self.warn_unheld_output(&held);
         for (key, fd) in held {
             let mut parts = key.split('.');
             let app = parts.next().and_then(|a| a.parse::<u32>().ok());
@@ -416,6 +417,10 @@ impl Daemon {
                 nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
             });
         sys::redirect_output(&self.home.daemon_log());
+        // ward.log's rotating sink still holds the removed file.
+        if let Some(e) = crate::daemon::daemonlog::reopen() {
+            log(e);
+        }
         let Some(lock) = lock else {
             let running: Vec<String> = self
                 .table
@@ -471,6 +476,33 @@ impl Daemon {
         log(format_args!(
             "the home {root} was removed; recreated it and serving it again"
         ));
+    }
+
+    /// An adopted app whose output pipes the holder did not give back (the holder died
+    /// with the daemon): its lines have no reader, and its writes fail (EPIPE) or kill it
+    /// (SIGPIPE). Say so in ward.log and in `describe`, not silently.
+    fn warn_unheld_output(&mut self, held: &[(String, OwnedFd)]) {
+        let adopted: Vec<(u32, u32)> = self.adopted.values().map(|a| (a.app, a.pid)).collect();
+        for (id, pid) in adopted {
+            let missing: Vec<&str> = [("o", "stdout"), ("e", "stderr")]
+                .into_iter()
+                .filter(|(k, _)| !held.iter().any(|(h, _)| *h == format!("{id}.{pid}.{k}")))
+                .map(|(_, name)| name)
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let Some(app) = self.table.get_mut(id) else {
+                continue;
+            };
+            let w = format!(
+                "the {} of pid {pid} could not be reconnected after the daemon and its fd \
+                 holder died: its output from then on is lost; restart the app to capture it",
+                missing.join(" and ")
+            );
+            log(format_args!("{} (id {id}): {w}", app.spec.name));
+            app.run.warning = Some(w);
+        }
     }
 
     /// An adopted process ended. If it happens to be our child (after `ward update`), reap

@@ -31,6 +31,10 @@ pub const MAX_EXTRA_WAIT_MS: u64 = 1000;
 /// Folders added per app at registration; a tree larger than this is watched in part and
 /// the daemon says so in its log.
 const MAX_DIRS_PER_APP: usize = 20_000;
+/// Folders added per loop turn, all walks together: `--watch /` must not keep the daemon
+/// from answering for seconds (it did, for 4.6 s), so a large tree is added over many
+/// turns, requests and exits handled in between.
+pub const WATCH_BATCH: usize = 256;
 
 /// One `ignore_watch` entry.
 #[derive(Debug)]
@@ -148,8 +152,22 @@ struct Dir {
     apps: Vec<(u32, usize)>,
 }
 
+/// A tree being added for one app root, a batch per loop turn.
+struct Walk {
+    id: u32,
+    root: usize,
+    /// Folders still to add.
+    stack: Vec<PathBuf>,
+    /// Folders this walk may still add (`MAX_DIRS_PER_APP` for a whole root).
+    budget: usize,
+    /// The root, for the note when the budget runs out.
+    shown: PathBuf,
+}
+
 #[derive(Default)]
 pub struct Watcher {
+    /// Trees still being added, oldest first.
+    walks: std::collections::VecDeque<Walk>,
     ino: Option<Inotify>,
     dirs: HashMap<WatchDescriptor, Dir>,
     apps: HashMap<u32, AppWatch>,
@@ -233,30 +251,57 @@ impl Watcher {
                 ));
                 continue;
             }
-            let mut budget = MAX_DIRS_PER_APP;
-            self.add_tree(id, i, root, &mut budget, &mut notes);
-            if budget == 0 {
-                notes.push(format!(
-                    "{}: more than {MAX_DIRS_PER_APP} folders; the rest is not watched",
-                    root.display()
-                ));
-            }
+            self.walks.push_back(Walk {
+                id,
+                root: i,
+                stack: vec![root.clone()],
+                budget: MAX_DIRS_PER_APP,
+                shown: root.clone(),
+            });
         }
+        // The first batch at once: a small tree is watched before the reply goes out.
+        notes.extend(self.work());
         Ok(notes)
     }
 
-    /// Adds `dir` and the folders below it (not ignored ones) for app `id`, root `root`.
-    fn add_tree(
-        &mut self,
-        id: u32,
-        root: usize,
-        dir: &Path,
-        budget: &mut usize,
-        notes: &mut Vec<String>,
-    ) {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
+    /// Trees remain to be added: the loop should come back without waiting.
+    pub fn busy(&self) -> bool {
+        !self.walks.is_empty()
+    }
+
+    /// Adds up to `WATCH_BATCH` folders of the pending walks; notes for the daemon's log.
+    pub fn work(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut left = WATCH_BATCH;
+        while left > 0 {
+            let Some(mut walk) = self.walks.pop_front() else {
+                break;
+            };
+            self.add_tree(&mut walk, &mut left, &mut notes);
+            if walk.stack.is_empty() {
+                continue;
+            }
+            if walk.budget == 0 {
+                notes.push(format!(
+                    "{}: more than {MAX_DIRS_PER_APP} folders; the rest is not watched",
+                    walk.shown.display()
+                ));
+                continue;
+            }
+            self.walks.push_front(walk);
+        }
+        notes
+    }
+
+    /// Adds folders of `walk` (not ignored ones), at most `left` of them.
+    fn add_tree(&mut self, walk: &mut Walk, left: &mut usize, notes: &mut Vec<String>) {
+        let (id, root) = (walk.id, walk.root);
+        let stack = &mut walk.stack;
+        let budget = &mut walk.budget;
+        while *left > 0 {
+            let Some(d) = stack.pop() else { return };
             if *budget == 0 {
+                stack.push(d);
                 return;
             }
             if self.is_own(&d) {
@@ -277,6 +322,7 @@ impl Watcher {
                 }
             };
             *budget -= 1;
+            *left -= 1;
             let entry = self.dirs.entry(wd).or_insert_with(|| Dir {
                 path: d.clone(),
                 apps: Vec::new(),
@@ -311,6 +357,7 @@ impl Watcher {
         if self.apps.remove(&id).is_none() {
             return;
         }
+        self.walks.retain(|w| w.id != id);
         let mut gone = Vec::new();
         for (wd, dir) in self.dirs.iter_mut() {
             dir.apps.retain(|&(a, _)| a != id);
@@ -330,8 +377,15 @@ impl Watcher {
         }
     }
 
-    /// Reads every queued event and notes changes per app.
+    /// Reads every queued event and notes changes per app; new folders get a first batch
+    /// of watches at once (a `mkdir` followed by a write is seen).
     pub fn read(&mut self, now: u64) -> Vec<String> {
+        let mut notes = self.read_events(now);
+        notes.extend(self.work());
+        notes
+    }
+
+    fn read_events(&mut self, now: u64) -> Vec<String> {
         let mut notes = Vec::new();
         loop {
             let Some(ino) = &self.ino else { return notes };
@@ -397,8 +451,14 @@ impl Watcher {
                         note_change(&mut app.pending, &path.to_string_lossy(), now);
                     }
                     if new_dir {
-                        let mut budget = MAX_DIRS_PER_APP;
-                        self.add_tree(id, root, &path, &mut budget, &mut notes);
+                        // Added by `work`, right after this read in the same loop turn.
+                        self.walks.push_back(Walk {
+                            id,
+                            root,
+                            stack: vec![path.clone()],
+                            budget: MAX_DIRS_PER_APP,
+                            shown: path.clone(),
+                        });
                     }
                 }
             }
@@ -549,6 +609,32 @@ mod tests {
 
         w.remove(1);
         assert!(w.fd().is_none());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_large_tree_is_added_in_batches() {
+        let base = std::env::temp_dir().join(format!("ward-watch-big-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let n = WATCH_BATCH * 2 + 10;
+        for i in 0..n {
+            std::fs::create_dir_all(base.join(format!("d{i}"))).unwrap();
+        }
+        let mut w = Watcher::new(vec![]);
+        w.add(1, vec![base.clone()], &[], 0).unwrap();
+        assert_eq!(w.dirs.len(), WATCH_BATCH, "one batch at once");
+        assert!(w.busy());
+        w.work();
+        assert_eq!(w.dirs.len(), WATCH_BATCH * 2);
+        w.work();
+        assert_eq!(w.dirs.len(), n + 1, "root and every folder");
+        assert!(!w.busy());
+        // Removing the app mid-walk drops its walk.
+        w.add(2, vec![base.clone()], &[], 0).unwrap();
+        assert!(w.busy());
+        w.remove(2);
+        assert!(!w.busy());
+        w.remove(1);
         let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -33,6 +33,20 @@ pub struct Req {
     pub nofile: Option<(u64, u64)>,
 }
 
+/// The largest request the fork server reads (its receive buffer).
+const MAX_REQ: usize = 1 << 20;
+
+/// Why the fork server did not start an app.
+pub enum Refused {
+    /// The fork server is gone (start it again or spawn directly).
+    Gone,
+    /// This request does not fit in one message (a large environment): start this app
+    /// directly; the fork server stays for the next ones.
+    TooLarge,
+    /// The app could not be started (exec failed, …): the reason.
+    Failed(String),
+}
+
 /// The daemon's handle on its fork server.
 pub struct Forker {
     sock: OwnedFd,
@@ -66,27 +80,40 @@ impl Forker {
 
     /// Starts one app with these pipe ends as its stdin, stdout and stderr, and a fourth
     /// descriptor, when given, as its fd 3 (Node's IPC channel); its pid.
-    /// `Err(None)`: the fork server is gone (start it again or spawn directly).
-    pub fn spawn(&self, req: &Req, fds: &[RawFd]) -> Result<u32, Option<String>> {
-        let body = serde_json::to_vec(req).map_err(|e| Some(e.to_string()))?;
+    pub fn spawn(&self, req: &Req, fds: &[RawFd]) -> Result<u32, Refused> {
+        let body = serde_json::to_vec(req).map_err(|e| Refused::Failed(e.to_string()))?;
+        if body.len() > MAX_REQ {
+            return Err(Refused::TooLarge);
+        }
         let iov = [IoSlice::new(&body)];
         let cmsg = [ControlMessage::ScmRights(fds)];
-        socket::sendmsg::<UnixAddr>(self.sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-            .map_err(|_| None)?;
+        match socket::sendmsg::<UnixAddr>(
+            self.sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        ) {
+            Ok(_) => {}
+            // Larger than the socket's send buffer (a SEQPACKET message is sent whole):
+            // nothing was sent, the server is fine.
+            Err(Errno::EMSGSIZE | Errno::ENOBUFS) => return Err(Refused::TooLarge),
+            Err(_) => return Err(Refused::Gone),
+        }
         let mut buf = [0u8; 4096];
         let n = loop {
             match socket::recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) | Err(Errno::EAGAIN) => return Err(None),
+                Ok(0) | Err(Errno::EAGAIN) => return Err(Refused::Gone),
                 Ok(n) => break n,
                 Err(Errno::EINTR) => continue,
-                Err(_) => return Err(None),
+                Err(_) => return Err(Refused::Gone),
             }
         };
         let text = String::from_utf8_lossy(&buf[..n]);
         match text.split_once(' ') {
-            Some(("ok", pid)) => pid.trim().parse().map_err(|_| None),
-            Some(("err", why)) => Err(Some(why.to_string())),
-            _ => Err(None),
+            Some(("ok", pid)) => pid.trim().parse().map_err(|_| Refused::Gone),
+            Some(("err", why)) => Err(Refused::Failed(why.to_string())),
+            _ => Err(Refused::Gone),
         }
     }
 }
@@ -98,7 +125,7 @@ pub fn run() -> crate::error::Result<()> {
     // SAFETY: fd 0 is the socket the daemon handed us as stdin; we own it from here on.
     #[allow(unsafe_code)]
     let sock = unsafe { OwnedFd::from_raw_fd(0) };
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; MAX_REQ];
     loop {
         let (n, fds) = {
             let mut cmsg = nix::cmsg_space!([RawFd; 4]);
@@ -184,7 +211,7 @@ fn start(req: &Req, fds: &[OwnedFd]) -> Result<u32, String> {
 
     // SAFETY: clone without CLONE_VM is a fork: the child gets a copy of this
     // single-threaded process. Between clone and exec it calls only async-signal-safe
-    // functions (setpgid, dup2, fcntl, chdir, setrlimit, execve, write, _exit) on data built
+    // functions (setpgid, signal, dup2, fcntl, chdir, setrlimit, execve, write, _exit) on data built
     // before the clone. CLONE_PARENT makes the app the daemon's child, not ours.
     #[allow(unsafe_code)]
     let pid = unsafe {
@@ -201,6 +228,10 @@ fn start(req: &Req, fds: &[OwnedFd]) -> Result<u32, String> {
         #[allow(unsafe_code)]
         unsafe {
             libc::setpgid(0, 0);
+            // Rust's runtime ignores SIGPIPE in this server, and an ignored signal stays
+            // ignored across exec: give the app the default, as std's Command (the
+            // daemon's direct spawn), pm2 and a shell do, so every app has the same.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             for (i, fd) in raw.iter().enumerate() {
                 if libc::dup2(*fd, i as i32) < 0 {
                     fail(report, b'd');

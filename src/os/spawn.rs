@@ -11,6 +11,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use crate::os::forker::Refused;
 use crate::spec::config::AppSpec;
 
 pub struct Spawned {
@@ -103,9 +104,11 @@ pub fn spawn(
                     stderr: err_r,
                 });
             }
-            Err(Some(why)) => return Err(why),
+            Err(Refused::Failed(why)) => return Err(why),
+            // Too large for one message: this app alone is started directly.
+            Err(Refused::TooLarge) => {}
             // The fork server is gone: start the app ourselves, as before it existed.
-            Err(None) => *forker = None,
+            Err(Refused::Gone) => *forker = None,
         }
     }
     let mut cmd = Command::new(&program);

@@ -461,6 +461,10 @@ impl Checker<'_> {
                     _ => Err(bad("true or false")),
                 },
                 Kind::Count => match count(val) {
+                    Some(n) if n > config::MAX_DELAY_MS && is_delay(canon) => Err(bad(&format!(
+                        "at most {} ms (about 24.8 days)",
+                        config::MAX_DELAY_MS
+                    ))),
                     Some(n) => {
                         match canon {
                             "watch_delay" => s.watch_delay = n,
@@ -525,6 +529,10 @@ impl Checker<'_> {
                     None => Err(bad("a size such as 300M, 1G, 512K or a number of bytes")),
                 },
                 Kind::Duration => match parse_duration(val) {
+                    Some(n) if n > config::MAX_DELAY_MS => Err(bad(&format!(
+                        "at most {} ms (about 24.8 days)",
+                        config::MAX_DELAY_MS
+                    ))),
                     Some(n) => {
                         s.min_uptime = n;
                         Ok(())
@@ -830,6 +838,19 @@ pub fn parse_duration(v: &Value) -> Option<u64> {
     };
     let n: u64 = num.trim().parse().ok()?;
     n.checked_mul(mult)
+}
+
+/// The count keys that are delays or timeouts in ms (capped at `MAX_DELAY_MS`).
+fn is_delay(canon: &str) -> bool {
+    matches!(
+        canon,
+        "watch_delay"
+            | "restart_delay"
+            | "exp_backoff_restart_delay"
+            | "kill_timeout"
+            | "kill_retry_time"
+            | "listen_timeout"
+    )
 }
 
 fn exit_codes(v: &Value) -> Option<Vec<i32>> {

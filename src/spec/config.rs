@@ -17,6 +17,20 @@ pub const KILL_TIMEOUT_MS: u64 = 1600;
 pub const MIN_UPTIME_MS: u64 = 1000;
 pub const MAX_RESTARTS: u32 = 16;
 pub const LISTEN_TIMEOUT_MS: u64 = 3000;
+/// The longest delay or timeout ward accepts, in ms: 2^31 - 1 (about 24.8 days), Node's
+/// own limit for a timer, which pm2 inherits. Larger values are refused, not wrapped: an
+/// unchecked `now + 18446744073709551000` wraps to the past and fires at once.
+pub const MAX_DELAY_MS: u64 = 2_147_483_647;
+
+/// Refuses a delay or timeout above `MAX_DELAY_MS`, naming where it came from.
+pub fn check_delay(ms: u64, what: &str) -> Result<u64> {
+    if ms > MAX_DELAY_MS {
+        return Err(Error::new(format!(
+            "invalid value {ms} for {what}: at most {MAX_DELAY_MS} ms (about 24.8 days)"
+        )));
+    }
+    Ok(ms)
+}
 pub const INSTANCE_VAR: &str = "NODE_APP_INSTANCE";
 
 /// An app's environment; `Arc::make_mut` before changing it.
@@ -494,7 +508,7 @@ pub fn parse_watch_delay(s: &str) -> Result<u64> {
     if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(bad());
     }
-    Ok((v * mult).round() as u64)
+    check_delay((v * mult).round() as u64, "--watch-delay")
 }
 
 pub fn signal_name(n: i32) -> String {

@@ -11,6 +11,11 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 
+/// How deep lists and objects may nest. Ecosystem files nest a handful of levels; a
+/// recursive reader given 20,000 overflows the client's stack (abort, exit 134), so deeper
+/// input is refused with an error instead. 1,000 keeps a margin in unoptimised builds.
+pub const MAX_NESTING: usize = 1000;
+
 /// A value and where each part of it was written.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -124,6 +129,8 @@ struct P<'a> {
     line: usize,
     col: usize,
     positions: HashMap<String, (usize, usize)>,
+    /// Lists and objects open around the current position.
+    depth: usize,
 }
 
 impl<'a> P<'a> {
@@ -135,6 +142,7 @@ impl<'a> P<'a> {
             line: 1,
             col: 1,
             positions: HashMap::new(),
+            depth: 0,
         }
     }
 
@@ -263,8 +271,21 @@ impl<'a> P<'a> {
 
     fn value(&mut self, path: &str) -> R<Value> {
         let v = match self.peek() {
-            Some(b'{') => self.object(path)?,
-            Some(b'[') => self.array(path)?,
+            Some(b @ (b'{' | b'[')) => {
+                if self.depth >= MAX_NESTING {
+                    return Err(self.syntax(format!(
+                        "lists and objects nested more than {MAX_NESTING} levels deep"
+                    )));
+                }
+                self.depth += 1;
+                let v = if b == b'{' {
+                    self.object(path)
+                } else {
+                    self.array(path)
+                };
+                self.depth -= 1;
+                v?
+            }
             Some(b'"' | b'\'') => Value::String(self.string()?),
             Some(b'`') => Value::String(self.template()?),
             Some(b'-' | b'+' | b'.' | b'0'..=b'9') => self.number()?,
@@ -568,7 +589,7 @@ fn join(path: &str, key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -660,5 +681,40 @@ mod tests {
         assert!(bad("{} x").2.contains("end of the file"));
         assert!(bad("/* x").2.contains("comment"));
         assert!(matches!(parse_module(""), Err(Failure::Syntax(..))));
+    }
+
+    /// Runs `f` with the stack of a main thread (8 MB), where the client reads files; a
+    /// test thread has 2 MB.
+    pub(crate) fn on_main_sized_stack(f: fn()) {
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        on_main_sized_stack(deep_nesting);
+    }
+
+    fn deep_nesting() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse_json(&nest(MAX_NESTING)).is_ok());
+        for src in [
+            nest(MAX_NESTING + 1),
+            nest(20_000),
+            "{\"a\":".repeat(20_000),
+        ] {
+            match parse_json(&src) {
+                Err(Failure::Syntax(1, _, m)) => {
+                    assert!(m.contains("nested more than 1000 levels"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let module = format!("module.exports = {{a: {}}}", nest(20_000));
+        assert!(matches!(parse_module(&module), Err(Failure::Syntax(..))));
     }
 }

@@ -37,6 +37,12 @@ fn n(v: &Value, k: &str) -> Option<u64> {
         .and_then(|x| x.as_u64().or_else(|| x.as_str()?.parse().ok()))
 }
 
+/// A delay or timeout from the dump, capped at ward's largest (pm2's Node timers would
+/// have fired at once past it; ward waits as long as it can instead).
+fn delay(v: &Value, k: &str) -> Option<u64> {
+    n(v, k).map(|ms| ms.min(crate::spec::config::MAX_DELAY_MS))
+}
+
 fn words(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(a)) => a
@@ -139,10 +145,10 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         max_restarts: n(v, "max_restarts")
             .map(|x| x as u32)
             .unwrap_or(d.max_restarts),
-        min_uptime: n(v, "min_uptime").unwrap_or(d.min_uptime),
-        restart_delay: n(v, "restart_delay").unwrap_or(0),
-        exp_backoff_restart_delay: n(v, "exp_backoff_restart_delay").unwrap_or(0),
-        kill_timeout: n(v, "kill_timeout").unwrap_or(d.kill_timeout),
+        min_uptime: delay(v, "min_uptime").unwrap_or(d.min_uptime),
+        restart_delay: delay(v, "restart_delay").unwrap_or(0),
+        exp_backoff_restart_delay: delay(v, "exp_backoff_restart_delay").unwrap_or(0),
+        kill_timeout: delay(v, "kill_timeout").unwrap_or(d.kill_timeout),
         kill_signal,
         stop_exit_codes,
         out_file: s(v, "pm_out_log_path").unwrap_or_default(),
@@ -240,5 +246,17 @@ mod tests {
         assert_eq!(worker.spec.interpreter.as_deref(), Some("python3"));
         assert_eq!(worker.spec.interpreter_args, vec!["-u"]);
         assert!(!is_pm2(&serde_json::json!([{"name": "x", "script": "/a"}])));
+    }
+
+    #[test]
+    fn delays_beyond_the_largest_are_capped_not_wrapped() {
+        let text = include_str!("../../tests/fixtures/dump.pm2");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v[0]["kill_timeout"] = Value::from(18_446_744_073_709_551_000u64);
+        v[0]["restart_delay"] = Value::from("18446744073709551615");
+        let (apps, _) = read_all(&v);
+        let max = crate::spec::config::MAX_DELAY_MS;
+        assert_eq!(apps[0].spec.kill_timeout, max);
+        assert_eq!(apps[0].spec.restart_delay, max);
     }
 }

@@ -8,6 +8,12 @@
 
 use serde_json::{Map, Number, Value};
 
+use crate::spec::jsonish::MAX_NESTING;
+
+fn too_deep() -> String {
+    format!("lists and maps nested more than {MAX_NESTING} levels deep")
+}
+
 #[derive(Debug, PartialEq)]
 pub struct YamlError {
     pub line: usize,
@@ -78,7 +84,11 @@ pub fn parse(src: &str) -> Res<Value> {
             raw: raw.to_string(),
         });
     }
-    let mut p = Parser { lines, pos: 0 };
+    let mut p = Parser {
+        lines,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_blank();
     if p.pos >= p.lines.len() {
         return Ok(Value::Null);
@@ -114,6 +124,8 @@ fn strip_comment(s: &str) -> &str {
 struct Parser {
     lines: Vec<Line>,
     pos: usize,
+    /// Blocks open around the current line (refused beyond `MAX_NESTING`).
+    depth: usize,
 }
 
 impl Parser {
@@ -133,6 +145,16 @@ impl Parser {
         let Some(first) = self.peek() else {
             return Ok(Value::Null);
         };
+        if self.depth >= MAX_NESTING {
+            return err(first.no, too_deep());
+        }
+        self.depth += 1;
+        let v = self.block_at(indent, first);
+        self.depth -= 1;
+        v
+    }
+
+    fn block_at(&mut self, indent: usize, first: Line) -> Res<Value> {
         if is_seq_item(&first.text) {
             self.sequence(indent)
         } else if split_key(&first.text, first.no)?.is_some() {
@@ -362,7 +384,7 @@ fn unquote(s: &str, no: usize) -> Res<String> {
 fn scalar(s: &str, no: usize) -> Res<Value> {
     let s = s.trim();
     if s.starts_with('[') || s.starts_with('{') {
-        let (v, rest) = flow(s, no)?;
+        let (v, rest) = flow(s, no, 0)?;
         if !rest.trim().is_empty() {
             return err(no, format!("unexpected text after a flow value: {rest:?}"));
         }
@@ -418,7 +440,10 @@ fn plain(s: &str) -> Value {
 }
 
 /// A flow value at the start of `s`; returns it and what follows.
-fn flow(s: &str, no: usize) -> Res<(Value, &str)> {
+fn flow(s: &str, no: usize, depth: usize) -> Res<(Value, &str)> {
+    if depth >= MAX_NESTING {
+        return err(no, too_deep());
+    }
     let s = s.trim_start();
     let (open, close) = match s.chars().next() {
         Some('[') => ('[', ']'),
@@ -443,7 +468,7 @@ fn flow(s: &str, no: usize) -> Res<(Value, &str)> {
                 format!("a flow value is not closed with {close:?} on its line"),
             );
         }
-        let (item, r) = flow_item(rest, no, close)?;
+        let (item, r) = flow_item(rest, no, close, depth + 1)?;
         rest = r.trim_start();
         if open == '[' {
             items.push(item);
@@ -463,9 +488,9 @@ fn flow(s: &str, no: usize) -> Res<(Value, &str)> {
     }
 }
 
-fn flow_item(s: &str, no: usize, close: char) -> Res<(Value, &str)> {
+fn flow_item(s: &str, no: usize, close: char, depth: usize) -> Res<(Value, &str)> {
     if s.starts_with('[') || s.starts_with('{') {
-        return flow(s, no);
+        return flow(s, no, depth);
     }
     if let Some(q) = s.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let Some(end) = s[1..].find(q) else {
@@ -549,5 +574,21 @@ mod tests {
             assert_eq!(e.line, line, "document:\n{src}\nerror: {e}");
             assert!(e.message.contains(word), "document:\n{src}\nerror: {e}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        crate::spec::jsonish::tests::on_main_sized_stack(deep_nesting);
+    }
+
+    fn deep_nesting() {
+        let seq = |n: usize| format!("x:\n  {}1\n", "- ".repeat(n));
+        assert!(parse(&seq(MAX_NESTING - 2)).is_ok());
+        let e = parse(&seq(20_000)).unwrap_err();
+        assert!(e.message.contains("nested more than 1000 levels"), "{e}");
+        let flow = |n: usize| format!("x: {}{}\n", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&flow(MAX_NESTING)).is_ok());
+        let e = parse(&flow(20_000)).unwrap_err();
+        assert!(e.message.contains("nested more than 1000 levels"), "{e}");
     }
 }

@@ -1,0 +1,3 @@
+//! ward's inspect printer, included by path.
+#[path = "../../../src/client/inspect.rs"]
+pub mod inspect;

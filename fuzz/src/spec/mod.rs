@@ -1,0 +1,19 @@
+//! ward's src/spec/ files, included by path.
+#[path = "../../../src/spec/appkeys.rs"]
+pub mod appkeys;
+#[path = "../../../src/spec/config.rs"]
+pub mod config;
+#[path = "../../../src/spec/cron.rs"]
+pub mod cron;
+#[path = "../../../src/spec/datefmt.rs"]
+pub mod datefmt;
+#[path = "../../../src/spec/ecosystem.rs"]
+pub mod ecosystem;
+#[path = "../../../src/spec/jsonish.rs"]
+pub mod jsonish;
+#[path = "../../../src/spec/pm2dump.rs"]
+pub mod pm2dump;
+#[path = "../../../src/spec/pm2record.rs"]
+pub mod pm2record;
+#[path = "../../../src/spec/yaml.rs"]
+pub mod yaml;
