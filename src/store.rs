@@ -181,6 +181,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_crash_between_link_and_replace_is_settled() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("ward-settle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        std::fs::write(&state, b"{}").unwrap();
+        std::fs::hard_link(&state, bak_path(&state)).unwrap();
+        assert_eq!(std::fs::metadata(&state).unwrap().nlink(), 2);
+        settle_backup(&state);
+        assert_eq!(std::fs::metadata(&state).unwrap().nlink(), 1);
+        assert!(!bak_path(&state).exists());
+        // A real backup (another file) is kept.
+        std::fs::write(bak_path(&state), b"{\"apps\": []}").unwrap();
+        settle_backup(&state);
+        assert!(bak_path(&state).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn atomic_replace() {
         let dir = std::env::temp_dir().join(format!("ward-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -250,6 +270,28 @@ pub fn save_dump(path: &Path, apps: &[Saved]) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(apps).map_err(|e| Error::unable("encode the dump", e))?;
     keep_bak(path)?;
     write_private(path, &bytes)
+}
+
+/// `write_state` links the current state.json to state.json.bak (through a `.tmp` name)
+/// before it replaces state.json; a crash inside that window leaves one file under two
+/// names, which the home's trust check refuses (a file with two links may be another user's
+/// too). Both names then hold the same bytes, so dropping the extra name loses nothing.
+/// Called before the daemon checks its home.
+pub fn settle_backup(state: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(cur) = std::fs::symlink_metadata(state) else {
+        return;
+    };
+    let bak = bak_path(state);
+    let mut tmp = bak.clone().into_os_string();
+    tmp.push(".tmp");
+    for extra in [std::path::PathBuf::from(tmp), bak] {
+        let same = std::fs::symlink_metadata(&extra)
+            .is_ok_and(|m| (m.dev(), m.ino()) == (cur.dev(), cur.ino()));
+        if same {
+            let _ = std::fs::remove_file(&extra);
+        }
+    }
 }
 
 pub fn bak_path(path: &Path) -> std::path::PathBuf {

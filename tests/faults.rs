@@ -252,3 +252,20 @@ fn a_damaged_state_falls_back_and_says_what_runs_unmanaged() {
         kill(pid, "-9");
     }
 }
+
+#[test]
+fn a_crash_while_state_json_has_two_names_does_not_lock_the_daemon_out() {
+    // write_state links state.json to state.json.bak before replacing it: a SIGKILL in that
+    // window left a file with two links, which the home's trust check refused, so no daemon
+    // could start again (found by the persist tests under load).
+    let h = Home::new("faults-twolinks");
+    h.ok(&["start", "sleep", "-n", "a", "--", "4331"]);
+    let a = h.wait_online("a");
+    let state = h.root.join("state.json");
+    damage_and_crash(&h, || {
+        let _ = std::fs::remove_file(h.root.join("state.json.bak"));
+        std::fs::hard_link(&state, h.root.join("state.json.bak")).unwrap();
+    });
+    assert_eq!(h.pid("a"), Some(a), "the app is adopted, not started again");
+    kill(a, "-9");
+}

@@ -319,6 +319,8 @@ pub fn run(
         .collect();
     sys::close_inherited(&kept);
     // Nothing is created or opened in a home another user could steer (see os/trust.rs).
+    // A crash while state.json was being replaced may have left it with a second name.
+    store::settle_backup(&home.state());
     home.check()?;
     home.create()?;
     if let Some(note) = home.secure()? {
