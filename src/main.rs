@@ -56,11 +56,11 @@ fn runtime(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
     use client::runtime_cli::{self, RuntimeCmd};
     match runtime_cli::parse(args, pm2)? {
         RuntimeCmd::Usage => {
-            eprint!("{}", cli::help(Some("runtime"))?);
+            eprint!("{}", client::guide::help(Some("runtime"))?);
             Ok(1)
         }
         RuntimeCmd::Help => {
-            client::output::out(&cli::help(Some("runtime"))?);
+            client::output::out(&client::guide::help(Some("runtime"))?);
             Ok(0)
         }
         RuntimeCmd::Version => {
@@ -99,7 +99,7 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             Ok(0)
         }
         Command::Help(topic) => {
-            client::output::out(&cli::help(topic.as_deref())?);
+            client::output::out(&client::guide::help(topic.as_deref())?);
             Ok(0)
         }
         Command::Daemon {

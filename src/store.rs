@@ -309,13 +309,22 @@ pub const NO_DUMP: &str = "No processes saved; DUMP file doesn't exist";
 /// pm2 deletes the damaged file; ward keeps it as `NAME.broken` (nothing is lost). With
 /// neither file readable the list is empty; the notes say why.
 pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
+    // A dump ward may not trust (a link, another user's file) is refused outright: falling
+    // back to the backup would hide the attempt (see SECURITY in ward(1)).
+    for p in [path.to_path_buf(), bak_path(path)] {
+        if let Err(e) = crate::os::trust::open(&p, crate::os::trust::Open::Read) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return Err(crate::os::trust::refusal_error(&p, e));
+            }
+        }
+    }
     let mut notes = Vec::new();
     match read_dump(path) {
         Ok(Some(found)) => return Ok(found),
         Ok(None) => {}
-        Err((e, parse)) => {
+        Err((e, fault)) => {
             notes.push(format!("{DUMP_UNREADABLE} {}: {e}", path.display()));
-            if parse {
+            if fault == Fault::Damaged {
                 let mut broken = path.as_os_str().to_owned();
                 broken.push(".broken");
                 match std::fs::rename(path, &broken) {
@@ -354,20 +363,28 @@ pub fn load_dump(path: &Path) -> Result<(Vec<Saved>, Vec<String>)> {
 /// A dump's apps and the notes about them.
 type Loaded = (Vec<Saved>, Vec<String>);
 
-/// One dump file: `Ok(None)` when it does not exist; `Err((why, true))` when it does
-/// not parse, `Err((why, false))` when it could not be read.
-fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, bool)> {
+/// Why a dump file could not be used.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// It does not parse: reported, kept as `.broken`, the backup serves (pm2's rule).
+    Damaged,
+    /// It could not be read: reported, the backup serves.
+    Unreadable,
+}
+
+/// One dump file: `Ok(None)` when it does not exist.
+fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, Fault)> {
     let bytes = match crate::os::trust::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err((
                 Error::unable(format_args!("read {}", path.display()), os(&e)),
-                false,
+                Fault::Unreadable,
             ));
         }
     };
-    let damaged = |e: serde_json::Error| (Error::new(e.to_string()), true);
+    let damaged = |e: serde_json::Error| (Error::new(e.to_string()), Fault::Damaged);
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
     // A dump written by pm2 (or by ward in pm2 mode): pm2_env objects.
     if crate::spec::pm2dump::is_pm2(&value) {

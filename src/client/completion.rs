@@ -1,11 +1,11 @@
 //! `ward completion bash|zsh|fish`: shell completion scripts, generated from the same
-//! tables `ward help` prints (cli::DOCS), so a command or flag added there is completed
+//! tables `ward help` prints (docs::DOCS), so a command or flag added there is completed
 //! without anyone touching this file. `ward completion names` is what the scripts call for
 //! app names: it asks a running daemon and never starts one.
 
 use std::time::Duration;
 
-use crate::client::cli::{DOCS, Doc};
+use crate::client::docs::{DOCS, Doc};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::protocol::{Reply, Request};

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::client::cli::StartOpts;
+use crate::client::opts::StartOpts;
 use crate::spec::config::AppSpec;
 use crate::spec::patch::Patch;
 

@@ -2,10 +2,12 @@
 //! "did you mean" for a mistyped command, and an unknown option that names its command and
 //! the help page to read.
 //!
-//! Pure text from the tables of cli.rs; prints nothing (main.rs prints errors).
+//! Also the help pages themselves (`ward help [command]`).
+//!
+//! Pure text from the tables of docs.rs; prints nothing (main.rs prints errors).
 
-use crate::client::cli::{DOCS, find_doc};
-use crate::error::Error;
+use crate::client::docs::{DOCS, find_doc};
+use crate::error::{Error, Result};
 
 /// What a bare `ward` prints (pm2 prints its help; the whole of ours is a page long).
 pub const SHORT_USAGE: &str = "\
@@ -100,9 +102,74 @@ pub fn in_command(e: Error, args: &[std::ffi::OsString]) -> Error {
     ))
 }
 
+pub fn help(cmd: Option<&str>) -> Result<String> {
+    match cmd {
+        None => {
+            let mut s = format!(
+                "ward {} — keeps programs running (a process manager with pm2's commands)\n\n\
+                 Usage: ward <command> [options]\n\nCommands:\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            for d in DOCS {
+                let mut name = d.name.to_string();
+                if !d.aliases.is_empty() {
+                    name = format!("{} ({})", name, d.aliases.join(", "));
+                }
+                if name.chars().count() > 32 {
+                    // A long list of aliases gets a line of its own.
+                    s.push_str(&format!("  {name}\n  {:<32} {}\n", "", d.summary));
+                } else {
+                    s.push_str(&format!("  {name:<32} {}\n", d.summary));
+                }
+            }
+            s.push_str(
+                "\nTargets: a name, an id, a namespace, `all`, or a /regular expression/ on names.\n\
+                 Options: -h, --help (also after a command); -v, --version; -s, --silent\n\
+                 (no chatter); --no-color; --verbose (a line per app even for many apps).\n\
+                 Environment: WARD_HOME (default ~/.ward), NO_COLOR and TERM=dumb (no colour),\n\
+                 WARD_WORKER_INTERVAL (ms between memory checks, default 1000).\n\
+                 `ward help <command>` tells more; `man ward` tells all.\n",
+            );
+            Ok(s)
+        }
+        Some(c) => match find_doc(c) {
+            Some(d) => {
+                let mut s = format!("Usage: {}\n\n{}.\n", d.usage, capitalize(d.summary));
+                if !d.aliases.is_empty() {
+                    s.push_str(&format!("Aliases: {}\n", d.aliases.join(", ")));
+                }
+                if !d.details.is_empty() {
+                    s.push('\n');
+                    s.push_str(d.details);
+                    s.push('\n');
+                }
+                Ok(s)
+            }
+            None => Err(unknown_command(c)),
+        },
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_command_has_help() {
+        assert!(help(None).unwrap().contains("start"));
+        for d in DOCS {
+            assert!(help(Some(d.name)).unwrap().contains(d.usage));
+        }
+        assert!(help(Some("nope")).is_err());
+    }
 
     #[test]
     fn typos_find_their_command() {

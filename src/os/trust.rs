@@ -47,6 +47,11 @@ fn refusal(meta: &Metadata, me: u32) -> Option<String> {
     None
 }
 
+/// The refusal of a file `open` would not use, in the words of the home's checks.
+pub fn refusal_error(path: &Path, e: IoError) -> Error {
+    refused(path, e)
+}
+
 fn refused(path: &Path, why: impl std::fmt::Display) -> Error {
     Error::new(format!(
         "refusing {}: {why}; ward uses only files of its own user that no other user can \

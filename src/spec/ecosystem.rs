@@ -208,7 +208,10 @@ fn read_json(shown: &str, src: &str, path_var: Option<&str>) -> Result<jsonish::
         Ok(p) => return Ok(p),
         Err(f) => f,
     };
-    let Some(node) = config::find_in_path("node", path_var) else {
+    // Nesting beyond the reader's limit is refused as it is: node would only overflow its
+    // own stack on it (and ecosystem files nest a handful of levels).
+    let too_deep = at_failure(&failure).contains("nested more than");
+    let Some(node) = config::find_in_path("node", path_var).filter(|_| !too_deep) else {
         return Err(Error::new(format!("{shown}:{}", at_failure(&failure))));
     };
     let value = eval_with_node(shown, &node, NODE_EXPR, None, Some(src.as_bytes()))?;
