@@ -386,7 +386,13 @@ fn watch_restarts_on_change_but_not_for_logs_or_ignored_paths() {
     wait_until(secs(10), "online", || {
         h.status("w").as_deref() == Some("online")
     });
-    let ex = exits(&h, "w");
+    // state.json is written at the end of the loop turn, after the reply that said
+    // "online" went out: wait for it rather than race it.
+    let mut ex = Vec::new();
+    wait_until(secs(10), "the exit in state.json", || {
+        ex = exits(&h, "w");
+        !ex.is_empty()
+    });
     assert_eq!(ex.len(), 1, "{ex:?}");
     assert_eq!(ex[0]["reason"], "watch");
     assert_eq!(
