@@ -850,37 +850,13 @@ pub fn json_line(data: &[u8], timestamp: &str, kind: &str, id: u32, name: &str, 
     );
 }
 
-/// `new Date().toISOString()`: `2026-11-29T10:11:12.345Z`.
-pub fn iso_utc(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        unix_ms % 1000
-    )
-}
-
 #[cfg(test)]
 mod json_tests {
     #[test]
     fn iso_dates() {
-        assert_eq!(super::iso_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(crate::spec::datefmt::utc_iso(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(
-            super::iso_utc(1_796_040_672_345),
+            crate::spec::datefmt::utc_iso(1_796_040_672_345),
             "2026-11-30T12:11:12.345Z"
         );
         let mut v = Vec::new();

@@ -330,7 +330,7 @@ fn a_recycled_pid_is_never_taken_for_the_app() {
     v["apps"][0]["run"]["pid"] = spid.into();
     std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
     // The next command starts a daemon, which must see that pid for what it is.
-    wait_until(secs(10), "real restarted", || {
+    wait_until(secs(20), "real restarted", || {
         h.pid("real").is_some_and(|p| p != spid && p != real)
     });
     assert!(alive(spid), "the stranger was not touched");

@@ -1372,7 +1372,9 @@ impl Daemon {
                         self.stamp.clear();
                         match &io.stamp {
                             Some(f) => self.clock.render(f, sys::wall_ms(), &mut self.stamp),
-                            None => self.stamp.push_str(&logs::iso_utc(sys::wall_ms())),
+                            None => self
+                                .stamp
+                                .push_str(&crate::spec::datefmt::utc_iso(sys::wall_ms())),
                         }
                         self.batch.clear();
                         let kind = if err { "err" } else { "out" };
