@@ -119,8 +119,28 @@ fn request_body(
             )
         })?;
     }
-    let asked = daemon_pid(home);
+    let mut asked = daemon_pid(home);
+    // The send went through, yet the pid file names a dead daemon: the socket we reached
+    // belonged to it and is going with it (a daemon SIGKILLed an instant ago), so nobody
+    // will read the request. Wait for the daemon that takes over (or start one) and send
+    // again. A live daemon always wrote its pid before it bound the socket, so this never
+    // sends one daemon the same request twice.
+    if autostart && asked.is_some_and(|p| !pid_alive(p)) {
+        start_daemon(home)?;
+        send_all(&client, &sockpath, &frames).map_err(|e| {
+            Error::unable(
+                format_args!("reach the daemon at {}", sockpath.display()),
+                os(&e),
+            )
+        })?;
+        asked = daemon_pid(home);
+    }
     wait_reply(&client, home, id, timeout, asked, tick)
+}
+
+/// A zombie counts as dead: the client that started the daemon is its parent.
+fn pid_alive(pid: u32) -> bool {
+    crate::os::proc::read_stat(pid).is_some_and(|st| st.state != 'Z')
 }
 
 /// The pid in the daemon's pid file.
@@ -134,9 +154,7 @@ fn daemon_pid(home: &Home) -> Option<u32> {
 /// socket alone cannot tell): what to tell the user, at once rather than at the timeout.
 fn daemon_died(home: &Home, asked: u32) -> Option<Error> {
     let now = daemon_pid(home);
-    // A zombie counts as dead: the client that started the daemon is its parent.
-    let alive = crate::os::proc::read_stat(asked).is_some_and(|st| st.state != 'Z');
-    if alive && now == Some(asked) {
+    if pid_alive(asked) && now == Some(asked) {
         return None;
     }
     let new = match now.filter(|&p| p != asked) {
@@ -267,24 +285,33 @@ fn start_daemon(home: &Home) -> Result<()> {
     let log2 = log
         .try_clone()
         .map_err(|e| Error::unable("open the daemon log", os(&e)))?;
-    let mut child = std::process::Command::new(exe)
-        .arg("daemon")
-        .arg("--spawned")
-        .envs(home.env())
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| Error::unable("start the daemon", os(&e)))?;
+    let spawn = || -> Result<std::process::Child> {
+        let (out, err) = (
+            log.try_clone()
+                .map_err(|e| Error::unable("open the daemon log", os(&e)))?,
+            log2.try_clone()
+                .map_err(|e| Error::unable("open the daemon log", os(&e)))?,
+        );
+        std::process::Command::new(&exe)
+            .arg("daemon")
+            .arg("--spawned")
+            .envs(home.env())
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::unable("start the daemon", os(&e)))
+    };
+    let mut child = spawn()?;
     let until = Instant::now() + STARTUP;
     while Instant::now() < until {
         if home.socket().exists() && daemon_answers_quickly(home) {
             return Ok(());
         }
-        // A daemon that refused to start (a home it does not trust...) said why as the
-        // last line of its log: say it here rather than wait for nothing.
-        if let Ok(Some(st)) = child.try_wait() {
-            if !st.success() {
+        match child.try_wait() {
+            // A daemon that refused to start (a home it does not trust...) said why as the
+            // last line of its log: say it here rather than wait for nothing.
+            Ok(Some(st)) if !st.success() => {
                 return Err(Error::new(last_line(home).unwrap_or_else(|| {
                     format!(
                         "the daemon exited ({st}) (see {})",
@@ -292,6 +319,14 @@ fn start_daemon(home: &Home) -> Result<()> {
                     )
                 })));
             }
+            // It gave way: the home's lock was held. Mostly by a daemon about to answer;
+            // but a process a dying daemon was spawning holds its lock and socket until
+            // its exec, and then nobody serves the home: try again.
+            Ok(Some(_)) => {
+                std::thread::sleep(Duration::from_millis(10));
+                child = spawn()?;
+            }
+            _ => {}
         }
         // The daemon binds its socket about a millisecond after its exec; a stat costs a
         // microsecond, so look often rather than sleep past the moment.
