@@ -268,7 +268,7 @@ fn told(r: Reply) -> Reply {
     match r {
         Reply::Noted { notices, then } => {
             for n in notices {
-                eprintln!("[ward] {n}");
+                eprintln!("{}", crate::client::output::speak(&format!("[ward] {n}")));
             }
             told(*then)
         }
