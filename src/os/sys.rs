@@ -135,16 +135,24 @@ pub fn user_name() -> String {
     super::users::name_of(uid()).unwrap_or_else(|| uid().to_string())
 }
 
+/// The broken-down local time of an epoch second (localtime_r): the one call behind the
+/// daemon's log stamps, log line stamps and cron schedules.
+fn localtime(epoch: i64) -> Option<libc::tm> {
+    let t = epoch as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return None;
+    }
+    Some(tm)
+}
+
 /// Local time as `YYYY-MM-DDTHH:MM:SS`, for the daemon's log.
 pub fn local_timestamp() -> String {
     let now = wall_ms() / 1000;
-    let t = now as libc::time_t;
-    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
+    let Some(tm) = localtime(now as i64) else {
         return now.to_string();
-    }
+    };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         tm.tm_year + 1900,
@@ -158,13 +166,7 @@ pub fn local_timestamp() -> String {
 
 /// The broken-down local time of `secs` since the epoch, for log timestamps.
 pub fn local_tm(secs: u64) -> Option<crate::spec::datefmt::Tm> {
-    let t = secs as libc::time_t;
-    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return None;
-    }
+    let tm = localtime(secs as i64)?;
     Some(crate::spec::datefmt::Tm {
         year: tm.tm_year + 1900,
         month: (tm.tm_mon + 1) as u32,
@@ -206,12 +208,7 @@ impl Clock {
 
 /// The local calendar time of an epoch second (localtime_r), for cron schedules.
 pub fn civil_local(epoch: i64) -> Option<crate::spec::cron::Civil> {
-    let t = epoch as libc::time_t;
-    // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
-        return None;
-    }
+    let tm = localtime(epoch)?;
     Some(crate::spec::cron::Civil {
         year: tm.tm_year + 1900,
         month: (tm.tm_mon + 1) as u32,
