@@ -467,6 +467,9 @@ impl Sink {
         self.rotate_due = false;
         let r = self.rotation?;
         let (dir, stem, ext) = split_name(&self.path);
+        // Room is made first, so that at no moment more than `retain` rotated files exist
+        // (a reader, or a disk, sees at most that many even between rename and prune).
+        prune(&dir, &stem, &ext, r.retain.saturating_sub(1));
         let mut stamp = String::new();
         crate::os::sys::Clock::default().render(
             &crate::spec::datefmt::DateFormat::parse("YYYY-MM-DD_HH-mm-ss"),
@@ -515,6 +518,7 @@ impl Sink {
         self.rotate_failing = false;
         self.rotated = true;
         let note = self.reopen();
+        // Only does something when `retain` is 0 or another writer rotated meanwhile.
         prune(&dir, &stem, &ext, r.retain);
         note
     }
@@ -788,6 +792,22 @@ mod tests {
         let (mut n, note) = Sink::open(Path::new("/dev/null"), Some(rot));
         assert!(n.discards() && note.is_none());
         assert_eq!(n.write(b"zzzzzzzzzz\n"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn retain_zero_keeps_no_rotated_file() {
+        let dir = temp_dir("retain0");
+        let rot = Rotation {
+            max_size: 4,
+            retain: 0,
+        };
+        let (mut s, _) = Sink::open(&dir.join("x.log"), Some(rot));
+        for i in 0..4 {
+            s.write(format!("{i}{i}{i}{i}\n").as_bytes());
+        }
+        s.write(b"5");
+        assert_eq!(contents(&dir), ["5"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
