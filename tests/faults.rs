@@ -269,3 +269,44 @@ fn a_crash_while_state_json_has_two_names_does_not_lock_the_daemon_out() {
     assert_eq!(h.pid("a"), Some(a), "the app is adopted, not started again");
     kill(a, "-9");
 }
+
+/// One client after another (a shell loop of `ward ls`) reuse one reply socket rather
+/// than each getting a new one: a new socket is a new inode in the home, the costliest step
+/// of a small request. Replies still come from the daemon's name (see above), and each
+/// client gets its own answer.
+#[test]
+fn clients_one_after_another_reuse_a_reply_socket() {
+    let h = Home::new("faults-reuse");
+    h.ok(&["start", "sleep", "-n", "one", "--", "600"]);
+    let daemon = h.daemon_pid().unwrap();
+    let pid = h.pid("one");
+    assert!(pid.is_some());
+    // The daemon's sockets, by inode.
+    let sockets = || -> std::collections::HashSet<String> {
+        std::fs::read_dir(format!("/proc/{daemon}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .filter(|l| l.starts_with("socket:"))
+            .collect()
+    };
+    let before = sockets();
+    let mut seen = before.clone();
+    for i in 0..40 {
+        let out = h.ok(&["pid", "one"]);
+        assert_eq!(
+            out.trim().parse::<u32>().ok(),
+            pid,
+            "client {i} got {out:?}"
+        );
+        seen.extend(sockets());
+    }
+    let new: Vec<_> = seen.difference(&before).collect();
+    // Without reuse, each of the 40 clients would show a socket of its own.
+    assert!(
+        new.len() <= 3,
+        "40 clients one after another made {} new reply sockets",
+        new.len()
+    );
+}

@@ -82,6 +82,10 @@ const OUTBOX_PATIENCE_MS: u64 = 5_000;
 const OUTBOX_RETRY_MS: u64 = 2;
 /// How often the daemon looks whether clients read their replies, while some have not.
 const PEER_SWEEP_MS: u64 = 1000;
+/// Reply sockets kept for reuse once their clients have read everything (os/reply.rs).
+const SPARE_CHANNELS: usize = 16;
+/// Clients whose sockets `reclaim_channels` looks at.
+const RECENT_PEERS: usize = 32;
 const PARTIAL_PATIENCE_MS: u64 = 10_000;
 /// What all partial requests together may hold: one very large request fits, many
 /// senders each sending part of one cannot add up to more.
@@ -212,6 +216,11 @@ pub struct Daemon {
     outbox: Outbox<UnixAddr>,
     /// Each client's own reply socket (see os/reply.rs), while it has replies unread.
     peers: HashMap<UnixAddr, Peer>,
+    /// Reply sockets whose clients read everything, kept for the next clients (at most
+    /// `SPARE_CHANNELS`).
+    spare: Vec<crate::os::reply::Channel>,
+    /// The clients whose reply sockets were opened last, oldest first (`RECENT_PEERS`).
+    recent: std::collections::VecDeque<UnixAddr>,
     /// When to look again whether clients read what they were sent.
     peer_sweep: u64,
     pending: Vec<Pending>,
@@ -497,6 +506,8 @@ impl Daemon {
             reasm: Reassembly::with_total(PARTIAL_TOTAL),
             outbox: Outbox::default(),
             peers: HashMap::new(),
+            spare: Vec::new(),
+            recent: std::collections::VecDeque::new(),
             peer_sweep: 0,
             pending: Vec::new(),
             samples: HashMap::new(),

@@ -1027,8 +1027,37 @@ impl Daemon {
         };
         self.trim_due |= body.len() >= TRIM_AT;
         let frames = protocol::frames(id, &body, protocol::FRAME);
+        if self.spare.is_empty() && !self.peers.contains_key(to) {
+            self.reclaim_channels();
+        }
         self.outbox.push(to, frames, sys::mono_ms());
         self.flush_outbox();
+    }
+
+    /// Moves the reply sockets of the latest clients that have read everything to the
+    /// spares, so that a client that comes right after another (a shell loop of `ward ls`)
+    /// reuses its socket instead of waiting for the next sweep. Looks at `RECENT_PEERS`
+    /// clients at most.
+    fn reclaim_channels(&mut self) {
+        let (peers, outbox) = (&mut self.peers, &self.outbox);
+        let spare = &mut self.spare;
+        self.recent.retain(|to| {
+            if outbox.holds(to) {
+                return true;
+            }
+            match peers.get(to) {
+                None => false,
+                Some(p) if p.ch.unread() == 0 => {
+                    if let Some(p) = peers.remove(to)
+                        && spare.len() < SPARE_CHANNELS
+                    {
+                        spare.push(p.ch);
+                    }
+                    false
+                }
+                Some(_) => true,
+            }
+        });
     }
 
     /// Sends what is queued without waiting, each client through its own reply socket
@@ -1037,16 +1066,31 @@ impl Daemon {
     /// for `OUTBOX_PATIENCE_MS` gets nothing more, and the log names it.
     pub(super) fn flush_outbox(&mut self) {
         let now = sys::mono_ms();
-        let (server, peers) = (&self.server, &mut self.peers);
+        let (server, peers, spare) = (&self.server, &mut self.peers, &mut self.spare);
+        let recent = &mut self.recent;
         let name = self.home.reply_socket();
         let mut fresh = false;
         let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
             let res = match peers.entry(*to) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    match crate::os::reply::Channel::open(to, &name) {
+                    let reused = match spare.pop() {
+                        Some(ch) => match ch.reconnect(to) {
+                            Ok(()) => Some(Ok(ch)),
+                            Err(e) => {
+                                spare.push(ch);
+                                Some(Err(e))
+                            }
+                        },
+                        None => None,
+                    };
+                    match reused.unwrap_or_else(|| crate::os::reply::Channel::open(to, &name)) {
                         Ok(ch) => {
                             fresh = true;
+                            if recent.len() >= RECENT_PEERS {
+                                recent.pop_front();
+                            }
+                            recent.push_back(*to);
                             v.insert(Peer {
                                 ch,
                                 unread: 0,
@@ -1088,13 +1132,16 @@ impl Daemon {
     pub(super) fn sweep_peers(&mut self, now: u64) {
         let outbox = &self.outbox;
         let mut stuck = Vec::new();
+        let mut done = Vec::new();
         self.peers.retain(|to, p| {
             if outbox.holds(to) {
                 return true;
             }
             let unread = p.ch.unread();
             if unread == 0 {
-                return false;
+                // Kept in the map until it is moved to the spares below.
+                done.push(*to);
+                return true;
             }
             if unread < p.unread {
                 p.since = now;
@@ -1106,6 +1153,13 @@ impl Daemon {
             }
             true
         });
+        for to in done {
+            if let Some(p) = self.peers.remove(&to)
+                && self.spare.len() < SPARE_CHANNELS
+            {
+                self.spare.push(p.ch);
+            }
+        }
         for (name, unread) in stuck {
             log(format_args!(
                 "client {name} does not read its replies: {unread} bytes unread for {} s",
