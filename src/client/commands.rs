@@ -1092,33 +1092,24 @@ fn fork_copies_note(name: &str, n: u32) {
 /// `--uid`/`-u` and `--gid`, by name or number, as pm2 resolves them (Common.js:775-827):
 /// a user without a group runs with that user's own group.
 fn owner(user: Option<&str>, group: Option<&str>) -> Result<(Option<u32>, Option<u32>)> {
-    use nix::unistd::{Gid, Group, Uid, User};
+    use crate::os::users;
     let user = match user {
         None => None,
         Some(u) => {
             let found = match u.parse::<u32>() {
-                Ok(n) => User::from_uid(Uid::from_raw(n)).ok().flatten(),
-                Err(_) => User::from_name(u).ok().flatten(),
+                Ok(n) => users::by_uid(n),
+                Err(_) => users::by_name(u),
             };
             Some(found.ok_or_else(|| Error::new(format!("User {u} cannot be found")))?)
         }
     };
     let gid = match group {
-        None => user.as_ref().map(|u| u.gid.as_raw()),
-        Some(g) => {
-            let found = match g.parse::<u32>() {
-                Ok(n) => Group::from_gid(Gid::from_raw(n)).ok().flatten(),
-                Err(_) => Group::from_name(g).ok().flatten(),
-            };
-            Some(
-                found
-                    .ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?
-                    .gid
-                    .as_raw(),
-            )
-        }
+        None => user.as_ref().map(|u| u.gid),
+        Some(g) => Some(
+            users::group(g).ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?,
+        ),
     };
-    Ok((user.map(|u| u.uid.as_raw()), gid))
+    Ok((user.map(|u| u.uid), gid))
 }
 
 fn start_items(o: &StartOpts, here: &Path) -> Result<Vec<StartItem>> {

@@ -23,9 +23,9 @@ pub fn euid() -> u32 {
 
 /// `name (uid N)`, or `uid N` for a uid without a name.
 pub fn who(uid: u32) -> String {
-    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        Ok(Some(u)) => format!("{} (uid {uid})", u.name),
-        _ => format!("uid {uid}"),
+    match crate::os::users::name_of(uid) {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
     }
 }
 
