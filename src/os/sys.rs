@@ -138,7 +138,9 @@ pub fn user_name() -> String {
 /// The broken-down local time of an epoch second (localtime_r): the one call behind the
 /// daemon's log stamps, log line stamps and cron schedules.
 fn localtime(epoch: i64) -> Option<libc::tm> {
-    let t = epoch as libc::time_t;
+    // `as _`: time_t is i64 on every 64-bit target, but the libc crate marks its musl
+    // alias deprecated.
+    let t = epoch as _;
     // SAFETY: localtime_r writes only into the struct we pass; both pointers are valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
