@@ -234,7 +234,12 @@ pub fn open(path: &Path, how: Open) -> std::io::Result<File> {
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = open(path, Open::Write)?;
-    f.set_len(0)?;
+    // A file just created is empty already; truncating it anyway costs a writeback at
+    // close on ext4 (auto_da_alloc: a file truncated to 0 is flushed when closed), which
+    // was 8% of the daemon's time starting 100 apps.
+    if f.metadata()?.len() > 0 {
+        f.set_len(0)?;
+    }
     f.write_all(bytes)
 }
 
