@@ -401,8 +401,11 @@ fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, Fault)>
             .collect();
         return Ok(Some((saved, notes)));
     }
+    // Read again from the bytes rather than with `from_value`: each serde deserializer
+    // a type goes through is a copy of its decoding code in the binary (about 40 kB for
+    // the app's spec), and the requests already use `from_slice`.
     Ok(Some((
-        serde_json::from_value(value).map_err(damaged)?,
+        serde_json::from_slice(&bytes).map_err(damaged)?,
         Vec::new(),
     )))
 }

@@ -486,7 +486,7 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
     let text = text
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_slice(text.as_bytes())
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
     if !crate::spec::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
         return Err(Error::new(format!(
@@ -1105,9 +1105,9 @@ fn owner(user: Option<&str>, group: Option<&str>) -> Result<(Option<u32>, Option
     };
     let gid = match group {
         None => user.as_ref().map(|u| u.gid),
-        Some(g) => Some(
-            users::group(g).ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?,
-        ),
+        Some(g) => {
+            Some(users::group(g).ok_or_else(|| Error::new(format!("Group {g} cannot be found")))?)
+        }
     };
     Ok((user.map(|u| u.uid), gid))
 }
