@@ -310,3 +310,42 @@ fn clients_one_after_another_reuse_a_reply_socket() {
         new.len()
     );
 }
+
+/// An idle daemon lets go of the code pages that start-up and requests ran (fault-around
+/// maps 64 kB around each fault, so without this nearly all of ward's text stayed
+/// resident): when nothing is due, most of its text is no longer counted in its RSS.
+#[test]
+fn an_idle_daemon_keeps_little_of_its_code_resident() {
+    let h = Home::new("faults-idle-rss");
+    h.ok(&["start", "sleep", "-n", "one", "--", "600"]);
+    assert!(h.ok(&["ls"]).contains("one"));
+    let daemon = h.daemon_pid().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{daemon}/exe")).unwrap();
+    let exe = exe.to_string_lossy().into_owned();
+    // (resident kB, size kB) of the daemon's mappings of its own code.
+    let text = || -> (u64, u64) {
+        let smaps = std::fs::read_to_string(format!("/proc/{daemon}/smaps")).unwrap();
+        let (mut ours, mut rss, mut size) = (false, 0, 0);
+        for line in smaps.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.first()
+                .is_some_and(|r| r.contains('-') && !r.ends_with(':'))
+            {
+                ours = f.get(1) == Some(&"r-xp") && f.get(5) == Some(&exe.as_str());
+            } else if ours && f.len() == 3 && f[0] == "Rss:" {
+                rss += f[1].parse::<u64>().unwrap();
+            } else if ours && f.len() == 3 && f[0] == "Size:" {
+                size += f[1].parse::<u64>().unwrap();
+            }
+        }
+        (rss, size)
+    };
+    let mut last = (0, 0);
+    wait_until(secs(20), "the idle daemon's code mostly released", || {
+        last = text();
+        last.1 > 0 && last.0 * 2 < last.1
+    });
+    eprintln!("resident code: {} of {} kB", last.0, last.1);
+    // It still works: the code comes back from the page cache.
+    assert!(h.ok(&["ls"]).contains("one"));
+}

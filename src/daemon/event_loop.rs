@@ -232,6 +232,8 @@ pub struct Daemon {
     seq: u64,
     /// A large request or reply was handled: give the memory back once the turn is done.
     trim_due: bool,
+    /// Requests or exits ran since the code pages were last released.
+    release_due: bool,
     state_failing: bool,
     exiting: bool,
     child_nofile: Option<(u64, u64)>,
@@ -514,7 +516,10 @@ impl Daemon {
             dirty: false,
             journal: None,
             seq: 0,
-            trim_due: false,
+            // Start-up and restoring the table leave code and heap behind: trimmed after the
+            // first turn.
+            trim_due: true,
+            release_due: true,
             state_failing: false,
             exiting: false,
             child_nofile,
@@ -556,6 +561,13 @@ impl Daemon {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
             let timeout = self.timeout();
+            if self.release_due && timeout == EpollTimeout::NONE {
+                // Going idle with nothing due after requests or exits: the code they ran
+                // need not stay resident (sys::release_code_pages). Not after app output
+                // alone, which runs a few pages and may come every millisecond.
+                sys::release_code_pages();
+                self.release_due = false;
+            }
             let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => 0,
@@ -566,8 +578,12 @@ impl Daemon {
             };
             for ev in &events[..n] {
                 match ev.data() {
-                    TOK_SOCK => self.on_socket(),
+                    TOK_SOCK => {
+                        self.release_due = true;
+                        self.on_socket();
+                    }
                     TOK_CHLD => {
+                        self.release_due = true;
                         drain(&self.sig_chld);
                         self.on_sigchld();
                     }

@@ -396,6 +396,49 @@ pub fn give_back_memory() {
     }
 }
 
+/// Lets go of the program's code pages (every `r-xp` mapping of a file: ward's own text,
+/// libc's, the loader's): they stay in the page cache, and the pages the daemon still runs
+/// come back on their next use, one fault each, with no disk read.
+///
+/// Why: the kernel maps code 64 kB around each page fault ("fault-around"), and the
+/// pages of start-up, of restoring state and of a large request stay mapped, so an idle
+/// daemon showed 3.5 MiB resident of which 3.2 MiB was code it was not running (2.2 MiB
+/// of ward's text, 1.3 MiB of libc's; /proc/PID/smaps). Only mappings that are not
+/// writable are released: their pages are the file's, never changed by the program (a
+/// writable or relocated mapping, such as RELRO data, would lose its contents).
+pub fn release_code_pages() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let ranges: Vec<(usize, usize)> = maps.lines().filter_map(code_range).collect();
+    // All parsing is done before the first page goes: what runs after it is this loop.
+    for (a, b) in ranges {
+        // SAFETY: the range is a whole mapping of this process, read-only and private,
+        // backed by an unchanged file: MADV_DONTNEED only drops its page-table entries,
+        // and the next access maps the same bytes again from the page cache.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// The address range of a /proc/self/maps line that maps a file's code (`r-xp`).
+fn code_range(line: &str) -> Option<(usize, usize)> {
+    let mut f = line.split_ascii_whitespace();
+    let (range, perms) = (f.next()?, f.next()?);
+    // offset, device, inode, then the path of a file mapping.
+    let path = f.nth(3)?;
+    if perms != "r-xp" || !path.starts_with('/') {
+        return None;
+    }
+    let (a, b) = range.split_once('-')?;
+    let (a, b) = (
+        usize::from_str_radix(a, 16).ok()?,
+        usize::from_str_radix(b, 16).ok()?,
+    );
+    (b > a).then_some((a, b))
+}
+
 /// Bytes a socket has sent that the receiver has not read yet (SIOCOUTQ: for a UNIX
 /// datagram socket, what its datagrams still hold in other sockets' queues).
 pub fn unread_bytes(fd: std::os::fd::BorrowedFd) -> usize {
@@ -426,6 +469,25 @@ pub fn redirect_output(path: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_ranges_are_file_text_only() {
+        let text = "55d0a000-55d0b000 r--p 00000000 fe:01 42 /usr/bin/ward\n\
+                    55d0b000-55d0f000 r-xp 00001000 fe:01 42 /usr/bin/ward\n\
+                    55d10000-55d11000 rw-p 00005000 fe:01 42 /usr/bin/ward\n\
+                    7ffc000-7ffd000 r-xp 00000000 00:00 0 [vdso]\n\
+                    7f00000-7f01000 r-xp 00000000 00:00 0\n\
+                    zz-7f01000 r-xp 00000000 fe:01 7 /lib/libc.so.6\n";
+        let got: Vec<_> = text.lines().filter_map(code_range).collect();
+        assert_eq!(got, [(0x55d0b000, 0x55d0f000)]);
+    }
+
+    #[test]
+    fn releasing_code_pages_keeps_the_program_running() {
+        release_code_pages();
+        // Code runs again from the page cache.
+        assert_eq!(format!("{}", 6 * 7), "42");
+    }
 
     #[test]
     fn never_signals_every_process_or_its_own_group() {

@@ -136,7 +136,10 @@ mod tests {
         let root = passwd_lookup(t, |a| a.uid == 0).unwrap();
         assert_eq!((root.name.as_str(), root.home.as_str()), ("root", "/root"));
         let ann = passwd_lookup(t, |a| a.name == "ann").unwrap();
-        assert_eq!((ann.uid, ann.gid, ann.home.as_str()), (1000, 1000, "/home/ann"));
+        assert_eq!(
+            (ann.uid, ann.gid, ann.home.as_str()),
+            (1000, 1000, "/home/ann")
+        );
         assert_eq!(passwd_lookup(t, |a| a.uid == 7), None);
     }
 
