@@ -75,6 +75,15 @@ pub const PM2_ENV_TAIL: &[&str] = &[
     "node_version",
 ];
 
+/// A key's place in `pm2_env`: HEAD's keys take 0.., MIDDLE's `MIDDLE`.., TAIL's `TAIL`..
+/// (the tables are shorter than 64); the keys of one group (`NAMED`, `OTHER`, `VAR`) go
+/// by name.
+const NAMED: u64 = 64;
+const OTHER: u64 = 128;
+const MIDDLE: u64 = 192;
+const VAR: u64 = 256;
+const TAIL: u64 = 320;
+
 /// A value in the record, borrowed from the app where it can be: the text is written from
 /// these without copying the app's strings.
 enum Val<'a> {
@@ -91,6 +100,8 @@ enum Val<'a> {
     Vars(&'a BTreeMap<String, String>),
     /// `env`: the environment, with `{}` under the app's name unless a variable has it.
     Env(&'a BTreeMap<String, String>, &'a str),
+    /// The value of the environment's variable number `.1`, copied into `pm2_env`.
+    Var(&'a str, usize),
     Map(&'a Map<String, Value>),
     List(&'a [Value]),
     Json(Value),
@@ -99,11 +110,20 @@ enum Val<'a> {
     Obj(Vec<(&'static str, Val<'a>)>),
 }
 
-type Field<'a> = (Cow<'a, str>, Val<'a>);
+/// How many keys `settings` has.
+const SETTINGS: usize = 58;
 
-/// `pm2_env` but the environment: ward's settings and state in the order pm2 merges them,
-/// each over the environment and a later key over an earlier one of the same name.
-fn settings<'a>(v: &'a AppView, home: &str, user: &'a str) -> Vec<Field<'a>> {
+/// ward's keys of `pm2_env`, each with this app's value, or none where pm2 leaves the key
+/// out. They replace the app's variables of the same names (pm2 merges the app's settings
+/// over its environment); the `env_<name>` blocks come from `env_blocks`, beside them.
+///
+/// Always the same keys in the same places, so that `plan` sorts them once for all apps.
+/// None may start with `env_` (a block's key could then be one of them).
+fn settings<'a>(
+    v: &'a AppView,
+    home: &str,
+    user: &'a str,
+) -> [(&'static str, Option<Val<'a>>); SETTINGS] {
     use Val::*;
     let a = &v.app;
     let s = &a.spec;
@@ -114,125 +134,114 @@ fn settings<'a>(v: &'a AppView, home: &str, user: &'a str) -> Vec<Field<'a>> {
     } else {
         Str(&s.pid_file)
     };
-    // pm2 files the app's own settings under its name in `env` (API.js:871-872): an empty
-    // object for a command-line start; an ecosystem start carries `NAME: '{}'` in its
-    // environment already (spec/ecosystem.rs), so it shows in both places as in pm2.
-    let env = Env(&s.env, &s.name);
-    let fixed = [
-        ("name", Str(&s.name)),
-        ("namespace", Str(&s.namespace)),
-        ("pm_id", U64(a.id.into())),
-        ("status", Str(r.status.as_str())),
-        ("restart_time", U64(r.restarts.into())),
-        ("unstable_restarts", U64(r.unstable_restarts.into())),
-        ("pm_uptime", U64(r.pm_uptime)),
-        ("created_at", U64(r.created_at)),
-        ("pm_exec_path", Str(&s.script)),
-        ("pm_cwd", Str(&s.cwd)),
-        ("exec_interpreter", Str(s.interpreter_name())),
-        ("interpreter", Str(s.interpreter_name())),
-        ("node_args", Strs(&s.interpreter_args)),
-        ("args", Strs(&s.args)),
-        ("pm_out_log_path", Str(&s.out_file)),
-        ("pm_err_log_path", Str(&s.error_file)),
-        ("pm_pid_path", pid_path),
-        ("exec_mode", Str(s.exec_mode())),
-        ("instances", U64(s.instances.into())),
-        ("instance_var", Str(&s.instance_var)),
-        ("NODE_APP_INSTANCE", U64(s.instance.into())),
-        ("merge_logs", Bool(s.merge_logs)),
-        ("autorestart", Bool(s.autorestart)),
-        ("autostart", Bool(s.autostart)),
-        ("max_restarts", U64(s.max_restarts.into())),
-        ("min_uptime", U64(s.min_uptime)),
-        ("kill_timeout", U64(s.kill_timeout)),
-        ("restart_delay", U64(s.restart_delay)),
+    // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
+    let watch = if s.watch.is_empty() {
+        Bool(false)
+    } else if s.watch.len() == 1 && s.watch[0] == s.cwd {
+        Bool(true)
+    } else {
+        Strs(&s.watch)
+    };
+    // ward's own: the last exits with their reasons (`ward describe` shows them). Through
+    // a value, as serde writes them: its keys come sorted, as pm2's tree had them.
+    let exits = if r.exits.is_empty() {
+        List(&[])
+    } else {
+        Json(serde_json::to_value(&r.exits).unwrap_or_default())
+    };
+    // What pm2's in-app agent reports for a Node app; pm2 names its own package there.
+    let axm_options = if s.interpreter_name().ends_with("node") {
+        node_axm_options(&s.name)
+    } else {
+        Obj(Vec::new())
+    };
+    // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
+    let exit_code = match r.exits.back().map(|e| e.exit) {
+        Some(crate::lifecycle::Exit::Code(c)) => Some(I64(c.into())),
+        _ => None,
+    };
+    [
+        ("name", Some(Str(&s.name))),
+        ("namespace", Some(Str(&s.namespace))),
+        ("pm_id", Some(U64(a.id.into()))),
+        ("status", Some(Str(r.status.as_str()))),
+        ("restart_time", Some(U64(r.restarts.into()))),
+        ("unstable_restarts", Some(U64(r.unstable_restarts.into()))),
+        ("pm_uptime", Some(U64(r.pm_uptime))),
+        ("created_at", Some(U64(r.created_at))),
+        ("pm_exec_path", Some(Str(&s.script))),
+        ("pm_cwd", Some(Str(&s.cwd))),
+        ("exec_interpreter", Some(Str(s.interpreter_name()))),
+        ("interpreter", Some(Str(s.interpreter_name()))),
+        ("node_args", Some(Strs(&s.interpreter_args))),
+        ("args", Some(Strs(&s.args))),
+        ("pm_out_log_path", Some(Str(&s.out_file))),
+        ("pm_err_log_path", Some(Str(&s.error_file))),
+        ("pm_pid_path", Some(pid_path)),
+        ("exec_mode", Some(Str(s.exec_mode()))),
+        ("instances", Some(U64(s.instances.into()))),
+        ("instance_var", Some(Str(&s.instance_var))),
+        ("NODE_APP_INSTANCE", Some(U64(s.instance.into()))),
+        ("merge_logs", Some(Bool(s.merge_logs))),
+        ("autorestart", Some(Bool(s.autorestart))),
+        ("autostart", Some(Bool(s.autostart))),
+        ("max_restarts", Some(U64(s.max_restarts.into()))),
+        ("min_uptime", Some(U64(s.min_uptime))),
+        ("kill_timeout", Some(U64(s.kill_timeout))),
+        ("restart_delay", Some(U64(s.restart_delay))),
         (
             "exp_backoff_restart_delay",
-            U64(s.exp_backoff_restart_delay),
+            Some(U64(s.exp_backoff_restart_delay)),
         ),
-        ("stop_exit_codes", Ints(&s.stop_exit_codes)),
-        ("treekill", Bool(s.treekill)),
-        ("username", Str(user)),
-        ("version", Str("N/A")),
-        ("env", env),
-    ];
-    let policies = [
-        // pm2 shows `true` for the app's own folder, else the paths, `false` when off.
+        ("stop_exit_codes", Some(Ints(&s.stop_exit_codes))),
+        ("treekill", Some(Bool(s.treekill))),
+        ("username", Some(Str(user))),
+        ("version", Some(Str("N/A"))),
+        // pm2 files the app's own settings under its name in `env` (API.js:871-872): an
+        // empty object for a command-line start; an ecosystem start carries `NAME: '{}'`
+        // in its environment already (spec/ecosystem.rs), so it shows in both places.
+        ("env", Some(Env(&s.env, &s.name))),
+        ("watch", Some(watch)),
+        ("ignore_watch", Some(Strs(&s.ignore_watch))),
+        ("watch_delay", Some(U64(s.watch_delay))),
         (
-            "watch",
-            if s.watch.is_empty() {
-                Bool(false)
-            } else if s.watch.len() == 1 && s.watch[0] == s.cwd {
-                Bool(true)
-            } else {
-                Strs(&s.watch)
-            },
+            "max_memory_restart",
+            Some(s.max_memory_restart.map_or(Null, U64)),
         ),
-        ("ignore_watch", Strs(&s.ignore_watch)),
-        ("watch_delay", U64(s.watch_delay)),
-        ("max_memory_restart", s.max_memory_restart.map_or(Null, U64)),
-        ("cron_restart", s.cron_restart.as_deref().map_or(Null, Str)),
+        (
+            "cron_restart",
+            Some(s.cron_restart.as_deref().map_or(Null, Str)),
+        ),
         (
             "kill_signal",
-            Text(crate::spec::config::signal_name(s.kill_signal)),
+            Some(Text(crate::spec::config::signal_name(s.kill_signal))),
         ),
-        // ward's own: the last exits with their reasons (`ward describe` shows them). As
-        // serde writes them, into a value: its keys come sorted, as pm2's tree had them.
-        (
-            "exits",
-            if r.exits.is_empty() {
-                List(&[])
-            } else {
-                Json(serde_json::to_value(&r.exits).unwrap_or_default())
-            },
-        ),
-    ];
-    // Fields pm2's dashboards read; axm_monitor and axm_actions are what the app reported
-    // with @pm2/io over its IPC channel.
-    let extra = [
-        ("vizion_running", Bool(false)),
+        ("exits", Some(exits)),
+        // Fields pm2's dashboards read; axm_monitor and axm_actions are what the app
+        // reported with @pm2/io over its IPC channel.
+        ("vizion_running", Some(Bool(false))),
         // pm2's defaults (API/schema.json); ward acts on none of them.
-        ("vizion", Bool(true)),
-        ("pmx", Bool(true)),
-        ("automation", Bool(true)),
-        ("km_link", Bool(false)),
-        ("windowsHide", Bool(true)),
-        ("kill_retry_time", U64(100)),
-        ("filter_env", Strs(&[])),
-        ("axm_actions", List(&r.axm_actions)),
-        ("axm_monitor", Map(&r.axm_monitor)),
-        ("axm_options", Obj(Vec::new())),
-        ("axm_dynamic", Obj(Vec::new())),
-    ];
-    let mut f: Vec<Field> = Vec::with_capacity(fixed.len() + policies.len() + extra.len() + 8);
-    f.extend(fixed.into_iter().map(|(k, x)| (k.into(), x)));
-    for (name, block) in &s.env_blocks {
-        f.push((format!("env_{name}").into(), Vars(block)));
-    }
-    f.extend(policies.into_iter().map(|(k, x)| (k.into(), x)));
-    f.extend(extra.into_iter().map(|(k, x)| (k.into(), x)));
-    for (k, x) in [("uid", s.uid), ("gid", s.gid)] {
-        if let Some(x) = x {
-            f.push((k.into(), U64(x.into())));
-        }
-    }
-    if let Some(x) = &s.increment_var {
-        f.push(("increment_var".into(), Str(x)));
-    }
-    if !s.log_file.is_empty() {
+        ("vizion", Some(Bool(true))),
+        ("pmx", Some(Bool(true))),
+        ("automation", Some(Bool(true))),
+        ("km_link", Some(Bool(false))),
+        ("windowsHide", Some(Bool(true))),
+        ("kill_retry_time", Some(U64(100))),
+        ("filter_env", Some(Strs(&[]))),
+        ("axm_actions", Some(List(&r.axm_actions))),
+        ("axm_monitor", Some(Map(&r.axm_monitor))),
+        ("axm_options", Some(axm_options)),
+        ("axm_dynamic", Some(Obj(Vec::new()))),
+        ("uid", s.uid.map(|x| U64(x.into()))),
+        ("gid", s.gid.map(|x| U64(x.into()))),
+        ("increment_var", s.increment_var.as_deref().map(Str)),
         // Only with `-l` / `log_file`, as pm2 (Common.js:203-232).
-        f.push(("pm_log_path".into(), Str(&s.log_file)));
-    }
-    if s.interpreter_name().ends_with("node") {
-        // What pm2's in-app agent reports for a Node app; pm2 names its own package there.
-        f.push(("axm_options".into(), node_axm_options(&s.name)));
-    }
-    // pm2 keeps the code of the last exit (`exit_code`) once the app has exited.
-    if let Some(crate::lifecycle::Exit::Code(c)) = r.exits.back().map(|e| e.exit) {
-        f.push(("exit_code".into(), I64(c.into())));
-    }
-    f
+        (
+            "pm_log_path",
+            (!s.log_file.is_empty()).then_some(Str(&s.log_file)),
+        ),
+        ("exit_code", exit_code),
+    ]
 }
 
 /// pm2's `axm_options` of a Node app, as its agent (@pm2/io) reports them.
@@ -272,55 +281,154 @@ fn node_axm_options(name: &str) -> Val<'_> {
     ])
 }
 
-/// One key of `pm2_env` with its value; `var`: the key names a variable of `env` (or the
-/// app, which `env` holds too), which decides its place among keys pm2 does not know.
+/// A key `pm2_env` may hold besides the app's variables and blocks: one of `settings`, or
+/// one of pm2's tables (a variable may be named as one that ward does not set).
+struct Slot {
+    key: &'static str,
+    /// Its place in `settings`.
+    setting: Option<usize>,
+    /// Its place in pm2's order, for a key of the tables.
+    rank: Option<u64>,
+}
+
+/// The slots in key order, the order in which `pm2_env` merges them with the app's
+/// variables and blocks. Made once, from the keys `settings` always puts in the same places.
+fn plan(keys: impl Iterator<Item = &'static str>) -> &'static [Slot] {
+    static PLAN: std::sync::OnceLock<Vec<Slot>> = std::sync::OnceLock::new();
+    PLAN.get_or_init(|| {
+        let mut slots: Vec<Slot> = keys
+            .enumerate()
+            .map(|(i, key)| Slot {
+                key,
+                setting: Some(i),
+                rank: None,
+            })
+            .collect();
+        for (base, table) in [
+            (0, PM2_ENV_HEAD),
+            (MIDDLE, PM2_ENV_MIDDLE),
+            (TAIL, PM2_ENV_TAIL),
+        ] {
+            for (i, key) in table.iter().enumerate() {
+                let rank = Some(base + i as u64);
+                match slots.iter_mut().find(|s| s.key == *key) {
+                    Some(s) => s.rank = rank,
+                    None => slots.push(Slot {
+                        key,
+                        setting: None,
+                        rank,
+                    }),
+                }
+            }
+        }
+        slots.sort_unstable_by_key(|s| s.key);
+        slots
+    })
+}
+
+/// One key of `pm2_env` with its value and its place in pm2's order.
 struct Key<'a> {
     name: Cow<'a, str>,
     val: Val<'a>,
-    var: bool,
+    rank: u64,
 }
 
-/// `pm2_env` whole, by key: the environment's variables with ward's settings over them.
-fn pm2_env<'a>(v: &'a AppView, home: &str, user: &'a str) -> Vec<Key<'a>> {
+/// `pm2_env` whole, in key order, appended to `out`: the app's variables, its `env_<name>`
+/// blocks over them and ward's settings over both, each with its place in pm2's order:
+/// HEAD's keys, then every `env_*` key, then the keys no table names and no variable names,
+/// MIDDLE's keys, the other keys that name a variable (or the app, which `env` holds too),
+/// and TAIL's keys.
+fn pm2_env<'a>(v: &'a AppView, home: &str, user: &'a str, out: &mut Vec<Key<'a>>) {
     let s = &v.app.spec;
     let mut set = settings(v, home, user);
-    // A stable sort keeps a repeated key's values in the order they were put; the last
-    // one is kept, as a map's insert keeps it.
-    set.sort_by(|a, b| a.0.cmp(&b.0));
-    set.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            std::mem::swap(&mut later.1, &mut kept.1);
-        }
-        same
-    });
-    // Both are in key order: one pass merges them, a setting replacing the variable of
-    // its name.
-    let mut out = Vec::with_capacity(set.len() + s.env.len());
-    let mut vars = s.env.iter().peekable();
-    for (name, val) in set {
-        while let Some((k, x)) = vars.next_if(|(k, _)| k.as_str() < name.as_ref()) {
-            out.push(Key {
+    let plan = plan(set.iter().map(|(k, _)| *k));
+    // Three lists in key order, merged in one pass.
+    let mut vars = s.env.iter().enumerate().peekable();
+    let mut blocks = s
+        .env_blocks
+        .iter()
+        .map(|(name, b)| (format!("env_{name}"), b))
+        .peekable();
+    for slot in plan {
+        blocks_and_vars(&mut blocks, &mut vars, Some(slot.key), out);
+        let var = vars.next_if(|(_, (k, _))| k.as_str() == slot.key);
+        let own = slot.setting.and_then(|i| set[i].1.take());
+        match (own, var) {
+            (Some(val), var) => {
+                let named = var.is_some() || slot.key == s.name;
+                let rank = slot.rank.unwrap_or(if named { VAR } else { OTHER });
+                out.push(Key {
+                    name: Cow::Borrowed(slot.key),
+                    val,
+                    rank,
+                });
+            }
+            (None, Some((i, (k, x)))) => out.push(Key {
                 name: Cow::Borrowed(k),
-                val: Val::Str(x),
-                var: true,
-            });
+                val: Val::Var(x, i),
+                rank: slot.rank.unwrap_or(VAR),
+            }),
+            (None, None) => {}
         }
-        let var = vars.next_if(|(k, _)| k.as_str() == name.as_ref()).is_some() || name == s.name;
-        out.push(Key { name, val, var });
     }
-    out.extend(vars.map(|(k, x)| Key {
-        name: Cow::Borrowed(k),
-        val: Val::Str(x),
-        var: true,
-    }));
-    out
+    blocks_and_vars(&mut blocks, &mut vars, None, out);
+}
+
+type Vars<'a> = std::iter::Peekable<
+    std::iter::Enumerate<std::collections::btree_map::Iter<'a, String, String>>,
+>;
+
+/// The blocks and variables before `until` (all that are left without it), in key order;
+/// a block replaces the variable of its name.
+fn blocks_and_vars<'a, I>(
+    blocks: &mut std::iter::Peekable<I>,
+    vars: &mut Vars<'a>,
+    until: Option<&str>,
+    out: &mut Vec<Key<'a>>,
+) where
+    I: Iterator<Item = (String, &'a BTreeMap<String, String>)>,
+{
+    let before = |k: &str| until.is_none_or(|u| k < u);
+    loop {
+        let b = blocks.peek().map(|(k, _)| k.as_str()).filter(|k| before(k));
+        let x = vars
+            .peek()
+            .map(|(_, (k, _))| k.as_str())
+            .filter(|k| before(k));
+        match (b, x) {
+            (None, None) => return,
+            (Some(b), x) if x.is_none_or(|x| b <= x) => {
+                if x == Some(b) {
+                    vars.next();
+                }
+                if let Some((k, block)) = blocks.next() {
+                    out.push(Key {
+                        name: Cow::Owned(k),
+                        val: Val::Vars(block),
+                        rank: NAMED,
+                    });
+                }
+            }
+            _ => {
+                if let Some((i, (k, x))) = vars.next() {
+                    let rank = if k.starts_with("env_") { NAMED } else { VAR };
+                    out.push(Key {
+                        name: Cow::Borrowed(k),
+                        val: Val::Var(x, i),
+                        rank,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// One app as pm2's `jlist` shows it (`ActionMethods.js getMonitorData`), as a value
 /// (its keys sorted, as every `Value` here keeps them).
 pub fn entry(v: &AppView, home: &str, user: &str) -> Value {
-    let pm2_env: Map<String, Value> = pm2_env(v, home, user)
+    let mut keys = Vec::new();
+    pm2_env(v, home, user, &mut keys);
+    let pm2_env: Map<String, Value> = keys
         .into_iter()
         .map(|k| (k.name.into_owned(), k.val.into_value()))
         .collect();
@@ -351,12 +459,18 @@ fn top(v: &AppView) -> [(&'static str, Val<'_>); 4] {
 /// pm2's order (what `JSON.stringify` of pm2's list prints).
 pub fn write_list(apps: &[AppView], home: &str, user: &str, out: &mut String) {
     out.reserve(size_hint(apps));
+    let mut w = Writer {
+        keys: Vec::new(),
+        order: Vec::new(),
+        top: Vec::new(),
+        env: EnvText::default(),
+    };
     out.push('[');
     for (i, v) in apps.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_entry(v, home, user, out);
+        w.entry(v, home, user, out);
     }
     out.push(']');
 }
@@ -379,89 +493,150 @@ fn size_hint(apps: &[AppView]) -> usize {
         + 16
 }
 
-fn write_entry(v: &AppView, home: &str, user: &str, out: &mut String) {
-    let top = top(v);
-    let mut keys: Vec<&str> = top.iter().map(|(k, _)| *k).collect();
-    keys.push("pm2_env");
-    keys.sort_unstable();
-    let rank = |k: &str| match PM2_ENTRY.iter().position(|p| *p == k) {
-        Some(i) => i as u64,
-        None => PM2_ENTRY.len() as u64,
-    };
-    out.push('{');
-    for (n, i) in order(keys.iter().map(|k| rank(k))).into_iter().enumerate() {
-        if n > 0 {
-            out.push(',');
+/// What `write_list` keeps from app to app: room for the keys of one `pm2_env` and their
+/// order, and the text of the last environment written.
+struct Writer<'a> {
+    keys: Vec<Key<'a>>,
+    order: Vec<u64>,
+    /// The order of the entry's own keys.
+    top: Vec<u64>,
+    env: EnvText<'a>,
+}
+
+impl<'a> Writer<'a> {
+    fn entry(&mut self, v: &'a AppView, home: &str, user: &'a str, out: &mut String) {
+        let top = top(v);
+        let mut names: Vec<&str> = top.iter().map(|(k, _)| *k).collect();
+        names.push("pm2_env");
+        names.sort_unstable();
+        let rank = |k: &str| match PM2_ENTRY.iter().position(|p| *p == k) {
+            Some(i) => i as u64,
+            None => PM2_ENTRY.len() as u64,
+        };
+        order(names.iter().map(|k| rank(k)), &mut self.top);
+        let order = std::mem::take(&mut self.top);
+        out.push('{');
+        for (n, &i) in order.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            let k = names[i as usize];
+            write_str(k, out);
+            out.push(':');
+            match top.iter().find(|(t, _)| *t == k) {
+                Some((_, x)) => x.write(out),
+                None => self.pm2_env(v, home, user, out),
+            }
         }
-        let k = keys[i];
-        write_str(k, out);
-        out.push(':');
-        match top.iter().find(|(t, _)| *t == k) {
-            Some((_, x)) => x.write(out),
-            None => write_pm2_env(v, home, user, out),
+        out.push('}');
+        self.top = order;
+    }
+
+    fn pm2_env(&mut self, v: &'a AppView, home: &str, user: &'a str, out: &mut String) {
+        self.keys.clear();
+        pm2_env(v, home, user, &mut self.keys);
+        self.env.load(&v.app.spec.env);
+        order(self.keys.iter().map(|k| k.rank), &mut self.order);
+        out.push('{');
+        for (n, &i) in self.order.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            let k = &self.keys[i as usize];
+            match &k.val {
+                // Copied whole, key with value, as escaped once for the environment.
+                Val::Var(_, i) => out.push_str(self.env.pair(*i)),
+                Val::Env(_, name) => {
+                    write_str(&k.name, out);
+                    out.push(':');
+                    self.env.write_with(name, out);
+                }
+                x => {
+                    write_str(&k.name, out);
+                    out.push(':');
+                    x.write(out);
+                }
+            }
+        }
+        out.push('}');
+    }
+}
+
+/// Positions of keys given in key order, each with its rank, into `out`: by rank, and
+/// keys of one rank by key. Rank and position share one number, so the sort need not be
+/// stable and allocates nothing.
+fn order(ranks: impl Iterator<Item = u64>, out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(ranks.enumerate().map(|(i, r)| (r << 32) | i as u64));
+    out.sort_unstable();
+    for x in out.iter_mut() {
+        *x &= 0xffff_ffff;
+    }
+}
+
+/// An environment as JSON text, `"NAME":"value"` by `"NAME":"value"` joined by commas:
+/// escaped once, then copied into `env` and into `pm2_env`, and for the next app too when
+/// it shares the environment (apps started from one shell do, see config::Env).
+#[derive(Default)]
+struct EnvText<'a> {
+    of: Option<&'a crate::spec::config::Env>,
+    text: String,
+    /// Where each variable's pair ends in `text`.
+    ends: Vec<usize>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> EnvText<'a> {
+    fn load(&mut self, env: &'a crate::spec::config::Env) {
+        if self.of.is_some_and(|of| std::sync::Arc::ptr_eq(of, env)) {
+            return;
+        }
+        self.of = Some(env);
+        self.text.clear();
+        self.ends.clear();
+        self.names.clear();
+        for (k, x) in env.iter() {
+            if !self.text.is_empty() {
+                self.text.push(',');
+            }
+            write_str(k, &mut self.text);
+            self.text.push(':');
+            write_str(x, &mut self.text);
+            self.ends.push(self.text.len());
+            self.names.push(k);
         }
     }
-    out.push('}');
-}
 
-fn write_pm2_env(v: &AppView, home: &str, user: &str, out: &mut String) {
-    let keys = pm2_env(v, home, user);
-    let known = known();
-    let rank = |k: &Key| -> u64 {
-        if let Ok(i) = known.binary_search_by(|(n, _)| (*n).cmp(&k.name)) {
-            return known[i].1;
-        }
-        // Group × 64 + place in its table (the tables are shorter than 64).
-        if k.name.starts_with("env_") {
-            64
-        } else if k.var {
-            4 * 64
-        } else {
-            2 * 64
-        }
-    };
-    out.push('{');
-    for (n, i) in order(keys.iter().map(rank)).into_iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        let k = &keys[i];
-        write_str(&k.name, out);
-        out.push(':');
-        k.val.write(out);
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.ends[i - 1] + 1 }
     }
-    out.push('}');
-}
 
-/// The keys of the three tables, sorted, each with its rank (`write_pm2_env`): HEAD is
-/// group 0, MIDDLE 3, TAIL 5.
-fn known() -> &'static [(&'static str, u64)] {
-    static KNOWN: std::sync::OnceLock<Vec<(&'static str, u64)>> = std::sync::OnceLock::new();
-    KNOWN.get_or_init(|| {
-        let mut v: Vec<(&str, u64)> = Vec::new();
-        for (group, table) in [(0, PM2_ENV_HEAD), (3, PM2_ENV_MIDDLE), (5, PM2_ENV_TAIL)] {
-            v.extend(
-                table
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| (*k, group * 64 + i as u64)),
-            );
+    /// Variable `i`'s `"NAME":"value"`.
+    fn pair(&self, i: usize) -> &str {
+        &self.text[self.start(i)..self.ends[i]]
+    }
+
+    /// The `env` object: the variables, and `{}` under `name` in its place unless one of
+    /// them has that name.
+    fn write_with(&self, name: &str, out: &mut String) {
+        out.push('{');
+        match self.names.binary_search(&name) {
+            Ok(_) => out.push_str(&self.text),
+            Err(at) => {
+                if at > 0 {
+                    out.push_str(&self.text[..self.ends[at - 1]]);
+                    out.push(',');
+                }
+                write_str(name, out);
+                out.push_str(":{}");
+                if at < self.names.len() {
+                    out.push(',');
+                    out.push_str(&self.text[self.start(at)..]);
+                }
+            }
         }
-        v.sort_unstable();
-        v
-    })
-}
-
-/// The order in which to write keys given in key order, each with its rank: by rank, and
-/// keys of one rank by key. Ranks and places share one number, so the sort needs no
-/// stability and allocates nothing more.
-fn order(ranks: impl Iterator<Item = u64>) -> Vec<usize> {
-    let mut o: Vec<u64> = ranks
-        .enumerate()
-        .map(|(i, r)| (r << 32) | i as u64)
-        .collect();
-    o.sort_unstable();
-    o.into_iter().map(|x| (x & 0xffff_ffff) as usize).collect()
+        out.push('}');
+    }
 }
 
 impl Val<'_> {
@@ -473,7 +648,7 @@ impl Val<'_> {
             Val::I64(n) => Value::from(n),
             // Not a number (NaN, infinite) is null, as serde_json makes it.
             Val::F64(n) => Value::from(n),
-            Val::Str(s) => Value::String(s.to_string()),
+            Val::Str(s) | Val::Var(s, _) => Value::String(s.to_string()),
             Val::Text(s) => Value::String(s),
             Val::Strs(a) => Value::Array(a.iter().map(|s| Value::String(s.clone())).collect()),
             Val::Ints(a) => Value::Array(a.iter().map(|n| Value::from(*n)).collect()),
@@ -512,7 +687,7 @@ impl Val<'_> {
             Val::I64(n) => write_num(*n as f64, out),
             Val::F64(n) if n.is_finite() => write_num(*n, out),
             Val::F64(_) => out.push_str("null"),
-            Val::Str(s) => write_str(s, out),
+            Val::Str(s) | Val::Var(s, _) => write_str(s, out),
             Val::Text(s) => write_str(s, out),
             Val::Strs(a) => write_array(a.iter(), out, |s, out| write_str(s, out)),
             Val::Ints(a) => write_array(a.iter(), out, |n, out| write_num(*n as f64, out)),
@@ -644,12 +819,32 @@ fn write_int(n: i64, out: &mut String) {
 }
 
 /// A JSON string literal, escaped as `JSON.stringify` (and serde_json) escape it: `"`, `\`
-/// and control characters. Runs of plain bytes are copied whole.
-pub fn write_str(t: &str, s: &mut String) {
-    s.push('"');
+/// and control characters. Runs of plain bytes are copied whole, found eight bytes at a
+/// time (most of jlist's text is such runs).
+pub fn write_str(t: &str, out: &mut String) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether any byte of `w` is below 0x20, `"` or `\`: a byte's high bit is set by the
+    // subtraction only where it was below the subtrahend (or zero after the xor).
+    let special = |w: u64| {
+        let below = w.wrapping_sub(ONES * 0x20);
+        let quote = (w ^ (ONES * b'"' as u64)).wrapping_sub(ONES);
+        let slash = (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES);
+        (below | quote | slash) & !w & HIGH != 0
+    };
+    let b = t.as_bytes();
+    out.push('"');
     let mut plain_from = 0;
-    for (i, b) in t.bytes().enumerate() {
-        let esc = match b {
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(chunk) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            if !special(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let esc = match b[i] {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
@@ -658,21 +853,25 @@ pub fn write_str(t: &str, s: &mut String) {
             0x08 => "\\b",
             0x0c => "\\f",
             0..=0x1f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        s.push_str(&t[plain_from..i]);
-        plain_from = i + 1;
+        out.push_str(&t[plain_from..i]);
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            s.push_str("\\u00");
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+            out.push_str("\\u00");
+            out.push(HEX[(b[i] >> 4) as usize] as char);
+            out.push(HEX[(b[i] & 15) as usize] as char);
         } else {
-            s.push_str(esc);
+            out.push_str(esc);
         }
+        i += 1;
+        plain_from = i;
     }
-    s.push_str(&t[plain_from..]);
-    s.push('"');
+    out.push_str(&t[plain_from..]);
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -690,7 +889,7 @@ pub(crate) mod tests {
     use crate::spec::config::AppSpec;
     use crate::table::App;
 
-    use super::{entry, write_num};
+    use super::{SETTINGS, entry, settings, write_num, write_str};
 
     /// One app as pm2's `jlist` shows it (`ActionMethods.js getMonitorData`).
     pub(crate) fn legacy(v: &AppView, home: &str, user: &str) -> Value {
@@ -1259,6 +1458,51 @@ pub(crate) mod tests {
         for _ in 0..2000 {
             let v = random_view(&mut rng);
             assert_eq!(entry(&v, HOME, USER), legacy(&v, HOME, USER), "{v:?}");
+        }
+    }
+
+    /// `plan` merges blocks (`env_<name>`) with the settings by key: no setting may have
+    /// such a key, nor two the same.
+    #[test]
+    fn settings_keys_are_unique_and_none_is_a_blocks() {
+        let v = &samples()[0];
+        let set = settings(v, HOME, USER);
+        let mut keys: Vec<&str> = set.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SETTINGS);
+        assert!(keys.iter().all(|k| !k.starts_with("env_")), "{keys:?}");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let alphabet = [
+            "a",
+            "\"",
+            "\\",
+            "\u{0}",
+            "\u{1f}",
+            "\u{8}",
+            "\n",
+            "\r",
+            "\t",
+            "\u{c}",
+            " ",
+            "~",
+            "\u{7f}",
+            "\u{e9}",
+            "\u{1f600}",
+            "\u{2028}",
+            "0123456789",
+        ];
+        let mut rng = Rng::new(3);
+        for _ in 0..20_000 {
+            let t: String = (0..rng.next() % 40)
+                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .collect();
+            let mut got = String::new();
+            write_str(&t, &mut got);
+            assert_eq!(got, serde_json::to_string(&t).unwrap(), "{t:?}");
         }
     }
 
