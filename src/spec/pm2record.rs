@@ -462,7 +462,6 @@ pub fn write_list(apps: &[AppView], home: &str, user: &str, out: &mut String) {
     let mut w = Writer {
         keys: Vec::new(),
         order: Vec::new(),
-        top: Vec::new(),
         env: EnvText::default(),
     };
     out.push('[');
@@ -497,46 +496,40 @@ fn size_hint(apps: &[AppView]) -> usize {
 /// order, and the text of the last environment written.
 struct Writer<'a> {
     keys: Vec<Key<'a>>,
-    order: Vec<u64>,
-    /// The order of the entry's own keys.
-    top: Vec<u64>,
+    order: Vec<u32>,
     env: EnvText<'a>,
 }
 
 impl<'a> Writer<'a> {
     fn entry(&mut self, v: &'a AppView, home: &str, user: &'a str, out: &mut String) {
         let top = top(v);
-        let mut names: Vec<&str> = top.iter().map(|(k, _)| *k).collect();
-        names.push("pm2_env");
-        names.sort_unstable();
-        let rank = |k: &str| match PM2_ENTRY.iter().position(|p| *p == k) {
-            Some(i) => i as u64,
-            None => PM2_ENTRY.len() as u64,
-        };
-        order(names.iter().map(|k| rank(k)), &mut self.top);
-        let order = std::mem::take(&mut self.top);
         out.push('{');
-        for (n, &i) in order.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            let k = names[i as usize];
-            write_str(k, out);
-            out.push(':');
-            match top.iter().find(|(t, _)| *t == k) {
-                Some((_, x)) => x.write(out),
-                None => self.pm2_env(v, home, user, out),
+        let mut first = true;
+        for k in PM2_ENTRY {
+            if *k == "pm2_env" {
+                write_key(k, &mut first, out);
+                self.pm2_env(v, home, user, out);
+            } else if let Some((_, x)) = top.iter().find(|(t, _)| t == k) {
+                write_key(k, &mut first, out);
+                x.write(out);
             }
         }
+        // Any key pm2's table does not name goes after its keys, by name (none today).
+        let mut rest: Vec<&(&str, Val)> =
+            top.iter().filter(|(t, _)| !PM2_ENTRY.contains(t)).collect();
+        rest.sort_by_key(|(t, _)| *t);
+        for (k, x) in rest {
+            write_key(k, &mut first, out);
+            x.write(out);
+        }
         out.push('}');
-        self.top = order;
     }
 
     fn pm2_env(&mut self, v: &'a AppView, home: &str, user: &'a str, out: &mut String) {
         self.keys.clear();
         pm2_env(v, home, user, &mut self.keys);
         self.env.load(&v.app.spec.env);
-        order(self.keys.iter().map(|k| k.rank), &mut self.order);
+        order(&self.keys, &mut self.order);
         out.push('{');
         for (n, &i) in self.order.iter().enumerate() {
             if n > 0 {
@@ -562,15 +555,29 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Positions of keys given in key order, each with its rank, into `out`: by rank, and
-/// keys of one rank by key. Rank and position share one number, so the sort need not be
-/// stable and allocates nothing.
-fn order(ranks: impl Iterator<Item = u64>, out: &mut Vec<u64>) {
+/// Ranks are below this.
+const RANKS: usize = TAIL as usize + 64;
+const _: () = assert!(
+    PM2_ENV_HEAD.len() < 64 && PM2_ENV_MIDDLE.len() < 64 && PM2_ENV_TAIL.len() < 64,
+    "a table's ranks would run into the next group's"
+);
+
+/// Positions of `keys` (in key order) in the order they are written, into `out`: by rank,
+/// and keys of one rank in key order. Counted into place: one pass, no comparisons.
+fn order(keys: &[Key], out: &mut Vec<u32>) {
+    let mut start = [0u32; RANKS + 1];
+    for k in keys {
+        start[k.rank as usize + 1] += 1;
+    }
+    for r in 0..RANKS {
+        start[r + 1] += start[r];
+    }
     out.clear();
-    out.extend(ranks.enumerate().map(|(i, r)| (r << 32) | i as u64));
-    out.sort_unstable();
-    for x in out.iter_mut() {
-        *x &= 0xffff_ffff;
+    out.resize(keys.len(), 0);
+    for (i, k) in keys.iter().enumerate() {
+        let at = &mut start[k.rank as usize];
+        out[*at as usize] = i as u32;
+        *at += 1;
     }
 }
 
