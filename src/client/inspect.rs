@@ -814,11 +814,18 @@ mod order_tests {
         for _ in 0..600 {
             let n = 1 + (rng.next() % 4) as usize;
             let mut apps: Vec<AppView> = (0..n).map(|_| random_view(&mut rng)).collect();
-            // Apps started from one shell share one environment (the writer reuses its
-            // text from app to app then).
+            // Apps started from one shell share one environment, apps of one ecosystem
+            // file have it but for their names (the writer reuses its text from app to
+            // app then, whole or in part).
             for i in 1..n {
-                if rng.next() % 2 == 0 {
-                    apps[i].app.spec.env = apps[i - 1].app.spec.env.clone();
+                match rng.next() % 3 {
+                    0 => apps[i].app.spec.env = apps[i - 1].app.spec.env.clone(),
+                    1 => {
+                        let mut env = (*apps[i - 1].app.spec.env).clone();
+                        env.insert(apps[i].app.spec.name.clone(), "{}".into());
+                        apps[i].app.spec.env = std::sync::Arc::new(env);
+                    }
+                    _ => {}
                 }
             }
             same(&apps, "/home/u/.pm2", "u");

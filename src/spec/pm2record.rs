@@ -583,7 +583,9 @@ fn order(keys: &[Key], out: &mut Vec<u32>) {
 
 /// An environment as JSON text, `"NAME":"value"` by `"NAME":"value"` joined by commas:
 /// escaped once, then copied into `env` and into `pm2_env`, and for the next app too when
-/// it shares the environment (apps started from one shell do, see config::Env).
+/// it shares the environment (apps started from one shell do, see config::Env). The
+/// variables the next app's environment has alike (apps of one ecosystem file differ in
+/// their names only) are copied from this text rather than escaped again.
 #[derive(Default)]
 struct EnvText<'a> {
     of: Option<&'a crate::spec::config::Env>,
@@ -591,6 +593,17 @@ struct EnvText<'a> {
     /// Where each variable's pair ends in `text`.
     ends: Vec<usize>,
     names: Vec<&'a str>,
+    values: Vec<&'a str>,
+    /// The text of the environment before, while the next is made from it.
+    before: EnvTextBefore<'a>,
+}
+
+#[derive(Default)]
+struct EnvTextBefore<'a> {
+    text: String,
+    ends: Vec<usize>,
+    names: Vec<&'a str>,
+    values: Vec<&'a str>,
 }
 
 impl<'a> EnvText<'a> {
@@ -599,18 +612,35 @@ impl<'a> EnvText<'a> {
             return;
         }
         self.of = Some(env);
+        let b = &mut self.before;
+        std::mem::swap(&mut self.text, &mut b.text);
+        std::mem::swap(&mut self.ends, &mut b.ends);
+        std::mem::swap(&mut self.names, &mut b.names);
+        std::mem::swap(&mut self.values, &mut b.values);
         self.text.clear();
         self.ends.clear();
         self.names.clear();
+        self.values.clear();
+        // Both in key order: one walk finds the variables of the environment before.
+        let mut j = 0;
         for (k, x) in env.iter() {
             if !self.text.is_empty() {
                 self.text.push(',');
             }
-            write_str(k, &mut self.text);
-            self.text.push(':');
-            write_str(x, &mut self.text);
+            while j < b.names.len() && b.names[j] < k.as_str() {
+                j += 1;
+            }
+            if j < b.names.len() && b.names[j] == k && b.values[j] == x {
+                let start = if j == 0 { 0 } else { b.ends[j - 1] + 1 };
+                self.text.push_str(&b.text[start..b.ends[j]]);
+            } else {
+                write_str(k, &mut self.text);
+                self.text.push(':');
+                write_str(x, &mut self.text);
+            }
             self.ends.push(self.text.len());
             self.names.push(k);
+            self.values.push(x);
         }
     }
 
