@@ -202,8 +202,8 @@ pub struct AppView {
 }
 
 /// `AppView` as it is sent, `app`'s fields beside the figures, read without `flatten`:
-/// serde reads a flattened struct by buffering each app as a generic tree first (a third
-/// of the client's decoding of `jlist`'s reply). Its fields must stay `App`'s and
+/// serde reads a flattened struct by buffering each app as a generic tree first (see
+/// client/talk.rs `fetch`). Its fields must stay `App`'s and
 /// `AppView`'s, with their attributes; `from` lists every one, so a new field of `App`
 /// does not build until it is here too.
 #[derive(Deserialize)]
