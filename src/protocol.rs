@@ -188,6 +188,7 @@ pub enum ControlOp {
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
 #[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(from = "FlatView")]
 pub struct AppView {
     #[serde(flatten)]
     pub app: App,
@@ -198,6 +199,37 @@ pub struct AppView {
     /// CPU seconds (user + system) used by the live processes of the group.
     #[serde(default)]
     pub cpu_time: f64,
+}
+
+/// `AppView` as it is sent, `app`'s fields beside the figures, read without `flatten`:
+/// serde reads a flattened struct by buffering each app as a generic tree first (see
+/// client/talk.rs `fetch`). Its fields must stay `App`'s and
+/// `AppView`'s, with their attributes; `from` lists every one, so a new field of `App`
+/// does not build until it is here too.
+#[derive(Deserialize)]
+struct FlatView {
+    id: u32,
+    spec: AppSpec,
+    run: crate::lifecycle::Run,
+    cpu: f64,
+    memory: u64,
+    #[serde(default)]
+    cpu_time: f64,
+}
+
+impl From<FlatView> for AppView {
+    fn from(f: FlatView) -> AppView {
+        AppView {
+            app: App {
+                id: f.id,
+                spec: f.spec,
+                run: f.run,
+            },
+            cpu: f.cpu,
+            memory: f.memory,
+            cpu_time: f.cpu_time,
+        }
+    }
 }
 
 /// One line of `ls`.
@@ -487,6 +519,38 @@ pub const TOO_MUCH: &str = "too many partial requests in flight; try again";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An app read back is the app sent, whichever way its fields come (`FlatView`).
+    #[test]
+    fn app_views_read_back_as_sent() {
+        let mut spec = AppSpec {
+            name: "api".into(),
+            uid: Some(7),
+            ..AppSpec::default()
+        };
+        std::sync::Arc::make_mut(&mut spec.env).insert("K".into(), "v".into());
+        let mut run = crate::lifecycle::Run::new(5);
+        run.pid = Some(42);
+        let v = AppView {
+            app: App { id: 3, spec, run },
+            cpu: 1.5,
+            memory: 9,
+            cpu_time: 0.25,
+        };
+        let text = serde_json::to_string(&v).unwrap();
+        let back: AppView = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        assert_eq!(
+            (back.app.id, back.app.run.pid, back.cpu_time),
+            (3, Some(42), 0.25)
+        );
+        // Older daemons sent no cpu_time; unknown keys are skipped, as before.
+        let old = r#"{"cpu":0,"memory":1,"spec":{},"run":{},"id":1,"new_key":[1]}"#;
+        let back: AppView = serde_json::from_str(old).unwrap();
+        assert_eq!((back.app.id, back.memory, back.cpu_time), (1, 1, 0.0));
+        let missing = r#"{"cpu":0,"memory":1,"spec":{},"run":{}}"#;
+        assert!(serde_json::from_str::<AppView>(missing).is_err());
+    }
 
     #[test]
     fn round_trip_in_many_frames() {

@@ -237,6 +237,10 @@ fn list(
         );
         s.push('\n');
         out(&s);
+        // The process ends with this command: the apps and the text go with it rather
+        // than be freed string by string (a tenth of `jlist`'s time with 100 apps).
+        std::mem::forget((apps, s));
+        return Ok(0);
     } else if mini {
         out(&crate::client::report::mini(&apps, now));
     } else {

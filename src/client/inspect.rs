@@ -547,233 +547,192 @@ mod tests {
     }
 }
 
-/// pm2's order for an entry of `jlist` and for its `pm2_env` (what `pm2 jlist` prints):
-/// keys pm2 knows come in its order, ward's own keys after them, the app's environment
-/// variables (which pm2 copies into `pm2_env`) next, and pm2's runtime keys last.
-const PM2_ENTRY: &[&str] = &["pid", "name", "pm2_env", "pm_id", "monit"];
-const PM2_ENV_HEAD: &[&str] = &[
-    "name",
-    "filter_env",
-    "namespace",
-    "env",
-    "instances",
-    "merge_logs",
-    "vizion",
-    "autostart",
-    "autorestart",
-    "watch",
-    "append_env_to_name",
-    "instance_var",
-    "pmx",
-    "automation",
-    "treekill",
-    "username",
-    "windowsHide",
-    "kill_retry_time",
-];
-const PM2_ENV_MIDDLE: &[&str] = &[
-    "node_args",
-    "pm_exec_path",
-    "pm_cwd",
-    "exec_interpreter",
-    "exec_mode",
-    "pm_out_log_path",
-    "pm_err_log_path",
-    "pm_pid_path",
-    "km_link",
-    "vizion_running",
-    "NODE_APP_INSTANCE",
-];
-const PM2_ENV_TAIL: &[&str] = &[
-    "status",
-    "pm_uptime",
-    "axm_actions",
-    "axm_monitor",
-    "axm_options",
-    "axm_dynamic",
-    "created_at",
-    "pm_id",
-    "restart_time",
-    "unstable_restarts",
-    "_pm2_version",
-    "version",
-    "node_version",
-];
+/// The way `jlist` was made before spec/pm2record.rs wrote its text directly: each app's
+/// JSON value (serde_json sorts its keys) moved into nodes in pm2's key order, then written.
+/// Kept as the reference that writer is held to, byte for byte (`order_tests`).
+#[cfg(test)]
+mod reference {
+    use super::Node;
+    use crate::spec::pm2record::{PM2_ENTRY, PM2_ENV_HEAD, PM2_ENV_MIDDLE, PM2_ENV_TAIL};
 
-/// Converts `jlist` entries (serde_json sorts keys) into nodes in pm2's key order.
-///
-/// Takes the entries by value: every string moves into its node instead of being copied
-/// (`jlist` of 100 apps is ~1 MB of strings; copying them cost a third of its time).
-pub fn pm2_order(list: Vec<serde_json::Value>) -> Node {
-    Node::Arr(list.into_iter().map(entry).collect())
-}
-
-fn plain(v: serde_json::Value) -> Node {
-    use serde_json::Value as V;
-    match v {
-        V::Null => Node::Null,
-        V::Bool(b) => Node::Bool(b),
-        V::Number(n) => Node::Num(n.as_f64().unwrap_or(0.0)),
-        V::String(s) => Node::Str(s),
-        V::Array(a) => Node::Arr(a.into_iter().map(plain).collect()),
-        V::Object(m) => Node::Obj(m.into_iter().map(|(k, v)| (k, plain(v))).collect()),
+    /// Converts `jlist` entries (serde_json sorts keys) into nodes in pm2's key order.
+    ///
+    /// Takes the entries by value: every string moves into its node instead of being copied
+    /// (`jlist` of 100 apps is ~1 MB of strings; copying them cost a third of its time).
+    pub fn pm2_order(list: Vec<serde_json::Value>) -> Node {
+        Node::Arr(list.into_iter().map(entry).collect())
     }
-}
 
-fn entry(v: serde_json::Value) -> Node {
-    let serde_json::Value::Object(mut m) = v else {
-        return plain(v);
-    };
-    let mut out = Vec::with_capacity(m.len());
-    for k in PM2_ENTRY {
-        if let Some((k, x)) = m.remove_entry(*k) {
-            let node = if k == "pm2_env" { pm2_env(x) } else { plain(x) };
-            out.push((k, node));
+    fn plain(v: serde_json::Value) -> Node {
+        use serde_json::Value as V;
+        match v {
+            V::Null => Node::Null,
+            V::Bool(b) => Node::Bool(b),
+            V::Number(n) => Node::Num(n.as_f64().unwrap_or(0.0)),
+            V::String(s) => Node::Str(s),
+            V::Array(a) => Node::Arr(a.into_iter().map(plain).collect()),
+            V::Object(m) => Node::Obj(m.into_iter().map(|(k, v)| (k, plain(v))).collect()),
         }
     }
-    out.extend(m.into_iter().map(|(k, x)| (k, plain(x))));
-    Node::Obj(out)
-}
 
-fn pm2_env(v: serde_json::Value) -> Node {
-    let serde_json::Value::Object(mut m) = v else {
-        return plain(v);
-    };
-    // The environment's names; `env` itself stays in `m` (it is a HEAD key).
-    let env_keys: Vec<String> = m
-        .get("env")
-        .and_then(|e| e.as_object())
-        .map(|e| e.keys().cloned().collect())
-        .unwrap_or_default();
-    let is_env: std::collections::HashSet<&str> = env_keys.iter().map(String::as_str).collect();
-    let named = |k: &str| k.starts_with("env_");
-    let known = |k: &str| {
-        PM2_ENV_HEAD.contains(&k) || PM2_ENV_MIDDLE.contains(&k) || PM2_ENV_TAIL.contains(&k)
-    };
-    let mut out: Vec<(String, Node)> = Vec::with_capacity(m.len());
-    // Taking a key removes it from `m`: each key is written once, with no search of `out`
-    // (that search made ordering quadratic in the number of keys).
-    let take = |m: &mut serde_json::Map<String, serde_json::Value>,
-                out: &mut Vec<(String, Node)>,
-                k: &str| {
-        if let Some((k, x)) = m.remove_entry(k) {
-            out.push((k, plain(x)));
+    fn entry(v: serde_json::Value) -> Node {
+        let serde_json::Value::Object(mut m) = v else {
+            return plain(v);
+        };
+        let mut out = Vec::with_capacity(m.len());
+        for k in PM2_ENTRY {
+            if let Some((k, x)) = m.remove_entry(*k) {
+                let node = if k == "pm2_env" { pm2_env(x) } else { plain(x) };
+                out.push((k, node));
+            }
         }
-    };
-    for k in PM2_ENV_HEAD {
-        take(&mut m, &mut out, k);
+        out.extend(m.into_iter().map(|(k, x)| (k, plain(x))));
+        Node::Obj(out)
     }
-    // pm2 puts the env_<name> blocks after its defaults, then the rest of the app's config.
-    let keys: Vec<String> = m.keys().filter(|k| named(k)).cloned().collect();
-    for k in &keys {
-        take(&mut m, &mut out, k);
-    }
-    let keys: Vec<String> = m
-        .keys()
-        .filter(|k| !known(k) && !is_env.contains(k.as_str()))
-        .cloned()
-        .collect();
-    for k in &keys {
-        take(&mut m, &mut out, k);
-    }
-    for k in PM2_ENV_MIDDLE {
-        take(&mut m, &mut out, k);
-    }
-    for k in &env_keys {
-        if !known(k) {
+
+    fn pm2_env(v: serde_json::Value) -> Node {
+        let serde_json::Value::Object(mut m) = v else {
+            return plain(v);
+        };
+        // The environment's names; `env` itself stays in `m` (it is a HEAD key).
+        let env_keys: Vec<String> = m
+            .get("env")
+            .and_then(|e| e.as_object())
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
+        let is_env: std::collections::HashSet<&str> = env_keys.iter().map(String::as_str).collect();
+        let named = |k: &str| k.starts_with("env_");
+        let known = |k: &str| {
+            PM2_ENV_HEAD.contains(&k) || PM2_ENV_MIDDLE.contains(&k) || PM2_ENV_TAIL.contains(&k)
+        };
+        let mut out: Vec<(String, Node)> = Vec::with_capacity(m.len());
+        // Taking a key removes it from `m`: each key is written once, with no search of `out`
+        // (that search made ordering quadratic in the number of keys).
+        let take = |m: &mut serde_json::Map<String, serde_json::Value>,
+                    out: &mut Vec<(String, Node)>,
+                    k: &str| {
+            if let Some((k, x)) = m.remove_entry(k) {
+                out.push((k, plain(x)));
+            }
+        };
+        for k in PM2_ENV_HEAD {
             take(&mut m, &mut out, k);
         }
-    }
-    for k in PM2_ENV_TAIL {
-        take(&mut m, &mut out, k);
-    }
-    Node::Obj(out)
-}
-
-/// JSON text of a node, keys in the node's order (as `JSON.stringify` writes it).
-pub fn to_json(n: &Node) -> String {
-    let mut s = String::new();
-    write_json(n, &mut s);
-    s
-}
-
-/// A JSON string literal, escaped as `JSON.stringify` (and serde_json) escape it: `"`, `\`
-/// and control characters. Runs of plain bytes are copied whole; going through
-/// `serde_json::Value` here cost a copy and a formatter call per string.
-fn write_str(t: &str, s: &mut String) {
-    s.push('"');
-    let mut plain_from = 0;
-    for (i, b) in t.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        s.push_str(&t[plain_from..i]);
-        plain_from = i + 1;
-        if esc.is_empty() {
-            use std::fmt::Write;
-            let _ = write!(s, "\\u{:04x}", b);
-        } else {
-            s.push_str(esc);
+        // pm2 puts the env_<name> blocks after its defaults, then the rest of the app's config.
+        let keys: Vec<String> = m.keys().filter(|k| named(k)).cloned().collect();
+        for k in &keys {
+            take(&mut m, &mut out, k);
         }
+        let keys: Vec<String> = m
+            .keys()
+            .filter(|k| !known(k) && !is_env.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for k in &keys {
+            take(&mut m, &mut out, k);
+        }
+        for k in PM2_ENV_MIDDLE {
+            take(&mut m, &mut out, k);
+        }
+        for k in &env_keys {
+            if !known(k) {
+                take(&mut m, &mut out, k);
+            }
+        }
+        for k in PM2_ENV_TAIL {
+            take(&mut m, &mut out, k);
+        }
+        Node::Obj(out)
     }
-    s.push_str(&t[plain_from..]);
-    s.push('"');
-}
 
-fn write_json(n: &Node, s: &mut String) {
-    match n {
-        Node::Null => s.push_str("null"),
-        Node::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
-        Node::Num(x) => {
-            use std::fmt::Write;
-            if x.fract() == 0.0 && x.abs() < 9.0e15 {
-                let _ = write!(s, "{}", *x as i64);
+    /// JSON text of a node, keys in the node's order (as `JSON.stringify` writes it).
+    pub fn to_json(n: &Node) -> String {
+        let mut s = String::new();
+        write_json(n, &mut s);
+        s
+    }
+
+    /// A JSON string literal, escaped as `JSON.stringify` (and serde_json) escape it: `"`, `\`
+    /// and control characters. Runs of plain bytes are copied whole; going through
+    /// `serde_json::Value` here cost a copy and a formatter call per string.
+    fn write_str(t: &str, s: &mut String) {
+        s.push('"');
+        let mut plain_from = 0;
+        for (i, b) in t.bytes().enumerate() {
+            let esc = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            s.push_str(&t[plain_from..i]);
+            plain_from = i + 1;
+            if esc.is_empty() {
+                use std::fmt::Write;
+                let _ = write!(s, "\\u{:04x}", b);
             } else {
-                match serde_json::Number::from_f64(*x) {
-                    Some(n) => {
-                        let _ = write!(s, "{n}");
+                s.push_str(esc);
+            }
+        }
+        s.push_str(&t[plain_from..]);
+        s.push('"');
+    }
+
+    fn write_json(n: &Node, s: &mut String) {
+        match n {
+            Node::Null => s.push_str("null"),
+            Node::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+            Node::Num(x) => {
+                use std::fmt::Write;
+                if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                    let _ = write!(s, "{}", *x as i64);
+                } else {
+                    match serde_json::Number::from_f64(*x) {
+                        Some(n) => {
+                            let _ = write!(s, "{n}");
+                        }
+                        None => s.push_str("null"),
                     }
-                    None => s.push_str("null"),
                 }
             }
-        }
-        Node::Str(t) => write_str(t, s),
-        Node::Arr(a) => {
-            s.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
+            Node::Str(t) => write_str(t, s),
+            Node::Arr(a) => {
+                s.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    write_json(x, s);
                 }
-                write_json(x, s);
+                s.push(']');
             }
-            s.push(']');
-        }
-        Node::Obj(o) => {
-            s.push('{');
-            for (i, (k, x)) in o.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
+            Node::Obj(o) => {
+                s.push('{');
+                for (i, (k, x)) in o.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    write_str(k, s);
+                    s.push(':');
+                    write_json(x, s);
                 }
-                write_str(k, s);
-                s.push(':');
-                write_json(x, s);
+                s.push('}');
             }
-            s.push('}');
         }
     }
 }
 
 #[cfg(test)]
 mod order_tests {
-    use super::*;
+    use super::Node;
+    use super::reference::{pm2_order, to_json};
+    use crate::protocol::AppView;
+    use crate::spec::pm2record::tests::{Rng, legacy, random_view, samples};
 
     #[test]
     fn jlist_entries_come_in_pm2s_key_order() {
@@ -811,5 +770,66 @@ mod order_tests {
         );
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back, v);
+    }
+
+    fn old_way(apps: &[AppView], home: &str, user: &str) -> String {
+        to_json(&pm2_order(
+            apps.iter().map(|v| legacy(v, home, user)).collect(),
+        ))
+    }
+
+    fn new_way(apps: &[AppView], home: &str, user: &str) -> String {
+        let mut s = String::new();
+        crate::spec::pm2record::write_list(apps, home, user, &mut s);
+        s
+    }
+
+    fn same(apps: &[AppView], home: &str, user: &str) {
+        let (got, want) = (new_way(apps, home, user), old_way(apps, home, user));
+        if got != want {
+            let at = got
+                .bytes()
+                .zip(want.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
+            let from = at.saturating_sub(120);
+            panic!(
+                "the texts part at byte {at}:\n got …{}\nwant …{}\napps: {apps:?}",
+                got.get(from..(at + 80).min(got.len())).unwrap_or(&got),
+                want.get(from..(at + 80).min(want.len())).unwrap_or(&want),
+            );
+        }
+    }
+
+    /// `write_list` writes, byte for byte, what the record's value reordered into nodes
+    /// and written out gave: for apps picked to meet each rule, and for many made at random.
+    #[test]
+    fn jlist_text_is_the_old_pipelines() {
+        same(&[], "/h", "root");
+        let all = samples();
+        for v in &all {
+            same(std::slice::from_ref(v), "/h", "root");
+        }
+        same(&all, "/h\u{e9}/\"q\"\n", "r\u{1}\u{f6}ot");
+        let mut rng = Rng::new(7);
+        for _ in 0..600 {
+            let n = 1 + (rng.next() % 4) as usize;
+            let mut apps: Vec<AppView> = (0..n).map(|_| random_view(&mut rng)).collect();
+            // Apps started from one shell share one environment, apps of one ecosystem
+            // file have it but for their names (the writer reuses its text from app to
+            // app then, whole or in part).
+            for i in 1..n {
+                match rng.next() % 3 {
+                    0 => apps[i].app.spec.env = apps[i - 1].app.spec.env.clone(),
+                    1 => {
+                        let mut env = (*apps[i - 1].app.spec.env).clone();
+                        env.insert(apps[i].app.spec.name.clone(), "{}".into());
+                        apps[i].app.spec.env = std::sync::Arc::new(env);
+                    }
+                    _ => {}
+                }
+            }
+            same(&apps, "/home/u/.pm2", "u");
+        }
     }
 }

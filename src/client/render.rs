@@ -2,8 +2,6 @@
 //!
 //! Pure: apps in, strings out. No I/O, no clock (the caller passes `now`).
 
-use serde_json::Value;
-
 use crate::lifecycle::Status;
 use crate::protocol::AppView;
 use crate::spec::pm2record;
@@ -224,12 +222,11 @@ fn fmt_cpu(c: f64) -> String {
 }
 
 /// `jlist`: the entries in pm2's key order, so that `jlist` and `prettylist` read as pm2's.
+/// Written straight from the apps, with room for the newline `ward jlist` adds.
 pub fn jlist(apps: &[AppView], home: &str, user: &str) -> String {
-    let list: Vec<Value> = apps
-        .iter()
-        .map(|v| pm2record::entry(v, home, user))
-        .collect();
-    crate::client::inspect::to_json(&crate::client::inspect::pm2_order(list))
+    let mut s = String::new();
+    pm2record::write_list(apps, home, user, &mut s);
+    s
 }
 
 #[cfg(test)]
