@@ -1,7 +1,9 @@
-//! The util.inspect printer (`ward prettylist`, `describe`'s objects): any JSON printed.
+//! The util.inspect printer (`ward prettylist`, `describe`'s objects): any JSON printed;
+//! and jlist's string escaping (spec/pm2record.rs), which must equal serde_json's.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use ward_fuzz::client::inspect;
+use ward_fuzz::spec::pm2record;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(src) = std::str::from_utf8(data) else {
@@ -9,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(n) = inspect::parse(src) {
         let _ = inspect::inspect(&n);
-        let _ = inspect::to_json(&n);
     }
+    let mut out = String::new();
+    pm2record::write_str(src, &mut out);
+    assert_eq!(out, serde_json::to_string(src).unwrap());
 });
