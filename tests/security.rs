@@ -601,12 +601,12 @@ fn issue21_update_refuses_a_binary_others_may_write() {
     let copy = h.root.parent().unwrap().join("ward-copy");
     std::fs::copy(BIN, &copy).unwrap();
     let run_copy = || {
-        Command::new(&copy)
-            .arg("update")
-            .env("WARD_HOME", &h.root)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        output_when_not_busy(
+            Command::new(&copy)
+                .arg("update")
+                .env("WARD_HOME", &h.root)
+                .stdin(Stdio::null()),
+        )
     };
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o777)).unwrap();
     let e = failed(&run_copy());

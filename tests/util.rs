@@ -313,6 +313,22 @@ fn unsafe_kill(pid: i32, sig: i32) {
 }
 
 /// Polls `cond` until it holds or `limit` passes; panics with `what` on timeout.
+/// Runs `cmd` to its end, trying again while its program is "Text file busy": a file the
+/// test just wrote is briefly held open for writing by any child that another test thread
+/// forked in that moment, until that child's exec closes it.
+pub fn output_when_not_busy(cmd: &mut Command) -> Output {
+    let deadline = Instant::now() + secs(10);
+    loop {
+        match cmd.output() {
+            // ETXTBSY on Linux.
+            Err(e) if e.raw_os_error() == Some(26) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r.unwrap(),
+        }
+    }
+}
+
 pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     loop {
