@@ -11,6 +11,7 @@ pub mod cron;
 pub mod datefmt;
 pub mod ecosystem;
 pub mod jsonish;
+pub mod jsontext;
 pub mod patch;
 pub mod pm2dump;
 pub mod pm2record;

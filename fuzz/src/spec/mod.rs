@@ -11,6 +11,8 @@ pub mod datefmt;
 pub mod ecosystem;
 #[path = "../../../src/spec/jsonish.rs"]
 pub mod jsonish;
+#[path = "../../../src/spec/jsontext.rs"]
+pub mod jsontext;
 #[path = "../../../src/spec/patch.rs"]
 pub mod patch;
 #[path = "../../../src/spec/pm2dump.rs"]
