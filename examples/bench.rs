@@ -1119,8 +1119,11 @@ fn populations(cfg: &Cfg, res: &mut Results) -> R<()> {
                             );
                         }
                     }
-                    // Memory after the daemon has served a few requests.
-                    sleep(Duration::from_millis(500))?;
+                    // Memory after the daemon has served a few requests and gone idle: it
+                    // closes its clients' reply sockets a second after the last one, then
+                    // lets go of the code pages the requests ran (event_loop.rs). The first
+                    // sample is at 1.5 s, the others 200 ms apart.
+                    sleep(Duration::from_millis(1500))?;
                     for _ in 0..5 {
                         let rss = proc_field(daemon, "status", "VmRSS:").unwrap_or(0);
                         let pss = proc_field(daemon, "smaps_rollup", "Pss:").unwrap_or(0);
