@@ -314,6 +314,12 @@ fn crashing_app_restarts_and_a_second_shell_sees_it() {
         std::thread::sleep(Duration::from_millis(300));
         rt.stdout().contains("got usr1")
     });
+    // `ward update` is refused, clearly, and the runtime goes on as it was.
+    let daemon = h.daemon_pid();
+    let e = h.fails(&["update"]);
+    assert!(e.contains("does not apply to a container runtime"), "{e}");
+    assert_eq!(h.daemon_pid(), daemon);
+    assert!(h.ok(&["ls"]).contains("crash"));
     // `ward kill` from the second shell ends the runtime, status 0.
     h.ok(&["kill"]);
     let st = rt.wait_exit(secs(20));

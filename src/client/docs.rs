@@ -440,7 +440,8 @@ Options:
         details: "\
 After an upgrade of ward, the daemon re-executes the new binary in place: same pid, same
 children, same output pipes. No app is restarted and no output is lost (pm2 restarts
-every app on update).",
+every app on update). A container runtime refuses it: its new version comes with a new
+image.",
     },
     Doc {
         name: "startup",

@@ -238,6 +238,14 @@ impl Daemon {
             }
             Request::AppMessage { targets, msg } => self.on_app_message(from, id, targets, msg),
             Request::Update { exe } => {
+                if self.runtime.is_some() {
+                    // Said at once: the client would otherwise wait for a new image that
+                    // never comes, and report the old one as updated.
+                    let message = "`update` does not apply to a container runtime: its new \
+                                   version comes with a new image"
+                        .to_string();
+                    return self.reply_raw(&from, id, &Reply::Error { message });
+                }
                 if let Err(message) = survive::check_update(&exe, self.uid) {
                     log(format_args!("update refused: {message}"));
                     return self.reply_raw(&from, id, &Reply::Error { message });

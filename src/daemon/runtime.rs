@@ -121,15 +121,9 @@ fn run_in(home: &Home, opts: RuntimeOpts, items: Vec<StartItem>) -> Result<i32> 
         home.root.display()
     ));
     d.runtime = Some(rt);
-    loop {
-        d.run_loop();
-        // `ward update` re-executes a daemon in place; a runtime's new version comes with
-        // a new image, and its process must stay the container's PID 1.
-        if d.update_to.take().is_none() {
-            break;
-        }
-        log("`ward update` does not apply to a runtime: its new version comes with a new image");
-    }
+    // `ward update` is refused by a runtime (requests.rs): its new version comes with a new
+    // image, and its process must stay the container's PID 1.
+    d.run_loop();
     d.drain_output();
     d.shutdown();
     let (code, why) = d
