@@ -74,6 +74,16 @@ fn bare_ward_prints_a_short_usage() {
     // Short: a screenful at most, unlike `ward help`.
     assert!(err.lines().count() <= 15, "{err}");
     assert!(h.ok(&["help"]).lines().count() > err.lines().count());
+    // Through a pm2 link it names pm2, as every other message there does.
+    let out = h.pm2_in(&h.dir, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Usage: pm2 <command> [options]"), "{err}");
+    assert!(
+        err.contains("  pm2 start app.js ") && err.contains("`pm2 help`"),
+        "{err}"
+    );
+    assert!(!err.contains("  ward "), "{err}");
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
         None => {
             return Err(Error::new(format!(
                 "no command given\n\n{}",
-                crate::client::guide::SHORT_USAGE
+                crate::client::guide::short_usage()
             )));
         }
     };

@@ -9,17 +9,34 @@
 use crate::client::docs::{DOCS, find_doc};
 use crate::error::{Error, Result};
 
-/// What a bare `ward` prints (pm2 prints its help; the whole of ours is a page long).
-pub const SHORT_USAGE: &str = "\
-Usage: ward <command> [options]
-
-  ward start app.js               run app.js in the background, named app
-  ward ls                         the table of apps
-  ward logs [app]                 their output, then follow it
-  ward stop|restart|delete <app|id|all>
-  ward save; ward resurrect       keep the list across reboots
-
-`ward help` lists every command, `ward help <command>` tells one in full, `man ward` all.";
+/// What a bare `ward` prints (pm2 prints its help; the whole of ours is a page long),
+/// with the name the user typed (`pm2` through a pm2 link).
+pub fn short_usage() -> String {
+    let w = crate::client::output::program();
+    let lines = [
+        (
+            format!("{w} start app.js"),
+            "run app.js in the background, named app",
+        ),
+        (format!("{w} ls"), "the table of apps"),
+        (format!("{w} logs [app]"), "their output, then follow it"),
+        (format!("{w} stop|restart|delete <app|id|all>"), ""),
+        (
+            format!("{w} save; {w} resurrect"),
+            "keep the list across reboots",
+        ),
+    ];
+    let mut s = format!("Usage: {w} <command> [options]\n\n");
+    for (left, what) in lines {
+        let line = format!("  {left:<31} {what}");
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "\n`{w} help` lists every command, `{w} help <command>` tells one in full, `man ward` all."
+    ));
+    s
+}
 
 /// The error of a command that does not exist, with the nearest one when it is close.
 pub fn unknown_command(cmd: &str) -> Error {
