@@ -392,18 +392,44 @@ fn sigkill_during_stop_all() {
             .iter()
             .all(|a| a["pm2_env"]["status"] == "stopping")
     });
+    // What a reply showed is in state.json already (it is written before the reply).
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.root.join("state.json")).unwrap()).unwrap();
+    let saved: Vec<&str> = state["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["run"]["status"].as_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        saved.len() == 10 && saved.iter().all(|s| *s == "stopping"),
+        "state.json after jlist showed every app stopping: {saved:?}"
+    );
     kill(old, "-9");
     wait_new_daemon(&h, old);
     let _ = client.wait_with_output();
     let took = timed_ls(&h);
     assert!(took < secs(10), "{took:?}");
     // The new daemon finishes the stop: all stopped, nothing left running.
-    wait_until(secs(30), "every app stopped", || {
-        h.jlist()
-            .iter()
-            .all(|a| a["pm2_env"]["status"] == "stopped")
-            && sleepers(&marker).is_empty()
-    });
+    let until = Instant::now() + secs(30);
+    loop {
+        let list = h.jlist();
+        let left = sleepers(&marker);
+        if list.iter().all(|a| a["pm2_env"]["status"] == "stopped") && left.is_empty() {
+            break;
+        }
+        let last = format!(
+            "{:?}; still running: {left:?}",
+            list.iter()
+                .map(|a| format!("{} {} {}", a["name"], a["pm2_env"]["status"], a["pid"]))
+                .collect::<Vec<_>>()
+        );
+        if Instant::now() > until {
+            let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap_or_default();
+            panic!("not every app stopped after 30 s: {last}\nward.log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(h.jlist().len(), 10);
     // And they start again, once each, supervised.
     h.ok(&["restart", "all"]);

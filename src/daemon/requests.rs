@@ -1034,6 +1034,14 @@ impl Daemon {
             }
         };
         self.trim_due |= body.len() >= TRIM_AT;
+        // What a client is told is in state.json first: a daemon killed right after a
+        // reply (a `jlist` showing `stopping`, a `start` answered) leaves a state that
+        // says the same, and its successor carries on from there. The turn would write it
+        // anyway; this writes it before the reply instead of after.
+        if self.dirty && !self.exiting {
+            self.save();
+            self.last_save = sys::mono_ms();
+        }
         let frames = protocol::frames(id, &body, protocol::FRAME);
         if self.spare.is_empty() && !self.peers.contains_key(to) {
             self.reclaim_channels();
