@@ -713,6 +713,11 @@ impl Daemon {
     }
 
     fn save(&mut self) {
+        if self.abandoned {
+            // Another daemon serves this home now (take_home_back): its state.json is
+            // not ours to write, however many turns or replies this one has left.
+            return;
+        }
         #[derive(Serialize)]
         struct StateRef<'a> {
             next_id: u32,
