@@ -330,9 +330,20 @@ fn a_recycled_pid_is_never_taken_for_the_app() {
     v["apps"][0]["run"]["pid"] = spid.into();
     std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
     // The next command starts a daemon, which must see that pid for what it is.
-    wait_until(secs(20), "real restarted", || {
-        h.pid("real").is_some_and(|p| p != spid && p != real)
-    });
+    let until = std::time::Instant::now() + secs(20);
+    while !h.pid("real").is_some_and(|p| p != spid && p != real) {
+        if std::time::Instant::now() > until {
+            let ls = h.run(&["jlist"]);
+            panic!(
+                "real not restarted within 20 s (stranger {spid}, old pid {real}); jlist: {}\n\
+                 stderr: {}\nward.log:\n{}",
+                String::from_utf8_lossy(&ls.stdout),
+                String::from_utf8_lossy(&ls.stderr),
+                std::fs::read_to_string(h.root.join("ward.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(alive(spid), "the stranger was not touched");
     h.ok(&["stop", "real"]);
     assert!(alive(spid), "stopping the app does not reach the stranger");
