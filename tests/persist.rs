@@ -311,15 +311,25 @@ fn a_recycled_pid_is_never_taken_for_the_app() {
     let h = Home::new("persist-recycled");
     h.ok(&["start", "sleep", "-n", "real", "--", "100777"]);
     let real = h.pid("real").unwrap();
-    // A stranger process the new daemon must leave alone.
-    let stranger = Stranger(
-        std::process::Command::new("sleep")
-            .arg("100778")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    // A stranger process the new daemon must leave alone. It must start in another clock
+    // tick than the app: start times count in ticks (10 ms), and a stranger started in
+    // the same one is, to the kernel, the same process; a pid really recycled never is
+    // (the pid space wraps in far more than a tick).
+    let spawn = || {
+        Stranger(
+            std::process::Command::new("sleep")
+                .arg("100778")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut stranger = spawn();
+    while start_ticks(stranger.0.id()) == start_ticks(real) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        stranger = spawn();
+    }
     let spid = stranger.0.id();
     kill_daemon_and_holder(&h);
     kill(real, "-9");
@@ -347,6 +357,13 @@ fn a_recycled_pid_is_never_taken_for_the_app() {
     assert!(alive(spid), "the stranger was not touched");
     h.ok(&["stop", "real"]);
     assert!(alive(spid), "stopping the app does not reach the stranger");
+}
+
+/// A process's start time in clock ticks since boot (/proc/PID/stat, field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
 }
 
 struct Stranger(std::process::Child);
