@@ -652,36 +652,9 @@ mod reference {
         s
     }
 
-    /// A JSON string literal, escaped as `JSON.stringify` (and serde_json) escape it: `"`, `\`
-    /// and control characters. Runs of plain bytes are copied whole; going through
-    /// `serde_json::Value` here cost a copy and a formatter call per string.
-    fn write_str(t: &str, s: &mut String) {
-        s.push('"');
-        let mut plain_from = 0;
-        for (i, b) in t.bytes().enumerate() {
-            let esc = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0x08 => "\\b",
-                0x0c => "\\f",
-                0..=0x1f => "",
-                _ => continue,
-            };
-            s.push_str(&t[plain_from..i]);
-            plain_from = i + 1;
-            if esc.is_empty() {
-                use std::fmt::Write;
-                let _ = write!(s, "\\u{:04x}", b);
-            } else {
-                s.push_str(esc);
-            }
-        }
-        s.push_str(&t[plain_from..]);
-        s.push('"');
-    }
+    /// The escaping jlist's writer uses (spec/jsontext.rs, held to serde_json's by its own
+    /// tests and the fuzz target).
+    use crate::spec::jsontext::write_str;
 
     fn write_json(n: &Node, s: &mut String) {
         match n {
