@@ -133,13 +133,7 @@ fn request_body(
                 os(&e),
             ));
         }
-        start_daemon(home)?;
-        send_all(&client, &sockpath, &frames).map_err(|e| {
-            Error::unable(
-                format_args!("reach the daemon at {}", sockpath.display()),
-                os(&e),
-            )
-        })?;
+        start_and_send(home, &client, &sockpath, &frames)?;
     }
     let mut asked = daemon_pid(home);
     // The send went through, yet the pid file names a dead daemon: the socket we reached
@@ -148,13 +142,7 @@ fn request_body(
     // again. A live daemon always wrote its pid before it bound the socket, so this never
     // sends one daemon the same request twice.
     if autostart && asked.is_some_and(|p| !pid_alive(p)) {
-        start_daemon(home)?;
-        send_all(&client, &sockpath, &frames).map_err(|e| {
-            Error::unable(
-                format_args!("reach the daemon at {}", sockpath.display()),
-                os(&e),
-            )
-        })?;
+        start_and_send(home, &client, &sockpath, &frames)?;
         asked = daemon_pid(home);
     }
     wait_reply(&client, home, id, timeout, asked, tick)
@@ -188,6 +176,22 @@ fn daemon_died(home: &Home, asked: u32) -> Option<Error> {
          have been done: check with `ward ls` (see {})",
         home.daemon_log().display()
     )))
+}
+
+/// Starts a daemon (or waits for the one taking over) and sends the request to it.
+fn start_and_send(
+    home: &Home,
+    client: &sock::Client,
+    sockpath: &Path,
+    frames: &[Vec<u8>],
+) -> Result<()> {
+    start_daemon(home)?;
+    send_all(client, sockpath, frames).map_err(|e| {
+        Error::unable(
+            format_args!("reach the daemon at {}", sockpath.display()),
+            os(&e),
+        )
+    })
 }
 
 fn send_all(client: &sock::Client, to: &Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
