@@ -311,8 +311,15 @@ pub enum Reply {
     Error {
         message: String,
     },
+    /// With environments (`List { env: true }`), each distinct one is in `envs` once and
+    /// `env_of[i]` names app i's (its own `env` is left empty): apps started from one shell
+    /// share one, and 100 of them were 600 kB of the same text to encode, send and read.
     List {
         apps: Vec<AppView>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        envs: Vec<crate::spec::config::Env>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env_of: Vec<u32>,
     },
     Table {
         rows: Vec<Row>,

@@ -19,6 +19,13 @@ pub struct State {
     /// follow.
     #[serde(default)]
     pub seq: u64,
+    /// The apps' environments, each distinct one once; `env_of[i]` is app i's
+    /// (spec::config::take_shared). A state.json of before has neither, and each app's
+    /// own `env`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub envs: Vec<crate::spec::config::Env>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_of: Vec<u32>,
 }
 
 /// One line of the spawn journal (`state.journal`): an app as it was right after one of
@@ -172,8 +179,19 @@ pub fn load_state(path: &Path) -> Result<State> {
             ));
         }
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))
+    let mut state: State = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
+    let (envs, env_of) = (
+        std::mem::take(&mut state.envs),
+        std::mem::take(&mut state.env_of),
+    );
+    crate::spec::config::put_shared(
+        state.apps.iter_mut().map(|a| &mut a.spec.env),
+        &envs,
+        &env_of,
+    )
+    .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -216,6 +234,44 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// state.json holds each environment once; loading gives every app its own back,
+    /// shared. A state.json of before (each app with its `env`) still loads.
+    #[test]
+    fn state_json_shares_environments() {
+        let dir = std::env::temp_dir().join(format!("ward-state-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("state.json");
+        std::fs::write(
+            &p,
+            r#"{"next_id":3,"seq":1,"envs":[{"A":"1"},{"B":"2"}],"env_of":[1,0,1],
+            "apps":[{"id":0,"spec":{"name":"x"},"run":{}},{"id":1,"spec":{"name":"y"},"run":{}},
+            {"id":2,"spec":{"name":"z"},"run":{}}]}"#,
+        )
+        .unwrap();
+        let state = load_state(&p).unwrap();
+        let env = |i: usize| state.apps[i].spec.env.clone();
+        assert_eq!(env(0).get("B").map(String::as_str), Some("2"));
+        assert_eq!(env(1).get("A").map(String::as_str), Some("1"));
+        assert!(std::sync::Arc::ptr_eq(&env(0), &env(2)));
+        std::fs::write(
+            &p,
+            r#"{"next_id":1,"apps":[{"id":0,"spec":{"name":"x","env":{"C":"3"}},"run":{}}]}"#,
+        )
+        .unwrap();
+        let state = load_state(&p).unwrap();
+        assert_eq!(
+            state.apps[0].spec.env.get("C").map(String::as_str),
+            Some("3")
+        );
+        std::fs::write(
+            &p,
+            r#"{"next_id":1,"envs":[],"env_of":[4],"apps":[{"id":0,"spec":{"name":"x"},"run":{}}]}"#,
+        )
+        .unwrap();
+        assert!(load_state(&p).is_err(), "an index with no environment");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn journal_lines_of_the_current_state_are_replayed() {
         let dir = std::env::temp_dir().join(format!("ward-journal-{}", std::process::id()));
@@ -242,6 +298,7 @@ mod tests {
             next_id: 2,
             apps: vec![app(1, Some(11))],
             seq: 3,
+            ..State::default()
         };
         let (n, unsure) = journal_replay(&path, &mut state);
         assert_eq!(n, 5);

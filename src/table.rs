@@ -81,16 +81,7 @@ impl Table {
     }
 
     fn insert(&mut self, mut app: App) {
-        // Apps started from one shell have equal environments: keep one copy of each.
-        match self.envs.iter().find(|e| ***e == *app.spec.env) {
-            Some(e) => app.spec.env = e.clone(),
-            None => {
-                if self.envs.len() == ENVS_KEPT {
-                    self.envs.remove(0);
-                }
-                self.envs.push(app.spec.env.clone());
-            }
-        }
+        app.spec.env = self.share(std::mem::take(&mut app.spec.env));
         self.by_name
             .entry(app.spec.name.clone())
             .or_default()
@@ -99,6 +90,40 @@ impl Table {
     }
 
     /// Gives app `id` new settings; a new name is indexed under that name.
+    /// Apps started from one shell have equal environments: one copy of each, the copy of
+    /// an equal one of the last few seen.
+    fn share(&mut self, env: crate::spec::config::Env) -> crate::spec::config::Env {
+        if let Some(e) = self.envs.iter().find(|e| ***e == *env) {
+            return e.clone();
+        }
+        if self.envs.len() == ENVS_KEPT {
+            self.envs.remove(0);
+        }
+        self.envs.push(env.clone());
+        env
+    }
+
+    /// Every app's environment, in the order of `iter`.
+    pub fn envs_mut(
+        &mut self,
+    ) -> impl ExactSizeIterator<Item = &mut crate::spec::config::Env> + '_ {
+        self.apps.values_mut().map(|a| &mut a.spec.env)
+    }
+
+    /// Merges `vars` over app `id`'s environment, as pm2 extends it (nothing is removed);
+    /// the apps whose environments were equal still share one after the same merge.
+    pub fn extend_env(&mut self, id: u32, vars: &BTreeMap<String, String>) {
+        let Some(old) = self.apps.get(&id).map(|a| a.spec.env.clone()) else {
+            return;
+        };
+        let mut env = (*old).clone();
+        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let env = self.share(std::sync::Arc::new(env));
+        if let Some(a) = self.apps.get_mut(&id) {
+            a.spec.env = env;
+        }
+    }
+
     pub fn set_spec(&mut self, id: u32, spec: AppSpec) {
         let Some(app) = self.apps.get_mut(&id) else {
             return;
@@ -302,5 +327,36 @@ mod tests {
         t.remove(2);
         assert_eq!(t.next_id(), 0);
         assert!(t.by_name("a").is_empty());
+    }
+
+    /// `--update-env` on many apps of one environment leaves them sharing one.
+    #[test]
+    fn extended_environments_stay_shared() {
+        let mut t = Table::default();
+        let env: crate::spec::config::Env =
+            std::sync::Arc::new([("A".to_string(), "1".to_string())].into());
+        let ids: Vec<u32> = (0..3)
+            .map(|i| {
+                let spec = AppSpec {
+                    name: format!("a{i}"),
+                    env: std::sync::Arc::new((*env).clone()),
+                    ..AppSpec::default()
+                };
+                t.add(spec, Run::new(0))
+            })
+            .collect();
+        let env_at = |t: &Table, i: u32| t.get(i).unwrap().spec.env.clone();
+        assert!(
+            std::sync::Arc::ptr_eq(&env_at(&t, 0), &env_at(&t, 2)),
+            "shared on insert"
+        );
+        let vars = [("B".to_string(), "2".to_string())].into();
+        for &i in &ids {
+            t.extend_env(i, &vars);
+        }
+        assert_eq!(env_at(&t, 1).get("B").map(String::as_str), Some("2"));
+        assert_eq!(env_at(&t, 1).get("A").map(String::as_str), Some("1"));
+        assert!(std::sync::Arc::ptr_eq(&env_at(&t, 0), &env_at(&t, 1)));
+        assert!(std::sync::Arc::ptr_eq(&env_at(&t, 0), &env_at(&t, 2)));
     }
 }

@@ -969,3 +969,60 @@ fn help_and_man_page_cover_the_keys_and_commands() {
         assert!(out.contains(want), "ward help {cmd} lacks {want}:\n{out}");
     }
 }
+
+/// pm2 gives each app of a file the variable NAME={} (API.js:871-872). ward keeps it as a
+/// mark beside the environment, so that the apps of one file share one: state.json holds
+/// it once, and a daemon SIGKILLed and replaced reads it back for every app.
+#[test]
+fn apps_of_one_file_share_one_environment_and_see_their_names() {
+    let h = Home::new("eco-share");
+    put(&h, "bin/show", SHOW);
+    let mut apps: Vec<Value> = (0..5)
+        .map(|i| serde_json::json!({"name": format!("w{i}"), "script": "bin/show"}))
+        .collect();
+    apps.push(serde_json::json!({"name": "own", "script": "bin/show", "env": {"own": "mine"}}));
+    let file = h.dir.join("eco.json");
+    std::fs::write(&file, serde_json::json!({ "apps": apps }).to_string()).unwrap();
+    h.ok(&["start", file.to_str().unwrap()]);
+    let check = |h: &Home| {
+        for i in 0..5 {
+            let name = format!("w{i}");
+            let a = h.must(&name);
+            assert_eq!(a["pm2_env"][&name], "{}", "{a}");
+            assert_eq!(env_of(&a, &name), "{}");
+            assert!(h.ok(&["env", &name]).contains(&format!("{name}: {{}}\n")));
+        }
+        assert_eq!(env_of(&h.must("own"), "own"), "mine");
+    };
+    for i in 0..5 {
+        wait_log(&h, &format!("w{i}-out.log"), &format!("env:w{i}={{}}"));
+    }
+    wait_log(&h, "own-out.log", "env:own=mine");
+    check(&h);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(h.root.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["envs"].as_array().map(Vec::len), Some(2), "{state}");
+    assert_eq!(state["env_of"], serde_json::json!([0, 0, 0, 0, 0, 1]));
+    assert!(state["apps"][0]["spec"].get("env").is_none(), "{state}");
+    assert_eq!(state["apps"][0]["spec"]["name_var"], true);
+    assert_eq!(state["envs"][1]["own"], "mine");
+    let daemon = h.daemon_pid().unwrap();
+    kill(daemon, "-9");
+    wait_until(secs(10), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+    });
+    check(&h);
+    // A restart runs the app with its name again.
+    let before = h.pid("w1").unwrap();
+    h.ok(&["restart", "w1"]);
+    wait_until(secs(10), "w1 restarted", || {
+        h.pid("w1").is_some_and(|p| p != before)
+    });
+    let pid = h.pid("w1").unwrap();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ.split(|&b| b == 0).any(|v| v == b"w1={}"),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
+}

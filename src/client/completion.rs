@@ -44,7 +44,7 @@ pub fn run(home: &Home, what: &str) -> Result<i32> {
 /// success) otherwise, so that pressing Tab never starts a daemon nor prints an error.
 fn names(home: &Home) -> String {
     let req = Request::List { env: false };
-    let Ok(Reply::List { apps }) =
+    let Ok(Reply::List { apps, .. }) =
         crate::client::talk::request(home, &req, Duration::from_secs(2), false)
     else {
         return String::new();

@@ -786,7 +786,7 @@ fn poll_list(home: &Home) -> Result<Vec<AppView>> {
         Duration::from_secs(5),
         false,
     )? {
-        Reply::List { apps } => Ok(apps),
+        Reply::List { apps, .. } => Ok(apps),
         Reply::Error { message } => Err(Error::new(message)),
         other => Err(Error::new(format!("unexpected answer {other:?}"))),
     }

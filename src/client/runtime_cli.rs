@@ -197,7 +197,7 @@ pub fn check(home: &Home) -> Result<i32> {
         Duration::from_secs(5),
         false,
     )? {
-        Reply::List { apps } => apps,
+        Reply::List { apps, .. } => apps,
         other => return talk::unexpected(other),
     };
     use crate::lifecycle::Status;

@@ -37,6 +37,10 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
     struct List {
         reply: String,
         apps: Vec<protocol::AppView>,
+        #[serde(default)]
+        envs: Vec<crate::spec::config::Env>,
+        #[serde(default)]
+        env_of: Vec<u32>,
     }
     let body = request_body(
         home,
@@ -45,14 +49,17 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
         true,
         &mut |_| {},
     )?;
-    match decode::<List>(&body) {
-        Ok(l) if l.reply == "list" => Ok(l.apps),
+    let (mut apps, envs, env_of) = match decode::<List>(&body) {
+        Ok(l) if l.reply == "list" => (l.apps, l.envs, l.env_of),
         _ => match decode(&body).map(told) {
-            Ok(Reply::List { apps }) => Ok(apps),
-            Ok(other) => unexpected(other).map(|_| Vec::new()),
-            Err(e) => Err(Error::unable("read the daemon's reply", e)),
+            Ok(Reply::List { apps, envs, env_of }) => (apps, envs, env_of),
+            Ok(other) => return unexpected(other).map(|_| Vec::new()),
+            Err(e) => return Err(Error::unable("read the daemon's reply", e)),
         },
-    }
+    };
+    crate::spec::config::put_shared(apps.iter_mut().map(|v| &mut v.app.spec.env), &envs, &env_of)
+        .map_err(|e| Error::unable("read the daemon's reply", e))?;
+    Ok(apps)
 }
 
 /// Sends one request and waits for its whole reply, starting the daemon if `autostart` and

@@ -723,15 +723,24 @@ impl Daemon {
             next_id: u32,
             apps: Vec<&'a App>,
             seq: u64,
+            envs: Vec<crate::spec::config::Env>,
+            env_of: Vec<u32>,
         }
+        // Each distinct environment once (store::State): taken out of the table for the
+        // encoding and put back, nothing copied.
+        let (envs, env_of) = crate::spec::config::take_shared(self.table.envs_mut());
         let state = StateRef {
             next_id: self.table.next_id(),
             apps: self.table.iter().collect(),
             seq: self.seq + 1,
+            envs,
+            env_of,
         };
-        let res = serde_json::to_vec(&state)
-            .map_err(|e| Error::unable("encode the state", e))
-            .and_then(|b| store::write_state(&self.home.state(), &b));
+        let bytes = serde_json::to_vec(&state).map_err(|e| Error::unable("encode the state", e));
+        let StateRef { envs, env_of, .. } = state;
+        let back = crate::spec::config::put_shared(self.table.envs_mut(), &envs, &env_of);
+        debug_assert!(back.is_ok());
+        let res = bytes.and_then(|b| store::write_state(&self.home.state(), &b));
         match res {
             Ok(()) => {
                 self.dirty = false;

@@ -80,13 +80,12 @@ impl Daemon {
             errors: Vec::new(),
         };
         for &app in &ids {
-            let Some(a) = self.table.get_mut(app) else {
+            if let Some(env) = &update_env {
+                self.table.extend_env(app, env);
+            }
+            let Some(a) = self.table.get(app) else {
                 continue;
             };
-            if let Some(env) = &update_env {
-                std::sync::Arc::make_mut(&mut a.spec.env)
-                    .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
             let name = a.spec.name.clone();
             let rolling = a.spec.cluster || self.table.by_name(&name).len() > 1;
             log(format_args!("reload {name} (id {app}) on request"));

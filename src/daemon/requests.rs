@@ -127,8 +127,13 @@ impl Daemon {
                 },
             ),
             Request::List { env } => {
-                let apps = self.views(env);
-                self.reply_raw(&from, id, &Reply::List { apps });
+                let mut apps = self.views(env);
+                let (envs, env_of) = if env {
+                    crate::spec::config::take_shared(apps.iter_mut().map(|v| &mut v.app.spec.env))
+                } else {
+                    Default::default()
+                };
+                self.reply_raw(&from, id, &Reply::List { apps, envs, env_of });
             }
             Request::Table => {
                 let rows = self.views(false).iter().map(protocol::Row::of).collect();
@@ -414,10 +419,7 @@ impl Daemon {
             }
             if let (Verb::Restart | Verb::Reload, Some(env)) = (verb, &update_env) {
                 // pm2 extends the stored environment; nothing is removed.
-                if let Some(a) = self.table.get_mut(app) {
-                    std::sync::Arc::make_mut(&mut a.spec.env)
-                        .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
+                self.table.extend_env(app, env);
             }
             if matches!(verb, Verb::Stop | Verb::Delete) {
                 // pm2 stops watching on any stop or delete (Client.js:507-514).
@@ -470,7 +472,8 @@ impl Daemon {
             /// is a restart, and a restart with --watch toggles), and their new settings.
             Existing(
                 Vec<u32>,
-                Option<BTreeMap<String, String>>,
+                // An ecosystem file's environment (with its `name_var` mark), to merge.
+                Option<(crate::spec::config::Env, bool)>,
                 bool,
                 Vec<(u32, AppSpec)>,
             ),
@@ -485,7 +488,7 @@ impl Daemon {
                         .spec
                         .as_ref()
                         .filter(|_| item.ecosystem)
-                        .map(|s| (*s.env).clone());
+                        .map(|s| (s.env.clone(), s.name_var));
                     let mut specs = Vec::new();
                     let patch = item.patch.as_ref();
                     for (a, p) in ids
@@ -566,9 +569,11 @@ impl Daemon {
                             let on = self.table.get(app).is_some_and(|a| a.spec.watch.is_empty());
                             self.set_watching(app, on);
                         }
-                        if let (Some(env), Some(a)) = (&env, self.table.get_mut(app)) {
-                            std::sync::Arc::make_mut(&mut a.spec.env)
-                                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        if let Some((env, mark)) = &env {
+                            self.table.extend_env(app, env);
+                            if let Some(a) = self.table.get_mut(app) {
+                                a.spec.name_var |= mark;
+                            }
                         }
                         let running = self
                             .table

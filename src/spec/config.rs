@@ -147,8 +147,17 @@ pub struct AppSpec {
     /// The complete environment the app runs with (client's environment at start + `env`).
     /// Shared between apps whose environments are equal (most apps are started from one
     /// shell): with 1,000 apps, one copy instead of a thousand. Read so (`read_env`) too.
-    #[serde(deserialize_with = "read_env")]
+    /// Not written when empty: in a list whose environments are written apart (see
+    /// `take_shared`), each app's is.
+    #[serde(deserialize_with = "read_env", skip_serializing_if = "no_vars")]
     pub env: Env,
+    /// pm2 gives an app started from an ecosystem file the variable `NAME={}` (its name,
+    /// API.js:871-872) unless its environment sets that name itself. Kept as this mark and
+    /// added where the variables are used (`vars`), so that the apps of one file share one
+    /// `env`: 100 of them were 100 copies differing in that one variable, in the daemon's
+    /// memory, in every state.json and in every `jlist`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub name_var: bool,
     pub namespace: String,
     pub autorestart: bool,
     pub max_restarts: u32,
@@ -222,6 +231,7 @@ impl Default for AppSpec {
             interpreter_args: Vec::new(),
             cwd: String::new(),
             env: Env::default(),
+            name_var: false,
             namespace: "default".into(),
             autorestart: true,
             max_restarts: MAX_RESTARTS,
@@ -264,6 +274,19 @@ impl Default for AppSpec {
 }
 
 impl AppSpec {
+    /// The variable `name_var` stands for, when the environment does not set it.
+    pub fn name_var(&self) -> Option<(&str, &'static str)> {
+        (self.name_var && !self.env.contains_key(&self.name)).then_some((&self.name, "{}"))
+    }
+
+    /// The app's variables in key order: its environment, with `name_var`'s in its place.
+    pub fn vars(&self) -> Vars<'_> {
+        Vars {
+            env: self.env.iter().peekable(),
+            extra: self.name_var(),
+        }
+    }
+
     /// The timestamp format of captured lines, if any (pm2's `time` is turned into
     /// `log_date_format` when the spec is built).
     pub fn date_format(&self) -> Option<&str> {
@@ -291,6 +314,77 @@ impl AppSpec {
     }
 }
 
+/// Takes the environments out of `slots` (left empty): each distinct one once, by
+/// pointer (the table shares equal ones, table.rs), and the index of each slot's. A list
+/// of apps is written so (a `jlist` reply, state.json): 100 apps of one shell or one
+/// ecosystem file carry their environment once instead of 100 times.
+pub fn take_shared<'a>(slots: impl Iterator<Item = &'a mut Env>) -> (Vec<Env>, Vec<u32>) {
+    let mut envs: Vec<Env> = Vec::new();
+    let mut seen: std::collections::HashMap<*const BTreeMap<String, String>, u32> =
+        std::collections::HashMap::new();
+    let mut env_of = Vec::new();
+    for slot in slots {
+        let env = std::mem::take(slot);
+        let i = *seen.entry(std::sync::Arc::as_ptr(&env)).or_insert_with(|| {
+            envs.push(env.clone());
+            envs.len() as u32 - 1
+        });
+        env_of.push(i);
+    }
+    (envs, env_of)
+}
+
+/// The inverse of `take_shared`: each slot gets its environment back. Without indices
+/// (a list written before environments were shared) the slots keep their own.
+pub fn put_shared<'a>(
+    slots: impl ExactSizeIterator<Item = &'a mut Env>,
+    envs: &[Env],
+    env_of: &[u32],
+) -> std::result::Result<(), String> {
+    if env_of.is_empty() {
+        return Ok(());
+    }
+    if env_of.len() != slots.len() {
+        return Err(format!(
+            "{} environment indices for {} apps",
+            env_of.len(),
+            slots.len()
+        ));
+    }
+    for (slot, &i) in slots.zip(env_of) {
+        *slot = envs
+            .get(i as usize)
+            .ok_or_else(|| format!("environment {i} of {} is missing", envs.len()))?
+            .clone();
+    }
+    Ok(())
+}
+
+fn no_vars(env: &Env) -> bool {
+    env.is_empty()
+}
+
+/// See `AppSpec::vars`.
+pub struct Vars<'a> {
+    env: std::iter::Peekable<std::collections::btree_map::Iter<'a, String, String>>,
+    extra: Option<(&'a str, &'static str)>,
+}
+
+impl<'a> Iterator for Vars<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        match (self.extra, self.env.peek()) {
+            (Some((k, _)), Some((e, _))) if e.as_str() < k => {}
+            (Some(x), _) => {
+                self.extra = None;
+                return Some(x);
+            }
+            (None, _) => {}
+        }
+        self.env.next().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
 /// The variables pm2 sets for its apps on top of their environment (`God.js
 /// injectVariables`); `ward env` shows them too.
 pub fn pm2_vars(id: u32, spec: &AppSpec, home: &str) -> Vec<(String, String)> {
@@ -299,13 +393,22 @@ pub fn pm2_vars(id: u32, spec: &AppSpec, home: &str) -> Vec<(String, String)> {
     } else {
         &spec.instance_var
     };
-    vec![
+    let mut vars: Vec<(String, String)> = vec![
         ("pm_id".into(), id.to_string()),
         ("name".into(), spec.name.clone()),
         ("namespace".into(), spec.namespace.clone()),
         (var.to_string(), spec.instance.to_string()),
         ("WARD_HOME".into(), home.to_string()),
-    ]
+    ];
+    // `name_var`'s variable, unless one of pm2's own (set over the environment) has its
+    // name: an app called `name` gets name=name, as from pm2.
+    if let Some((k, v)) = spec
+        .name_var()
+        .filter(|(k, _)| vars.iter().all(|(n, _)| n != k))
+    {
+        vars.push((k.to_string(), v.to_string()));
+    }
+    vars
 }
 
 /// `node`, `nodejs`, `/usr/bin/node`: a program whose file name says Node.
@@ -734,5 +837,84 @@ mod tests {
         assert_eq!(parse_watch_delay("0").unwrap(), 0);
         assert!(parse_watch_delay("-1").is_err());
         assert!(parse_watch_delay("soon").is_err());
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> Env {
+        Env::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// An ecosystem app's variables have `NAME={}` in key order, unless its environment
+    /// sets NAME; pm2's own variables (set over it) win over the mark.
+    #[test]
+    fn the_name_var_mark_is_a_variable_in_its_place() {
+        let mut spec = AppSpec {
+            name: "b".into(),
+            env: env_of(&[("a", "1"), ("c", "3")]),
+            ..AppSpec::default()
+        };
+        let vars = |s: &AppSpec| {
+            s.vars()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(vars(&spec), ["a=1", "c=3"], "no mark, no variable");
+        spec.name_var = true;
+        assert_eq!(vars(&spec), ["a=1", "b={}", "c=3"]);
+        spec.name = "0".into();
+        assert_eq!(vars(&spec), ["0={}", "a=1", "c=3"]);
+        spec.name = "z".into();
+        assert_eq!(vars(&spec), ["a=1", "c=3", "z={}"]);
+        spec.name = "c".into();
+        assert_eq!(
+            vars(&spec),
+            ["a=1", "c=3"],
+            "the environment's own value stays"
+        );
+        assert_eq!(spec.name_var(), None);
+        spec.name = "q".into();
+        let pm2 = pm2_vars(1, &spec, "/h");
+        assert!(pm2.contains(&("q".into(), "{}".into())), "{pm2:?}");
+        spec.name = "name".into();
+        let pm2 = pm2_vars(1, &spec, "/h");
+        let named: Vec<_> = pm2.iter().filter(|(k, _)| k == "name").collect();
+        assert_eq!(
+            named,
+            [&("name".to_string(), "name".to_string())],
+            "pm2's `name` wins"
+        );
+    }
+
+    /// A list's environments are written once each, and read back to the same apps,
+    /// shared again; broken indices are an error, not a panic.
+    #[test]
+    fn shared_environments_go_out_once_and_come_back() {
+        let one = env_of(&[("A", "1")]);
+        let two = env_of(&[("B", "2")]);
+        let mut slots = [one.clone(), two.clone(), one.clone(), Env::default()];
+        let (envs, of) = take_shared(slots.iter_mut());
+        assert_eq!(envs.len(), 3, "one, two and the empty one");
+        assert_eq!(of, [0, 1, 0, 2]);
+        assert!(slots.iter().all(|e| e.is_empty()), "taken out");
+        put_shared(slots.iter_mut(), &envs, &of).unwrap();
+        assert_eq!(slots[0], one);
+        assert_eq!(slots[1], two);
+        assert!(std::sync::Arc::ptr_eq(&slots[0], &slots[2]), "shared again");
+        assert!(slots[3].is_empty());
+        // A list written before sharing: no indices, every slot keeps its own.
+        put_shared(slots.iter_mut(), &[], &[]).unwrap();
+        assert_eq!(slots[1], two);
+        assert!(
+            put_shared(slots.iter_mut(), &envs, &[0, 1]).is_err(),
+            "too few"
+        );
+        assert!(
+            put_shared(slots.iter_mut(), &envs, &[0, 1, 0, 9]).is_err(),
+            "no env 9"
+        );
     }
 }

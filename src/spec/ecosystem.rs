@@ -425,8 +425,6 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     })?;
     let mut env = ctx.shell_env.clone();
     env.extend(file_env(app, ctx.env_name));
-    // pm2 puts `NAME: '{}'` in an ecosystem app's environment (API.js:871-872).
-    env.entry(app.name.clone()).or_insert_with(|| "{}".into());
     let in_cwd = |p: &str| -> String {
         if p.is_empty() || p == "NULL" || p == "/dev/null" {
             if p.is_empty() {
@@ -456,6 +454,8 @@ pub fn to_spec(eco: &Ecosystem, app: &EcoApp, ctx: &Ctx) -> Result<AppSpec> {
     }
     spec.cwd = cwd.to_string_lossy().into_owned();
     spec.env = std::sync::Arc::new(env);
+    // pm2 puts `NAME: '{}'` in an ecosystem app's environment (API.js:871-872).
+    spec.name_var = true;
     // Kept as pm2 keeps them, for jlist/prettylist and dumps (`env_production: {...}`).
     spec.env_blocks = app.env_named.clone();
     spec.out_file = in_cwd(&spec.out_file);
