@@ -588,3 +588,32 @@ fn daemon_resurrect_tells_systemd_it_is_ready_after_the_apps_start() {
     h.ok(&["kill"]);
     let _ = daemon.wait();
 }
+
+/// A new home's daemon answers before its fd holder is up and writes no empty table (two
+/// fsyncs), yet the holder is connected by the end of that turn: an app started next and
+/// a daemon SIGKILLed after it lose nothing.
+#[test]
+fn a_new_home_answers_first_and_its_holder_still_keeps_the_apps() {
+    let h = Home::new("persist-new-home");
+    h.ok(&["ping"]);
+    assert!(
+        !h.root.join("state.json").exists(),
+        "a new home with nothing in it has no state.json"
+    );
+    wait_until(secs(5), "the holder", || {
+        std::fs::read_to_string(h.root.join("holder.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .is_some_and(alive)
+    });
+    h.ok(&["start", "sleep", "-n", "s", "--", "720001"]);
+    assert!(h.root.join("state.json").exists());
+    let pid = h.wait_online("s");
+    let daemon = h.daemon_pid().unwrap();
+    kill(daemon, "-9");
+    wait_until(secs(10), "a new daemon", || {
+        h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
+    });
+    assert_eq!(h.pid("s"), Some(pid), "adopted with its pid");
+    assert_eq!(procs_with("sleep 720001").len(), 1);
+}

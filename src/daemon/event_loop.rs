@@ -251,6 +251,10 @@ pub struct Daemon {
     /// Monotonic ms of the last state.json write.
     last_save: u64,
     holder: Option<holder::Link>,
+    /// A holder was started for a new home and holds nothing: it is connected when first
+    /// needed (`ensure_holder`), at the latest at the end of the first turn, so the first
+    /// answer does not wait for its exec (a millisecond of the daemon's cold start).
+    holder_due: bool,
     /// Pipes (by token) to hand to the holder, and keys it may drop, at the end of the turn.
     hold_add: Vec<u64>,
     /// Apps whose stdin pipe the holder should get too.
@@ -375,11 +379,10 @@ pub fn run(
         let _ = nix::unistd::setsid();
     }
     let lock_fd = _lock.as_raw_fd();
-    if inherited.sock.is_none() {
-        // Not after `update` (the holder is there, waiting for us): see `prestart`.
-        holder::Link::prestart(&home);
-    }
+    // Not after `update` (the holder is there, waiting for us): see `prestart`.
+    let new_holder = inherited.sock.is_none() && holder::Link::prestart(&home);
     let mut d = Daemon::new(home, inherited.sock, lock_fd)?;
+    d.holder_due = new_holder;
     d.restore();
     if resurrect {
         match d.resurrect() {
@@ -397,6 +400,7 @@ pub fn run(
     d.run_loop();
     if d.abandoned {
         // The apps are left as they are; the holder of the old home serves nobody now.
+        d.ensure_holder();
         if let Some(h) = &d.holder {
             h.quit();
         }
@@ -533,6 +537,7 @@ impl Daemon {
             forker: crate::os::forker::Forker::start(),
             last_save: 0,
             holder: None,
+            holder_due: false,
             hold_add: Vec::new(),
             hold_add_stdin: Vec::new(),
             stdins: HashMap::new(),
@@ -701,6 +706,7 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        self.ensure_holder();
         if let Some(h) = &self.holder {
             h.quit();
         }

@@ -149,10 +149,17 @@ impl Link {
     /// then only waits for it. Harmless when a holder already serves this home (one left
     /// by a daemon that died): the new one finds the holder lock taken and exits, and
     /// `connect` reaches the old one.
-    pub fn prestart(home: &Home) {
+    ///
+    /// True when no holder answered, so the one started holds nothing yet: the daemon
+    /// then has nothing to take back and need not wait for it before its first answer.
+    pub fn prestart(home: &Home) -> bool {
+        if Link::try_connect(home).is_ok() {
+            return false;
+        }
         if spawn(home).is_ok() {
             PRESTARTED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        true
     }
 
     fn try_connect(home: &Home) -> Result<Link> {

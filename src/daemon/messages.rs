@@ -49,6 +49,9 @@ impl Daemon {
     /// worker exits when its channel closes.
     pub(super) fn watch_channel(&mut self, fd: OwnedFd, app: u32, pid: u32, hold: bool) {
         let key = format!("{app}.{pid}.c");
+        if hold {
+            self.ensure_holder();
+        }
         if let (true, Some(link)) = (hold, &self.holder) {
             use std::os::fd::AsRawFd;
             if let Err(e) = link.add(&[(key.clone(), fd.as_raw_fd())]) {
@@ -407,6 +410,9 @@ impl Daemon {
         // A socket just bound goes to the fd holder too: after a crash of the daemon,
         // the next one serves new copies from it instead of failing to bind the port.
         let fresh = self.cluster.take_fresh();
+        if !fresh.is_empty() {
+            self.ensure_holder();
+        }
         if let (false, Some(link)) = (fresh.is_empty(), &self.holder) {
             if let Err(e) = link.add(&fresh) {
                 log(format_args!(
@@ -503,6 +509,9 @@ impl Daemon {
     pub(super) fn hold_app_sockets(&mut self) {
         let mut items = self.channels.held();
         items.extend(self.cluster.held());
+        if !items.is_empty() {
+            self.ensure_holder();
+        }
         if let (false, Some(link)) = (items.is_empty(), &self.holder) {
             if let Err(e) = link.add(&items) {
                 log(format_args!(

@@ -53,8 +53,18 @@ impl Daemon {
         self.hold_app_sockets();
     }
 
+    /// Connects to the holder started for a new home, if that is still to be done (see
+    /// `holder_due`); before anything is handed to it.
+    pub(super) fn ensure_holder(&mut self) {
+        if std::mem::take(&mut self.holder_due) {
+            // It was started for us and holds nothing yet.
+            drop(self.connect_holder());
+        }
+    }
+
     /// Sends the turn's pipe additions and removals to the holder.
     pub(super) fn flush_holder(&mut self) {
+        self.ensure_holder();
         if self.hold_add.is_empty() && self.hold_del.is_empty() && self.hold_add_stdin.is_empty() {
             return;
         }
@@ -91,6 +101,7 @@ impl Daemon {
     /// taken back from the holder; the table comes from state.json, written just before.
     pub(super) fn reexec(&mut self, exe: &str) {
         self.save();
+        self.ensure_holder();
         if let Some(h) = &self.holder {
             h.exec();
         }
@@ -126,7 +137,12 @@ impl Daemon {
     /// app), and their output pipes (from the fd holder). Apps that died meanwhile go through
     /// the lifecycle as an exit of unknown status, so they restart if they should.
     pub(super) fn restore(&mut self) {
-        let held = self.connect_holder();
+        let held = if self.holder_due {
+            Vec::new()
+        } else {
+            self.connect_holder()
+        };
+        let had_state = self.home.state().exists();
         let mut damaged = false;
         let mut state = match store::load_state(&self.home.state()) {
             Ok(s) => s,
@@ -190,6 +206,9 @@ impl Daemon {
                 self.notices.push(notice);
             }
         }
+        // A new home: nothing to write until something happens (an empty state.json says
+        // what no state.json says, and its two fsyncs were a fifth of the first answer).
+        let fresh = !had_state && !damaged && journaled == 0 && state.apps.is_empty();
         self.seq = state.seq;
         self.open_journal();
         if !state.apps.is_empty() {
@@ -311,7 +330,7 @@ impl Daemon {
         }
         // Children that exited while a re-executed daemon was starting.
         self.on_sigchld();
-        self.dirty = true;
+        self.dirty |= !fresh;
     }
 
     /// Looks for this home's apps among the running processes (one pass over /proc; only
@@ -466,6 +485,7 @@ impl Daemon {
             g.rewatch();
         }
         // The holder's socket went with the folder: a new holder, at the new path.
+        self.ensure_holder();
         if let Some(h) = &self.holder {
             h.quit();
         }
