@@ -97,7 +97,10 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
     ] {
         env.remove(k);
     }
-    env.remove(&name);
+    // An ecosystem app's `NAME={}`: a string in a dump ward wrote, which comes back as the
+    // mark it was (config::AppSpec::name_var); pm2's own dumps hold an object there, no
+    // variable (see `env_map`).
+    let name_var = env.remove(&name).is_some_and(|x| x == "{}");
     let watch = match v.get("watch") {
         Some(Value::Bool(true)) => vec![".".to_string()],
         Some(w @ (Value::Array(_) | Value::String(_))) => words(Some(w)),
@@ -137,6 +140,7 @@ pub fn to_spec(v: &Value) -> Result<Imported, String> {
         interpreter_args: words(v.get("node_args").or(v.get("interpreter_args"))),
         cwd: s(v, "pm_cwd").unwrap_or_else(|| "/".into()),
         env: std::sync::Arc::new(env),
+        name_var,
         namespace: s(v, "namespace").unwrap_or(d.namespace.clone()),
         autorestart: v
             .get("autorestart")
@@ -221,6 +225,26 @@ pub fn read_all(v: &Value) -> (Vec<Imported>, Vec<String>) {
 mod tests {
     use super::*;
 
+    /// A dump ward wrote in pm2 mode carries an ecosystem app's `NAME={}` as a string: it
+    /// comes back as the mark, not as a variable of its own.
+    #[test]
+    fn the_name_variable_comes_back_as_the_mark() {
+        let v = serde_json::json!({
+            "name": "w", "pm_exec_path": "/bin/sleep", "env": {"w": "{}", "A": "1"}
+        });
+        let spec = to_spec(&v).unwrap().spec;
+        assert!(spec.name_var);
+        assert!(!spec.env.contains_key("w"));
+        assert_eq!(spec.vars().collect::<Vec<_>>(), [("A", "1"), ("w", "{}")]);
+        let v = serde_json::json!({
+            "name": "w", "pm_exec_path": "/bin/sleep", "env": {"w": "mine"}
+        });
+        assert!(
+            !to_spec(&v).unwrap().spec.name_var,
+            "a value of its own is no mark"
+        );
+    }
+
     #[test]
     fn reads_pm2s_own_jlist_entries() {
         let text = include_str!("../../tests/fixtures/dump.pm2");
@@ -240,6 +264,10 @@ mod tests {
         );
         assert_eq!(api.spec.env.get("PORT").map(String::as_str), Some("3000"));
         assert!(!api.spec.env.contains_key("PM2_HOME"));
+        assert!(
+            !api.spec.name_var,
+            "pm2's own `api: {{}}` is an object, no variable"
+        );
         assert_eq!(api.status, Status::Online);
         let worker = apps.iter().find(|a| a.spec.name == "worker").unwrap();
         assert_eq!(worker.status, Status::Stopped);
