@@ -117,6 +117,20 @@ fn spawn(home: &Home) -> Result<()> {
         .map_err(|e| Error::unable("start the fd holder", crate::error::os(&e)))
 }
 
+/// Whether a holder serves this home: a running one keeps `holder.lock` locked. Not asked
+/// by connecting: the holder takes any connection for a new daemon's, and its close for
+/// that daemon's death.
+fn holder_runs(home: &Home) -> bool {
+    let Ok(f) = crate::os::trust::open(
+        &home.root.join("holder.lock"),
+        crate::os::trust::Open::Write,
+    ) else {
+        return true; // unknown: connect at once, as to a holder that runs
+    };
+    // Locked by us only for this instant: the holder started next takes it.
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+}
+
 pub struct Link {
     fd: OwnedFd,
 }
@@ -153,7 +167,7 @@ impl Link {
     /// True when no holder answered, so the one started holds nothing yet: the daemon
     /// then has nothing to take back and need not wait for it before its first answer.
     pub fn prestart(home: &Home) -> bool {
-        if Link::try_connect(home).is_ok() {
+        if holder_runs(home) {
             return false;
         }
         if spawn(home).is_ok() {
