@@ -118,6 +118,49 @@ fn start_or_restart_on_a_half_running_file() {
     assert!(err.contains("ecosystem file"), "{err}");
 }
 
+/// `startOrReload FILE` is pm2's `_startJson` with reloadProcessId, as `reload FILE`: an
+/// app of two copies is replaced one copy at a time (a new process beside each old one),
+/// with the file's environment; the app not registered is started.
+#[test]
+fn start_or_reload_rolls_the_running_apps_and_starts_the_rest() {
+    let h = Home::new("surface-sorl");
+    h.script("show.sh", SHOW);
+    let file = |mode: &str| {
+        format!(
+            r#"{{"apps":[{{"name":"w","script":"show.sh","instances":2,"env":{{"MODE":"{mode}"}}}},
+            {{"name":"m","script":"show.sh"}}]}}"#
+        )
+    };
+    std::fs::write(h.dir.join("eco.json"), file("one")).unwrap();
+    h.ok(&["start", "eco.json", "--only", "w"]);
+    let before: Vec<u64> = h
+        .jlist()
+        .iter()
+        .filter(|a| a["name"] == "w")
+        .map(|a| a["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(before.len(), 2);
+    std::fs::write(h.dir.join("eco.json"), file("two")).unwrap();
+    h.ok(&["startOrReload", "eco.json"]);
+    let log = std::fs::read_to_string(h.root.join("ward.log")).unwrap();
+    for old in &before {
+        assert!(
+            log.contains(&format!("replaced pid {old}")),
+            "each copy replaced by a new process beside it:\n{log}"
+        );
+    }
+    let after: Vec<serde_json::Value> =
+        h.jlist().into_iter().filter(|a| a["name"] == "w").collect();
+    assert_eq!(after.len(), 2);
+    for a in &after {
+        assert!(!before.contains(&a["pid"].as_u64().unwrap()));
+        assert_eq!(a["pm2_env"]["env"]["MODE"], "two", "the file's environment");
+    }
+    assert_eq!(h.status("m").as_deref(), Some("online"), "m was started");
+    let err = h.fails(&["startOrGracefulReload", "w"]);
+    assert!(err.contains("ecosystem file"), "{err}");
+}
+
 #[test]
 fn append_env_to_name_and_deploy_env() {
     let h = Home::new("surface-append");

@@ -91,6 +91,18 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
             }
             c
         }
+        // pm2's `_startJson` with reloadProcessId, which is also its `reload FILE`.
+        "startOrReload" => {
+            let c = parse_restart(&mut p, canonical, Verb::Reload, None)?;
+            if let Command::Act { targets, .. } = &c {
+                if targets.len() != 1 || !crate::spec::ecosystem::is_ecosystem(&targets[0]) {
+                    return Err(Error::new(format!(
+                        "{cmd} takes one ecosystem file (or - for JSON on stdin)"
+                    )));
+                }
+            }
+            c
+        }
         "stop" => parse_act(&mut p, canonical, Verb::Stop)?,
         "restart" => parse_restart(&mut p, canonical, Verb::Restart, tail)?,
         "reset" => match parse_act(&mut p, canonical, Verb::Restart)? {

@@ -12,7 +12,11 @@ use crate::protocol::{Reply, Request};
 
 /// Commands whose help says they take another command's options ("Takes start's
 /// options", "the same options as startup").
-const SAME_FLAGS: &[(&str, &str)] = &[("startOrRestart", "start"), ("unstartup", "startup")];
+const SAME_FLAGS: &[(&str, &str)] = &[
+    ("startOrRestart", "start"),
+    ("startOrReload", "reload"),
+    ("unstartup", "startup"),
+];
 
 /// Options that stand before any command (`ward --version`).
 const GLOBAL: &[&str] = &["--help", "--version", "--silent", "--no-color", "--verbose"];

@@ -410,13 +410,23 @@ the dump is missing.",
     },
     Doc {
         name: "startOrRestart",
-        aliases: &["startOrReload", "startOrGracefulReload"],
+        aliases: &[],
         usage: "ward startOrRestart <ecosystem file|->",
         summary: "start the file's apps that are not running, restart the ones that are",
         details: "\
-As pm2 does. In ward the three are the same: the running apps are restarted, also in
-cluster mode (for a reload one copy at a time, use `ward reload FILE`). The restarted
-apps take the file's environment. Takes start's options (--env, --only, ...).",
+As pm2 does, and as `ward start FILE` does. The restarted apps take the file's environment.
+Takes start's options (--env, --only, ...).",
+    },
+    Doc {
+        name: "startOrReload",
+        aliases: &["startOrGracefulReload"],
+        usage: "ward startOrReload <ecosystem file|-> [--env NAME] [--only APPS] [--update-env]",
+        summary: "start the file's apps that are not registered, reload the ones that are",
+        details: "\
+As pm2 does, and as `ward reload FILE` does: an app of several copies (cluster mode, or
+`instances`) is replaced one copy at a time, each new copy online (or ready) before the
+next old one stops, so it keeps serving; the reloaded apps take the file's settings and
+environment. Takes reload's options.",
     },
     Doc {
         name: "import-pm2",
