@@ -160,12 +160,11 @@ impl Link {
     /// Starts a holder now, without waiting for it, so that its exec and start-up overlap
     /// the daemon's own (binding the control socket, starting the fork server) instead of
     /// following them: the daemon's cold start is a chain of execs. The next `connect`
-    /// then only waits for it. Harmless when a holder already serves this home (one left
-    /// by a daemon that died): the new one finds the holder lock taken and exits, and
-    /// `connect` reaches the old one.
+    /// then only waits for it. When a holder already serves this home (one left by a
+    /// daemon that died), none is started and `connect` reaches that one.
     ///
-    /// True when no holder answered, so the one started holds nothing yet: the daemon
-    /// then has nothing to take back and need not wait for it before its first answer.
+    /// True when no holder ran, so the one started holds nothing yet: the daemon then has
+    /// nothing to take back and need not wait for it before its first answer.
     pub fn prestart(home: &Home) -> bool {
         if holder_runs(home) {
             return false;
