@@ -217,6 +217,43 @@ pub fn assemble(partial: &mut Vec<u8>, data: &[u8], prefix: &[u8], out: &mut Vec
     }
 }
 
+/// The time format of pm2's key=value log lines (`pm2 logs --format`, `pm2-runtime
+/// --format`).
+pub const KV_TIME: &str = "YYYY-MM-DD-HH:mm:ssZZ";
+
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    message: &'a str,
+    timestamp: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process_id: Option<u32>,
+    app_name: &'a str,
+}
+
+/// One output line as pm2 writes it for `logs --json` and `pm2-runtime --json`: message
+/// (without its line end), timestamp (UTC, ISO 8601), type (`out`, `err`, ...), process_id
+/// and app_name. No newline after.
+pub fn stream_json_line(
+    line: &[u8],
+    now_ms: u64,
+    kind: &str,
+    id: Option<u32>,
+    name: &str,
+) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let message = text.trim_end_matches(['\n', '\r']);
+    let v = JsonLine {
+        message,
+        timestamp: crate::spec::datefmt::utc_iso(now_ms),
+        kind,
+        process_id: id,
+        app_name: name,
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
 /// Ends a partial line when its writer goes away.
 pub fn finish(partial: &mut Vec<u8>, out: &mut Vec<u8>) {
     if !partial.is_empty() {

@@ -111,6 +111,74 @@ fn logs_shows_last_lines_with_pm2_prefix_then_follows() {
     f.wait_for("0|app      | err after");
 }
 
+/// Waits until the `ward logs` child has `file` open: it follows from the end of the
+/// file, so what is written from then on is shown.
+fn wait_following(f: &Follower, h: &Home, file: &str) {
+    let want = h.log_path(file);
+    let pid = f.child.id();
+    wait_until(secs(10), &format!("ward logs following {file}"), || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == want))
+            })
+            .unwrap_or(false)
+    });
+}
+
+/// pm2's `logs --json` and `logs --format`: new lines only, one record each.
+#[test]
+fn logs_json_and_format_stream_new_lines_as_pm2() {
+    let h = Home::new("logs-json");
+    chatty(&h, "a");
+    let json = Follower::new(&h, &["a", "--json"]);
+    let kv = Follower::new(&h, &["a", "--format"]);
+    for f in [&json, &kv] {
+        wait_following(f, &h, "a-out.log");
+        wait_following(f, &h, "a-error.log");
+    }
+    std::fs::write(h.dir.join("go"), "").unwrap();
+    let start = Instant::now();
+    while json.lines().len() < 2 || kv.lines().len() < 2 {
+        assert!(
+            start.elapsed() < secs(15),
+            "{:?} {:?}",
+            json.lines(),
+            kv.lines()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let got = json.lines();
+    assert_eq!(got.len(), 2, "no history, only the two new lines: {got:#?}");
+    let recs: Vec<serde_json::Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    for (r, (msg, kind)) in recs.iter().zip([("after", "out"), ("err after", "err")]) {
+        assert_eq!(r["message"], msg, "{r}");
+        assert_eq!(r["type"], kind, "{r}");
+        assert_eq!(r["process_id"], 0, "{r}");
+        assert_eq!(r["app_name"], "a", "{r}");
+        let ts = r["timestamp"].as_str().unwrap();
+        assert!(is_date(ts, "dddd-dd-ddTdd:dd:dd.dddZ"), "{ts}");
+    }
+    let got = kv.lines();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    for (l, tail) in got.iter().zip([
+        " app=a id=0 type=out message=after",
+        " app=a id=0 type=error message=err after",
+    ]) {
+        let ts = l
+            .strip_prefix("timestamp=")
+            .unwrap_or_else(|| panic!("{l:?}"));
+        let zone = ts.as_bytes()[19];
+        assert!(is_date(&ts[..19], "dddd-dd-dd-dd:dd:dd"), "{l:?}");
+        assert!(zone == b'+' || zone == b'-', "{l:?}");
+        assert!(is_date(&ts[20..24], "dddd"), "{l:?}");
+        assert_eq!(&ts[24..], tail);
+    }
+}
+
 #[test]
 fn logs_options_nostream_raw_out_err_lines() {
     let h = Home::new("logs-opts");

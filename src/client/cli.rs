@@ -763,10 +763,13 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
         err: false,
         nostream: false,
         timestamp: None,
+        style: LogStyle::Prefixed,
     };
     while let Some(arg) = p.next()? {
         match arg {
             Long("lines") => o.lines = number(p, "--lines")?,
+            Long("json") => o.style = LogStyle::Json,
+            Long("format") => o.style = LogStyle::KeyValue,
             Long("raw") => o.raw = true,
             Long("out") => o.out = true,
             Long("err") => o.err = true,

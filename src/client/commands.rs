@@ -716,6 +716,7 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
             err: false,
             nostream: false,
             timestamp: None,
+            style: Default::default(),
         };
         return crate::client::follow::run(home, &logs);
     }

@@ -356,7 +356,11 @@ Options:
       --out                        only the stdout logs
       --err                        only the stderr logs
       --timestamp [FORMAT]         prefix each line with the time it is shown
-                                   (default format YYYY-MM-DD-HH:mm:ss)",
+                                   (default format YYYY-MM-DD-HH:mm:ss)
+      --json                       new lines only, one JSON object each: message,
+                                   timestamp, type (out, err), process_id, app_name
+      --format                     new lines only, as timestamp=... app=NAME id=ID
+                                   type=out|error message=LINE",
     },
     Doc {
         name: "flush",

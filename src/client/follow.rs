@@ -11,7 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client::cli::LogsOpts;
+use crate::client::cli::{LogStyle, LogsOpts};
 use crate::client::{output, talk};
 use crate::error::Result;
 use crate::home::Home;
@@ -25,6 +25,8 @@ const CHUNK: usize = 64 * 1024;
 struct Source {
     /// `ID|NAME`, pm2's prefix.
     label: String,
+    app_id: u32,
+    app_name: String,
     err: bool,
     path: PathBuf,
     file: Option<File>,
@@ -36,6 +38,8 @@ struct Source {
 }
 
 struct Printer {
+    style: LogStyle,
+    kv_time: DateFormat,
     width: usize,
     raw: bool,
     color: bool,
@@ -46,7 +50,34 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&mut self, src_label: &str, err: bool, line: &[u8]) {
+    fn line(&mut self, src: (&str, u32, &str), err: bool, line: &[u8]) {
+        let (src_label, app_id, app_name) = src;
+        match self.style {
+            LogStyle::Prefixed => {}
+            // pm2's `logs --json` (Log.js jsonStream) and `--format` (formatStream).
+            LogStyle::Json => {
+                let kind = if err { "err" } else { "out" };
+                let now = crate::os::sys::wall_ms();
+                let v = crate::logs::stream_json_line(line, now, kind, Some(app_id), app_name);
+                self.out.push_str(&String::from_utf8_lossy(&v));
+                self.out.push('\n');
+                return;
+            }
+            LogStyle::KeyValue => {
+                if line.is_empty() {
+                    return; // pm2 skips empty lines here
+                }
+                self.out.push_str("timestamp=");
+                self.clock
+                    .render(&self.kv_time, crate::os::sys::wall_ms(), &mut self.out);
+                let kind = if err { "error" } else { "out" };
+                self.out
+                    .push_str(&format!(" app={app_name} id={app_id} type={kind} message="));
+                self.out.push_str(&String::from_utf8_lossy(line));
+                self.out.push('\n');
+                return;
+            }
+        }
         let text = String::from_utf8_lossy(line);
         if self.raw {
             let to = if err { &mut self.errout } else { &mut self.out };
@@ -108,6 +139,8 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             }
             sources.push(Source {
                 label: label.clone(),
+                app_id: id,
+                app_name: app.spec.name.clone(),
                 err,
                 path: PathBuf::from(path),
                 file: None,
@@ -131,7 +164,21 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
              write files too)"
         );
     }
+    // pm2 streams only new lines as JSON or key=value (with --nostream it prints the last
+    // lines as usual, CLI.js:920-926).
+    let style = if opts.nostream {
+        LogStyle::Prefixed
+    } else {
+        opts.style
+    };
+    let lines = if style == LogStyle::Prefixed {
+        opts.lines
+    } else {
+        0
+    };
     let mut p = Printer {
+        style,
+        kv_time: DateFormat::parse(crate::logs::KV_TIME),
         width: sources
             .iter()
             .map(|s| s.label.chars().count())
@@ -145,7 +192,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
         out: String::new(),
         errout: String::new(),
     };
-    if !opts.raw {
+    if !opts.raw && style == LogStyle::Prefixed {
         let what = opts.target.as_deref().unwrap_or("all");
         if opts.lines > 0 {
             p.out.push_str(&format!(
@@ -162,8 +209,8 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     sources.sort_by_key(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).ok());
     for s in &mut sources {
         s.open_at_end();
-        if opts.lines > 0 {
-            s.tail(opts.lines, &mut p);
+        if lines > 0 {
+            s.tail(lines, &mut p);
         }
     }
     p.flush();
@@ -234,13 +281,13 @@ impl Source {
                     while line.len() + seg.len() > crate::logs::LINE_CAP {
                         let take = crate::logs::LINE_CAP - line.len();
                         line.extend_from_slice(&seg[..take]);
-                        p.line(&self.label, self.err, &line);
+                        p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
                         line.clear();
                         seg = &seg[take..];
                     }
                     line.extend_from_slice(seg);
                     let Some(i) = nl else { break };
-                    p.line(&self.label, self.err, &line);
+                    p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
                     shown += 1;
                     line.clear();
                     rest = &rest[i + 1..];
@@ -308,18 +355,22 @@ impl Source {
             let mut rest = &buf[..n];
             while let Some(i) = crate::logs::find_newline(rest) {
                 if self.partial.is_empty() {
-                    p.line(&self.label, self.err, &rest[..i]);
+                    p.line(
+                        (&self.label, self.app_id, &self.app_name),
+                        self.err,
+                        &rest[..i],
+                    );
                 } else {
                     self.partial.extend_from_slice(&rest[..i]);
                     let line = std::mem::take(&mut self.partial);
-                    p.line(&self.label, self.err, &line);
+                    p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
                 }
                 rest = &rest[i + 1..];
             }
             self.partial.extend_from_slice(rest);
             if self.partial.len() >= crate::logs::LINE_CAP {
                 let line = std::mem::take(&mut self.partial);
-                p.line(&self.label, self.err, &line);
+                p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
             }
         }
     }
@@ -327,7 +378,7 @@ impl Source {
     fn end_partial(&mut self, p: &mut Printer) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            p.line(&self.label, self.err, &line);
+            p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
         }
     }
 }

@@ -103,6 +103,20 @@ pub struct LogsOpts {
     pub nostream: bool,
     /// Prefix each shown line with the time it is shown, in this format.
     pub timestamp: Option<String>,
+    /// `--json`, `--format`: pm2's machine-readable streams (new lines only).
+    pub style: LogStyle,
+}
+
+/// How `ward logs` writes a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogStyle {
+    /// `ID|NAME | line`, pm2's default.
+    #[default]
+    Prefixed,
+    /// One JSON object per line: message, timestamp, type, process_id, app_name.
+    Json,
+    /// `timestamp=... app=NAME id=ID type=out|error message=line`.
+    KeyValue,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]

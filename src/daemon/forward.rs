@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use serde::Serialize;
 
 use crate::logs;
 use crate::os::sys;
@@ -24,7 +23,6 @@ use crate::spec::datefmt::DateFormat;
 use crate::spec::runtime::Format;
 
 /// pm2-runtime's `--format` time: `Log.formatStream(…, 'YYYY-MM-DD-HH:mm:ssZZ')`.
-const KV_TIME: &str = "YYYY-MM-DD-HH:mm:ssZZ";
 /// The most of a cut line kept to finish once the stream takes data again.
 const PENDING_CAP: usize = 256 * 1024;
 
@@ -232,13 +230,13 @@ pub fn finish(ms: u64) {
 fn own_line(format: Format, now: u64, text: &str) -> Vec<u8> {
     match format {
         Format::Json => {
-            let mut v = json_line(text.as_bytes(), now, "ward", None, "ward");
+            let mut v = logs::stream_json_line(text.as_bytes(), now, "ward", None, "ward");
             v.push(b'\n');
             v
         }
         Format::KeyValue => {
             let mut s = String::from("timestamp=");
-            sys::Clock::default().render(&DateFormat::parse(KV_TIME), now, &mut s);
+            sys::Clock::default().render(&DateFormat::parse(logs::KV_TIME), now, &mut s);
             s.push_str(&format!(" app=ward message={text}\n"));
             s.into_bytes()
         }
@@ -253,30 +251,6 @@ fn drop_notice(format: Format, n: u64) -> Vec<u8> {
         sys::wall_ms(),
         &format!("{n} lines of output dropped: the runtime's output did not take them"),
     )
-}
-
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    message: &'a str,
-    timestamp: String,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    process_id: Option<u32>,
-    app_name: &'a str,
-}
-
-fn json_line(line: &[u8], now: u64, kind: &str, id: Option<u32>, name: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(line);
-    let message = text.trim_end_matches(['\n', '\r']);
-    let v = JsonLine {
-        message,
-        timestamp: crate::spec::datefmt::utc_iso(now),
-        kind,
-        process_id: id,
-        app_name: name,
-    };
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 /// The lines one pipe still owes: what came after its last newline.
@@ -306,7 +280,7 @@ impl Forward {
             format,
             partials: HashMap::new(),
             width: 3,
-            kv_time: DateFormat::parse(KV_TIME),
+            kv_time: DateFormat::parse(logs::KV_TIME),
             clock: sys::Clock::default(),
             lines: Vec::new(),
             out: Vec::new(),
@@ -386,7 +360,7 @@ impl Forward {
             rest = after;
             if self.format == Format::Json {
                 let kind = if err { "err" } else { "out" };
-                to.extend(json_line(line, now, kind, Some(app), name));
+                to.extend(logs::stream_json_line(line, now, kind, Some(app), name));
                 to.push(b'\n');
             } else {
                 to.extend_from_slice(prefix.as_bytes());
