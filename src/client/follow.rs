@@ -22,11 +22,17 @@ use crate::table::Table;
 const POLL: Duration = Duration::from_millis(150);
 const CHUNK: usize = 64 * 1024;
 
-struct Source {
+/// The app a log file is of.
+#[derive(Clone)]
+struct Who {
     /// `ID|NAME`, pm2's prefix.
     label: String,
-    app_id: u32,
-    app_name: String,
+    id: u32,
+    name: String,
+}
+
+struct Source {
+    who: Who,
     err: bool,
     path: PathBuf,
     file: Option<File>,
@@ -50,15 +56,14 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&mut self, src: (&str, u32, &str), err: bool, line: &[u8]) {
-        let (src_label, app_id, app_name) = src;
+    fn line(&mut self, who: &Who, err: bool, line: &[u8]) {
         match self.style {
             LogStyle::Prefixed => {}
             // pm2's `logs --json` (Log.js jsonStream) and `--format` (formatStream).
             LogStyle::Json => {
                 let kind = if err { "err" } else { "out" };
                 let now = crate::os::sys::wall_ms();
-                let v = crate::logs::stream_json_line(line, now, kind, Some(app_id), app_name);
+                let v = crate::logs::stream_json_line(line, now, kind, Some(who.id), &who.name);
                 self.out.push_str(&String::from_utf8_lossy(&v));
                 self.out.push('\n');
                 return;
@@ -67,12 +72,16 @@ impl Printer {
                 if line.is_empty() {
                     return; // pm2 skips empty lines here
                 }
-                self.out.push_str("timestamp=");
-                self.clock
-                    .render(&self.kv_time, crate::os::sys::wall_ms(), &mut self.out);
-                let kind = if err { "error" } else { "out" };
-                self.out
-                    .push_str(&format!(" app={app_name} id={app_id} type={kind} message="));
+                let now = crate::os::sys::wall_ms();
+                crate::logs::kv_prefix(
+                    &mut self.clock,
+                    &self.kv_time,
+                    now,
+                    &who.name,
+                    who.id,
+                    err,
+                    &mut self.out,
+                );
                 self.out.push_str(&String::from_utf8_lossy(line));
                 self.out.push('\n');
                 return;
@@ -100,7 +109,7 @@ impl Printer {
             self.out.push_str(if err { "\x1b[31m" } else { "\x1b[32m" });
         }
         self.out
-            .push_str(&format!("{src_label:<width$} |", width = self.width));
+            .push_str(&format!("{:<width$} |", who.label, width = self.width));
         if self.color {
             self.out.push_str("\x1b[0m");
         }
@@ -132,15 +141,17 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     let mut sources = Vec::new();
     for id in ids {
         let Some(app) = table.get(id) else { continue };
-        let label = format!("{id}|{}", app.spec.name);
+        let who = Who {
+            label: format!("{id}|{}", app.spec.name),
+            id,
+            name: app.spec.name.clone(),
+        };
         let mut add = |path: &str, err: bool| {
             if path.is_empty() || crate::logs::is_discard(path) {
                 return;
             }
             sources.push(Source {
-                label: label.clone(),
-                app_id: id,
-                app_name: app.spec.name.clone(),
+                who: who.clone(),
                 err,
                 path: PathBuf::from(path),
                 file: None,
@@ -181,7 +192,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
         kv_time: DateFormat::parse(crate::logs::KV_TIME),
         width: sources
             .iter()
-            .map(|s| s.label.chars().count())
+            .map(|s| s.who.label.chars().count())
             .max()
             .unwrap_or(0)
             .max(10),
@@ -281,13 +292,13 @@ impl Source {
                     while line.len() + seg.len() > crate::logs::LINE_CAP {
                         let take = crate::logs::LINE_CAP - line.len();
                         line.extend_from_slice(&seg[..take]);
-                        p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
+                        p.line(&self.who, self.err, &line);
                         line.clear();
                         seg = &seg[take..];
                     }
                     line.extend_from_slice(seg);
                     let Some(i) = nl else { break };
-                    p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
+                    p.line(&self.who, self.err, &line);
                     shown += 1;
                     line.clear();
                     rest = &rest[i + 1..];
@@ -355,22 +366,18 @@ impl Source {
             let mut rest = &buf[..n];
             while let Some(i) = crate::logs::find_newline(rest) {
                 if self.partial.is_empty() {
-                    p.line(
-                        (&self.label, self.app_id, &self.app_name),
-                        self.err,
-                        &rest[..i],
-                    );
+                    p.line(&self.who, self.err, &rest[..i]);
                 } else {
                     self.partial.extend_from_slice(&rest[..i]);
                     let line = std::mem::take(&mut self.partial);
-                    p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
+                    p.line(&self.who, self.err, &line);
                 }
                 rest = &rest[i + 1..];
             }
             self.partial.extend_from_slice(rest);
             if self.partial.len() >= crate::logs::LINE_CAP {
                 let line = std::mem::take(&mut self.partial);
-                p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
+                p.line(&self.who, self.err, &line);
             }
         }
     }
@@ -378,7 +385,7 @@ impl Source {
     fn end_partial(&mut self, p: &mut Printer) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            p.line((&self.label, self.app_id, &self.app_name), self.err, &line);
+            p.line(&self.who, self.err, &line);
         }
     }
 }

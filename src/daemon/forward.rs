@@ -22,7 +22,6 @@ use crate::os::sys;
 use crate::spec::datefmt::DateFormat;
 use crate::spec::runtime::Format;
 
-/// pm2-runtime's `--format` time: `Log.formatStream(…, 'YYYY-MM-DD-HH:mm:ssZZ')`.
 /// The most of a cut line kept to finish once the stream takes data again.
 const PENDING_CAP: usize = 256 * 1024;
 
@@ -341,12 +340,15 @@ impl Forward {
                 }
                 prefix = format!("{label:<w$} | ", w = self.width);
             }
-            Format::KeyValue => {
-                prefix.push_str("timestamp=");
-                self.clock.render(&self.kv_time, now, &mut prefix);
-                let kind = if err { "error" } else { "out" };
-                prefix.push_str(&format!(" app={name} id={app} type={kind} message="));
-            }
+            Format::KeyValue => logs::kv_prefix(
+                &mut self.clock,
+                &self.kv_time,
+                now,
+                name,
+                app,
+                err,
+                &mut prefix,
+            ),
             Format::Json => {}
         }
         let to = if err && self.format == Format::Raw {
