@@ -209,9 +209,16 @@ fn wait_limited(mut child: Child, limit: Duration) -> R<std::process::Output> {
     // child used to add 0.3-0.8 ms to every command of either tool (`ls` with no app
     // 1.38 -> 1.06 ms, `jlist` of 100 apps 4.7 -> 3.9 ms).
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::{AsFd, OwnedFd};
     let mut pipes = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        child
+            .stdout
+            .take()
+            .map(|p| std::fs::File::from(OwnedFd::from(p))),
+        child
+            .stderr
+            .take()
+            .map(|p| std::fs::File::from(OwnedFd::from(p))),
     ];
     let mut got = [Vec::new(), Vec::new()];
     let start = Instant::now();
@@ -231,7 +238,7 @@ fn wait_limited(mut child: Child, limit: Duration) -> R<std::process::Output> {
         let mut fds: Vec<PollFd> = open
             .iter()
             .filter_map(|&i| pipes[i].as_ref())
-            .map(|p| PollFd::new(p.fd(), PollFlags::POLLIN))
+            .map(|p| PollFd::new(p.as_fd(), PollFlags::POLLIN))
             .collect();
         match poll(&mut fds, PollTimeout::from(100u8)) {
             Ok(0) => continue,
@@ -276,23 +283,6 @@ fn wait_limited(mut child: Child, limit: Duration) -> R<std::process::Output> {
         stdout,
         stderr,
     })
-}
-
-/// A child's stdout or stderr: read, and polled by its descriptor.
-trait ReadFd: Read {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
-}
-
-impl ReadFd for std::process::ChildStdout {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(self)
-    }
-}
-
-impl ReadFd for std::process::ChildStderr {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(self)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
