@@ -67,7 +67,7 @@ impl Defaults {
             }
         };
         // Other keys belong to other features; only ours are read here.
-        let f: File = serde_json::from_slice(text.as_bytes())
+        let f: File = crate::json::from_text(&text)
             .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
         let max_log_size = match f.max_log_size {
             None => None,

@@ -8,6 +8,7 @@ mod client;
 mod daemon;
 mod error;
 mod home;
+mod json;
 mod lifecycle;
 mod logs;
 // Unsafe code is allowed file by file inside os/ (see os/mod.rs), nowhere else.
@@ -16,6 +17,7 @@ mod protocol;
 mod spec;
 mod store;
 mod table;
+mod tagfirst;
 
 use client::cli::{self, Command};
 use client::commands as client_cmd;

@@ -83,7 +83,8 @@ impl ScaleTo {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
-#[serde(tag = "req", rename_all = "snake_case")]
+// Tagged by its field "req", written first (tagfirst.rs).
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Request {
     Ping,
     /// Only what `ls` shows, one small row per app: with 1,000 apps the full list is
@@ -155,10 +156,12 @@ pub enum Request {
         cwd: Option<String>,
     },
 }
+crate::tagfirst::tag_first!(Request, "req");
 
 /// What goes to apps over their IPC channel, as pm2 sends it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+// Tagged by its field "kind", written first (tagfirst.rs).
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum AppMsg {
     /// `{type: 'process:msg', data, topic, id}` (pm2's `sendDataToProcessId` packet).
     Data {
@@ -172,9 +175,11 @@ pub enum AppMsg {
         params: Option<String>,
     },
 }
+crate::tagfirst::tag_first!(AppMsg, "kind");
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(tag = "op", rename_all = "snake_case")]
+// Tagged by its field "op", written first (tagfirst.rs).
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum ControlOp {
     /// `reset`: zero the restart counters.
     Reset,
@@ -185,6 +190,7 @@ pub enum ControlOp {
     /// `restart --watch`: toggle watching, then restart.
     RestartWatch,
 }
+crate::tagfirst::tag_first!(ControlOp, "op");
 
 /// An app as the client shows it: the table entry plus live figures from /proc.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -302,7 +308,8 @@ impl Row {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+// Tagged by its field "reply", written first (tagfirst.rs).
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Reply {
     Pong {
         pid: u32,
@@ -351,6 +358,7 @@ pub enum Reply {
         then: Box<Reply>,
     },
 }
+crate::tagfirst::tag_first!(Reply, "reply");
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.
 pub fn frames(id: u64, payload: &[u8], frame: usize) -> Vec<Vec<u8>> {

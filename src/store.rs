@@ -88,7 +88,7 @@ pub fn journal_replay(path: &Path, state: &mut State) -> (usize, Vec<u32>) {
     };
     let mut n = 0;
     for line in bytes.split(|&b| b == b'\n') {
-        let Ok(j) = serde_json::from_slice::<JournalLine>(line) else {
+        let Ok(j) = crate::json::from_bytes::<JournalLine>(line) else {
             continue;
         };
         if j.seq != state.seq {
@@ -179,7 +179,7 @@ pub fn load_state(path: &Path) -> Result<State> {
             ));
         }
     };
-    let mut state: State = serde_json::from_slice(&bytes)
+    let mut state: State = crate::json::from_bytes(&bytes)
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
     let (envs, env_of) = (
         std::mem::take(&mut state.envs),
@@ -315,7 +315,7 @@ mod tests {
 
 /// One saved app: what the user asked for, and whether it was stopped (a stopped app is
 /// registered again without being started, as pm2 does).
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug)]
 pub struct Saved {
     #[serde(flatten)]
     pub spec: crate::spec::config::AppSpec,
@@ -442,7 +442,7 @@ fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, Fault)>
         }
     };
     let damaged = |e: serde_json::Error| (Error::new(e.to_string()), Fault::Damaged);
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+    let value: serde_json::Value = crate::json::from_bytes(&bytes).map_err(damaged)?;
     // A dump written by pm2 (or by ward in pm2 mode): pm2_env objects.
     if crate::spec::pm2dump::is_pm2(&value) {
         let (apps, mut notes) = crate::spec::pm2dump::read_all(&value);
@@ -458,13 +458,26 @@ fn read_dump(path: &Path) -> std::result::Result<Option<Loaded>, (Error, Fault)>
             .collect();
         return Ok(Some((saved, notes)));
     }
-    // Read again from the bytes rather than with `from_value`: each serde deserializer
-    // a type goes through is a copy of its decoding code in the binary (about 40 kB for
-    // the app's spec), and the requests already use `from_slice`.
-    Ok(Some((
-        serde_json::from_slice(&bytes).map_err(damaged)?,
-        Vec::new(),
-    )))
+    // Read again from the bytes rather than with `from_value`: one reader per type
+    // (json.rs). The specs and the statuses are read in two passes: serde reads a
+    // `flatten`ed field by buffering each object as a generic tree first, a third copy
+    // of the spec's decoding code.
+    #[derive(Deserialize)]
+    struct StatusOf {
+        status: crate::lifecycle::Status,
+    }
+    let specs: Vec<crate::spec::config::AppSpec> =
+        crate::json::from_bytes(&bytes).map_err(damaged)?;
+    let statuses: Vec<StatusOf> = crate::json::from_bytes(&bytes).map_err(damaged)?;
+    let saved = specs
+        .into_iter()
+        .zip(statuses)
+        .map(|(spec, s)| Saved {
+            spec,
+            status: s.status,
+        })
+        .collect();
+    Ok(Some((saved, Vec::new())))
 }
 
 /// Writes a dump in pm2's format (pm2 mode), keeping the previous one as `.bak`.

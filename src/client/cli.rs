@@ -261,7 +261,7 @@ fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Command> {
                     targets: vec![target.clone()],
                     msg: crate::protocol::AppMsg::Data {
                         topic: topic.clone(),
-                        data: serde_json::from_slice(data.as_bytes())
+                        data: crate::json::from_text(data)
                             .unwrap_or_else(|_| serde_json::Value::String(data.clone())),
                     },
                 },

@@ -499,7 +499,7 @@ fn import_pm2(home: &Home, path: Option<String>, start: bool) -> Result<i32> {
     let text = text
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), os(&e)))?;
-    let value: serde_json::Value = serde_json::from_slice(text.as_bytes())
+    let value: serde_json::Value = crate::json::from_text(&text)
         .map_err(|e| Error::unable(format_args!("read {}", path.display()), e))?;
     if !crate::spec::pm2dump::is_pm2(&value) && value.as_array().is_none_or(|a| !a.is_empty()) {
         return Err(Error::new(format!(

@@ -82,8 +82,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// Parses JSON text, keeping key order.
 pub fn parse(json: &str) -> serde_json::Result<Node> {
-    // from_slice, as every other reader here: one copy of serde_json's parser.
-    serde_json::from_slice(json.as_bytes())
+    crate::json::from_text(json)
 }
 
 /// `util.inspect(value, false, null, false)`, without a trailing newline (pm2 writes it

@@ -49,9 +49,9 @@ pub fn fetch(home: &Home, env: bool) -> Result<Vec<crate::protocol::AppView>> {
         true,
         &mut |_| {},
     )?;
-    let (mut apps, envs, env_of) = match decode::<List>(&body) {
+    let (mut apps, envs, env_of) = match crate::json::from_bytes::<List>(&body) {
         Ok(l) if l.reply == "list" => (l.apps, l.envs, l.env_of),
-        _ => match decode(&body).map(told) {
+        _ => match crate::json::from_bytes(&body).map(told) {
             Ok(Reply::List { apps, envs, env_of }) => (apps, envs, env_of),
             Ok(other) => return unexpected(other).map(|_| Vec::new()),
             Err(e) => return Err(Error::unable("read the daemon's reply", e)),
@@ -78,7 +78,7 @@ pub fn request_ticking(
     tick: &mut dyn FnMut(Duration),
 ) -> Result<Reply> {
     let body = request_body(home, req, timeout, autostart, tick)?;
-    decode(&body)
+    crate::json::from_bytes(&body)
         .map(told)
         .map_err(|e| Error::unable("read the daemon's reply", e))
 }
@@ -95,23 +95,13 @@ pub fn table(home: &Home, timeout: Duration) -> Result<Vec<protocol::Row>> {
         rows: Vec<protocol::Row>,
     }
     let body = request_body(home, &Request::Table, timeout, true, &mut |_| {})?;
-    match decode::<Table>(&body) {
+    match crate::json::from_bytes::<Table>(&body) {
         Ok(t) if t.reply == "table" => Ok(t.rows),
-        _ => match decode(&body).map(told) {
+        _ => match crate::json::from_bytes(&body).map(told) {
             Ok(Reply::Table { rows }) => Ok(rows),
             Ok(other) => unexpected(other).map(|_| Vec::new()),
             Err(e) => Err(Error::unable("read the daemon's reply", e)),
         },
-    }
-}
-
-/// A reply's JSON. Its bytes are checked to be UTF-8 once, as a whole: read from bytes,
-/// serde_json checks every string on its own (4% of `jlist`'s client time). Bytes
-/// that are not UTF-8 are read as bytes, for serde_json to say where it fails.
-fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
     }
 }
 

@@ -37,7 +37,7 @@ pub enum Msg {
 }
 
 pub fn classify(line: &[u8]) -> Msg {
-    let Ok(v) = serde_json::from_slice::<Value>(line) else {
+    let Ok(v) = crate::json::from_bytes::<Value>(line) else {
         return Msg::Garbage;
     };
     if v.as_str() == Some("ready") {

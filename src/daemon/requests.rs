@@ -93,7 +93,7 @@ impl Daemon {
             };
             let (id, body) = msg;
             self.trim_due |= body.len() >= TRIM_AT;
-            match serde_json::from_slice::<Request>(&body) {
+            match crate::json::from_bytes::<Request>(&body) {
                 Ok(req) => self.on_request(from, id, req),
                 Err(e) => self.reply_raw(
                     &from,

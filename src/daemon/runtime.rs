@@ -250,7 +250,7 @@ impl Daemon {
                 }
                 if let Ok(Some((id, body))) = rt.reasm.feed(&(), &rt.buf[..n], 0) {
                     if id == START_ID {
-                        replies.push(serde_json::from_slice::<Reply>(&body));
+                        replies.push(crate::json::from_bytes::<Reply>(&body));
                     }
                 }
             }

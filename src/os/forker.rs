@@ -155,7 +155,7 @@ pub fn run() -> crate::error::Result<()> {
         if n == 0 && fds.is_empty() {
             return Ok(()); // the daemon is gone
         }
-        let answer = match (serde_json::from_slice::<Req>(&buf[..n]), fds.len()) {
+        let answer = match (crate::json::from_bytes::<Req>(&buf[..n]), fds.len()) {
             (Ok(req), 3 | 4) => match start(&req, &fds) {
                 Ok(pid) => format!("ok {pid}"),
                 Err(why) => format!("err {why}"),

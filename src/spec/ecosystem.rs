@@ -346,7 +346,7 @@ fn eval_with_node(
             lines.join("\n  ")
         )));
     }
-    serde_json::from_slice(&out)
+    crate::json::from_bytes(&out)
         .map_err(|e| Error::unable(format_args!("read what node made of {shown}"), e))
 }
 

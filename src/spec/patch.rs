@@ -46,11 +46,11 @@ pub fn apply(spec: &AppSpec, patch: &Patch) -> Result<AppSpec, String> {
             x.clone()
         };
     }
-    // Through bytes, not `from_value`: one deserializer for AppSpec in the binary (each
-    // one is a copy of its decoding code); a patch is applied once per request.
+    // Through bytes, not `from_value`: one reader per type (json.rs); a patch is applied
+    // once per request.
     let bytes = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
     let mut out: AppSpec =
-        serde_json::from_slice(&bytes).map_err(|e| format!("invalid setting: {e}"))?;
+        crate::json::from_bytes(&bytes).map_err(|e| format!("invalid setting: {e}"))?;
     out.env = spec.env.clone();
     if out.name != spec.name {
         crate::spec::config::check_name(&out.name).map_err(|e| e.to_string())?;
