@@ -9,6 +9,18 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ward");
 
+/// The binary `Home` runs: `WARD_TEST_BIN` when set (`make static-check` runs tests
+/// against the static build), else the one cargo built.
+pub fn bin() -> &'static str {
+    static B: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    B.get_or_init(|| {
+        std::env::var("WARD_TEST_BIN")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| BIN.to_string())
+    })
+}
+
 pub struct Home {
     pub root: PathBuf,
     /// A scratch folder for the test's scripts; apps run here by default.
@@ -42,7 +54,7 @@ impl Home {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(args)
             .env("WARD_HOME", &self.root)
             .env_remove("NO_COLOR")
@@ -264,7 +276,7 @@ impl Drop for Home {
         {
             unsafe_kill(pid, 9);
         }
-        let _ = Command::new(BIN)
+        let _ = Command::new(bin())
             .arg("kill")
             .env("WARD_HOME", &self.root)
             .stdout(Stdio::null())
@@ -380,7 +392,7 @@ impl Home {
         let link = self.dir.join("bin/pm2");
         if !link.exists() {
             std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(BIN, &link).unwrap();
+            std::os::unix::fs::symlink(bin(), &link).unwrap();
         }
         Command::new(&link)
             .args(args)
