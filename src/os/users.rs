@@ -6,9 +6,10 @@
 //! system calls of `ward ls`). A name or id not found there is asked of libc in the
 //! dynamic build (getpwuid_r/getpwnam_r/getgr*_r: NSS, so LDAP and sssd users are found as
 //! everywhere else). The static build (`make static`, for minimal containers) stops at the
-//! files: glibc's NSS in a static binary must dlopen the libnss modules of the exact glibc
-//! it was linked against, which a container rarely has, and linking it costs about 160 kB
-//! (the dlopen machinery, iconv, the DNS resolver) of a binary that must stay under 2 MiB.
+//! files: musl's own lookups read the same files and then ask nscd, which a container
+//! rarely runs; a static glibc build (`STATIC_TARGET=…-gnu`) would have to dlopen the
+//! libnss modules of the exact glibc it was linked against, and linking that costs about
+//! 160 kB (the dlopen machinery, iconv, the DNS resolver).
 
 /// A user of the database: what ward needs of a passwd(5) entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
