@@ -257,8 +257,8 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn of(v: &AppView) -> Row {
-        let a = &v.app;
+    /// The row of `a`, with its live figures.
+    pub fn new(a: &App, cpu: f64, memory: u64) -> Row {
         Row {
             id: a.id,
             name: a.spec.name.clone(),
@@ -267,8 +267,8 @@ impl Row {
             status: a.run.status,
             restarts: a.run.restarts,
             pm_uptime: a.run.pm_uptime,
-            cpu: v.cpu,
-            memory: v.memory,
+            cpu,
+            memory,
             watch: !a.spec.watch.is_empty(),
             cluster: a.spec.cluster,
         }

@@ -136,7 +136,7 @@ impl Daemon {
                 self.reply_raw(&from, id, &Reply::List { apps, envs, env_of });
             }
             Request::Table => {
-                let rows = self.views(false).iter().map(protocol::Row::of).collect();
+                let rows = self.rows();
                 self.reply_raw(&from, id, &Reply::Table { rows });
             }
             Request::Start { items } => self.on_start(from, id, items),
@@ -936,7 +936,44 @@ impl Daemon {
     }
 
     /// The table with live CPU and memory, one pass over /proc for all apps.
+    /// Every app, in the table's order, with its live figures.
     pub(super) fn views(&mut self, with_env: bool) -> Vec<AppView> {
+        let figures = self.figures();
+        self.table
+            .iter()
+            .zip(figures)
+            .map(|(app, f)| AppView {
+                app: if with_env {
+                    app.clone()
+                } else {
+                    App {
+                        id: app.id,
+                        spec: AppSpec {
+                            env: Default::default(),
+                            ..app.spec.clone()
+                        },
+                        run: app.run.clone(),
+                    }
+                },
+                cpu: f.cpu,
+                memory: f.memory,
+                cpu_time: f.cpu_time,
+            })
+            .collect()
+    }
+
+    /// `ls`'s rows, built from the table without a copy of each app's settings.
+    pub(super) fn rows(&mut self) -> Vec<protocol::Row> {
+        let figures = self.figures();
+        self.table
+            .iter()
+            .zip(figures)
+            .map(|(app, f)| protocol::Row::new(app, f.cpu, f.memory))
+            .collect()
+    }
+
+    /// The live figures of every app, in the table's order.
+    fn figures(&mut self) -> Vec<Figures> {
         let now = sys::mono_ms();
         // Sample only the running apps whose last sample is older than SAMPLE_MS (or of an
         // earlier process): one walk over their processes in /proc, none over the machine.
@@ -958,25 +995,9 @@ impl Daemon {
         let usage = proc::usage_by_group(&stale);
         let mut out = Vec::with_capacity(self.table.len());
         for app in self.table.iter() {
-            let mut view = AppView {
-                app: if with_env {
-                    app.clone()
-                } else {
-                    App {
-                        id: app.id,
-                        spec: AppSpec {
-                            env: Default::default(),
-                            ..app.spec.clone()
-                        },
-                        run: app.run.clone(),
-                    }
-                },
-                cpu: 0.0,
-                memory: 0,
-                cpu_time: 0.0,
-            };
+            let mut f = Figures::default();
             let (Some(pid), Some(g)) = (app.run.pid, self.groups.get(&app.id)) else {
-                out.push(view);
+                out.push(f);
                 continue;
             };
             if stale.contains_key(g) {
@@ -1009,11 +1030,13 @@ impl Daemon {
                 }
             }
             if let Some(s) = self.samples.get(&app.id).filter(|s| s.pid == pid) {
-                view.cpu = s.cpu;
-                view.memory = s.rss;
-                view.cpu_time = s.ticks as f64 / self.clk_tck as f64;
+                f = Figures {
+                    cpu: s.cpu,
+                    memory: s.rss,
+                    cpu_time: s.ticks as f64 / self.clk_tck as f64,
+                };
             }
-            out.push(view);
+            out.push(f);
         }
         out
     }
@@ -1233,4 +1256,12 @@ pub(super) fn strip_copy(path: &str, id: u32, merged: bool) -> String {
             .into_owned(),
         _ => path.strip_suffix(&suffix).unwrap_or(path).to_string(),
     }
+}
+
+/// An app's live figures, from the latest sample of its process group.
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    cpu: f64,
+    memory: u64,
+    cpu_time: f64,
 }
