@@ -10,6 +10,8 @@
 pub mod forker;
 #[allow(unsafe_code)]
 pub mod ipc;
+#[allow(unsafe_code)]
+pub mod memcpy;
 pub mod proc;
 pub mod reply;
 pub mod sock;
