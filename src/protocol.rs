@@ -362,20 +362,26 @@ crate::tagfirst::tag_first!(Reply, "reply");
 
 /// Splits a message into datagrams of at most `HEADER + frame` bytes.
 pub fn frames(id: u64, payload: &[u8], frame: usize) -> Vec<Vec<u8>> {
-    let chunks: Vec<&[u8]> = if payload.is_empty() {
-        vec![payload]
-    } else {
-        payload.chunks(frame).collect()
-    };
-    let count = chunks.len() as u32;
+    frames_from(id, payload, frame, &mut Vec::new())
+}
+
+/// `frames`, writing the datagrams into buffers taken from `pool` while it has some: the
+/// daemon reuses the buffers of the replies it sent (a datagram is 128 kB, which musl's
+/// allocator maps and unmaps for each one, and each new page costs a fault).
+pub fn frames_from(id: u64, payload: &[u8], frame: usize, pool: &mut Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let count = payload.len().div_ceil(frame).max(1);
+    let chunks = payload
+        .chunks(frame)
+        .chain((payload.is_empty()).then_some(payload));
     chunks
-        .into_iter()
         .enumerate()
         .map(|(seq, chunk)| {
-            let mut d = Vec::with_capacity(HEADER + chunk.len());
+            let mut d = pool.pop().unwrap_or_default();
+            d.clear();
+            d.reserve(HEADER + chunk.len());
             d.extend_from_slice(&id.to_le_bytes());
             d.extend_from_slice(&(seq as u32).to_le_bytes());
-            d.extend_from_slice(&count.to_le_bytes());
+            d.extend_from_slice(&(count as u32).to_le_bytes());
             d.extend_from_slice(chunk);
             d
         })

@@ -92,6 +92,8 @@ const PARTIAL_PATIENCE_MS: u64 = 10_000;
 const PARTIAL_TOTAL: usize = 256 << 20;
 /// A request or reply at least this large leaves memory worth giving back afterwards.
 const TRIM_AT: usize = 1 << 20;
+/// Datagram buffers kept for the next replies: 8 MiB at most.
+const FRAME_POOL: usize = 64;
 /// How long a /proc sample of an app serves: `ls` right after `ls` costs no /proc reads,
 /// and CPU% is measured over at least this interval (pm2's monit refreshes each second).
 const SAMPLE_MS: u64 = 1000;
@@ -234,6 +236,10 @@ pub struct Daemon {
     trim_due: bool,
     /// Requests or exits ran since the code pages were last released.
     release_due: bool,
+    /// The last reply's text and the datagrams of replies sent, reused by the next
+    /// replies and let go when the daemon goes idle.
+    reply_buf: Vec<u8>,
+    frame_pool: Vec<Vec<u8>>,
     state_failing: bool,
     exiting: bool,
     child_nofile: Option<(u64, u64)>,
@@ -524,6 +530,8 @@ impl Daemon {
             // first turn.
             trim_due: true,
             release_due: true,
+            reply_buf: Vec::new(),
+            frame_pool: Vec::new(),
             state_failing: false,
             exiting: false,
             child_nofile,
@@ -572,6 +580,11 @@ impl Daemon {
                 // alone, which runs a few pages and may come every millisecond.
                 sys::release_code_pages();
                 self.release_due = false;
+                if self.reply_buf.capacity() > 0 || !self.frame_pool.is_empty() {
+                    self.reply_buf = Vec::new();
+                    self.frame_pool = Vec::new();
+                    sys::give_back_memory();
+                }
             }
             let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,

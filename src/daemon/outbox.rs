@@ -65,14 +65,16 @@ impl<K: Hash + Eq + Clone> Outbox<K> {
         self.queues.contains_key(to)
     }
 
-    /// Sends, for each client in turn, what it takes. A client that took nothing for
-    /// `patience` ms loses its queue. Returns the clients given up on that way.
+    /// Sends, for each client in turn, what it takes, and hands each datagram sent to
+    /// `sent` (its buffer can be reused). A client that took nothing for `patience` ms
+    /// loses its queue. Returns the clients given up on that way.
     /// Cost: O(clients with something queued + datagrams sent).
     pub fn flush(
         &mut self,
         now: u64,
         patience: u64,
         mut send: impl FnMut(&K, &[u8]) -> Sent,
+        mut sent: impl FnMut(Vec<u8>),
     ) -> Vec<K> {
         let mut stalled = Vec::new();
         let queues = &mut self.queues;
@@ -86,7 +88,9 @@ impl<K: Hash + Eq + Clone> Outbox<K> {
                 };
                 match send(to, d) {
                     Sent::Ok => {
-                        q.frames.pop_front();
+                        if let Some(d) = q.frames.pop_front() {
+                            sent(d);
+                        }
                         q.progress = now;
                     }
                     Sent::Full if now.saturating_sub(q.progress) > patience => {
@@ -116,20 +120,25 @@ mod tests {
         o.push(&"stuck", vec![b"s1".to_vec(), b"s2".to_vec()], 0);
         o.push(&"ok", vec![b"o1".to_vec()], 0);
         let mut sent = Vec::new();
-        let n = o.flush(1, 100, |to, d| {
-            if *to == "stuck" {
-                Sent::Full
-            } else {
-                sent.push(d.to_vec());
-                Sent::Ok
-            }
-        });
+        let n = o.flush(
+            1,
+            100,
+            |to, d| {
+                if *to == "stuck" {
+                    Sent::Full
+                } else {
+                    sent.push(d.to_vec());
+                    Sent::Ok
+                }
+            },
+            |_| {},
+        );
         assert!(n.is_empty());
         assert_eq!(sent, vec![b"o1".to_vec()]);
         assert!(!o.is_empty());
         // More for the stuck client does not buy it time.
         o.push(&"stuck", vec![b"s3".to_vec()], 50);
-        assert_eq!(o.flush(101, 100, |_, _| Sent::Full), ["stuck"]);
+        assert_eq!(o.flush(101, 100, |_, _| Sent::Full, |_| {}), ["stuck"]);
         assert!(o.is_empty());
     }
 
@@ -140,23 +149,37 @@ mod tests {
         o.push(&2, vec![vec![9]], 0);
         let mut budget = 2;
         let mut got = Vec::new();
-        o.flush(0, 100, |to, d| {
-            if *to == 2 {
-                return Sent::Gone;
-            }
-            if budget == 0 {
-                return Sent::Full;
-            }
-            budget -= 1;
-            got.push(d[0]);
-            Sent::Ok
-        });
+        let mut back = Vec::new();
+        o.flush(
+            0,
+            100,
+            |to, d| {
+                if *to == 2 {
+                    return Sent::Gone;
+                }
+                if budget == 0 {
+                    return Sent::Full;
+                }
+                budget -= 1;
+                got.push(d[0]);
+                Sent::Ok
+            },
+            |d| back.push(d),
+        );
         assert_eq!(got, [1, 2]);
-        o.flush(0, 100, |_, d| {
-            got.push(d[0]);
-            Sent::Ok
-        });
+        o.flush(
+            0,
+            100,
+            |_, d| {
+                got.push(d[0]);
+                Sent::Ok
+            },
+            |d| back.push(d),
+        );
         assert_eq!(got, [1, 2, 3]);
+        // What was sent comes back for reuse, in order; what a gone client had queued
+        // does not.
+        assert_eq!(back, [vec![1], vec![2], vec![3]]);
         assert!(o.is_empty());
     }
 }

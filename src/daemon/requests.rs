@@ -1054,13 +1054,16 @@ impl Daemon {
             };
             &noted
         };
-        let body = match serde_json::to_vec(reply) {
-            Ok(b) => b,
-            Err(e) => {
-                log(format_args!("unable to encode a reply: {e}"));
-                return;
-            }
-        };
+        // Into the buffer of the replies before, kept until the daemon goes idle: a
+        // reply of 1,000 apps is megabytes, which musl's allocator maps and unmaps for
+        // each one (each new page costs a fault).
+        let mut body = std::mem::take(&mut self.reply_buf);
+        body.clear();
+        if let Err(e) = serde_json::to_writer(&mut body, reply) {
+            log(format_args!("unable to encode a reply: {e}"));
+            self.reply_buf = body;
+            return;
+        }
         self.trim_due |= body.len() >= TRIM_AT;
         // What a client is told is in state.json first: a daemon killed right after a
         // reply (a `jlist` showing `stopping`, a `start` answered) leaves a state that
@@ -1070,7 +1073,8 @@ impl Daemon {
             self.save();
             self.last_save = sys::mono_ms();
         }
-        let frames = protocol::frames(id, &body, protocol::FRAME);
+        let frames = protocol::frames_from(id, &body, protocol::FRAME, &mut self.frame_pool);
+        self.reply_buf = body;
         if self.spare.is_empty() && !self.peers.contains_key(to) {
             self.reclaim_channels();
         }
@@ -1114,47 +1118,57 @@ impl Daemon {
         let recent = &mut self.recent;
         let name = self.home.reply_socket();
         let mut fresh = false;
-        let stalled = self.outbox.flush(now, OUTBOX_PATIENCE_MS, |to, d| {
-            let res = match peers.entry(*to) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let reused = match spare.pop() {
-                        Some(ch) => match ch.reconnect(to) {
-                            Ok(()) => Some(Ok(ch)),
-                            Err(e) => {
-                                spare.push(ch);
-                                Some(Err(e))
+        let pool = &mut self.frame_pool;
+        let stalled = self.outbox.flush(
+            now,
+            OUTBOX_PATIENCE_MS,
+            |to, d| {
+                let res = match peers.entry(*to) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut().ch.send(d),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        let reused = match spare.pop() {
+                            Some(ch) => match ch.reconnect(to) {
+                                Ok(()) => Some(Ok(ch)),
+                                Err(e) => {
+                                    spare.push(ch);
+                                    Some(Err(e))
+                                }
+                            },
+                            None => None,
+                        };
+                        match reused.unwrap_or_else(|| crate::os::reply::Channel::open(to, &name)) {
+                            Ok(ch) => {
+                                fresh = true;
+                                if recent.len() >= RECENT_PEERS {
+                                    recent.pop_front();
+                                }
+                                recent.push_back(*to);
+                                v.insert(Peer {
+                                    ch,
+                                    unread: 0,
+                                    since: now,
+                                })
+                                .ch
+                                .send(d)
                             }
-                        },
-                        None => None,
-                    };
-                    match reused.unwrap_or_else(|| crate::os::reply::Channel::open(to, &name)) {
-                        Ok(ch) => {
-                            fresh = true;
-                            if recent.len() >= RECENT_PEERS {
-                                recent.pop_front();
-                            }
-                            recent.push_back(*to);
-                            v.insert(Peer {
-                                ch,
-                                unread: 0,
-                                since: now,
-                            })
-                            .ch
-                            .send(d)
+                            Err(Errno::ECONNREFUSED) => Err(Errno::ECONNREFUSED),
+                            // Out of descriptors, home gone...: the control socket still answers.
+                            Err(_) => server.send(to, d),
                         }
-                        Err(Errno::ECONNREFUSED) => Err(Errno::ECONNREFUSED),
-                        // Out of descriptors, home gone...: the control socket still answers.
-                        Err(_) => server.send(to, d),
                     }
+                };
+                match res {
+                    Ok(()) => Sent::Ok,
+                    Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => Sent::Full,
+                    Err(_) => Sent::Gone,
                 }
-            };
-            match res {
-                Ok(()) => Sent::Ok,
-                Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => Sent::Full,
-                Err(_) => Sent::Gone,
-            }
-        });
+            },
+            |d| {
+                if pool.len() < FRAME_POOL {
+                    pool.push(d);
+                }
+            },
+        );
         if fresh && self.peers.len() == 1 {
             self.peer_sweep = now + PEER_SWEEP_MS;
         }
