@@ -110,7 +110,8 @@ uninstall:
 # - opt-level s: 4% more instructions than 3 on `jlist` of 1,000 apps (callgrind), where
 #   z takes 60% more; 2.0 MB against 2.9 MB.
 # - relocation-model=static: nothing to relocate at each start.
-# - with musl, --wrap=memcpy: short copies skip musl's rep movsq (src/os/memcpy.rs).
+# - with musl, --wrap=memcpy: short copies skip musl's rep movsq (src/os/memcpy.rs); and
+#   ward_small_alloc: `ls`, `jlist` and the like allocate from a pool (src/os/pool.rs).
 # The musl target is added with rustup when it is missing. STATIC_TARGET=…-gnu builds a
 # static glibc binary instead; STATIC_OPT=3 the fastest, biggest one.
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
@@ -118,7 +119,7 @@ STATIC_TARGET ?= $(subst -gnu,-musl,$(HOST))
 STATIC_OPT ?= s
 STATIC_BIN = target/$(STATIC_TARGET)/release/ward
 comma := ,
-STATIC_RUSTFLAGS = $(if $(findstring -musl,$(STATIC_TARGET)),--cfg ward_wrap_memcpy -C link-arg=-Wl$(comma)--wrap=memcpy)
+STATIC_RUSTFLAGS = $(if $(findstring -musl,$(STATIC_TARGET)),--cfg ward_wrap_memcpy -C link-arg=-Wl$(comma)--wrap=memcpy --cfg ward_small_alloc)
 # What `make static-check` (CI) allows: 2 MiB.
 STATIC_MAX ?= 2097152
 static:

@@ -132,6 +132,18 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             daemon::holder::run(&home::Home::from_env(pm2)?)?;
             Ok(0)
         }
-        other => client_cmd::run(other, &home::Home::from_env(pm2)?),
+        other => {
+            if matches!(
+                other,
+                Command::List { .. }
+                    | Command::Jlist
+                    | Command::Prettylist
+                    | Command::Describe { .. }
+            ) {
+                // Short-lived and allocation-heavy with many apps (os/pool.rs).
+                os::pool::enable();
+            }
+            client_cmd::run(other, &home::Home::from_env(pm2)?)
+        }
     }
 }

@@ -12,6 +12,8 @@ pub mod forker;
 pub mod ipc;
 #[allow(unsafe_code)]
 pub mod memcpy;
+#[allow(unsafe_code)]
+pub mod pool;
 pub mod proc;
 pub mod reply;
 pub mod sock;
