@@ -133,14 +133,17 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             Ok(0)
         }
         other => {
-            if matches!(
-                other,
+            let short_lived = match &other {
                 Command::List { .. }
-                    | Command::Jlist
-                    | Command::Prettylist
-                    | Command::Describe { .. }
-            ) {
-                // Short-lived and allocation-heavy with many apps (os/pool.rs).
+                | Command::Jlist
+                | Command::Prettylist
+                | Command::Describe { .. } => true,
+                // `start --attach` goes on printing the app's output.
+                Command::Start(o) => !o.attach,
+                _ => false,
+            };
+            if short_lived {
+                // Allocation-heavy with many apps (os/pool.rs).
                 os::pool::enable();
             }
             client_cmd::run(other, &home::Home::from_env(pm2)?)

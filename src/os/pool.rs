@@ -2,8 +2,8 @@
 //!
 //! musl's allocator is built for small memory, not speed: `ls` of 1,000 apps spent 17%
 //! of its time in malloc and free, and more in page faults, as musl gives freed memory
-//! back to the kernel at once. `ls`, `jlist`, `prettylist` and `describe` call [`enable`]:
-//! from then on, allocations of up to 32 kB come from free lists of 40 size classes,
+//! back to the kernel at once. `ls`, `jlist`, `prettylist`, `describe` and `start` (not
+//! `start --attach`) call [`enable`]: from then on, allocations of up to 32 kB come from free lists of 40 size classes,
 //! carved from one region reserved for the purpose. Nothing is given back; those
 //! commands end when they have printed. The daemon and every command that runs for long
 //! (`logs`, `monit`, the runtime) never call it and use musl's allocator as before.
