@@ -2,6 +2,7 @@
 //! (`Reassembly`), then each whole message read as a `Request`, as the daemon does.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use ward_fuzz::json::from_bytes;
 use ward_fuzz::protocol::{Reassembly, Request};
 
 fuzz_target!(|data: &[u8]| {
@@ -21,12 +22,12 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[end..];
         now += 1;
         if let Ok(Some((_, msg))) = r.feed(&sender, d, now) {
-            let _ = serde_json::from_slice::<Request>(&msg);
+            let _ = from_bytes::<Request>(&msg);
         }
         if now % 16 == 0 {
             r.expire(now - 8);
         }
     }
     // A whole input read directly too: most of the decoder's surface is the JSON itself.
-    let _ = serde_json::from_slice::<Request>(data);
+    let _ = from_bytes::<Request>(data);
 });

@@ -8,10 +8,14 @@
 pub mod error;
 #[path = "../../src/lifecycle.rs"]
 pub mod lifecycle;
+#[path = "../../src/json.rs"]
+pub mod json;
 #[path = "../../src/protocol.rs"]
 pub mod protocol;
 #[path = "../../src/table.rs"]
 pub mod table;
+#[path = "../../src/tagfirst.rs"]
+pub mod tagfirst;
 
 pub mod client;
 pub mod spec;
