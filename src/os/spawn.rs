@@ -65,22 +65,27 @@ pub fn spawn(
     // fork and exec; the fork server runs everything as the daemon's user.
     let as_other = spec.uid.is_some() || spec.gid.is_some();
     if let Some(f) = forker.as_mut().filter(|_| !as_other) {
-        let mut env: Vec<(String, String)> = spec
+        use std::borrow::Cow::Borrowed;
+        let mut env: Vec<_> = spec
             .env
             .iter()
             .filter(|(k, _)| !extra_env.iter().any(|(x, _)| x == k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (Borrowed(k.as_str()), Borrowed(v.as_str())))
             .collect();
-        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (Borrowed(*k), Borrowed(v.as_str()))),
+        );
         if python {
             env.retain(|(k, _)| k != "PYTHONUNBUFFERED");
-            env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+            env.push((Borrowed("PYTHONUNBUFFERED"), Borrowed("1")));
         }
         let req = crate::os::forker::Req {
-            program: program.clone(),
-            args: args.clone(),
+            program: Borrowed(&program),
+            args: args.iter().map(|a| Borrowed(a.as_str())).collect(),
             env,
-            cwd: spec.cwd.clone(),
+            cwd: Borrowed(&spec.cwd),
             nofile,
         };
         let pipe = || {
