@@ -136,7 +136,7 @@ static:
 	@echo "built $(STATIC_BIN) ($$(stat -c %s $(STATIC_BIN)) bytes, static)"
 
 # CI: the static binary is at most STATIC_MAX bytes, has no program interpreter, and
-# passes the smoke, persistence, logs and garbage-input tests.
+# passes the smoke, persistence, logs, garbage-input, fault and SIGKILL tests.
 static-check: static
 	@size=$$(stat -c %s $(STATIC_BIN)); \
 	if [ $$size -gt $(STATIC_MAX) ]; then \
@@ -145,7 +145,7 @@ static-check: static
 	  echo "$(STATIC_BIN) asks for a dynamic loader" >&2; exit 1; fi; \
 	echo "$(STATIC_BIN): $$size bytes (at most $(STATIC_MAX)), static"
 	WARD_TEST_BIN=$(abspath $(STATIC_BIN)) $(CARGO) test --test smoke --test persist \
-	  --test logs --test faults
+	  --test logs --test faults --test resilience --test sigkill
 
 # A Debian package of the install tree (PREFIX=/usr): ward_VERSION_ARCH.deb in DEB_DIR,
 # checked with lintian when it is installed.

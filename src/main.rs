@@ -53,6 +53,11 @@ fn main() {
     std::process::exit(code);
 }
 
+/// How much of the daemon's and the fork server's small allocations the static build
+/// serves from its pool (os/pool.rs).
+const DAEMON_POOL: usize = 8 << 20;
+const FORKER_POOL: usize = 2 << 20;
+
 /// The container runtime: the apps of its command line, supervised in the foreground.
 fn runtime(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
     use client::runtime_cli::{self, RuntimeCmd};
@@ -76,6 +81,8 @@ fn runtime(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             no_autostart,
             ignored,
         } => {
+            // The runtime is the daemon, in the foreground.
+            os::pool::enable_up_to(DAEMON_POOL);
             let items = runtime_cli::items(&start, no_autostart)?;
             let home = runtime_cli::home(pm2)?;
             if let Some(note) = runtime_cli::ignored_note(&ignored) {
@@ -111,6 +118,9 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             lock_fd,
             sock_fd,
         } => {
+            // Its first 8 MiB of small allocations from the pool (os/pool.rs): what it
+            // keeps after a peak is bounded, and musl's allocator serves the rest.
+            os::pool::enable_up_to(DAEMON_POOL);
             let inherited = daemon::Inherited {
                 lock: lock_fd,
                 sock: sock_fd,
@@ -125,6 +135,8 @@ fn run(args: Vec<std::ffi::OsString>, pm2: bool) -> error::Result<i32> {
             Ok(0)
         }
         Command::Forker => {
+            // One request at a time: its pool holds about one request's worth.
+            os::pool::enable_up_to(FORKER_POOL);
             forker::run()?;
             Ok(0)
         }
