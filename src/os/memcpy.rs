@@ -3,15 +3,15 @@
 //! musl's x86_64 `memcpy` starts every copy of 8 bytes or more with `rep movsq`, whose
 //! start-up costs tens of cycles, and most of ward's copies are short: the keys, values
 //! and punctuation serde_json and the `jlist` writer append one at a time, and log lines.
-//! With
-//! `make static` they made half of the daemon's time answering `jlist` for 1,000 apps
-//! (perf: `memcpy` 32%, `Vec::extend_from_slice` 9%).
+//! With `make static` they made half of the daemon's time answering `jlist` for 1,000
+//! apps (perf: `memcpy` 32%, `Vec::extend_from_slice` 9%).
 //!
 //! `make static` links with `--wrap=memcpy` and builds with `--cfg ward_wrap_memcpy`:
-//! every call to `memcpy`, musl's own included, comes here, copies of up to 64 bytes are
+//! every call to `memcpy`, musl's own included, comes here. Copies of up to 64 bytes are
 //! done with a few overlapping loads and stores, up to 512 bytes with a 16-byte loop (on
-//! x86_64), and longer ones go on to musl's (`__real_memcpy`). Nothing here may call `memcpy`: only fixed-size unaligned loads and
-//! stores, which the compiler emits as single moves. Other builds leave `memcpy` alone.
+//! x86_64), and longer ones go on to musl's (`__real_memcpy`). Nothing here may call
+//! `memcpy`: only fixed-size unaligned loads and stores, which the compiler emits as
+//! single moves, and a loop in assembly. Other builds leave `memcpy` alone.
 
 use std::ptr::{read_unaligned as load, write_unaligned as store};
 
@@ -32,18 +32,20 @@ pub unsafe extern "C" fn __wrap_memcpy(dst: *mut u8, src: *const u8, n: usize) -
     // (each branch checks n first); all loads are done before the stores of the same
     // branch, and the caller promises that the two do not overlap.
     unsafe {
-        copy_short(dst, src, n).unwrap_or_else(|| __real_memcpy(dst, src, n));
+        if !copy_short(dst, src, n) {
+            __real_memcpy(dst, src, n);
+        }
     }
     dst
 }
 
-/// Copies `n` ≤ `MEDIUM` bytes; `None` (nothing copied) for longer copies.
+/// Copies `n` ≤ `MEDIUM` bytes; false (nothing copied) for longer copies.
 ///
 /// # Safety
 /// As `memcpy`.
 #[cfg_attr(not(ward_wrap_memcpy), allow(dead_code))]
 #[inline(always)]
-unsafe fn copy_short(dst: *mut u8, src: *const u8, n: usize) -> Option<*mut u8> {
+unsafe fn copy_short(dst: *mut u8, src: *const u8, n: usize) -> bool {
     // SAFETY: see `__wrap_memcpy`.
     unsafe {
         if n <= 16 {
@@ -81,10 +83,10 @@ unsafe fn copy_short(dst: *mut u8, src: *const u8, n: usize) -> Option<*mut u8> 
         } else if n <= MEDIUM {
             copy_medium(dst, src, n);
         } else {
-            return None;
+            return false;
         }
     }
-    Some(dst)
+    true
 }
 
 /// Up to this many bytes are copied here; `rep movsq`'s start-up pays off beyond.
@@ -137,16 +139,17 @@ mod tests {
 
     #[test]
     fn copies_every_short_length_exactly() {
-        let src: Vec<u8> = (0..100u8)
-            .map(|i| i.wrapping_mul(37).wrapping_add(1))
+        let src: Vec<u8> = (0..MEDIUM + 8)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(1))
             .collect();
-        for n in 0..=64 {
+        for n in 0..=MEDIUM {
             for off in 0..4 {
-                let mut dst = vec![0xAAu8; 80];
-                // SAFETY: src has off + n ≤ MEDIUM + 3 bytes, dst MEDIUM + 16 bytes from 1 + off.
+                let mut dst = vec![0xAAu8; MEDIUM + 16];
+                // SAFETY: src holds off + n ≤ MEDIUM + 3 bytes from 0, dst MEDIUM + 16 from 0,
+                // written from 1 + off for n bytes.
                 let done =
                     unsafe { copy_short(dst.as_mut_ptr().add(1 + off), src.as_ptr().add(off), n) };
-                assert!(done.is_some(), "n = {n}");
+                assert!(done, "n = {n}");
                 assert_eq!(&dst[1 + off..1 + off + n], &src[off..off + n], "n = {n}");
                 assert!(dst[..1 + off].iter().all(|&b| b == 0xAA), "before, n = {n}");
                 assert!(
@@ -156,8 +159,8 @@ mod tests {
             }
         }
         let mut dst = vec![0u8; MEDIUM + 1];
-        // SAFETY: both hold MEDIUM + 1 bytes.
-        assert!(unsafe { copy_short(dst.as_mut_ptr(), src.as_ptr(), MEDIUM + 1) }.is_none());
+        // SAFETY: both hold MEDIUM + 1 bytes (nothing is copied).
+        assert!(!unsafe { copy_short(dst.as_mut_ptr(), src.as_ptr(), MEDIUM + 1) });
         assert!(
             dst.iter().all(|&b| b == 0),
             "a long copy is left to the caller"
