@@ -372,7 +372,7 @@ pub fn frames_from(id: u64, payload: &[u8], frame: usize, pool: &mut Vec<Vec<u8>
     let count = payload.len().div_ceil(frame).max(1);
     let chunks = payload
         .chunks(frame)
-        .chain((payload.is_empty()).then_some(payload));
+        .chain(payload.is_empty().then_some(payload));
     chunks
         .enumerate()
         .map(|(seq, chunk)| {

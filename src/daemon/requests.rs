@@ -935,7 +935,6 @@ impl Daemon {
         }
     }
 
-    /// The table with live CPU and memory, one pass over /proc for all apps.
     /// Every app, in the table's order, with its live figures.
     pub(super) fn views(&mut self, with_env: bool) -> Vec<AppView> {
         let figures = self.figures();
@@ -972,7 +971,8 @@ impl Daemon {
             .collect()
     }
 
-    /// The live figures of every app, in the table's order.
+    /// The live CPU and memory of every app, in the table's order: one pass over /proc
+    /// for all apps.
     fn figures(&mut self) -> Vec<Figures> {
         let now = sys::mono_ms();
         // Sample only the running apps whose last sample is older than SAMPLE_MS (or of an

@@ -31,7 +31,7 @@ const CLASSES: usize = 8 + 4 * 8;
 
 /// The class of a request of `size` bytes and that class's block size, or `None` when
 /// larger than `MAX`.
-pub fn class_of(size: usize) -> Option<(usize, usize)> {
+fn class_of(size: usize) -> Option<(usize, usize)> {
     if size > MAX {
         return None;
     }
