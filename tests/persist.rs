@@ -11,8 +11,10 @@ fn holder_pid(h: &Home) -> u32 {
         .unwrap()
 }
 
-/// Processes whose command line holds `marker`, by pid.
-fn procs_with(marker: &str) -> Vec<u32> {
+/// Processes of this home (`WARD_HOME` in their environment) whose command line holds
+/// `marker`, by pid. Only this home's: the tests of this file run side by side.
+fn procs_with(h: &Home, marker: &str) -> Vec<u32> {
+    let home = format!("WARD_HOME={}", h.root.display());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -23,7 +25,11 @@ fn procs_with(marker: &str) -> Vec<u32> {
         };
         // Arguments end with a space, so "sleep 7" does not match "sleep 70".
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(marker) && alive(pid) {
+        if !cmd.contains(marker) || !alive(pid) {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|&b| b == 0).any(|v| v == home.as_bytes()) {
             out.push(pid);
         }
     }
@@ -43,8 +49,10 @@ fn pids(h: &Home) -> HashMap<String, u32> {
         .collect()
 }
 
-/// Starts `n` sleep apps s0..; the argument `base + i` marks each one's process on the
-/// machine (each test uses its own base).
+/// Starts `n` sleep apps s0..; the argument `base + i` marks each one's process. The
+/// tests of this file run side by side and count processes by their command line
+/// (`procs_with`, which also keeps to its home), so each has its own numbers: 100777–100779,
+/// 710000+, 720000+, 730000+, 740001. (Two once shared 720001: a failure in CI.)
 fn start_sleepers(h: &Home, n: usize, base: usize) {
     for i in 0..n {
         let name = format!("s{i}");
@@ -227,7 +235,11 @@ fn sigkilled_daemon_comes_back_and_adopts_all_50_apps() {
     assert_eq!(before, after, "every app adopted with its pid");
     for i in 0..50 {
         let marker = format!("sleep {} ", 710_000 + i);
-        assert_eq!(procs_with(&marker).len(), 1, "{marker} runs exactly once");
+        assert_eq!(
+            procs_with(&h, &marker).len(),
+            1,
+            "{marker} runs exactly once"
+        );
     }
     // Adopted apps are supervised: kill one, it comes back.
     let victim = after["s7"];
@@ -235,7 +247,7 @@ fn sigkilled_daemon_comes_back_and_adopts_all_50_apps() {
     wait_until(secs(10), "s7 restarted", || {
         h.pid("s7").is_some_and(|p| p != victim) && h.status("s7").as_deref() == Some("online")
     });
-    assert_eq!(procs_with("sleep 710007 ").len(), 1);
+    assert_eq!(procs_with(&h, "sleep 710007 ").len(), 1);
     // And stopped on request.
     let p = h.pid("s8").unwrap();
     h.ok(&["stop", "s8"]);
@@ -274,7 +286,7 @@ fn apps_that_died_with_the_daemon_down_are_restarted_once() {
             assert_eq!(before[&name], after[&name], "{name} was adopted");
         }
         let marker = format!("sleep {} ", 720_000 + i);
-        let found = procs_with(&marker);
+        let found = procs_with(&h, &marker);
         if found.len() != 1 {
             let seen: Vec<String> = found.iter().map(|&p| proc_summary(p)).collect();
             // The stray would otherwise outlive the test by days.
@@ -630,7 +642,7 @@ fn daemon_resurrect_tells_systemd_it_is_ready_after_the_apps_start() {
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(msg.contains("READY=1"), "{msg}");
     // By then the saved app runs.
-    assert_eq!(procs_with("sleep 100779 ").len(), 1);
+    assert_eq!(procs_with(&h, "sleep 100779 ").len(), 1);
     assert_eq!(h.status("saved").as_deref(), Some("online"));
     h.ok(&["kill"]);
     let _ = daemon.wait();
@@ -653,7 +665,7 @@ fn a_new_home_answers_first_and_its_holder_still_keeps_the_apps() {
             .and_then(|s| s.trim().parse::<u32>().ok())
             .is_some_and(alive)
     });
-    h.ok(&["start", "sleep", "-n", "s", "--", "720001"]);
+    h.ok(&["start", "sleep", "-n", "s", "--", "740001"]);
     assert!(h.root.join("state.json").exists());
     let pid = h.wait_online("s");
     let daemon = h.daemon_pid().unwrap();
@@ -662,5 +674,5 @@ fn a_new_home_answers_first_and_its_holder_still_keeps_the_apps() {
         h.daemon_pid().is_some_and(|p| p != daemon && alive(p))
     });
     assert_eq!(h.pid("s"), Some(pid), "adopted with its pid");
-    assert_eq!(procs_with("sleep 720001").len(), 1);
+    assert_eq!(procs_with(&h, "sleep 740001 ").len(), 1);
 }
