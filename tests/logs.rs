@@ -231,6 +231,102 @@ fn logs_options_nostream_raw_out_err_lines() {
     );
 }
 
+/// pm2 shows its own log (pm2.log) first when it shows every app's, alone for the target
+/// `PM2`, and never for one app, raw, or with --out/--err; `ward logs` does the same with
+/// ward.log, and follows it.
+#[test]
+fn logs_of_every_app_show_the_daemon_log_first() {
+    let h = Home::new("logs-daemon");
+    chatty(&h, "app");
+    let first = h.pid("app").unwrap();
+    let out = h.ok(&["logs", "--nostream", "--lines", "3"]);
+    let l = lines_of(&out);
+    assert_eq!(
+        l[0],
+        "[TAILING] Tailing last 3 lines for [all] processes (change the value with --lines \
+         option)",
+        "{out}"
+    );
+    assert_eq!(
+        l[1],
+        format!("{} last 3 lines:", h.root.join("ward.log").display()),
+        "{out}"
+    );
+    let started = format!("started app (id 0), pid {first}");
+    let daemon: Vec<&str> = l[2..]
+        .iter()
+        .copied()
+        .take_while(|x| !x.is_empty())
+        .collect();
+    assert!(
+        !daemon.is_empty()
+            && daemon.len() <= 3
+            && daemon.iter().all(|x| x.starts_with("ward       | 20"))
+            && daemon.iter().any(|x| x.ends_with(&started)),
+        "{out}"
+    );
+    let app_at = l
+        .iter()
+        .position(|x| x.ends_with("app-out.log last 3 lines:"));
+    assert!(app_at.is_some_and(|i| i > 2 + daemon.len()), "{out}");
+    for args in [
+        &["logs", "app", "--nostream"][..],
+        &["logs", "--nostream", "--raw"],
+        &["logs", "--nostream", "--out"],
+        &["logs", "--nostream", "--err"],
+    ] {
+        let out = h.ok(args);
+        assert!(
+            !out.contains("ward.log") && !out.contains("started app"),
+            "{args:?}: {out}"
+        );
+    }
+    let out = h.ok(&["logs", "app", "--nostream", "--lines", "1"]);
+    assert!(
+        out.starts_with("[TAILING] Tailing last 1 lines for [app] process (change"),
+        "{out}"
+    );
+
+    // Followed: what the daemon writes from now on shows up.
+    let f = Follower::new(&h, &["--lines", "0"]);
+    h.ok(&["restart", "app"]);
+    let second = h.pid("app").unwrap();
+    let want = format!("started app (id 0), pid {second}");
+    wait_until(secs(15), "the restart in the followed daemon log", || {
+        f.lines()
+            .iter()
+            .any(|x| x.starts_with("ward       | ") && x.ends_with(&want))
+    });
+
+    // As pm2: pm2.log, labelled PM2; `pm2 logs PM2` shows it alone.
+    let p = Home::new("logs-daemon-pm2");
+    let ok = |args: &[&str]| {
+        let o = p.pm2_in(&p.dir, args);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(&["start", "sleep", "--name", "s", "--", "1000"]);
+    let out = ok(&["logs", "--nostream", "--lines", "2"]);
+    assert!(
+        out.contains(&format!(
+            "{} last 2 lines:",
+            p.root.join("pm2.log").display()
+        )),
+        "{out}"
+    );
+    assert!(
+        lines_of(&out)
+            .iter()
+            .any(|x| x.starts_with("PM2        | ") && x.contains("started s (id 0)")),
+        "{out}"
+    );
+    let out = ok(&["logs", "PM2", "--nostream", "--lines", "2"]);
+    assert!(
+        out.contains("PM2        | ") && !out.contains("s-out.log"),
+        "{out}"
+    );
+}
+
 #[test]
 fn logs_timestamp_prefixes_shown_lines() {
     let h = Home::new("logs-timestamp");

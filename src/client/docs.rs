@@ -348,6 +348,10 @@ Prints the last lines of each selected app's stdout and stderr log, each line pr
 with `ID|NAME |` (stderr's prefix in red on a terminal), then prints new lines as they are
 written, until Ctrl-C. Following survives rotation, `ward flush` and `ward reloadLogs`:
 a log file that is replaced or truncated is opened again. Without a target: every app.
+Shown for every app (no target, or `all`), the daemon's own log comes first and is
+followed too, as pm2 shows pm2.log: ~/.ward/ward.log, prefixed `ward |` (pm2.log and
+`PM2 |` in pm2 mode); the target `PM2` shows it alone. Not with --raw, --out, --err or
+--json; --format writes its lines as `app=ward message=LINE`.
 
 Options:
       --lines N                    lines to show from each file first (default 15; 0: none)

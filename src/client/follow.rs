@@ -22,13 +22,14 @@ use crate::table::Table;
 const POLL: Duration = Duration::from_millis(150);
 const CHUNK: usize = 64 * 1024;
 
-/// The app a log file is of.
+/// The app a log file is of, or the daemon (its own log, `ward.log`/`pm2.log`).
 #[derive(Clone)]
 struct Who {
-    /// `ID|NAME`, pm2's prefix.
+    /// `ID|NAME`, pm2's prefix; `PM2` (`ward`) for the daemon's log.
     label: String,
     id: u32,
     name: String,
+    daemon: bool,
 }
 
 struct Source {
@@ -61,6 +62,9 @@ impl Printer {
             LogStyle::Prefixed => {}
             // pm2's `logs --json` (Log.js jsonStream) and `--format` (formatStream).
             LogStyle::Json => {
+                if who.daemon {
+                    return; // pm2's jsonStream leaves its own lines out
+                }
                 let kind = if err { "err" } else { "out" };
                 let now = crate::os::sys::wall_ms();
                 let v = crate::logs::stream_json_line(line, now, kind, Some(who.id), &who.name);
@@ -73,6 +77,16 @@ impl Printer {
                     return; // pm2 skips empty lines here
                 }
                 let now = crate::os::sys::wall_ms();
+                if who.daemon {
+                    // pm2's formatStream: `app=pm2`, no id or type.
+                    self.out.push_str("timestamp=");
+                    self.clock.render(&self.kv_time, now, &mut self.out);
+                    self.out
+                        .push_str(&format!(" app={} message=", who.label.to_lowercase()));
+                    self.out.push_str(&String::from_utf8_lossy(line));
+                    self.out.push('\n');
+                    return;
+                }
                 crate::logs::kv_prefix(
                     &mut self.clock,
                     &self.kv_time,
@@ -106,7 +120,11 @@ impl Printer {
             }
         }
         if self.color {
-            self.out.push_str(if err { "\x1b[31m" } else { "\x1b[32m" });
+            self.out.push_str(match (who.daemon, err) {
+                (true, _) => "\x1b[34m",
+                (false, true) => "\x1b[31m",
+                (false, false) => "\x1b[32m",
+            });
         }
         self.out
             .push_str(&format!("{:<width$} |", who.label, width = self.width));
@@ -134,8 +152,14 @@ impl Printer {
 pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     let apps = talk::list_apps(home)?;
     let table = Table::from_apps(apps.into_iter().map(|v| v.app).collect(), 0);
-    let ids = match &opts.target {
+    // pm2 shows its own log beside the apps' when it shows them all, and alone for the
+    // target `PM2` (LogManagement.js); never raw, nor with --out or --err.
+    let target = opts.target.as_deref();
+    let everything = matches!(target, None | Some("all"));
+    let daemon_only = target == Some("PM2") && table.resolve("PM2").is_err();
+    let ids = match target {
         None => table.ids(),
+        Some(_) if daemon_only => Vec::new(),
         Some(t) => table.resolve(t)?,
     };
     let mut sources = Vec::new();
@@ -145,6 +169,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             label: format!("{id}|{}", app.spec.name),
             id,
             name: app.spec.name.clone(),
+            daemon: false,
         };
         let mut add = |path: &str, err: bool| {
             if path.is_empty() || crate::logs::is_discard(path) {
@@ -167,7 +192,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             add(&app.spec.error_file, true);
         }
     }
-    if sources.is_empty() && !table.is_empty() {
+    if sources.is_empty() && !table.is_empty() && !daemon_only {
         // A container runtime writes no app file unless asked: say where the lines are.
         eprintln!(
             "ward: no log file to show: these apps write none (under `ward runtime` their \
@@ -187,6 +212,32 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     } else {
         0
     };
+    // pm2 shows the file written to last at the bottom; its own log comes first.
+    sources.sort_by_key(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).ok());
+    if (everything || daemon_only) && !opts.raw && !opts.out && !opts.err {
+        let label = if crate::client::output::pm2() {
+            "PM2"
+        } else {
+            "ward"
+        };
+        sources.insert(
+            0,
+            Source {
+                who: Who {
+                    label: label.to_string(),
+                    id: 0,
+                    name: label.to_string(),
+                    daemon: true,
+                },
+                err: false,
+                path: home.daemon_log(),
+                file: None,
+                id: (0, 0),
+                pos: 0,
+                partial: Vec::new(),
+            },
+        );
+    }
     let mut p = Printer {
         style,
         kv_time: DateFormat::parse(crate::logs::KV_TIME),
@@ -207,17 +258,18 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
         let what = opts.target.as_deref().unwrap_or("all");
         if opts.lines > 0 {
             p.out.push_str(&format!(
-                "[TAILING] Tailing last {} lines for [{what}] process (change the value with \
-                 --lines option)\n",
-                opts.lines
+                "[TAILING] Tailing last {} lines for [{what}] process{} (change the value \
+                 with --lines option)\n",
+                opts.lines,
+                if what == "all" { "es" } else { "" }
             ));
         } else if !opts.nostream {
-            p.out
-                .push_str(&format!("[TAILING] Following [{what}] process\n"));
+            p.out.push_str(&format!(
+                "[TAILING] Following [{what}] process{}\n",
+                if what == "all" { "es" } else { "" }
+            ));
         }
     }
-    // pm2 shows the file written to last at the bottom.
-    sources.sort_by_key(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).ok());
     for s in &mut sources {
         s.open_at_end();
         if lines > 0 {
@@ -454,5 +506,57 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn printer(style: LogStyle) -> Printer {
+        Printer {
+            style,
+            kv_time: DateFormat::parse(crate::logs::KV_TIME),
+            width: 10,
+            raw: false,
+            color: false,
+            stamp: None,
+            clock: Clock::default(),
+            out: String::new(),
+            errout: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_daemon_log_is_labelled_pm2_and_left_out_of_json() {
+        let daemon = Who {
+            label: "PM2".into(),
+            id: 0,
+            name: "PM2".into(),
+            daemon: true,
+        };
+        let app = Who {
+            label: "3|api".into(),
+            id: 3,
+            name: "api".into(),
+            daemon: false,
+        };
+        let mut p = printer(LogStyle::Prefixed);
+        p.line(&daemon, false, b"started api (id 3), pid 9");
+        p.line(&app, true, b"boom");
+        assert_eq!(
+            p.out,
+            "PM2        | started api (id 3), pid 9\n3|api      | boom\n"
+        );
+        // pm2's jsonStream drops its own lines (type PM2); apps' go out.
+        let mut p = printer(LogStyle::Json);
+        p.line(&daemon, false, b"started api");
+        assert_eq!(p.out, "");
+        p.line(&app, false, b"hello");
+        assert!(p.out.contains("\"app_name\":\"api\""), "{}", p.out);
+        // pm2's formatStream: `app=pm2`, no id, no type.
+        let mut p = printer(LogStyle::KeyValue);
+        p.line(&daemon, false, b"started api");
+        assert!(p.out.starts_with("timestamp="), "{}", p.out);
+        assert!(
+            p.out.ends_with(" app=pm2 message=started api\n"),
+            "{}",
+            p.out
+        );
     }
 }
