@@ -286,6 +286,9 @@ fn logs_of_every_app_show_the_daemon_log_first() {
         out.starts_with("[TAILING] Tailing last 1 lines for [app] process (change"),
         "{out}"
     );
+    // pm2's --highlight VALUE (marks only on a terminal: a pipe gets the lines as they are).
+    let out = h.ok(&["logs", "app", "--highlight", "out", "--nostream", "--out"]);
+    assert!(lines_of(&out).contains(&"0|app      | out 20"), "{out}");
 
     // Followed: what the daemon writes from now on shows up.
     let f = Follower::new(&h, &["--lines", "0"]);

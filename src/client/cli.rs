@@ -764,6 +764,7 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
         nostream: false,
         timestamp: None,
         style: LogStyle::Prefixed,
+        highlight: None,
     };
     while let Some(arg) = p.next()? {
         match arg {
@@ -790,6 +791,17 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
                 };
                 o.timestamp =
                     Some(v.unwrap_or_else(|| crate::spec::datefmt::LOGS_TIMESTAMP.into()));
+            }
+            Long("highlight") => {
+                // pm2's `--highlight [value]` (commander): the next word, unless an option.
+                let v = match p.optional_value() {
+                    Some(v) => Some(v.string()?),
+                    None => p
+                        .try_raw_args()
+                        .and_then(|mut raw| raw.next_if(|a| !a.to_string_lossy().starts_with('-')))
+                        .map(|v| v.to_string_lossy().into_owned()),
+                };
+                o.highlight = v.filter(|v| !v.is_empty());
             }
             Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
             Value(v) if o.target.is_none() => o.target = Some(v.string()?),
@@ -819,6 +831,21 @@ mod tests {
         assert_eq!(o.targets, vec!["./server"]);
         assert_eq!(o.name.as_deref(), Some("api"));
         assert_eq!(o.args, vec!["--port", "8080"]);
+    }
+
+    #[test]
+    fn logs_highlight_takes_the_next_word_unless_an_option() {
+        for line in ["logs api --highlight GET", "logs --highlight GET api"] {
+            let Command::Logs(o) = parse_str(line).unwrap() else {
+                panic!()
+            };
+            assert_eq!(o.target.as_deref(), Some("api"), "{line}");
+            assert_eq!(o.highlight.as_deref(), Some("GET"), "{line}");
+        }
+        let Command::Logs(o) = parse_str("logs --highlight --nostream").unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.highlight, o.nostream, o.target), (None, true, None));
     }
 
     #[test]

@@ -717,6 +717,7 @@ fn start(home: &Home, o: &StartOpts) -> Result<i32> {
             nostream: false,
             timestamp: None,
             style: Default::default(),
+            highlight: None,
         };
         return crate::client::follow::run(home, &logs);
     }

@@ -364,7 +364,9 @@ Options:
       --json                       new lines only, one JSON object each: message,
                                    timestamp, type (out, err), process_id, app_name
       --format                     new lines only, as timestamp=... app=NAME id=ID
-                                   type=out|error message=LINE",
+                                   type=out|error message=LINE
+      --highlight VALUE            VALUE on a bright background in every line shown
+                                   (on a terminal)",
     },
     Doc {
         name: "flush",

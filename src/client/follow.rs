@@ -52,11 +52,24 @@ struct Printer {
     color: bool,
     stamp: Option<DateFormat>,
     clock: Clock,
+    /// `--highlight`: shown on a bright background (on a terminal, as pm2 does).
+    highlight: Option<String>,
     out: String,
     errout: String,
 }
 
 impl Printer {
+    /// A line's text, with `--highlight`'s value marked wherever it occurs (pm2 marks the
+    /// first only; every one is what a reader looks for).
+    fn push_text(&mut self, text: &str) {
+        match self.highlight.as_deref().filter(|_| self.color) {
+            Some(h) if text.contains(h) => self
+                .out
+                .push_str(&text.replace(h, &format!("\x1b[100m{h}\x1b[49m"))),
+            _ => self.out.push_str(text),
+        }
+    }
+
     fn line(&mut self, who: &Who, err: bool, line: &[u8]) {
         match self.style {
             LogStyle::Prefixed => {}
@@ -83,7 +96,7 @@ impl Printer {
                     self.clock.render(&self.kv_time, now, &mut self.out);
                     self.out
                         .push_str(&format!(" app={} message=", who.label.to_lowercase()));
-                    self.out.push_str(&String::from_utf8_lossy(line));
+                    self.push_text(&String::from_utf8_lossy(line));
                     self.out.push('\n');
                     return;
                 }
@@ -96,7 +109,7 @@ impl Printer {
                     err,
                     &mut self.out,
                 );
-                self.out.push_str(&String::from_utf8_lossy(line));
+                self.push_text(&String::from_utf8_lossy(line));
                 self.out.push('\n');
                 return;
             }
@@ -132,7 +145,7 @@ impl Printer {
             self.out.push_str("\x1b[0m");
         }
         self.out.push(' ');
-        self.out.push_str(&text);
+        self.push_text(&text);
         self.out.push('\n');
     }
 
@@ -251,6 +264,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
         color: color(),
         stamp: opts.timestamp.as_deref().map(DateFormat::parse),
         clock: Clock::default(),
+        highlight: opts.highlight.clone(),
         out: String::new(),
         errout: String::new(),
     };
@@ -517,6 +531,7 @@ mod tests {
             color: false,
             stamp: None,
             clock: Clock::default(),
+            highlight: None,
             out: String::new(),
             errout: String::new(),
         }
@@ -557,6 +572,30 @@ mod tests {
             p.out.ends_with(" app=pm2 message=started api\n"),
             "{}",
             p.out
+        );
+    }
+
+    #[test]
+    fn highlight_marks_every_occurrence_on_a_terminal_only() {
+        let app = Who {
+            label: "0|api".into(),
+            id: 0,
+            name: "api".into(),
+            daemon: false,
+        };
+        let mut p = printer(LogStyle::Prefixed);
+        p.highlight = Some("GET".into());
+        p.line(&app, false, b"GET / then GET /x");
+        assert_eq!(
+            p.out, "0|api      | GET / then GET /x\n",
+            "no colour: as is"
+        );
+        p.out.clear();
+        p.color = true;
+        p.line(&app, false, b"GET / then GET /x");
+        assert_eq!(
+            p.out,
+            "\x1b[32m0|api      |\x1b[0m \x1b[100mGET\x1b[49m / then \x1b[100mGET\x1b[49m /x\n"
         );
     }
 }

@@ -105,6 +105,8 @@ pub struct LogsOpts {
     pub timestamp: Option<String>,
     /// `--json`, `--format`: pm2's machine-readable streams (new lines only).
     pub style: LogStyle,
+    /// `--highlight VALUE`: VALUE on a bright background wherever a shown line holds it.
+    pub highlight: Option<String>,
 }
 
 /// How `ward logs` writes a line.
