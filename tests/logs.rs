@@ -726,6 +726,29 @@ fn following_survives_builtin_rotation() {
     );
 }
 
+/// The copies of `-i 2 --merge-logs` write one file: `ward logs` shows it once, under the
+/// first copy's prefix, as pm2 does (each line was shown, and followed, once per copy).
+#[test]
+fn a_file_copies_share_is_shown_once() {
+    let h = Home::new("logs-merged-once");
+    h.script(
+        "m.sh",
+        "#!/bin/sh\necho \"hello $NODE_APP_INSTANCE\"\nexec sleep 1000\n",
+    );
+    h.ok(&["start", "m.sh", "-i", "2", "--merge-logs"]);
+    wait_until(secs(10), "both copies' lines", || {
+        let log = h.read_log("m-out.log");
+        log.contains("hello 0\n") && log.contains("hello 1\n")
+    });
+    let out = h.ok(&["logs", "m", "--nostream", "--out", "--lines", "5"]);
+    let l = lines_of(&out);
+    let header = format!("{} last 5 lines:", h.log_path("m-out.log").display());
+    assert_eq!(l.iter().filter(|x| **x == header).count(), 1, "{out}");
+    for line in ["0|m        | hello 0", "0|m        | hello 1"] {
+        assert_eq!(l.iter().filter(|x| **x == line).count(), 1, "{out}");
+    }
+}
+
 #[test]
 fn merged_copies_share_whole_lines_across_rotations() {
     let h = Home::new("logs-merged");

@@ -188,6 +188,12 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             if path.is_empty() || crate::logs::is_discard(path) {
                 return;
             }
+            // A file several apps share (merged logs of -i N, one log_file for many) is
+            // read once, under the first app's prefix, as pm2 does (pushIfUnique):
+            // following it once per app printed each line once per app.
+            if sources.iter().any(|s: &Source| s.path.as_os_str() == path) {
+                return;
+            }
             sources.push(Source {
                 who: who.clone(),
                 err,
