@@ -176,6 +176,10 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
         Some(t) => table.resolve(t)?,
     };
     let mut sources = Vec::new();
+    // A file several apps share (merged logs of -i N, one log_file for many) is read once,
+    // under the first app's prefix, as pm2 does (pushIfUnique): following it once per app
+    // printed each line once per app.
+    let mut seen = std::collections::HashSet::new();
     for id in ids {
         let Some(app) = table.get(id) else { continue };
         let who = Who {
@@ -188,10 +192,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
             if path.is_empty() || crate::logs::is_discard(path) {
                 return;
             }
-            // A file several apps share (merged logs of -i N, one log_file for many) is
-            // read once, under the first app's prefix, as pm2 does (pushIfUnique):
-            // following it once per app printed each line once per app.
-            if sources.iter().any(|s: &Source| s.path.as_os_str() == path) {
+            if !seen.insert(path.to_string()) {
                 return;
             }
             sources.push(Source {
@@ -233,7 +234,8 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     };
     // pm2 shows the file written to last at the bottom; its own log comes first.
     sources.sort_by_key(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).ok());
-    if (everything || daemon_only) && !opts.raw && !opts.out && !opts.err {
+    let daemon_shown = style != LogStyle::Json && !opts.raw && !opts.out && !opts.err;
+    if (everything || daemon_only) && daemon_shown {
         let label = if crate::client::output::pm2() {
             "PM2"
         } else {
