@@ -271,6 +271,28 @@ pub fn stream_json_line(
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    timestamp: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    status: &'a str,
+    app_name: &'a str,
+}
+
+/// One of pm2's process events as `pm2-runtime --json` writes it (Log.js jsonStream):
+/// timestamp, type `process_event`, status (`start`, `online`, `exit`, `restart
+/// overlimit`, `stop`, `restart`, `reload`, `delete`) and app_name. No newline after.
+pub fn process_event_line(now_ms: u64, status: &str, name: &str) -> Vec<u8> {
+    let v = EventLine {
+        timestamp: crate::spec::datefmt::utc_iso(now_ms),
+        kind: "process_event",
+        status,
+        app_name: name,
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
 /// Ends a partial line when its writer goes away.
 pub fn finish(partial: &mut Vec<u8>, out: &mut Vec<u8>) {
     if !partial.is_empty() {
@@ -657,6 +679,16 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(partial).unwrap(),
         )
+    }
+
+    #[test]
+    fn process_events_are_pm2_runtimes_objects() {
+        // 2026-11-29T20:29:49.108Z, as pm2-runtime --json printed one.
+        let line = process_event_line(1_795_984_189_108, "restart overlimit", "a \"b\"");
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            r#"{"timestamp":"2026-11-29T20:29:49.108Z","type":"process_event","status":"restart overlimit","app_name":"a \"b\""}"#
+        );
     }
 
     #[test]

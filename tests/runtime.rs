@@ -334,6 +334,60 @@ fn check_fails_without_a_runtime_and_starts_no_daemon() {
     assert!(!h.socket().exists(), "a probe must not start a daemon");
 }
 
+/// An app that keeps crashing: `restart overlimit` then `exit` when it is given up on, as
+/// pm2-runtime --json says it; the other app goes on.
+#[test]
+fn json_process_events_tell_of_a_crash_loop_given_up() {
+    let h = Home::new("rt-json-overlimit");
+    h.script(
+        "bad.sh",
+        "#!/bin/sh
+echo bad up
+exit 1
+",
+    );
+    h.script(
+        "good.sh",
+        "#!/bin/sh
+echo good up
+exec sleep 1000
+",
+    );
+    h.script(
+        "eco.json",
+        r#"{"apps": [
+            {"name": "bad", "script": "./bad.sh", "max_restarts": 2},
+            {"name": "good", "script": "./good.sh"}
+        ]}"#,
+    );
+    let rt = Rt::start(&h, &["eco.json", "--json"], false);
+    rt.wait_output(r#""status":"restart overlimit","app_name":"bad""#);
+    let events: Vec<String> = rt
+        .stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "process_event" && v["app_name"] == "bad")
+        .map(|v| v["status"].as_str().unwrap_or("?").to_string())
+        .collect();
+    // Three runs (the first and two restarts), each online then exit; the last exit is
+    // announced as the one that goes over the limit.
+    let at = events.iter().position(|e| e == "restart overlimit");
+    assert!(
+        at.is_some_and(|i| events.get(i + 1).map(String::as_str) == Some("exit")),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "online").count(),
+        3,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "exit").count(),
+        3,
+        "{events:?}"
+    );
+}
+
 #[test]
 fn json_lines_parse_and_the_probe_reports_ready() {
     let h = Home::new("rt-json");
@@ -348,8 +402,10 @@ fn json_lines_parse_and_the_probe_reports_ready() {
     h.ok(&["stop", "talk"]);
     // The partial line goes out when the app's pipe closes.
     rt.wait_output("no newline");
+    rt.wait_output(r#""status":"exit""#);
     let out = rt.stdout();
     let mut kinds = Vec::new();
+    let mut events = Vec::new();
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{}", rt.both()));
@@ -357,7 +413,12 @@ fn json_lines_parse_and_the_probe_reports_ready() {
             v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
             "{line}"
         );
-        if v["app_name"] == "talk" {
+        if v["type"] == "process_event" {
+            // pm2-runtime --json's process events (God.notify), no message or process_id.
+            assert_eq!(v["app_name"], "talk", "{line}");
+            assert!(v.get("process_id").is_none() && v.get("message").is_none());
+            events.push(v["status"].as_str().unwrap_or("?").to_string());
+        } else if v["app_name"] == "talk" {
             assert_eq!(v["process_id"], 0, "{line}");
             kinds.push((
                 v["type"].as_str().unwrap().to_string(),
@@ -376,6 +437,12 @@ fn json_lines_parse_and_the_probe_reports_ready() {
     assert!(
         kinds.contains(&("out".into(), "no newline".into())),
         "{kinds:?}"
+    );
+    // As pm2-runtime: online then start for the new app; the stop request and the exit.
+    assert_eq!(events[..2], ["online", "start"], "{events:?}");
+    assert!(
+        events[2..].contains(&"stop".to_string()) && events[2..].contains(&"exit".to_string()),
+        "{events:?}"
     );
     // No app file unless asked.
     let logs: Vec<_> = std::fs::read_dir(h.root.join("logs"))

@@ -597,7 +597,10 @@ Options (beside those of start):
       --formatted                  `ID|NAME | line` on stdout
       --format                     `timestamp=… app=NAME id=ID type=out|error message=…`
       --json                       one JSON object per line: message, timestamp, type,
-                                   process_id, app_name
+                                   process_id, app_name; and pm2-runtime's process
+                                   events: type process_event, status (start, online,
+                                   exit, restart overlimit, stop, restart, reload,
+                                   delete), app_name
       --no-auto-exit               keep running when no app runs
       --delay <seconds>            wait before starting the apps
       --no-autostart               register the apps without starting them

@@ -794,10 +794,24 @@ impl Daemon {
                 return;
             };
             let before = app.run.deadline;
+            let was = app.run.status;
             // A memory sample under the limit changes nothing: no state write each check.
             let sample = matches!(event, Event::Memory { .. });
             let spawned = matches!(event, Event::Spawned { .. });
+            let exited = matches!(event, Event::Exited { .. });
+            let replaced = matches!(event, Event::Replaced { .. });
             let actions = app.run.handle(&app.spec, now, event);
+            // pm2's process events (God.notify), for a runtime's JSON stream.
+            let is = app.run.status;
+            if exited && is == Status::Errored && was != Status::Errored {
+                crate::daemon::forward::process_event("restart overlimit", &app.spec.name);
+            }
+            if exited {
+                crate::daemon::forward::process_event("exit", &app.spec.name);
+            }
+            if replaced || (is == Status::Online && was != Status::Online) {
+                crate::daemon::forward::process_event("online", &app.spec.name);
+            }
             if spawned {
                 // Recorded before anything else is spawned: a daemon killed in the middle
                 // of a mass start leaves no app that the next one cannot find.

@@ -179,6 +179,20 @@ pub fn log_line(text: &str) -> bool {
     })
 }
 
+/// A process event (logs.rs `process_event_line`), written by a runtime whose format is
+/// JSON, as pm2-runtime --json does; in the other formats the runtime's own lines say it.
+pub fn process_event(status: &str, app_name: &str) {
+    STDIO.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(s) = s.as_mut().filter(|s| s.format == Format::Json) else {
+            return;
+        };
+        let mut line = logs::process_event_line(sys::wall_ms(), status, app_name);
+        line.push(b'\n');
+        s.out.write(&line, |n| drop_notice(Format::Json, n));
+    })
+}
+
 fn write_batches(out: &[u8], err: &[u8]) {
     STDIO.with(|s| {
         if let Some(s) = s.borrow_mut().as_mut() {

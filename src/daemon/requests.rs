@@ -430,7 +430,13 @@ impl Daemon {
                 Verb::Restart | Verb::Reload => Event::Restart,
                 Verb::Delete => Event::Delete,
             };
+            // pm2's CLI tells the daemon what it did (notifyGod); its name first, the
+            // app may be gone after.
+            let name = self.table.get(app).map(|a| a.spec.name.clone());
             self.apply(app, event);
+            if let Some(name) = name {
+                crate::daemon::forward::process_event(verb.as_str(), &name);
+            }
         }
         self.reply_when_settled(from, id, ids, notes);
     }
@@ -621,6 +627,7 @@ impl Daemon {
                                 // leaves no log files; its pipes are first read on the next
                                 // loop turn.
                                 self.open_logs(app);
+                                crate::daemon::forward::process_event("start", &name);
                                 notes.push(format!("[{name}]({app}) started ✓"));
                                 waits.push(app);
                             }
