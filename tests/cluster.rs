@@ -204,6 +204,9 @@ fn reload_under_load_refuses_nothing() {
     // Let the client get going, then reload under it.
     std::thread::sleep(Duration::from_millis(200));
     let out = h.run(&["reload", "server"]);
+    // As pm2's, the reply waits for the replaced copies to be gone: no old code serves
+    // once `reload` has returned (an old copy once answered a request after it).
+    let lingering: Vec<u32> = before.iter().copied().filter(|&p| alive(p)).collect();
     done.store(true, Ordering::SeqCst);
     let (ok, failed) = client.join().unwrap();
     assert!(
@@ -219,6 +222,10 @@ fn reload_under_load_refuses_nothing() {
         &failed[..failed.len().min(5)]
     );
     assert!(ok >= 2000, "only {ok} requests");
+    assert!(
+        lingering.is_empty(),
+        "replaced copies still ran: {lingering:?}"
+    );
     let after = pids_of(&h, "server");
     assert_eq!(after.len(), 4);
     assert!(
@@ -233,11 +240,12 @@ fn reload_under_load_refuses_nothing() {
     assert_eq!(ids_after, ids_before, "a copy keeps its id across a reload");
     assert!(all_online(&h, "server", 4));
     assert_eq!(distinct_pids(port, 4), after);
-    for p in before {
-        wait_until(secs(10), "old copy gone", || !alive(p));
-    }
     // gracefulReload is the same command.
     h.ok(&["gracefulReload", "server"]);
+    assert!(
+        after.iter().all(|&p| !alive(p)),
+        "{after:?} outlived gracefulReload"
+    );
     assert!(pids_of(&h, "server").is_disjoint(&after));
 }
 

@@ -29,6 +29,10 @@ pub(super) struct Job {
     step: Option<Step>,
     /// Apps restarted instead (one copy, fork mode): the reply waits until they settle.
     waits: Vec<u32>,
+    /// The processes this reload replaced: the reply waits until they are gone (or killed
+    /// after `kill_timeout`), as pm2's does, so that once `reload` returns no old code
+    /// serves (an old copy still accepted connections for a moment after the reply).
+    retired: Vec<u32>,
     notes: Vec<String>,
     errors: Vec<String>,
 }
@@ -76,6 +80,7 @@ impl Daemon {
             queue: VecDeque::new(),
             step: None,
             waits: Vec::new(),
+            retired: Vec::new(),
             notes: Vec::new(),
             errors: Vec::new(),
         };
@@ -265,10 +270,15 @@ impl Daemon {
             }
             let job = &self.reloads[j];
             let table = &self.table;
+            let retiring = &self.retiring;
             let settled = job
                 .waits
                 .iter()
-                .all(|&i| table.get(i).is_none_or(|a| a.run.settled()));
+                .all(|&i| table.get(i).is_none_or(|a| a.run.settled()))
+                && job
+                    .retired
+                    .iter()
+                    .all(|p| !retiring.contains_key(p) || !sys::pid_exists(*p));
             if job.step.is_none() && job.queue.is_empty() && settled {
                 let job = self.reloads.remove(j);
                 let reply = if job.errors.is_empty() {
@@ -373,6 +383,7 @@ impl Daemon {
                     deadline: Some(sys::mono_ms() + kill_timeout),
                 },
             );
+            self.reloads[j].retired.push(old);
         }
         let stdin = s.stdin.take();
         if let Some(stdin) = stdin {

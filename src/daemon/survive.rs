@@ -532,6 +532,10 @@ impl Daemon {
             return;
         };
         let _ = self.epoll.delete(a.fd.as_fd());
+        if self.retiring.contains_key(&a.pid) {
+            // An adopted copy a reload replaced (its exit status cannot be known).
+            return self.on_other_exit(a.pid, crate::lifecycle::Exit::Unknown);
+        }
         if self.pids.remove(&a.pid).is_none() {
             return; // already reaped through SIGCHLD
         }
