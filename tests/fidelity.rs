@@ -810,3 +810,18 @@ fn item04_options_with_a_meaning_act() {
     let _ = c.kill();
     let _ = c.wait();
 }
+
+/// In pm2 mode every line ward adds speaks as pm2 (`[PM2] `), those on stderr too: the
+/// note about fork-mode copies said `[ward]`.
+#[test]
+fn notes_on_stderr_speak_as_pm2() {
+    let h = Home::new("fid-notes");
+    h.script("loop.sh", LOOP);
+    let o = pm2(&h, &["start", "loop.sh", "-i", "2"]);
+    assert!(o.status.success(), "{o:?}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("[PM2] loop: 2 copies in fork mode") && !err.contains("[ward]"),
+        "{err}"
+    );
+}

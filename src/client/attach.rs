@@ -77,10 +77,11 @@ pub fn run(home: &Home, target: &str) -> Result<i32> {
     if files.len() == 2 && files[0].path == files[1].path {
         files.pop();
     }
-    eprintln!(
+    let note = format!(
         "[ward] attached to {} (id {id}): lines you type go to its stdin; Ctrl-C detaches",
         app.spec.name
     );
+    eprintln!("{}", crate::client::output::speak(&note));
     let stdin = std::io::stdin();
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];

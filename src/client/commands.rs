@@ -633,10 +633,10 @@ fn update(home: &Home) -> Result<i32> {
         if let Ok(Reply::Pong { pid, version }) =
             request(home, &Request::Ping, Duration::from_secs(2), false)
         {
-            out(&format!(
+            out(&speak(&format!(
                 "[ward] daemon updated in place: pid {pid}{}, ward {version}; no app was restarted\n",
                 if pid == before { " (unchanged)" } else { "" }
-            ));
+            )));
             return Ok(0);
         }
         if Instant::now() > until {
@@ -1098,10 +1098,11 @@ fn write_sample(simple: bool) -> Result<i32> {
 /// that nobody expects them to share a port.
 fn fork_copies_note(name: &str, n: u32) {
     let copies = if n == 1 { "copy" } else { "copies" };
-    eprintln!(
+    let note = format!(
         "[ward] {name}: {n} {copies} in fork mode: they do not share a port unless the program \
          does it itself (SO_REUSEPORT); cluster mode is for Node apps"
     );
+    eprintln!("{}", speak(&note));
 }
 
 /// `--uid`/`-u` and `--gid`, by name or number, as pm2 resolves them (Common.js:775-827):

@@ -68,7 +68,9 @@ impl Progress {
         if !self.on || waited < QUIET_FOR {
             return;
         }
-        let line = format!("[ward] {}… {} s", self.label, waited.as_secs());
+        let line =
+            crate::client::output::speak(&format!("[ward] {}… {} s", self.label, waited.as_secs()))
+                .into_owned();
         let pad = self.width.saturating_sub(line.chars().count());
         self.width = self.width.max(line.chars().count());
         let _ = write!(std::io::stderr(), "\r{line}{:pad$}", "");
