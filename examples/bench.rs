@@ -1315,8 +1315,10 @@ fn cold(cfg: &Cfg, res: &mut Results) -> R<()> {
     Ok(())
 }
 
-/// The size of `make static`'s binary (WARD_STATIC_BIN, else target/TRIPLE/release/ward,
-/// which `make bench` builds first), and whether it is really static.
+/// The size of `make static`'s binary (WARD_STATIC_BIN, else the newest
+/// target/TRIPLE/release/ward, which `make bench` builds first: an older build for another
+/// target, such as a glibc static one, must not be taken for it), and whether it is
+/// really static.
 fn static_size(_cfg: &Cfg, res: &mut Results) -> R<()> {
     let path = std::env::var_os("WARD_STATIC_BIN")
         .map(PathBuf::from)
@@ -1326,7 +1328,9 @@ fn static_size(_cfg: &Cfg, res: &mut Results) -> R<()> {
                 .ok()?
                 .flatten()
                 .map(|e| e.path().join("release/ward"))
-                .find(|p| p.is_file())
+                .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+                .max()
+                .map(|(_, p)| p)
         });
     let Some(path) = path else {
         res.notes
