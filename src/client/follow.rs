@@ -94,8 +94,9 @@ impl Printer {
                     // pm2's formatStream: `app=pm2`, no id or type.
                     self.out.push_str("timestamp=");
                     self.clock.render(&self.kv_time, now, &mut self.out);
-                    self.out
-                        .push_str(&format!(" app={} message=", who.label.to_lowercase()));
+                    self.out.push_str(" app=");
+                    self.out.push_str(&who.name);
+                    self.out.push_str(" message=");
                     self.push_text(&String::from_utf8_lossy(line));
                     self.out.push('\n');
                     return;
@@ -236,10 +237,11 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     sources.sort_by_key(|s| std::fs::metadata(&s.path).and_then(|m| m.modified()).ok());
     let daemon_shown = style != LogStyle::Json && !opts.raw && !opts.out && !opts.err;
     if (everything || daemon_only) && daemon_shown {
-        let label = if crate::client::output::pm2() {
-            "PM2"
+        // `PM2 |` and pm2's `app=pm2`, or `ward` for both.
+        let (label, name) = if crate::client::output::pm2() {
+            ("PM2", "pm2")
         } else {
-            "ward"
+            ("ward", "ward")
         };
         sources.insert(
             0,
@@ -247,7 +249,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
                 who: Who {
                     label: label.to_string(),
                     id: 0,
-                    name: label.to_string(),
+                    name: name.to_string(),
                     daemon: true,
                 },
                 err: false,
@@ -550,7 +552,7 @@ mod tests {
         let daemon = Who {
             label: "PM2".into(),
             id: 0,
-            name: "PM2".into(),
+            name: "pm2".into(),
             daemon: true,
         };
         let app = Who {
