@@ -177,7 +177,9 @@ SIGKILL after the kill timeout). Ready means: with --wait-ready, it said so
 mode, it listens (or --listen-timeout passed, as in pm2); otherwise, it was started. A new
 process that exits first, or with --wait-ready never says ready, stops the reload of that
 app: the old copies keep serving and ward says why (exit status 1). In cluster mode the
-listening socket stays open in ward throughout, so no connection is refused.
+listening socket stays open in ward throughout, so no connection is refused. It returns
+once every process it replaced has exited (or was killed), as pm2's: no old copy serves
+after it.
 
 An app with one copy outside cluster mode is restarted, as pm2 does. gracefulReload is
 the same command. Start's options given here are applied to the app, as for restart;
