@@ -148,6 +148,9 @@ pub enum Request {
     Update {
         exe: String,
     },
+    /// `logs --json`: send this client pm2's process events (start, online, exit, …) as
+    /// `Reply::Event` datagrams from now on, with this request's id, until it goes away.
+    Events,
     /// Policy operations on apps that are not a plain verb (issue 4).
     Control {
         op: ControlOp,
@@ -337,6 +340,13 @@ pub enum Reply {
         apps: Vec<AppView>,
     },
     Killed,
+    /// One process event, to a client that asked for them (`Request::Events`); `at` in ms
+    /// since the epoch.
+    Event {
+        status: String,
+        app_name: String,
+        at: u64,
+    },
     /// A request that changed no app: what was done.
     Notes {
         notes: Vec<String>,

@@ -726,6 +726,97 @@ fn following_survives_builtin_rotation() {
     );
 }
 
+/// The process events of a `Follower` of `--json`: (status, app name), in order.
+fn events(f: &Follower) -> Vec<(String, String)> {
+    f.lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "process_event")
+        .map(|v| {
+            assert!(
+                v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+                "{v}"
+            );
+            (
+                v["status"].as_str().unwrap_or("?").to_string(),
+                v["app_name"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Restarts `app` until every follower has printed a `restart` event of it (a follower
+/// asks the daemon for events as it starts, so the first restart may come before).
+fn restart_until_heard(h: &Home, app: &str, followers: &[&Follower], times: usize) {
+    let count = |f: &Follower| {
+        events(f)
+            .iter()
+            .filter(|(s, n)| s == "restart" && n == app)
+            .count()
+    };
+    let deadline = Instant::now() + secs(30);
+    while followers.iter().any(|f| count(f) < times) {
+        assert!(
+            Instant::now() < deadline,
+            "no restart event of {app}: {:?}",
+            followers.iter().map(|f| events(f)).collect::<Vec<_>>()
+        );
+        h.ok(&["restart", app]);
+        let heard = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < heard && followers.iter().any(|f| count(f) < times) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// pm2's `logs --json` prints process events beside the lines (Log.jsonStream): the
+/// daemon sends them to the client. pm2's order for a restart: the exit, the new
+/// process's online, then the CLI's `restart`. ward keeps to the apps shown.
+#[test]
+fn logs_json_carries_process_events() {
+    let h = Home::new("logs-json-events");
+    for name in ["a", "b"] {
+        h.script(
+            &format!("{name}.sh"),
+            "#!/bin/sh\necho up\nexec sleep 1000\n",
+        );
+        h.ok(&["start", &format!("{name}.sh")]);
+    }
+    let all = Follower::new(&h, &["--json"]);
+    let only_b = Follower::new(&h, &["b", "--json"]);
+    restart_until_heard(&h, "b", &[&all, &only_b], 1);
+    for f in [&all, &only_b] {
+        let of_b: Vec<String> = events(f)
+            .into_iter()
+            .filter(|(_, n)| n == "b")
+            .map(|(s, _)| s)
+            .collect();
+        let last = of_b.iter().rposition(|s| s == "restart").unwrap();
+        assert!(
+            last >= 2 && of_b[last - 2..last] == ["exit", "online"],
+            "{of_b:?}"
+        );
+    }
+    // a's events reach the follower of everything, not the follower of b: b's restart
+    // after a's is printed after it, so by then a's would be there too.
+    restart_until_heard(&h, "a", &[&all], 1);
+    restart_until_heard(&h, "b", &[&only_b], 2);
+    assert!(
+        events(&only_b).iter().all(|(_, n)| n == "b"),
+        "{:?}",
+        events(&only_b)
+    );
+    h.ok(&["stop", "a"]);
+    wait_until(secs(10), "stop after exit", || {
+        let a: Vec<String> = events(&all)
+            .into_iter()
+            .filter(|(_, n)| n == "a")
+            .map(|(s, _)| s)
+            .collect();
+        a.ends_with(&["exit".to_string(), "stop".to_string()])
+    });
+}
+
 /// The copies of `-i 2 --merge-logs` write one file: `ward logs` shows it once, under the
 /// first copy's prefix, as pm2 does (each line was shown, and followed, once per copy).
 #[test]

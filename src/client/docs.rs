@@ -364,7 +364,10 @@ Options:
       --timestamp [FORMAT]         prefix each line with the time it is shown
                                    (default format YYYY-MM-DD-HH:mm:ss)
       --json                       new lines only, one JSON object each: message,
-                                   timestamp, type (out, err), process_id, app_name
+                                   timestamp, type (out, err), process_id, app_name;
+                                   and the apps' process events, as pm2: type
+                                   process_event, status (start, online, exit, restart
+                                   overlimit, stop, restart, reload, delete), app_name
       --format                     new lines only, as timestamp=... app=NAME id=ID
                                    type=out|error message=LINE
       --highlight VALUE            VALUE on a bright background in every line shown

@@ -181,7 +181,7 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     // under the first app's prefix, as pm2 does (pushIfUnique): following it once per app
     // printed each line once per app.
     let mut seen = std::collections::HashSet::new();
-    for id in ids {
+    for &id in &ids {
         let Some(app) = table.get(id) else { continue };
         let who = Who {
             label: format!("{id}|{}", app.spec.name),
@@ -304,8 +304,32 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     if opts.nostream {
         return Ok(0);
     }
+    // pm2's jsonStream also prints process events (start, online, exit, …); the daemon
+    // sends them to a client that asks. pm2 prints every app's whatever the target; ward
+    // keeps to the apps shown.
+    let mut events = (style == LogStyle::Json)
+        .then(|| talk::Events::follow(home))
+        .flatten();
+    let shown: std::collections::HashSet<String> = ids
+        .iter()
+        .filter_map(|&i| table.get(i))
+        .map(|a| a.spec.name.clone())
+        .collect();
     loop {
-        std::thread::sleep(POLL);
+        match events.as_mut() {
+            Some(ev) => {
+                for (status, name, at) in ev.wait(home, POLL) {
+                    if everything || shown.contains(&name) {
+                        p.out
+                            .push_str(&String::from_utf8_lossy(&crate::logs::process_event_line(
+                                at, &status, &name,
+                            )));
+                        p.out.push('\n');
+                    }
+                }
+            }
+            None => std::thread::sleep(POLL),
+        }
         for s in &mut sources {
             s.poll(&mut p);
         }

@@ -377,3 +377,81 @@ fn last_line(home: &Home) -> Option<String> {
     let line = line.strip_prefix("ward: ").or(line.strip_prefix("pm2: "));
     line.map(str::to_string)
 }
+
+/// `logs --json`: the daemon sends this client pm2's process events (`Request::Events`).
+pub struct Events {
+    client: sock::Client,
+    id: u64,
+    buf: Vec<u8>,
+    asked: Instant,
+}
+
+/// How often a follower asks again, so that a daemon started since (after a crash, or
+/// `ward kill` and a new command) sends to it too.
+const EVENTS_AGAIN: Duration = Duration::from_secs(5);
+
+impl Events {
+    /// Asks the running daemon (none is started for this); `None` when none answers.
+    pub fn follow(home: &Home) -> Option<Events> {
+        let client = sock::Client::new().ok()?;
+        let id = request_id();
+        let body = serde_json::to_vec(&Request::Events).ok()?;
+        send_all(
+            &client,
+            &home.socket(),
+            &protocol::frames(id, &body, protocol::FRAME),
+        )
+        .ok()?;
+        let reply = wait_reply(&client, home, id, Duration::from_secs(5), None, &mut |_| {});
+        let reply = crate::json::from_bytes::<Reply>(&reply.ok()?).ok()?;
+        if !matches!(told(reply), Reply::Notes { .. }) {
+            return None;
+        }
+        Some(Events {
+            client,
+            id,
+            buf: vec![0u8; protocol::HEADER + protocol::FRAME + 1024],
+            asked: Instant::now(),
+        })
+    }
+
+    /// The events that come within `timeout`: (status, app name, ms since the epoch).
+    pub fn wait(&mut self, home: &Home, timeout: Duration) -> Vec<(String, String, u64)> {
+        if self.asked.elapsed() >= EVENTS_AGAIN {
+            // Its answer comes among the events, and is passed over below.
+            if let Ok(body) = serde_json::to_vec(&Request::Events) {
+                let frames = protocol::frames(self.id, &body, protocol::FRAME);
+                let _ = send_all(&self.client, &home.socket(), &frames);
+            }
+            self.asked = Instant::now();
+        }
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return out;
+            }
+            let n = match self.client.recv(&mut self.buf, left) {
+                Ok(r) if from_daemon(&r, home) => r.len,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return out, // the timeout
+            };
+            let d = &self.buf[..n];
+            // An event is one small frame.
+            match protocol::header(d) {
+                Ok(h) if h.id == self.id && h.count == 1 => {}
+                _ => continue,
+            }
+            if let Ok(Reply::Event {
+                status,
+                app_name,
+                at,
+            }) = crate::json::from_bytes::<Reply>(&d[protocol::HEADER..])
+            {
+                out.push((status, app_name, at));
+            }
+        }
+    }
+}

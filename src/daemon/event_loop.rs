@@ -53,6 +53,9 @@ pub(super) mod runtime;
 mod messages;
 #[path = "reload.rs"]
 mod reload;
+// pm2's process events, for a runtime's JSON stream and `logs --json`.
+#[path = "events.rs"]
+mod events;
 
 const TOK_SOCK: u64 = 0;
 const TOK_CHLD: u64 = 1;
@@ -186,6 +189,9 @@ struct Pending {
     waits: Vec<u32>,
     notes: Vec<String>,
     kill: bool,
+    /// Process events to tell when it is answered ((verb, app name): pm2's CLI notifies
+    /// `stop`, `restart`, `delete` once the action is done, after the exit and online).
+    told: Vec<(&'static str, String)>,
 }
 
 pub struct Daemon {
@@ -296,6 +302,8 @@ pub struct Daemon {
     reloads: Vec<reload::Job>,
     /// Processes a reload replaced and asked to stop: pid → what to do about them.
     retiring: HashMap<u32, reload::Retiring>,
+    /// Clients that asked for process events (`logs --json`): address and request id.
+    listeners: Vec<(UnixAddr, u64)>,
     /// `trigger` requests waiting for the apps' answers.
     triggers: Vec<messages::TriggerWait>,
     /// Notify datagrams ignored (from processes ward does not supervise), for rate-limited
@@ -564,6 +572,7 @@ impl Daemon {
             notify,
             reloads: Vec::new(),
             retiring: HashMap::new(),
+            listeners: Vec::new(),
             triggers: Vec::new(),
             notify_ignored: 0,
             ipc_garbage: 0,
@@ -801,17 +810,19 @@ impl Daemon {
             let exited = matches!(event, Event::Exited { .. });
             let replaced = matches!(event, Event::Replaced { .. });
             let actions = app.run.handle(&app.spec, now, event);
-            // pm2's process events (God.notify), for a runtime's JSON stream.
+            // pm2's process events (God.notify): for a runtime's JSON stream and for
+            // `logs --json`; said once the app is no longer borrowed.
             let is = app.run.status;
-            if exited && is == Status::Errored && was != Status::Errored {
-                crate::daemon::forward::process_event("restart overlimit", &app.spec.name);
-            }
-            if exited {
-                crate::daemon::forward::process_event("exit", &app.spec.name);
-            }
-            if replaced || (is == Status::Online && was != Status::Online) {
-                crate::daemon::forward::process_event("online", &app.spec.name);
-            }
+            let events = [
+                (exited && is == Status::Errored && was != Status::Errored)
+                    .then_some("restart overlimit"),
+                exited.then_some("exit"),
+                (replaced || (is == Status::Online && was != Status::Online)).then_some("online"),
+            ];
+            let told = events
+                .iter()
+                .any(Option::is_some)
+                .then(|| app.spec.name.clone());
             if spawned {
                 // Recorded before anything else is spawned: a daemon killed in the middle
                 // of a mass start leaves no app that the next one cannot find.
@@ -820,6 +831,11 @@ impl Daemon {
             let after = app.run.deadline;
             let main_pid = app.run.pid;
             let treekill = app.spec.treekill;
+            if let Some(name) = told {
+                for status in events.into_iter().flatten() {
+                    self.event(status, &name);
+                }
+            }
             if before != after {
                 if let Some(d) = before {
                     self.timers.remove(&(d, id));

@@ -21,6 +21,7 @@ impl Daemon {
             waits,
             notes,
             kill: false,
+            told: Vec::new(),
         });
     }
 
@@ -187,6 +188,7 @@ impl Daemon {
             }
             Request::Scale { name, to } => self.on_scale(from, id, name, to),
             Request::Kill => self.begin_kill(Some((from, id))),
+            Request::Events => self.on_events(from, id),
             Request::Flush { targets } => {
                 let ids = if targets.is_empty() {
                     Ok(self.table.ids())
@@ -408,6 +410,7 @@ impl Daemon {
             }
         };
         let mut notes = Vec::new();
+        let mut told = Vec::new();
         for &app in &ids {
             if let Some(a) = self.table.get(app) {
                 log(format_args!(
@@ -430,15 +433,21 @@ impl Daemon {
                 Verb::Restart | Verb::Reload => Event::Restart,
                 Verb::Delete => Event::Delete,
             };
-            // pm2's CLI tells the daemon what it did (notifyGod); its name first, the
-            // app may be gone after.
-            let name = self.table.get(app).map(|a| a.spec.name.clone());
-            self.apply(app, event);
-            if let Some(name) = name {
-                crate::daemon::forward::process_event(verb.as_str(), &name);
+            // pm2's CLI tells the daemon what it did (notifyGod), once done; the name now,
+            // as a deleted app is gone by then.
+            if let Some(a) = self.table.get(app) {
+                told.push((verb.as_str(), a.spec.name.clone()));
             }
+            self.apply(app, event);
         }
-        self.reply_when_settled(from, id, ids, notes);
+        self.pending.push(Pending {
+            to: from,
+            id,
+            waits: ids,
+            notes,
+            kill: false,
+            told,
+        });
     }
 
     /// Settings given to existing apps (pm2's `extendMix`): every app's new spec is
@@ -627,7 +636,7 @@ impl Daemon {
                                 // leaves no log files; its pipes are first read on the next
                                 // loop turn.
                                 self.open_logs(app);
-                                crate::daemon::forward::process_event("start", &name);
+                                self.event("start", &name);
                                 notes.push(format!("[{name}]({app}) started ✓"));
                                 waits.push(app);
                             }
@@ -909,6 +918,7 @@ impl Daemon {
                 waits: ids,
                 notes: Vec::new(),
                 kill: true,
+                told: Vec::new(),
             });
         }
     }
@@ -923,13 +933,22 @@ impl Daemon {
             p.waits
                 .retain(|&id| table.get(id).is_some_and(|a| !a.run.settled()));
             if p.waits.is_empty() {
-                ready.push((p.to, p.id, std::mem::take(&mut p.notes), p.kill));
+                ready.push((
+                    p.to,
+                    p.id,
+                    std::mem::take(&mut p.notes),
+                    p.kill,
+                    std::mem::take(&mut p.told),
+                ));
                 false
             } else {
                 true
             }
         });
-        for (to, id, notes, kill) in ready {
+        for (to, id, notes, kill, told) in ready {
+            for (status, name) in told {
+                self.event(status, &name);
+            }
             let reply = if kill {
                 Reply::Killed
             } else {
