@@ -402,7 +402,8 @@ fn json_lines_parse_and_the_probe_reports_ready() {
     h.ok(&["stop", "talk"]);
     // The partial line goes out when the app's pipe closes.
     rt.wait_output("no newline");
-    rt.wait_output(r#""status":"exit""#);
+    // The stop is told once the request is answered, after the exit (pm2's order).
+    rt.wait_output(r#""status":"stop""#);
     let out = rt.stdout();
     let mut kinds = Vec::new();
     let mut events = Vec::new();
@@ -438,10 +439,10 @@ fn json_lines_parse_and_the_probe_reports_ready() {
         kinds.contains(&("out".into(), "no newline".into())),
         "{kinds:?}"
     );
-    // As pm2-runtime: online then start for the new app; the stop request and the exit.
+    // As pm2-runtime: online then start for the new app; the exit, then the stop request.
     assert_eq!(events[..2], ["online", "start"], "{events:?}");
     assert!(
-        events[2..].contains(&"stop".to_string()) && events[2..].contains(&"exit".to_string()),
+        events.ends_with(&["exit".to_string(), "stop".to_string()]),
         "{events:?}"
     );
     // No app file unless asked.
