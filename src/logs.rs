@@ -221,21 +221,27 @@ pub fn assemble(partial: &mut Vec<u8>, data: &[u8], prefix: &[u8], out: &mut Vec
 /// --format`).
 pub const KV_TIME: &str = "YYYY-MM-DD-HH:mm:ssZZ";
 
-/// The start of an app's line in pm2's key=value format, up to `message=`:
-/// `timestamp=… app=NAME id=ID type=out|error message=`.
+/// The start of a line in pm2's key=value format, up to `message=`: an app's
+/// (`app`: its id and whether the line is stderr) `timestamp=… app=NAME id=ID
+/// type=out|error message=`, or the supervisor's own, without id and type
+/// (formatStream's `app=pm2`).
 pub fn kv_prefix(
     clock: &mut crate::os::sys::Clock,
     time: &crate::spec::datefmt::DateFormat,
     now_ms: u64,
     name: &str,
-    id: u32,
-    err: bool,
+    app: Option<(u32, bool)>,
     out: &mut String,
 ) {
     out.push_str("timestamp=");
     clock.render(time, now_ms, out);
-    let kind = if err { "error" } else { "out" };
-    out.push_str(&format!(" app={name} id={id} type={kind} message="));
+    match app {
+        Some((id, err)) => {
+            let kind = if err { "error" } else { "out" };
+            out.push_str(&format!(" app={name} id={id} type={kind} message="));
+        }
+        None => out.push_str(&format!(" app={name} message=")),
+    }
 }
 
 #[derive(serde::Serialize)]

@@ -90,24 +90,13 @@ impl Printer {
                     return; // pm2 skips empty lines here
                 }
                 let now = crate::os::sys::wall_ms();
-                if who.daemon {
-                    // pm2's formatStream: `app=pm2`, no id or type.
-                    self.out.push_str("timestamp=");
-                    self.clock.render(&self.kv_time, now, &mut self.out);
-                    self.out.push_str(" app=");
-                    self.out.push_str(&who.name);
-                    self.out.push_str(" message=");
-                    self.push_text(&String::from_utf8_lossy(line));
-                    self.out.push('\n');
-                    return;
-                }
+                // pm2's formatStream: its own lines `app=pm2`, without id or type.
                 crate::logs::kv_prefix(
                     &mut self.clock,
                     &self.kv_time,
                     now,
                     &who.name,
-                    who.id,
-                    err,
+                    (!who.daemon).then_some((who.id, err)),
                     &mut self.out,
                 );
                 self.push_text(&String::from_utf8_lossy(line));
@@ -280,18 +269,16 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     };
     if !opts.raw && style == LogStyle::Prefixed {
         let what = opts.target.as_deref().unwrap_or("all");
+        let es = if what == "all" { "es" } else { "" };
         if opts.lines > 0 {
             p.out.push_str(&format!(
-                "[TAILING] Tailing last {} lines for [{what}] process{} (change the value \
+                "[TAILING] Tailing last {} lines for [{what}] process{es} (change the value \
                  with --lines option)\n",
                 opts.lines,
-                if what == "all" { "es" } else { "" }
             ));
         } else if !opts.nostream {
-            p.out.push_str(&format!(
-                "[TAILING] Following [{what}] process{}\n",
-                if what == "all" { "es" } else { "" }
-            ));
+            p.out
+                .push_str(&format!("[TAILING] Following [{what}] process{es}\n"));
         }
     }
     for s in &mut sources {
@@ -310,11 +297,15 @@ pub fn run(home: &Home, opts: &LogsOpts) -> Result<i32> {
     let mut events = (style == LogStyle::Json)
         .then(|| talk::Events::follow(home))
         .flatten();
-    let shown: std::collections::HashSet<String> = ids
-        .iter()
-        .filter_map(|&i| table.get(i))
-        .map(|a| a.spec.name.clone())
-        .collect();
+    // Only needed to filter events of a selection.
+    let shown: std::collections::HashSet<String> = match events.is_some() && !everything {
+        true => ids
+            .iter()
+            .filter_map(|&i| table.get(i))
+            .map(|a| a.spec.name.clone())
+            .collect(),
+        false => Default::default(),
+    };
     loop {
         match events.as_mut() {
             Some(ev) => {
@@ -556,6 +547,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn who(label: &str, id: u32, name: &str, daemon: bool) -> Who {
+        Who {
+            label: label.into(),
+            id,
+            name: name.into(),
+            daemon,
+        }
+    }
+
     fn printer(style: LogStyle) -> Printer {
         Printer {
             style,
@@ -573,18 +573,8 @@ mod tests {
 
     #[test]
     fn the_daemon_log_is_labelled_pm2_and_left_out_of_json() {
-        let daemon = Who {
-            label: "PM2".into(),
-            id: 0,
-            name: "pm2".into(),
-            daemon: true,
-        };
-        let app = Who {
-            label: "3|api".into(),
-            id: 3,
-            name: "api".into(),
-            daemon: false,
-        };
+        let daemon = who("PM2", 0, "pm2", true);
+        let app = who("3|api", 3, "api", false);
         let mut p = printer(LogStyle::Prefixed);
         p.line(&daemon, false, b"started api (id 3), pid 9");
         p.line(&app, true, b"boom");
@@ -611,12 +601,7 @@ mod tests {
 
     #[test]
     fn highlight_marks_every_occurrence_on_a_terminal_only() {
-        let app = Who {
-            label: "0|api".into(),
-            id: 0,
-            name: "api".into(),
-            daemon: false,
-        };
+        let app = who("0|api", 0, "api", false);
         let mut p = printer(LogStyle::Prefixed);
         p.highlight = Some("GET".into());
         p.line(&app, false, b"GET / then GET /x");

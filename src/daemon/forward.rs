@@ -248,9 +248,11 @@ fn own_line(format: Format, now: u64, text: &str) -> Vec<u8> {
             v
         }
         Format::KeyValue => {
-            let mut s = String::from("timestamp=");
-            sys::Clock::default().render(&DateFormat::parse(logs::KV_TIME), now, &mut s);
-            s.push_str(&format!(" app=ward message={text}\n"));
+            let mut s = String::new();
+            let time = DateFormat::parse(logs::KV_TIME);
+            logs::kv_prefix(&mut sys::Clock::default(), &time, now, "ward", None, &mut s);
+            s.push_str(text);
+            s.push('\n');
             s.into_bytes()
         }
         Format::Formatted => format!("{:<4}| {text}\n", "ward").into_bytes(),
@@ -359,8 +361,7 @@ impl Forward {
                 &self.kv_time,
                 now,
                 name,
-                app,
-                err,
+                Some((app, err)),
                 &mut prefix,
             ),
             Format::Json => {}
