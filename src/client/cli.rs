@@ -754,6 +754,18 @@ fn positional(p: &mut lexopt::Parser) -> Result<Option<Vec<String>>> {
     Ok(Some(words))
 }
 
+/// An option's optional value: `--opt=VALUE`, or the next word when `takes` accepts it
+/// (else that word is left for the caller: a target, another option).
+fn optional_word(p: &mut lexopt::Parser, takes: impl Fn(&str) -> bool) -> Result<Option<String>> {
+    Ok(match p.optional_value() {
+        Some(v) => Some(v.string()?),
+        None => p
+            .try_raw_args()
+            .and_then(|mut raw| raw.next_if(|a| takes(&a.to_string_lossy())))
+            .map(|v| v.to_string_lossy().into_owned()),
+    })
+}
+
 fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
     let mut o = LogsOpts {
         target: None,
@@ -776,31 +788,15 @@ fn parse_logs(p: &mut lexopt::Parser) -> Result<Command> {
             Long("err") => o.err = true,
             Long("nostream") => o.nostream = true,
             Long("timestamp") => {
-                // Optional value: the next word only when it looks like a date format, so
-                // that `ward logs --timestamp api` still means the app api.
-                let v = match p.optional_value() {
-                    Some(v) => Some(v.string()?),
-                    None => p
-                        .try_raw_args()
-                        .and_then(|mut raw| {
-                            raw.next_if(|a| {
-                                crate::spec::datefmt::looks_like_format(&a.to_string_lossy())
-                            })
-                        })
-                        .map(|v| v.to_string_lossy().into_owned()),
-                };
+                // The next word only when it looks like a date format, so that
+                // `ward logs --timestamp api` still means the app api.
+                let v = optional_word(p, crate::spec::datefmt::looks_like_format)?;
                 o.timestamp =
                     Some(v.unwrap_or_else(|| crate::spec::datefmt::LOGS_TIMESTAMP.into()));
             }
             Long("highlight") => {
                 // pm2's `--highlight [value]` (commander): the next word, unless an option.
-                let v = match p.optional_value() {
-                    Some(v) => Some(v.string()?),
-                    None => p
-                        .try_raw_args()
-                        .and_then(|mut raw| raw.next_if(|a| !a.to_string_lossy().starts_with('-')))
-                        .map(|v| v.to_string_lossy().into_owned()),
-                };
+                let v = optional_word(p, |w| !w.starts_with('-'))?;
                 o.highlight = v.filter(|v| !v.is_empty());
             }
             Short('h') | Long("help") => return Ok(Command::Help(Some("logs".into()))),
