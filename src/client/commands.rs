@@ -351,7 +351,7 @@ fn kill(home: &Home) -> Result<i32> {
     };
     // Return only once the daemon is gone, so that `ward kill && ward start` starts afresh.
     let until = Instant::now() + Duration::from_secs(10);
-    while alive(pid) && Instant::now() < until {
+    while crate::os::proc::running(pid) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(2));
     }
     chatter("[ward] every app stopped; daemon killed\n");
@@ -645,14 +645,6 @@ fn update(home: &Home) -> Result<i32> {
                 home.daemon_log().display()
             )));
         }
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie counts as gone: it is only waiting for its parent.
-    match crate::os::proc::read_stat(pid) {
-        Some(st) => st.state != 'Z',
-        None => false,
     }
 }
 

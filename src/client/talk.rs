@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, os};
 use crate::home::Home;
-use crate::os::sock;
+use crate::os::{proc, sock};
 use crate::protocol::{self, Reassembly, Reply, Request};
 
 /// How long a client waits for the daemon it started to answer.
@@ -137,17 +137,13 @@ fn request_body(
     // belonged to it and is going with it (a daemon SIGKILLed an instant ago), so nobody
     // will read the request. Wait for the daemon that takes over (or start one) and send
     // again. A live daemon always wrote its pid before it bound the socket, so this never
-    // sends one daemon the same request twice.
-    if autostart && asked.is_some_and(|p| !pid_alive(p)) {
+    // sends one daemon the same request twice. (A zombie counts as dead: the client that
+    // started the daemon is its parent.)
+    if autostart && asked.is_some_and(|p| !proc::running(p)) {
         start_and_send(home, &client, &sockpath, &frames)?;
         asked = daemon_pid(home);
     }
     wait_reply(&client, home, id, timeout, asked, tick)
-}
-
-/// A zombie counts as dead: the client that started the daemon is its parent.
-fn pid_alive(pid: u32) -> bool {
-    crate::os::proc::read_stat(pid).is_some_and(|st| st.state != 'Z')
 }
 
 /// The pid in the daemon's pid file.
@@ -161,7 +157,7 @@ fn daemon_pid(home: &Home) -> Option<u32> {
 /// socket alone cannot tell): what to tell the user, at once rather than at the timeout.
 fn daemon_died(home: &Home, asked: u32) -> Option<Error> {
     let now = daemon_pid(home);
-    if pid_alive(asked) && now == Some(asked) {
+    if proc::running(asked) && now == Some(asked) {
         return None;
     }
     let new = match now.filter(|&p| p != asked) {

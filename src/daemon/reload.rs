@@ -278,7 +278,7 @@ impl Daemon {
                 && job
                     .retired
                     .iter()
-                    .all(|p| !retiring.contains_key(p) || !sys::pid_exists(*p));
+                    .all(|p| !retiring.contains_key(p) || !crate::os::proc::running(*p));
             if job.step.is_none() && job.queue.is_empty() && settled {
                 let job = self.reloads.remove(j);
                 let reply = if job.errors.is_empty() {

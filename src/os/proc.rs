@@ -41,6 +41,12 @@ pub fn parse_stat(s: &str) -> Option<Stat> {
     })
 }
 
+/// True while process `pid` runs. A zombie counts as gone: it only waits for its parent,
+/// and serves nothing.
+pub fn running(pid: u32) -> bool {
+    read_stat(pid).is_some_and(|st| st.state != 'Z')
+}
+
 pub fn read_stat(pid: u32) -> Option<Stat> {
     // Read once after every spawn: open, read, close (`read_to_string` took a statx and
     // six growing reads).

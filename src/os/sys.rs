@@ -272,11 +272,6 @@ pub fn kill_pid(pid: u32, sig: i32) -> Result<(), Errno> {
     signal::kill(signal_target(pid)?, sig)
 }
 
-/// True while process `pid` exists (a zombie not yet reaped counts): kill(pid, 0).
-pub fn pid_exists(pid: u32) -> bool {
-    signal_target(pid).is_ok_and(|p| !matches!(signal::kill(p, None), Err(Errno::ESRCH)))
-}
-
 /// A non-blocking pipe that becomes readable when one of `signals` arrives (signal-hook's
 /// self-pipe), for a poll loop.
 pub fn signal_pipe(signals: &[i32]) -> crate::error::Result<std::os::unix::net::UnixStream> {
