@@ -339,20 +339,8 @@ fn check_fails_without_a_runtime_and_starts_no_daemon() {
 #[test]
 fn json_process_events_tell_of_a_crash_loop_given_up() {
     let h = Home::new("rt-json-overlimit");
-    h.script(
-        "bad.sh",
-        "#!/bin/sh
-echo bad up
-exit 1
-",
-    );
-    h.script(
-        "good.sh",
-        "#!/bin/sh
-echo good up
-exec sleep 1000
-",
-    );
+    h.script("bad.sh", "#!/bin/sh\necho bad up\nexit 1\n");
+    h.script("good.sh", "#!/bin/sh\necho good up\nexec sleep 1000\n");
     h.script(
         "eco.json",
         r#"{"apps": [
